@@ -1,0 +1,13 @@
+//! ldesfrag: fragmentation kernels for Linked Data Event Streams.
+//!
+//! Everything here but the `python` module is plain Rust over Arrow arrays, so `cargo test`
+//! runs without Python. The binding layer (`--features python`) only converts and dispatches.
+
+pub mod cover;
+pub mod tile;
+pub mod timebucket;
+pub mod wkt;
+pub mod xsd;
+
+#[cfg(feature = "python")]
+mod python;
