@@ -3,9 +3,12 @@
 //! Everything here but the `python` module is plain Rust over Arrow arrays, so `cargo test`
 //! runs without Python. The binding layer (`--features python`) only converts and dispatches.
 
+pub mod columns;
 pub mod cover;
+pub mod fragmenter;
 pub mod tile;
 pub mod timebucket;
+pub mod view;
 pub mod wkt;
 pub mod xsd;
 

@@ -1,1 +1,652 @@
-//! (being written)
+//! `xsd:dateTime` and `xsd:date` lexical forms → microseconds since the Unix epoch (UTC).
+//!
+//! Follows XML Schema 1.1 Part 2 (§3.3.7 dateTime, §3.3.9 date):
+//!
+//! * `[-]YYYY-MM-DDThh:mm:ss[.f+][zone]` and `[-]YYYY-MM-DD[zone]`, where zone is `Z` or
+//!   `(+|-)hh:mm` up to ±14:00 (`-00:00` is UTC). A date stands for midnight at the start of that
+//!   day in its zone. Leading/trailing XML whitespace is ignored (whiteSpace=collapse).
+//! * Years have four or more digits and no leading zero beyond four; `0000` is 1 BCE and
+//!   `-0001` is 2 BCE (proleptic Gregorian, year 0 is a leap year); `-0000` is year 0 too.
+//!   Years beyond 9999 are accepted as long as the instant fits an `i64` of microseconds
+//!   (about ±292,000 years); beyond that the value is rejected as out of range, never wrapped.
+//! * `24:00:00` (fraction zero) is 00:00:00 of the next day; second 60 is rejected (no leap
+//!   seconds in the value space).
+//! * Fractional seconds of any length are truncated to microseconds toward the past, so a value
+//!   never moves into the next bucket by rounding.
+//!
+//! The parser works on bytes with bounds-checked reads: any input, valid UTF-8 or not, gives a
+//! value or an error, never a panic. It allocates nothing and calls no chrono code, because the
+//! fragmenter parses tens of millions of timestamps per second.
+
+/// Microseconds in a second.
+pub const US_PER_SEC: i64 = 1_000_000;
+/// Microseconds in a (UTC or local) day.
+pub const US_PER_DAY: i64 = 86_400 * US_PER_SEC;
+
+/// More year digits than this cannot fit an `i64` of microseconds; stopping early also keeps
+/// the day arithmetic far from overflow.
+const MAX_YEAR_DIGITS: usize = 9;
+/// Beyond this, `civil_from_days` clamps: no `i64` microsecond instant is anywhere near it.
+const MAX_DAYS: i64 = 1 << 40;
+
+/// What to do with a value that has no timezone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naive {
+    /// Read it as UTC (what the reference server effectively does).
+    Utc,
+    /// Refuse it: its instant is only known to within ±14 h.
+    Reject,
+}
+
+/// Why a lexical form is not a valid `xsd:dateTime` / `xsd:date`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DateTimeError {
+    #[error("invalid xsd:dateTime: empty value")]
+    Empty,
+    /// `at` is the byte offset in the untrimmed input.
+    #[error("invalid xsd:dateTime: expected {expected} at byte {at}")]
+    Syntax { expected: &'static str, at: usize },
+    #[error("invalid xsd:dateTime: year with a leading zero beyond four digits")]
+    YearLeadingZero,
+    #[error("invalid xsd:dateTime: month {0} out of range")]
+    Month(u8),
+    #[error("invalid xsd:dateTime: day {day} out of range for {year:04}-{month:02}")]
+    Day { year: i64, month: u8, day: u8 },
+    #[error("invalid xsd:dateTime: hour {0} out of range")]
+    Hour(u8),
+    #[error("invalid xsd:dateTime: hour 24 is only allowed as 24:00:00")]
+    EndOfDay,
+    #[error("invalid xsd:dateTime: minute {0} out of range")]
+    Minute(u8),
+    #[error("invalid xsd:dateTime: second {0} out of range")]
+    Second(u8),
+    #[error("invalid xsd:dateTime: timezone offset {sign}{hours:02}:{minutes:02} out of range")]
+    Offset { sign: char, hours: u8, minutes: u8 },
+    #[error("invalid xsd:dateTime: instant out of the representable range")]
+    OutOfRange,
+    #[error("xsd:dateTime without a timezone (naive=\"reject\")")]
+    Naive,
+}
+
+/// Days from 1970-01-01 to the given proleptic Gregorian date (`month` 1..=12, `day` 1..=31,
+/// not validated). Exact for |year| < 2^40.
+#[inline]
+pub fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
+    // Count years from March so that the leap day is the last day of the year.
+    let (m, d) = (i64::from(month), i64::from(day));
+    let y = if m <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The proleptic Gregorian `(year, month, day)` of a day count from 1970-01-01.
+/// Counts beyond ±2^40 days (far outside any `i64` microsecond instant) are clamped.
+#[inline]
+pub fn civil_from_days(days: i64) -> (i64, u8, u8) {
+    let z = days.clamp(-MAX_DAYS, MAX_DAYS) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    // Both fit a u8 by construction (1..=31, 1..=12).
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Proleptic Gregorian leap rule; year 0 (1 BCE) is a leap year.
+#[inline]
+pub fn is_leap_year(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+#[inline]
+fn days_in_month(year: i64, month: u8) -> u8 {
+    match month {
+        2 if is_leap_year(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+#[inline]
+fn is_xml_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Bytes and the offset of `b[0]` in the untrimmed input (for error positions).
+struct Cursor<'a> {
+    b: &'a [u8],
+    lead: usize,
+}
+
+impl Cursor<'_> {
+    #[inline]
+    fn syntax(&self, expected: &'static str, at: usize) -> DateTimeError {
+        DateTimeError::Syntax {
+            expected,
+            at: self.lead + at,
+        }
+    }
+
+    #[inline]
+    fn byte(&self, at: usize, want: u8, expected: &'static str) -> Result<(), DateTimeError> {
+        match self.b.get(at) {
+            Some(&c) if c == want => Ok(()),
+            _ => Err(self.syntax(expected, at)),
+        }
+    }
+
+    #[inline]
+    fn two_digits(&self, at: usize, expected: &'static str) -> Result<u8, DateTimeError> {
+        match (self.b.get(at), self.b.get(at + 1)) {
+            (Some(&h), Some(&l)) if h.is_ascii_digit() && l.is_ascii_digit() => {
+                Ok((h - b'0') * 10 + (l - b'0'))
+            }
+            _ => Err(self.syntax(expected, at)),
+        }
+    }
+}
+
+/// Month, day, hour, minute and second of `-MM-DDThh:mm:ss`, if the bytes have that shape
+/// (ranges are checked by the caller). Branch-free apart from the final test.
+#[inline(always)]
+fn date_time_fields(c: &[u8; 15]) -> Option<[u8; 5]> {
+    let d = |k: usize| c[k].wrapping_sub(b'0');
+    let v = [
+        d(1),
+        d(2),
+        d(4),
+        d(5),
+        d(7),
+        d(8),
+        d(10),
+        d(11),
+        d(13),
+        d(14),
+    ];
+    let digits = v.iter().fold(true, |ok, &x| ok & (x < 10));
+    let separators =
+        (c[0] == b'-') & (c[3] == b'-') & (c[6] == b'T') & (c[9] == b':') & (c[12] == b':');
+    (digits & separators).then(|| {
+        [
+            v[0] * 10 + v[1],
+            v[2] * 10 + v[3],
+            v[4] * 10 + v[5],
+            v[6] * 10 + v[7],
+            v[8] * 10 + v[9],
+        ]
+    })
+}
+
+/// Parses an `xsd:dateTime` or `xsd:date` lexical form into microseconds since
+/// 1970-01-01T00:00:00Z. See the module documentation for the accepted forms.
+pub fn parse_xsd_datetime(s: &str, naive: Naive) -> Result<i64, DateTimeError> {
+    let raw = s.as_bytes();
+    let lead = raw.iter().take_while(|&&c| is_xml_space(c)).count();
+    let trail = raw[lead..]
+        .iter()
+        .rev()
+        .take_while(|&&c| is_xml_space(c))
+        .count();
+    let b = &raw[lead..raw.len() - trail];
+    let c = Cursor { b, lead };
+    let Some(&first) = b.first() else {
+        return Err(DateTimeError::Empty);
+    };
+
+    // Year: '-'? digit{4,}, no leading zero beyond four digits.
+    let negative = first == b'-';
+    let year_start = usize::from(negative);
+    let mut i = year_start;
+    let mut year: i64 = 0;
+    while let Some(&d) = b.get(i) {
+        if !d.is_ascii_digit() {
+            break;
+        }
+        if i - year_start == MAX_YEAR_DIGITS {
+            return Err(DateTimeError::OutOfRange);
+        }
+        year = year * 10 + i64::from(d - b'0');
+        i += 1;
+    }
+    let digits = i - year_start;
+    if digits < 4 {
+        return Err(c.syntax("a year of four or more digits", year_start));
+    }
+    if digits > 4 && b[year_start] == b'0' {
+        return Err(DateTimeError::YearLeadingZero);
+    }
+    if negative {
+        year = -year;
+    }
+
+    // One branch for the usual "-MM-DDThh:mm:ss"; anything else (an xsd:date, an error) is
+    // read byte by byte, which also pinpoints the error.
+    let fast = b
+        .get(i..)
+        .and_then(<[u8]>::first_chunk)
+        .and_then(date_time_fields);
+    let (month, day, time) = match fast {
+        Some([month, day, hour, minute, second]) => {
+            i += 15;
+            (month, day, Some([hour, minute, second]))
+        }
+        None => {
+            c.byte(i, b'-', "'-' after the year")?;
+            let month = c.two_digits(i + 1, "a two-digit month")?;
+            c.byte(i + 3, b'-', "'-' after the month")?;
+            let day = c.two_digits(i + 4, "a two-digit day")?;
+            i += 6;
+            let time = match b.get(i) {
+                Some(b'T') => {
+                    let hour = c.two_digits(i + 1, "a two-digit hour")?;
+                    c.byte(i + 3, b':', "':' after the hour")?;
+                    let minute = c.two_digits(i + 4, "a two-digit minute")?;
+                    c.byte(i + 6, b':', "':' after the minute")?;
+                    let second = c.two_digits(i + 7, "a two-digit second")?;
+                    i += 9;
+                    Some([hour, minute, second])
+                }
+                None | Some(b'Z' | b'+' | b'-') => None, // an xsd:date
+                Some(_) => return Err(c.syntax("'T' or a timezone after the date", i)),
+            };
+            (month, day, time)
+        }
+    };
+    if !(1..=12).contains(&month) {
+        return Err(DateTimeError::Month(month));
+    }
+    if day == 0 || day > days_in_month(year, month) {
+        return Err(DateTimeError::Day { year, month, day });
+    }
+
+    let mut second_of_day: i64 = 0;
+    let mut micros: i64 = 0;
+    if let Some([hour, minute, second]) = time {
+        let mut fraction_nonzero = false;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while let Some(&d) = b.get(i) {
+                if !d.is_ascii_digit() {
+                    break;
+                }
+                // Digits past the sixth are dropped: truncation is the floor here,
+                // as the fraction only ever adds to the instant.
+                if i - start < 6 {
+                    micros = micros * 10 + i64::from(d - b'0');
+                }
+                fraction_nonzero |= d != b'0';
+                i += 1;
+            }
+            let n = i - start;
+            if n == 0 {
+                return Err(c.syntax("a digit after '.'", i));
+            }
+            if n < 6 {
+                micros *= [100_000, 10_000, 1_000, 100, 10][n - 1];
+            }
+        }
+        if hour == 24 {
+            if minute != 0 || second != 0 || fraction_nonzero {
+                return Err(DateTimeError::EndOfDay);
+            }
+        } else if hour > 23 {
+            return Err(DateTimeError::Hour(hour));
+        }
+        if minute > 59 {
+            return Err(DateTimeError::Minute(minute));
+        }
+        if second > 59 {
+            return Err(DateTimeError::Second(second));
+        }
+        second_of_day = i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
+    }
+
+    let offset_seconds: i64 = match b.get(i) {
+        None => match naive {
+            Naive::Utc => 0,
+            Naive::Reject => return Err(DateTimeError::Naive),
+        },
+        Some(b'Z') => {
+            i += 1;
+            0
+        }
+        Some(&sign @ (b'+' | b'-')) => {
+            let hours = c.two_digits(i + 1, "a two-digit offset hour")?;
+            c.byte(i + 3, b':', "':' in the timezone offset")?;
+            let minutes = c.two_digits(i + 4, "two-digit offset minutes")?;
+            i += 6;
+            if minutes > 59 || hours > 14 || (hours == 14 && minutes != 0) {
+                return Err(DateTimeError::Offset {
+                    sign: char::from(sign),
+                    hours,
+                    minutes,
+                });
+            }
+            let magnitude = i64::from(hours) * 3600 + i64::from(minutes) * 60;
+            if sign == b'-' {
+                -magnitude
+            } else {
+                magnitude
+            }
+        }
+        Some(_) => return Err(c.syntax("a timezone or the end of the value", i)),
+    };
+    if i != b.len() {
+        return Err(c.syntax("the end of the value", i));
+    }
+
+    // |year| < 10^9, so the seconds fit an i64 easily; the microseconds may not, and near
+    // i64::MIN only the full sum is in range, hence i128.
+    let seconds = days_from_civil(year, month, day) * 86_400 + second_of_day - offset_seconds;
+    let us = i128::from(seconds) * i128::from(US_PER_SEC) + i128::from(micros);
+    i64::try_from(us).map_err(|_| DateTimeError::OutOfRange)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> i64 {
+        parse_xsd_datetime(s, Naive::Reject).expect(s)
+    }
+
+    fn err(s: &str) -> DateTimeError {
+        match parse_xsd_datetime(s, Naive::Utc) {
+            Ok(v) => panic!("{s:?} should be rejected, got {v}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn typical_values_match_python_datetime() {
+        // Constants from CPython datetime.
+        assert_eq!(ok("2023-05-12T14:00:00Z"), 1_683_900_000_000_000);
+        assert_eq!(ok("2022-11-23T08:15:00.000Z"), 1_669_191_300_000_000);
+        assert_eq!(ok("2023-05-12T00:30:00+02:00"), 1_683_844_200_000_000);
+        assert_eq!(ok("2024-02-29T12:00:00-05:00"), 1_709_226_000_000_000);
+        assert_eq!(ok("0001-01-01T00:00:00Z"), -62_135_596_800_000_000);
+        assert_eq!(ok("9999-12-31T23:59:59.999999Z"), 253_402_300_799_999_999);
+        assert_eq!(ok("1970-01-01T00:00:00Z"), 0);
+    }
+
+    #[test]
+    fn offset_crossing_midnight_is_the_previous_utc_day() {
+        let us = ok("2023-05-12T00:30:00+02:00");
+        assert_eq!(us, ok("2023-05-11T22:30:00Z"));
+        assert_eq!(us.div_euclid(US_PER_DAY), days_from_civil(2023, 5, 11));
+    }
+
+    #[test]
+    fn zones() {
+        let utc = ok("2023-05-12T14:00:00Z");
+        assert_eq!(ok("2023-05-12T14:00:00-00:00"), utc);
+        assert_eq!(ok("2023-05-12T14:00:00+00:00"), utc);
+        assert_eq!(ok("2023-05-13T04:00:00+14:00"), utc);
+        assert_eq!(ok("2023-05-12T00:00:00-14:00"), utc);
+        assert_eq!(ok("2023-05-12T19:30:00+05:30"), utc);
+        assert!(matches!(
+            err("2023-05-12T14:00:00+14:01"),
+            DateTimeError::Offset { .. }
+        ));
+        assert!(matches!(
+            err("2023-05-12T14:00:00+15:00"),
+            DateTimeError::Offset { .. }
+        ));
+        assert!(matches!(
+            err("2023-05-12T14:00:00+01:60"),
+            DateTimeError::Offset { .. }
+        ));
+        for bad in [
+            "+0100", "+1:00", "+01", "+01:0", "z", "UTC", "+01:00Z", "Z ",
+        ] {
+            let s = format!("2023-05-12T14:00:00{bad}x");
+            assert!(parse_xsd_datetime(&s, Naive::Utc).is_err(), "{s}");
+        }
+        assert_eq!(
+            err("2023-05-12T14:00:00+15:00").to_string(),
+            "invalid xsd:dateTime: timezone offset +15:00 out of range"
+        );
+    }
+
+    #[test]
+    fn naive_values() {
+        let s = "2023-05-12T14:00:00";
+        assert_eq!(parse_xsd_datetime(s, Naive::Utc), Ok(1_683_900_000_000_000));
+        assert_eq!(
+            parse_xsd_datetime(s, Naive::Reject),
+            Err(DateTimeError::Naive)
+        );
+        assert_eq!(
+            DateTimeError::Naive.to_string(),
+            "xsd:dateTime without a timezone (naive=\"reject\")"
+        );
+        assert_eq!(
+            parse_xsd_datetime("2023-05-12", Naive::Utc),
+            Ok(days_from_civil(2023, 5, 12) * US_PER_DAY)
+        );
+        assert_eq!(
+            parse_xsd_datetime("2023-05-12", Naive::Reject),
+            Err(DateTimeError::Naive)
+        );
+    }
+
+    #[test]
+    fn fractions_truncate_toward_the_past() {
+        let base = ok("2023-05-12T14:00:00Z");
+        assert_eq!(ok("2023-05-12T14:00:00.5Z"), base + 500_000);
+        assert_eq!(ok("2023-05-12T14:00:00.123456789999Z"), base + 123_456);
+        assert_eq!(ok("2023-05-12T14:00:00.999999999999Z"), base + 999_999);
+        assert_eq!(ok("2023-05-12T14:00:00.000000999Z"), base);
+        // Before 1970 the floor is still toward the past.
+        assert_eq!(ok("1969-12-31T23:59:59.9999999Z"), -1);
+        assert_eq!(ok("1969-12-31T23:59:59.000000001Z"), -1_000_000);
+        assert_eq!(
+            err("2023-05-12T14:00:00.Z"),
+            DateTimeError::Syntax {
+                expected: "a digit after '.'",
+                at: 20
+            }
+        );
+    }
+
+    #[test]
+    fn end_of_day_24_00_00() {
+        assert_eq!(ok("2023-12-31T24:00:00Z"), ok("2024-01-01T00:00:00Z"));
+        assert_eq!(ok("2023-12-31T24:00:00.000Z"), ok("2024-01-01T00:00:00Z"));
+        assert_eq!(ok("2024-02-28T24:00:00+01:00"), ok("2024-02-28T23:00:00Z"));
+        assert_eq!(err("2023-12-31T24:00:01Z"), DateTimeError::EndOfDay);
+        assert_eq!(err("2023-12-31T24:01:00Z"), DateTimeError::EndOfDay);
+        assert_eq!(err("2023-12-31T24:00:00.0000001Z"), DateTimeError::EndOfDay);
+    }
+
+    #[test]
+    fn dates_are_midnight_in_their_zone() {
+        assert_eq!(ok("2000-02-29Z"), 951_782_400_000_000);
+        assert_eq!(ok("2023-05-12+02:00"), ok("2023-05-11T22:00:00Z"));
+        assert_eq!(ok("2023-05-12-05:00"), ok("2023-05-12T05:00:00Z"));
+        assert!(parse_xsd_datetime("2023-05-12T", Naive::Utc).is_err());
+    }
+
+    #[test]
+    fn leap_years() {
+        assert!(ok("2024-02-29T00:00:00Z") > 0);
+        assert!(ok("2000-02-29T00:00:00Z") > 0);
+        assert_eq!(
+            err("2100-02-29T00:00:00Z"),
+            DateTimeError::Day {
+                year: 2100,
+                month: 2,
+                day: 29
+            }
+        );
+        assert!(matches!(
+            err("2023-02-29T00:00:00Z"),
+            DateTimeError::Day { .. }
+        ));
+        assert!(matches!(
+            err("2024-02-30T00:00:00Z"),
+            DateTimeError::Day { .. }
+        ));
+        assert!(matches!(
+            err("2023-04-31T00:00:00Z"),
+            DateTimeError::Day { .. }
+        ));
+        // Proleptic: year 0 and -4 are leap, -1 and -100 are not.
+        assert!(parse_xsd_datetime("0000-02-29Z", Naive::Utc).is_ok());
+        assert!(parse_xsd_datetime("-0004-02-29Z", Naive::Utc).is_ok());
+        assert!(parse_xsd_datetime("-0001-02-29Z", Naive::Utc).is_err());
+        assert!(parse_xsd_datetime("-0100-02-29Z", Naive::Utc).is_err());
+        assert!(parse_xsd_datetime("-0400-02-29Z", Naive::Utc).is_ok());
+    }
+
+    #[test]
+    fn years_beyond_four_digits_and_before_the_era() {
+        // 0000-12-31 + 1 day = 0001-01-01; -0001 is the year before 0000.
+        assert_eq!(
+            ok("0000-12-31T00:00:00Z") + US_PER_DAY,
+            ok("0001-01-01T00:00:00Z")
+        );
+        assert_eq!(ok("-0000-01-01T00:00:00Z"), ok("0000-01-01T00:00:00Z"));
+        assert_eq!(
+            ok("-0001-01-01T00:00:00Z") + 365 * US_PER_DAY,
+            ok("0000-01-01T00:00:00Z")
+        );
+        assert_eq!(ok("10000-01-01T00:00:00Z"), 253_402_300_800_000_000);
+        assert_eq!(
+            ok("-0044-03-15T12:00:00Z"),
+            days_from_civil(-44, 3, 15) * US_PER_DAY + 12 * 3600 * US_PER_SEC
+        );
+        assert_eq!(err("02023-05-12T00:00:00Z"), DateTimeError::YearLeadingZero);
+        assert_eq!(
+            err("-02023-05-12T00:00:00Z"),
+            DateTimeError::YearLeadingZero
+        );
+        // The i64 edges: both extremes parse, one microsecond more does not.
+        assert_eq!(ok("294247-01-10T04:00:54.775807Z"), i64::MAX);
+        assert_eq!(ok("-290308-12-21T19:59:05.224192Z"), i64::MIN);
+        assert_eq!(
+            err("294247-01-10T04:00:54.775808Z"),
+            DateTimeError::OutOfRange
+        );
+        assert_eq!(
+            err("-290308-12-21T19:59:05.224191Z"),
+            DateTimeError::OutOfRange
+        );
+        assert_eq!(err("999999999-01-01T00:00:00Z"), DateTimeError::OutOfRange);
+        assert_eq!(
+            err("99999999999999999999999-01-01T00:00:00Z"),
+            DateTimeError::OutOfRange
+        );
+    }
+
+    #[test]
+    fn whitespace_is_collapsed_at_the_edges_only() {
+        let v = ok("2023-05-12T14:00:00Z");
+        assert_eq!(ok(" \t\r\n2023-05-12T14:00:00Z\n "), v);
+        assert!(matches!(
+            err(" 2023-05-12 T14:00:00Z"),
+            DateTimeError::Syntax { at: 11, .. }
+        ));
+        assert_eq!(err("   "), DateTimeError::Empty);
+        assert_eq!(err(""), DateTimeError::Empty);
+    }
+
+    #[test]
+    fn rejections() {
+        assert_eq!(err("2023-13-01T00:00:00Z"), DateTimeError::Month(13));
+        assert_eq!(
+            DateTimeError::Month(13).to_string(),
+            "invalid xsd:dateTime: month 13 out of range"
+        );
+        assert_eq!(err("2023-00-01T00:00:00Z"), DateTimeError::Month(0));
+        assert!(matches!(
+            err("2023-01-00T00:00:00Z"),
+            DateTimeError::Day { .. }
+        ));
+        assert_eq!(err("2023-05-12T25:00:00Z"), DateTimeError::Hour(25));
+        assert_eq!(err("2023-05-12T14:60:00Z"), DateTimeError::Minute(60));
+        assert_eq!(err("2023-05-12T23:59:60Z"), DateTimeError::Second(60));
+        for s in [
+            "2023-5-1",
+            "2023-5-01T00:00:00Z",
+            "2023-05-1T00:00:00Z",
+            "2023-05-12 14:00:00Z",
+            "2023-05-1214:00:00Z",
+            "2023-05-12t14:00:00Z",
+            "2023-05-12T14:00:00Zjunk",
+            "2023-05-12T14:00:00Z 0",
+            "2023-05-12T14:00Z",
+            "2023-05-12T14:00:0Z",
+            "2023-05-12T1:00:00Z",
+            "2023-05-12T14-00-00Z",
+            "23-05-12T14:00:00Z",
+            "+2023-05-12T14:00:00Z",
+            "--2023-05-12T14:00:00Z",
+            "2023/05/12",
+            "2023-05-12T14:00:00,5Z",
+            "２０２３-05-12T14:00:00Z",
+            "2023-05-12T14:00:00\u{a0}",
+            "-",
+            "T",
+            "2023",
+            "2023-",
+            "2023-05",
+            "2023-05-",
+            "2023-05-12T14:00:00+",
+            "2023-05-12T14:00:00+01:",
+        ] {
+            assert!(parse_xsd_datetime(s, Naive::Utc).is_err(), "{s:?} accepted");
+        }
+    }
+
+    #[test]
+    fn never_panics_on_prefixes_and_byte_noise() {
+        let samples = [
+            "2023-05-12T14:00:00.123+01:00",
+            "-290308-12-21T19:59:05.224192Z",
+            "2023-12-31T24:00:00Z",
+        ];
+        for s in samples {
+            for end in 0..=s.len() {
+                let _ = parse_xsd_datetime(&s[..end], Naive::Utc);
+                let _ = parse_xsd_datetime(&s[end..], Naive::Reject);
+            }
+        }
+        // Every single-byte substitution of a valid value (ASCII range, as &str needs UTF-8).
+        let base = b"2023-05-12T14:00:00.5+01:00".to_vec();
+        for pos in 0..base.len() {
+            for c in 0u8..128 {
+                let mut v = base.clone();
+                v[pos] = c;
+                let s = String::from_utf8(v).expect("ASCII");
+                let _ = parse_xsd_datetime(&s, Naive::Utc);
+            }
+        }
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for days in
+            (-800_000..800_000)
+                .step_by(7)
+                .chain([-MAX_DAYS, MAX_DAYS, -106_751_992, 106_751_991])
+        {
+            let (y, m, d) = civil_from_days(days);
+            assert!((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m));
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(civil_from_days(19_489), (2023, 5, 12));
+        assert_eq!(civil_from_days(i64::MIN), civil_from_days(-MAX_DAYS));
+    }
+}

@@ -1,7 +1,434 @@
-//! The `ldesfrag._ldesfrag` extension module.
+//! The `ldesfrag._ldesfrag` extension module: conversion and dispatch only.
+//!
+//! Arrow crosses the boundary through the PyCapsule interface (pyo3-arrow); results are
+//! returned as `arro3.core` objects, which export the same interface. Every kernel runs with
+//! the GIL released and under `catch_unwind`, so no panic reaches Python.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use arrow_array::builder::{ArrayBuilder, StringBuilder, UInt32Builder};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, ListArray, RecordBatch, StringArray, StructArray,
+    TimestampMicrosecondArray, UInt32Array, UInt64Array,
+};
+use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use pyo3_arrow::input::{AnyArray, AnyRecordBatch};
+use pyo3_arrow::{PyArray, PyTable};
+
+use crate::columns::{self, Strings};
+use crate::fragmenter::{self, Fragmenter, OnInvalid};
+use crate::view::View;
+use crate::{cover as cover_kernel, tile as tile_kernel, xsd};
+
+mod exceptions {
+    pyo3::import_exception!(ldesfrag.exceptions, LdesfragError);
+    pyo3::import_exception!(ldesfrag.exceptions, InvalidCoordinateError);
+    pyo3::import_exception!(ldesfrag.exceptions, ViewError);
+    pyo3::import_exception!(ldesfrag.exceptions, ColumnError);
+    pyo3::import_exception!(ldesfrag.exceptions, InvalidMemberError);
+    pyo3::import_exception!(ldesfrag.exceptions, StateError);
+    pyo3::import_exception!(ldesfrag.exceptions, StreamClosedError);
+}
+use exceptions::*;
+
+impl From<fragmenter::Error> for PyErr {
+    fn from(e: fragmenter::Error) -> PyErr {
+        use fragmenter::Error as E;
+        let msg = e.to_string();
+        match e {
+            E::View(_) => ViewError::new_err(msg),
+            E::Column(_) => ColumnError::new_err(msg),
+            E::InvalidMember { row, reason } => InvalidMemberError::new_err((msg, row, reason)),
+            E::State(_) => StateError::new_err(msg),
+            E::Closed => StreamClosedError::new_err(msg),
+        }
+    }
+}
+
+/// Runs a kernel without the GIL; a panic becomes an `LdesfragError` instead of crossing over.
+fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    py.detach(|| catch_unwind(AssertUnwindSafe(f)))
+        .map_err(|p| {
+            let what = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            LdesfragError::new_err(format!("internal error in ldesfrag (please report): {what}"))
+        })
+}
+
+fn zoom_arg(zoom: i64) -> PyResult<u8> {
+    tile_kernel::check_zoom(zoom).map_err(|e| InvalidCoordinateError::new_err(e.to_string()))
+}
+
+/// One array from any Arrow array or stream input (chunks are concatenated).
+fn one_array(input: AnyArray) -> PyResult<ArrayRef> {
+    let chunked = input.into_chunked_array()?;
+    let (chunks, _field) = chunked.into_inner();
+    match chunks.len() {
+        1 => Ok(chunks.into_iter().next().expect("one chunk")),
+        0 => Err(ColumnError::new_err("empty stream without a chunk")),
+        _ => {
+            let refs: Vec<&dyn Array> = chunks.iter().map(|c| c.as_ref()).collect();
+            arrow_select_concat(&refs)
+        }
+    }
+}
+
+fn arrow_select_concat(arrays: &[&dyn Array]) -> PyResult<ArrayRef> {
+    arrow_select::concat::concat(arrays).map_err(|e| ColumnError::new_err(e.to_string()))
+}
+
+fn array_out(py: Python<'_>, array: ArrayRef) -> PyResult<Bound<'_, PyAny>> {
+    PyArray::from_array_ref(array).into_arro3(py)
+}
+
+fn table_out(py: Python<'_>, schema: SchemaRef, batches: Vec<RecordBatch>) -> PyResult<Bound<'_, PyAny>> {
+    PyTable::try_new(batches, schema)?.into_arro3(py)
+}
+
+fn tile_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("x", DataType::UInt32, false),
+        Field::new("y", DataType::UInt32, false),
+    ])
+}
+
+#[pyfunction]
+fn tile(lon: f64, lat: f64, zoom: i64) -> PyResult<(u32, u32, u8)> {
+    let z = zoom_arg(zoom)?;
+    let t = tile_kernel::tile(lon, lat, z).map_err(|e| InvalidCoordinateError::new_err(e.to_string()))?;
+    Ok((t.x, t.y, t.z))
+}
+
+fn coordinates(name: &str, input: AnyArray) -> PyResult<(Vec<f64>, Vec<bool>)> {
+    let array = one_array(input)?;
+    columns::floats(name, array.as_ref()).map_err(|e| ColumnError::new_err(e.to_string()))
+}
+
+#[pyfunction]
+fn tiles_for_points<'py>(py: Python<'py>, lon: AnyArray, lat: AnyArray, zoom: i64) -> PyResult<Bound<'py, PyAny>> {
+    let z = zoom_arg(zoom)?;
+    let (lon, lon_ok) = coordinates("lon", lon)?;
+    let (lat, lat_ok) = coordinates("lat", lat)?;
+    if lon.len() != lat.len() {
+        return Err(ColumnError::new_err(format!(
+            "lon has {} values, lat has {}",
+            lon.len(),
+            lat.len()
+        )));
+    }
+    let array = run(py, move || {
+        let n = lon.len();
+        let (mut x, mut y, mut ok) = (vec![0u32; n], vec![0u32; n], vec![false; n]);
+        tile_kernel::tiles_for_points(&lon, &lat, z, &mut x, &mut y, &mut ok);
+        for i in 0..n {
+            ok[i] &= lon_ok[i] && lat_ok[i];
+        }
+        let nulls = NullBuffer::from(ok);
+        let x: ArrayRef = Arc::new(UInt32Array::new(ScalarBuffer::from(x), None));
+        let y: ArrayRef = Arc::new(UInt32Array::new(ScalarBuffer::from(y), None));
+        Arc::new(StructArray::new(tile_fields(), vec![x, y], Some(nulls).filter(|n| n.null_count() > 0))) as ArrayRef
+    })?;
+    array_out(py, array)
+}
+
+#[pyfunction]
+#[pyo3(signature = (geometries, zoom, *, max_tiles = fragmenter::DEFAULT_MAX_TILES))]
+fn cover<'py>(py: Python<'py>, geometries: AnyArray, zoom: i64, max_tiles: usize) -> PyResult<Bound<'py, PyAny>> {
+    let z = zoom_arg(zoom)?;
+    let array = one_array(geometries)?;
+    let array = run(py, move || -> Result<ArrayRef, String> {
+        let wkts = Strings::try_new(array.as_ref()).ok_or_else(|| {
+            format!("geometries must be strings (WKT), not {}", array.data_type())
+        })?;
+        use rayon::prelude::*;
+        let covers: Vec<Option<Vec<(u32, u32)>>> = (0..wkts.len())
+            .into_par_iter()
+            .map_init(Vec::new, |tiles, i| {
+                let w = wkts.get(i)?;
+                cover_kernel::cover_wkt(w, z, max_tiles, tiles).ok()?;
+                Some(tiles.clone())
+            })
+            .collect();
+        let (mut xs, mut ys) = (UInt32Builder::new(), UInt32Builder::new());
+        let mut offsets = vec![0i32];
+        let mut valid = Vec::with_capacity(covers.len());
+        for c in &covers {
+            if let Some(tiles) = c {
+                for &(x, y) in tiles {
+                    xs.append_value(x);
+                    ys.append_value(y);
+                }
+            }
+            valid.push(c.is_some());
+            let len = i32::try_from(xs.len()).map_err(|_| "more than 2^31 tiles in one call".to_owned())?;
+            offsets.push(len);
+        }
+        let values = StructArray::new(
+            tile_fields(),
+            vec![Arc::new(xs.finish()) as ArrayRef, Arc::new(ys.finish())],
+            None,
+        );
+        let field = Arc::new(Field::new("item", DataType::Struct(tile_fields()), false));
+        let nulls = NullBuffer::from(valid);
+        Ok(Arc::new(ListArray::new(
+            field,
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Arc::new(values),
+            Some(nulls).filter(|n| n.null_count() > 0),
+        )))
+    })?
+    .map_err(ColumnError::new_err)?;
+    array_out(py, array)
+}
+
+#[pyfunction]
+#[pyo3(signature = (values, *, naive = "utc"))]
+fn parse_datetime<'py>(py: Python<'py>, values: AnyArray, naive: &str) -> PyResult<Bound<'py, PyAny>> {
+    let naive = match naive {
+        "utc" => xsd::Naive::Utc,
+        "reject" => xsd::Naive::Reject,
+        other => {
+            return Err(LdesfragError::new_err(format!(
+                "naive must be \"utc\" or \"reject\", not {other:?}"
+            )))
+        }
+    };
+    let array = one_array(values)?;
+    let out = run(py, move || -> Result<ArrayRef, String> {
+        let strings = Strings::try_new(array.as_ref())
+            .ok_or_else(|| format!("values must be strings, not {}", array.data_type()))?;
+        use rayon::prelude::*;
+        let parsed: Vec<Option<i64>> = (0..strings.len())
+            .into_par_iter()
+            .map(|i| strings.get(i).and_then(|s| xsd::parse_xsd_datetime(s, naive).ok()))
+            .collect();
+        Ok(Arc::new(TimestampMicrosecondArray::from(parsed).with_timezone("UTC")))
+    })?
+    .map_err(ColumnError::new_err)?;
+    array_out(py, out)
+}
+
+#[pyfunction]
+fn validate_view(view_json: &str) -> PyResult<()> {
+    View::from_json(view_json).map_err(fragmenter::Error::from)?;
+    Ok(())
+}
+
+fn on_invalid_arg(s: &str) -> PyResult<OnInvalid> {
+    match s {
+        "unknown" => Ok(OnInvalid::Unknown),
+        "reject" => Ok(OnInvalid::Reject),
+        "raise" => Ok(OnInvalid::Raise),
+        other => Err(LdesfragError::new_err(format!(
+            "on_invalid must be \"unknown\", \"reject\" or \"raise\", not {other:?}"
+        ))),
+    }
+}
+
+/// Rows per output record batch: keeps string offsets far below 2^31 bytes.
+const OUT_BATCH: usize = 1 << 20;
+
+#[pyclass(module = "ldesfrag._ldesfrag", name = "Fragmenter")]
+struct PyFragmenter {
+    inner: Fragmenter,
+    on_invalid: OnInvalid,
+    last_invalid: Vec<fragmenter::Invalid>,
+}
+
+#[pymethods]
+impl PyFragmenter {
+    #[new]
+    #[pyo3(signature = (view_json, *, on_invalid = "unknown", max_tiles = fragmenter::DEFAULT_MAX_TILES))]
+    fn new(view_json: &str, on_invalid: &str, max_tiles: usize) -> PyResult<Self> {
+        let view = View::from_json(view_json).map_err(fragmenter::Error::from)?;
+        let mut inner = Fragmenter::new(view)?;
+        inner.set_max_tiles(max_tiles);
+        Ok(PyFragmenter {
+            inner,
+            on_invalid: on_invalid_arg(on_invalid)?,
+            last_invalid: Vec::new(),
+        })
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (view_json, state, *, on_invalid = "unknown"))]
+    fn from_state(view_json: &str, state: &[u8], on_invalid: &str) -> PyResult<Self> {
+        let view = View::from_json(view_json).map_err(fragmenter::Error::from)?;
+        Ok(PyFragmenter {
+            inner: Fragmenter::from_state(view, state)?,
+            on_invalid: on_invalid_arg(on_invalid)?,
+            last_invalid: Vec::new(),
+        })
+    }
+
+    #[getter]
+    fn view_json(&self) -> String {
+        self.inner.view().to_json()
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    fn close(&mut self) {
+        self.inner.close();
+    }
+
+    fn assign<'py>(&mut self, py: Python<'py>, members: AnyRecordBatch) -> PyResult<Bound<'py, PyAny>> {
+        let reader = members.into_reader()?;
+        let batches = reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ColumnError::new_err(e.to_string()))?;
+        let on_invalid = self.on_invalid;
+        let inner = &mut self.inner;
+        let (assigned, invalid) = run(py, move || inner.assign(&batches, on_invalid))??;
+        self.last_invalid = invalid;
+        let inner = &self.inner;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("row", DataType::UInt64, false),
+            Field::new("bucket", DataType::Utf8, false),
+            Field::new("page", DataType::UInt32, false),
+        ]));
+        let out_schema = schema.clone();
+        let batches = run(py, move || {
+            let n = assigned.rows.len();
+            (0..n.div_ceil(OUT_BATCH).max(1))
+                .map(|c| {
+                    let (lo, hi) = (c * OUT_BATCH, ((c + 1) * OUT_BATCH).min(n));
+                    let rows = UInt64Array::from(assigned.rows[lo..hi].to_vec());
+                    let mut buckets = StringBuilder::with_capacity(hi - lo, (hi - lo) * 48);
+                    for &b in &assigned.buckets[lo..hi] {
+                        buckets.append_value(inner.descriptor(b));
+                    }
+                    let pages = UInt32Array::from(assigned.pages[lo..hi].to_vec());
+                    RecordBatch::try_new(
+                        out_schema.clone(),
+                        vec![Arc::new(rows), Arc::new(buckets.finish()), Arc::new(pages)],
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?
+        .map_err(|e| LdesfragError::new_err(e.to_string()))?;
+        table_out(py, schema, batches)
+    }
+
+    /// The members of the last call that went to an unknown bucket or were left out.
+    fn invalid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inv = &self.last_invalid;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("row", DataType::UInt64, false),
+            Field::new("column", DataType::Utf8, false),
+            Field::new("reason", DataType::Utf8, false),
+            Field::new("rejected", DataType::Boolean, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(UInt64Array::from_iter_values(inv.iter().map(|i| i.row))),
+                Arc::new(StringArray::from_iter_values(inv.iter().map(|i| &i.column))),
+                Arc::new(StringArray::from_iter_values(inv.iter().map(|i| &i.reason))),
+                Arc::new(BooleanArray::from_iter(inv.iter().map(|i| Some(i.rejected)))),
+            ],
+        )
+        .map_err(|e| LdesfragError::new_err(e.to_string()))?;
+        table_out(py, schema, vec![batch])
+    }
+
+    /// The members of the last call that were left out.
+    fn rejected<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rejected: Vec<_> = self.last_invalid.iter().filter(|i| i.rejected).collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("row", DataType::UInt64, false),
+            Field::new("reason", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(UInt64Array::from_iter_values(rejected.iter().map(|i| i.row))),
+                Arc::new(StringArray::from_iter_values(
+                    rejected.iter().map(|i| format!("{}: {}", i.column, i.reason)),
+                )),
+            ],
+        )
+        .map_err(|e| LdesfragError::new_err(e.to_string()))?;
+        table_out(py, schema, vec![batch])
+    }
+
+    fn relations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let f = &self.inner;
+        let rels = run(py, || f.relations())?;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("parent", DataType::Utf8, false),
+            Field::new("parent_page", DataType::UInt32, true),
+            Field::new("child", DataType::Utf8, false),
+            Field::new("child_page", DataType::UInt32, true),
+            Field::new("type", DataType::Utf8, false),
+            Field::new("path", DataType::Utf8, true),
+            Field::new("value", DataType::Utf8, true),
+            Field::new("datatype", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(rels.iter().map(|r| f.descriptor(r.parent)))),
+                Arc::new(UInt32Array::from_iter(rels.iter().map(|r| r.parent_page))),
+                Arc::new(StringArray::from_iter_values(rels.iter().map(|r| f.descriptor(r.child)))),
+                Arc::new(UInt32Array::from_iter(rels.iter().map(|r| r.child_page))),
+                Arc::new(StringArray::from_iter_values(rels.iter().map(|r| r.kind))),
+                Arc::new(StringArray::from_iter(rels.iter().map(|r| r.path.as_deref()))),
+                Arc::new(StringArray::from_iter(rels.iter().map(|r| r.value.as_deref()))),
+                Arc::new(StringArray::from_iter(rels.iter().map(|r| r.datatype))),
+            ],
+        )
+        .map_err(|e| LdesfragError::new_err(e.to_string()))?;
+        table_out(py, schema, vec![batch])
+    }
+
+    fn pages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let f = &self.inner;
+        let pages = run(py, || f.pages())?;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("bucket", DataType::Utf8, false),
+            Field::new("page", DataType::UInt32, false),
+            Field::new("members", DataType::UInt64, false),
+            Field::new("immutable", DataType::Boolean, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(pages.iter().map(|p| f.descriptor(p.bucket)))),
+                Arc::new(UInt32Array::from_iter_values(pages.iter().map(|p| p.page))),
+                Arc::new(UInt64Array::from_iter_values(pages.iter().map(|p| p.members))),
+                Arc::new(BooleanArray::from_iter(pages.iter().map(|p| Some(p.immutable)))),
+            ],
+        )
+        .map_err(|e| LdesfragError::new_err(e.to_string()))?;
+        table_out(py, schema, vec![batch])
+    }
+
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let f = &self.inner;
+        let bytes = run(py, || f.state())?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+}
 
 #[pymodule]
-fn _ldesfrag(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+fn _ldesfrag(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(tile, m)?)?;
+    m.add_function(wrap_pyfunction!(tiles_for_points, m)?)?;
+    m.add_function(wrap_pyfunction!(cover, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_datetime, m)?)?;
+    m.add_function(wrap_pyfunction!(validate_view, m)?)?;
+    m.add_class::<PyFragmenter>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,48 @@
+# Two entry points for a fresh checkout (see README): `make sample` and `make test`.
+# Everything is installed by these targets: the Python packages into .venv, the Rust crates
+# by cargo, the npm packages for interop tests by npm.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SAMPLE_OUT ?= out/sample-assignments.parquet
+
+.PHONY: venv build sample test rust-checks python-checks bench clean
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# The one release build of the extension, installed into the venv (editable).
+build: venv
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet
+
+sample: build
+	mkdir -p $(dir $(SAMPLE_OUT))
+	$(VENV)/bin/ldesfrag assign sample/members.parquet --view sample/view.toml --out $(SAMPLE_OUT)
+
+rust-checks:
+	cargo fmt --all --check
+	cargo clippy --all-targets --locked -- -D warnings
+	cargo test --locked
+
+python-checks: build
+	$(VENV)/bin/ruff check python tests benches scripts
+	$(VENV)/bin/ruff format --check python tests benches scripts
+	$(VENV)/bin/mypy python/ldesfrag
+	$(PY) -m mypy.stubtest ldesfrag._ldesfrag --allowlist .stubtest-allowlist
+	$(PY) -m pytest tests
+	$(PY) -m pytest benches --benchmark-disable -q
+
+test: rust-checks python-checks
+
+# Benchmarks, measured (see benches/RESULTS.md).
+bench: build
+	$(PY) -m pytest benches --benchmark-only --benchmark-columns=min,median,mean,ops,rounds
+
+clean:
+	rm -rf target $(VENV) out

@@ -1,0 +1,59 @@
+"""ldesfrag: fragment Linked Data Event Streams (tiles, time buckets, references, pages).
+
+The hot paths are Rust kernels over Arrow data; any object exporting the Arrow PyCapsule
+interface (pyarrow, polars, arro3, duckdb, …) goes in, and ``arro3.core`` tables and arrays,
+which export the same interface, come out.
+"""
+
+from ldesfrag._fragmenter import Fragmenter, MembersLike, OnInvalid
+from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
+from ldesfrag._ldesfrag import __version__
+from ldesfrag._view import (
+    GEO_AS_WKT,
+    PROV_GENERATED_AT_TIME,
+    RDF_TYPE,
+    Fragmentation,
+    Geospatial,
+    Granularity,
+    HierarchicalTime,
+    Reference,
+    View,
+)
+from ldesfrag.exceptions import (
+    ColumnError,
+    InvalidCoordinateError,
+    InvalidMemberError,
+    LdesfragError,
+    StateError,
+    StreamClosedError,
+    ViewError,
+)
+
+__all__ = [
+    "GEO_AS_WKT",
+    "PROV_GENERATED_AT_TIME",
+    "RDF_TYPE",
+    "ArrayLike",
+    "ColumnError",
+    "Fragmentation",
+    "Fragmenter",
+    "Geospatial",
+    "Granularity",
+    "HierarchicalTime",
+    "InvalidCoordinateError",
+    "InvalidMemberError",
+    "LdesfragError",
+    "MembersLike",
+    "OnInvalid",
+    "Reference",
+    "StateError",
+    "StreamClosedError",
+    "Tile",
+    "View",
+    "ViewError",
+    "__version__",
+    "cover",
+    "parse_datetime",
+    "tile",
+    "tiles_for_points",
+]

@@ -1,0 +1,103 @@
+"""The fragmenter: members in, (row, bucket, page) out, plus relations and page state."""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+from arro3.core import Table
+from arro3.core.types import ArrowArrayExportable, ArrowStreamExportable
+
+from ldesfrag import _ldesfrag
+from ldesfrag._kernels import DEFAULT_MAX_TILES
+from ldesfrag._view import View
+
+__all__ = ["Fragmenter", "MembersLike", "OnInvalid"]
+
+#: A table, record batch or stream of members (pyarrow, polars, arro3, duckdb, …).
+MembersLike: TypeAlias = ArrowArrayExportable | ArrowStreamExportable
+OnInvalid: TypeAlias = Literal["unknown", "reject", "raise"]
+
+
+class Fragmenter:
+    """Assigns members of one view to buckets and pages, incrementally and deterministically.
+
+    Splitting the same members into any number of :meth:`assign` calls — with a
+    :meth:`state` / :meth:`from_state` round trip between any two — gives the same buckets and
+    pages as one call.
+
+    ``on_invalid`` decides what happens to a member whose timestamp, geometry or reference is
+    missing or invalid: ``"unknown"`` puts it in the level's ``…=unknown`` bucket, ``"reject"``
+    leaves it out, ``"raise"`` fails the call with :class:`~ldesfrag.InvalidMemberError` and
+    assigns nothing. Either way :meth:`invalid` reports the row and the reason. A member
+    without an ``id`` is always left out (reported, or raised).
+    """
+
+    def __init__(
+        self,
+        view: View,
+        *,
+        on_invalid: OnInvalid = "unknown",
+        max_tiles: int = DEFAULT_MAX_TILES,
+    ) -> None:
+        self._view = view
+        self._inner = _ldesfrag.Fragmenter(
+            view.to_json(), on_invalid=on_invalid, max_tiles=int(max_tiles)
+        )
+
+    @classmethod
+    def from_state(
+        cls, view: View, state: bytes, *, on_invalid: OnInvalid = "unknown"
+    ) -> Fragmenter:
+        """Continues from :meth:`state`; raises :class:`~ldesfrag.StateError` when the state is
+        corrupt or was made by another view."""
+        self = cls.__new__(cls)
+        self._view = view
+        self._inner = _ldesfrag.Fragmenter.from_state(
+            view.to_json(), bytes(state), on_invalid=on_invalid
+        )
+        return self
+
+    @property
+    def view(self) -> View:
+        return self._view
+
+    @property
+    def closed(self) -> bool:
+        return self._inner.closed
+
+    def assign(self, members: MembersLike) -> Table:
+        """Assigns members; returns ``{row: uint64, bucket: string, page: uint32}``.
+
+        One row per (member, leaf bucket): a member in three tiles gives three rows. ``row`` is
+        the member's index in this call's input; ``bucket`` is the canonical bucket id
+        (``tile=15/16882/10975&year=2023&month=05&day=12``); ``page`` counts from 1. Members
+        are taken in arrival order, or ``(timestamp, id)`` order when the view asks for it.
+        """
+        return self._inner.assign(members)
+
+    def invalid(self) -> Table:
+        """Members of the last call with a missing or invalid value:
+        ``{row, column, reason, rejected}`` (``rejected`` false: sent to an unknown bucket)."""
+        return self._inner.invalid()
+
+    def rejected(self) -> Table:
+        """Members of the last call that were left out: ``{row: uint64, reason: string}``."""
+        return self._inner.rejected()
+
+    def relations(self) -> Table:
+        """Every relation of the structure: ``{parent, parent_page, child, child_page, type,
+        path, value, datatype}``; a null page is the bucket's own (number-less) node."""
+        return self._inner.relations()
+
+    def pages(self) -> Table:
+        """Every page: ``{bucket, page, members, immutable}``. A page is immutable once a later
+        page of its bucket exists, or when the stream is closed."""
+        return self._inner.pages()
+
+    def close(self) -> None:
+        """Closes the stream: every page becomes immutable; further members are refused."""
+        self._inner.close()
+
+    def state(self) -> bytes:
+        """The state as bytes, for :meth:`from_state`."""
+        return self._inner.state()

@@ -1,0 +1,162 @@
+"""Views: the ordered list of fragmentations, then pagination (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+from ldesfrag import _ldesfrag
+from ldesfrag.exceptions import ViewError
+
+__all__ = [
+    "GEO_AS_WKT",
+    "PROV_GENERATED_AT_TIME",
+    "RDF_TYPE",
+    "Fragmentation",
+    "Geospatial",
+    "Granularity",
+    "HierarchicalTime",
+    "Reference",
+    "View",
+]
+
+GEO_AS_WKT = "http://www.opengis.net/ont/geosparql#asWKT"
+PROV_GENERATED_AT_TIME = "http://www.w3.org/ns/prov#generatedAtTime"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+
+Granularity: TypeAlias = Literal["year", "month", "day", "hour", "minute", "second"]
+
+
+@dataclass(frozen=True)
+class Geospatial:
+    """Slippy-map tiles at ``max_zoom`` of every geometry of a member.
+
+    The members' ``column`` holds WKT strings (or lists of them); without it, float ``lon`` and
+    ``lat`` columns are read as points.
+    """
+
+    max_zoom: int
+    path: str = GEO_AS_WKT
+    column: str = "geometry"
+
+
+@dataclass(frozen=True)
+class HierarchicalTime:
+    """Nested year → … → ``max_granularity`` buckets in the local time of ``timezone``."""
+
+    max_granularity: Granularity
+    path: str = PROV_GENERATED_AT_TIME
+    column: str = "timestamp"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One bucket per IRI value of ``column``, under the bucket key ``key``."""
+
+    path: str = RDF_TYPE
+    key: str = "reference"
+    column: str = "reference"
+
+
+Fragmentation: TypeAlias = Geospatial | HierarchicalTime | Reference
+
+_KINDS: dict[str, type[Geospatial] | type[HierarchicalTime] | type[Reference]] = {
+    "Geospatial": Geospatial,
+    "HierarchicalTime": HierarchicalTime,
+    "Reference": Reference,
+}
+# The reference server's names (its `tree:fragmentationStrategy` types) are accepted too.
+_ALIASES = {
+    "GeospatialFragmentation": "Geospatial",
+    "HierarchicalTimeBasedFragmentation": "HierarchicalTime",
+    "ReferenceFragmentation": "Reference",
+}
+
+
+@dataclass(frozen=True)
+class View:
+    """A fragmentation list (outermost first) and the page size of every leaf bucket.
+
+    ``order="timestamp"`` paginates each call's members in ``(timestamp, id)`` order instead of
+    arrival order.
+    """
+
+    fragmentations: Sequence[Fragmentation] = field(default_factory=tuple)
+    page_size: int = 250
+    order: Literal["arrival", "timestamp"] = "arrival"
+
+    def __post_init__(self) -> None:
+        frags = tuple(self.fragmentations)
+        for f in frags:
+            if not isinstance(f, Geospatial | HierarchicalTime | Reference):
+                raise ViewError(f"not a fragmentation: {f!r}")
+        object.__setattr__(self, "fragmentations", frags)
+        _ldesfrag.validate_view(self.to_json())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict, the same shape as the JSON and TOML forms."""
+        return {
+            "fragmentations": [{"type": type(f).__name__, **asdict(f)} for f in self.fragmentations],
+            "page_size": self.page_size,
+            "order": self.order,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> View:
+        if not isinstance(data, Mapping):
+            raise ViewError(f"a view is a mapping, not {type(data).__name__}")
+        unknown = set(data) - {"fragmentations", "page_size", "order"}
+        if unknown:
+            raise ViewError(f"unknown view keys: {sorted(unknown)}")
+        frags = []
+        for i, f in enumerate(data.get("fragmentations", [])):
+            if not isinstance(f, Mapping) or "type" not in f:
+                raise ViewError(f"fragmentation {i} needs a 'type'")
+            args = dict(f)
+            kind = str(args.pop("type"))
+            kind = _ALIASES.get(kind, kind)
+            if kind not in _KINDS:
+                raise ViewError(f"fragmentation {i}: unknown type {kind!r}")
+            try:
+                frags.append(_KINDS[kind](**args))
+            except TypeError as e:
+                raise ViewError(f"fragmentation {i} ({kind}): {e}") from None
+        kwargs: dict[str, Any] = {"fragmentations": frags}
+        for key in ("page_size", "order"):
+            if key in data:
+                kwargs[key] = data[key]
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> View:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise ViewError(f"invalid JSON: {e}") from None
+
+    @classmethod
+    def from_toml(cls, text: str) -> View:
+        try:
+            return cls.from_dict(tomllib.loads(text))
+        except tomllib.TOMLDecodeError as e:
+            raise ViewError(f"invalid TOML: {e}") from None
+
+    @classmethod
+    def load(cls, path: str | PathLike[str]) -> View:
+        """Reads a ``.toml`` or ``.json`` view description."""
+        p = Path(path)
+        text = p.read_text(encoding="utf-8")
+        if p.suffix.lower() == ".json":
+            return cls.from_json(text)
+        if p.suffix.lower() == ".toml":
+            return cls.from_toml(text)
+        raise ViewError(f"{p}: a view file ends in .toml or .json")

@@ -1,0 +1,206 @@
+"""The ``ldesfrag`` command line.
+
+``ldesfrag assign MEMBERS --view VIEW --out OUT`` reads a Parquet, Arrow IPC or CSV file of
+members in batches, assigns them, writes the assignments ``{row, bucket, page}`` to a Parquet
+file (and the members with a missing or invalid value to ``OUT`` with ``.invalid.parquet``),
+and prints a per-bucket summary. Memory is bounded by the batch size, not the file size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ldesfrag import __version__
+from ldesfrag._fragmenter import Fragmenter
+from ldesfrag._view import View
+from ldesfrag.exceptions import LdesfragError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# Columns read as plain strings from CSV, so that the kernels see the lexical forms.
+_STRING_COLUMNS = ("id", "geometry", "timestamp", "reference")
+
+
+def _require_pyarrow() -> Any:
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise SystemExit(
+            "ldesfrag assign reads files with pyarrow: pip install 'ldesfrag[cli]'"
+        ) from None
+    return pa
+
+
+def read_batches(path: Path, batch_size: int) -> tuple[Iterator[pa.RecordBatch], int | None]:
+    """Batches of a members file and its row count when the format tells it up front."""
+    pa = _require_pyarrow()
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(path)
+        return pf.iter_batches(batch_size=batch_size), pf.metadata.num_rows
+    if suffix in (".arrow", ".feather", ".ipc", ".arrows"):
+        try:
+            reader = pa.ipc.open_file(path)
+            return (reader.get_batch(i) for i in range(reader.num_record_batches)), None
+        except pa.ArrowInvalid:
+            return iter(pa.ipc.open_stream(path)), None
+    if suffix == ".csv":
+        import pyarrow.csv as pcsv
+
+        header = path.open(encoding="utf-8").readline().rstrip("\r\n").split(",")
+        types = {c: pa.string() for c in _STRING_COLUMNS if c in header}
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(block_size=max(1 << 20, batch_size * 256)),
+            convert_options=pcsv.ConvertOptions(column_types=types),
+        )
+        return iter(reader), None
+    raise LdesfragError(f"{path}: members are read from .parquet, .arrow/.ipc or .csv files")
+
+
+def _progress(done: int, total: int | None, started: float) -> None:
+    rate = done / max(time.perf_counter() - started, 1e-9)
+    share = f" ({100 * done / total:5.1f} %)" if total else ""
+    print(f"\r  {done:,} members{share}, {rate:,.0f} members/s", end="", file=sys.stderr)
+
+
+def assign(args: argparse.Namespace) -> int:
+    pa = _require_pyarrow()
+    import pyarrow.parquet as pq
+
+    view = View.load(args.view)
+    fragmenter = (
+        Fragmenter.from_state(view, Path(args.state).read_bytes(), on_invalid=args.on_invalid)
+        if args.state and Path(args.state).exists()
+        else Fragmenter(view, on_invalid=args.on_invalid)
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    invalid_out = out.with_name(out.name.removesuffix(".parquet") + ".invalid.parquet")
+    batches, total = read_batches(Path(args.members), args.batch_size)
+    show_progress = total is None or total >= args.progress_threshold
+    started = time.perf_counter()
+    members = assigned_rows = 0
+    reasons: Counter[str] = Counter()
+    rejected = 0
+    # Written next to the target and renamed at the end, so OUT is never half written.
+    tmp, tmp_invalid = out.with_name(out.name + ".tmp"), invalid_out.with_name(invalid_out.name + ".tmp")
+    with (
+        pq.ParquetWriter(tmp, _assignment_schema(pa)) as writer,
+        pq.ParquetWriter(tmp_invalid, _invalid_schema(pa)) as invalid_writer,
+    ):
+        for batch in batches:
+            result = pa.table(fragmenter.assign(batch))
+            offset = pa.scalar(members, pa.uint64())
+            result = result.set_column(0, "row", pa.compute.add(result["row"], offset))
+            writer.write_table(result)
+            inv = pa.table(fragmenter.invalid())
+            if inv.num_rows:
+                inv = inv.set_column(0, "row", pa.compute.add(inv["row"], offset))
+                invalid_writer.write_table(inv)
+                reasons.update(f"{c}: {r}" for c, r in zip(inv["column"].to_pylist(), inv["reason"].to_pylist(), strict=True))
+                rejected += sum(inv["rejected"].to_pylist())
+            members += batch.num_rows
+            assigned_rows += result.num_rows
+            if show_progress:
+                _progress(members, total, started)
+    tmp.replace(out)
+    tmp_invalid.replace(invalid_out)
+    if args.state:
+        state_tmp = Path(args.state + ".tmp")
+        state_tmp.write_bytes(fragmenter.state())
+        state_tmp.replace(args.state)
+    elapsed = time.perf_counter() - started
+    if show_progress:
+        print(file=sys.stderr)
+    print_summary(fragmenter, members, assigned_rows, rejected, reasons, elapsed, out, invalid_out)
+    return 0
+
+
+def _assignment_schema(pa: Any) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("row", pa.uint64(), False),
+            pa.field("bucket", pa.string(), False),
+            pa.field("page", pa.uint32(), False),
+        ]
+    )
+
+
+def _invalid_schema(pa: Any) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("row", pa.uint64(), False),
+            pa.field("column", pa.string(), False),
+            pa.field("reason", pa.string(), False),
+            pa.field("rejected", pa.bool_(), False),
+        ]
+    )
+
+
+def print_summary(
+    fragmenter: Fragmenter,
+    members: int,
+    assigned_rows: int,
+    rejected: int,
+    reasons: Counter[str],
+    elapsed: float,
+    out: Path,
+    invalid_out: Path,
+) -> None:
+    pa = _require_pyarrow()
+    pages = pa.table(fragmenter.pages()).to_pylist()
+    per_bucket: dict[str, list[int]] = {}
+    for p in pages:
+        entry = per_bucket.setdefault(p["bucket"], [0, 0, 0])
+        entry[0] += p["members"]
+        entry[1] += 1
+        entry[2] += p["immutable"]
+    rate = members / max(elapsed, 1e-9)
+    print(f"{members:,} members → {assigned_rows:,} assignments in {elapsed:.2f} s ({rate:,.0f} members/s)")
+    print(f"{len(per_bucket):,} leaf buckets, {len(pages):,} pages ({sum(v[2] for v in per_bucket.values()):,} immutable)")
+    if reasons:
+        print(f"{sum(reasons.values()):,} invalid values ({rejected:,} members left out), by reason:")
+        for reason, n in reasons.most_common(10):
+            print(f"  {n:>8,}  {reason}")
+    shown = sorted(per_bucket.items(), key=lambda kv: (-kv[1][0], kv[0]))[:15]
+    width = max((len(b) for b, _ in shown), default=6)
+    print(f"\n{'bucket':<{width}}  {'members':>8}  {'pages':>5}  {'immutable':>9}")
+    for bucket, (n, npages, nimm) in shown:
+        print(f"{bucket or '(root)':<{width}}  {n:>8,}  {npages:>5,}  {nimm:>9,}")
+    if len(per_bucket) > len(shown):
+        print(f"… and {len(per_bucket) - len(shown):,} more buckets")
+    print(f"\nassignments: {out}\ninvalid members: {invalid_out}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ldesfrag", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"ldesfrag {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("assign", help="assign a file of members to buckets and pages")
+    a.add_argument("members", help="a .parquet, .arrow/.ipc or .csv file of members")
+    a.add_argument("--view", required=True, help="a .toml or .json view description")
+    a.add_argument("--out", required=True, help="the Parquet file of assignments to write")
+    a.add_argument("--on-invalid", choices=["unknown", "reject", "raise"], default="unknown")
+    a.add_argument("--batch-size", type=int, default=1 << 16)
+    a.add_argument("--state", help="a state file: resumed from when it exists, written at the end")
+    a.add_argument("--progress-threshold", type=int, default=1_000_000, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        return assign(args)
+    except (LdesfragError, OSError) as e:
+        print(f"ldesfrag: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

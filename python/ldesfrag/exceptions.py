@@ -1,0 +1,50 @@
+"""The exceptions ldesfrag raises: all are `LdesfragError`, itself a `ValueError`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ColumnError",
+    "InvalidCoordinateError",
+    "InvalidMemberError",
+    "LdesfragError",
+    "StateError",
+    "StreamClosedError",
+    "ViewError",
+]
+
+
+class LdesfragError(ValueError):
+    """Base class of every error raised by ldesfrag."""
+
+
+class InvalidCoordinateError(LdesfragError):
+    """A longitude, latitude or zoom level outside the domain of the tile grid."""
+
+
+class ViewError(LdesfragError):
+    """A view description that cannot be used (bad values, duplicate bucket keys, …)."""
+
+
+class ColumnError(LdesfragError):
+    """A member column that is missing or has a type ldesfrag cannot read."""
+
+
+class InvalidMemberError(LdesfragError):
+    """A member with a missing or invalid value, with ``on_invalid="raise"``.
+
+    ``row`` is the member's index in the call's input and ``reason`` says what is wrong.
+    Nothing of the call was assigned.
+    """
+
+    def __init__(self, message: str, row: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.row = row
+        self.reason = reason
+
+
+class StateError(LdesfragError):
+    """A saved state that is corrupt, from another version, or from another view."""
+
+
+class StreamClosedError(LdesfragError):
+    """A member was offered to a fragmenter whose stream was closed."""

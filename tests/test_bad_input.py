@@ -1,0 +1,211 @@
+"""Bad input: a clear LdesfragError or a reported row, never a crash or a lost member."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import ldesfrag
+from ldesfrag import (
+    ColumnError,
+    Fragmenter,
+    Geospatial,
+    HierarchicalTime,
+    LdesfragError,
+    Reference,
+    View,
+    ViewError,
+)
+
+VIEW = View([Geospatial(14), HierarchicalTime("day"), Reference()], page_size=2)
+
+
+def test_empty_batches_and_streams():
+    t = pa.table(
+        {
+            "id": pa.array([], pa.string()),
+            "geometry": pa.array([], pa.string()),
+            "timestamp": pa.array([], pa.string()),
+            "reference": pa.array([], pa.string()),
+        }
+    )
+    f = Fragmenter(VIEW)
+    out = pa.table(f.assign(t))
+    assert out.num_rows == 0
+    assert out.schema.names == ["row", "bucket", "page"]
+    assert pa.table(f.relations()).num_rows == 0
+    reader = pa.RecordBatchReader.from_batches(t.schema, [])
+    assert pa.table(f.assign(reader)).num_rows == 0
+
+
+def test_all_null_columns_go_to_unknown_buckets_with_reasons():
+    n = 5
+    t = pa.table(
+        {
+            "id": [f"m{i}" for i in range(n)],
+            "geometry": pa.nulls(n, pa.string()),
+            "timestamp": pa.nulls(n, pa.timestamp("ms")),
+            "reference": pa.nulls(n, pa.string()),
+        }
+    )
+    f = Fragmenter(VIEW)
+    out = pa.table(f.assign(t))
+    assert set(out["bucket"].to_pylist()) == {"tile=unknown&year=unknown&reference=unknown"}
+    assert out["page"].to_pylist() == [1, 1, 2, 2, 3]
+    inv = pa.table(f.invalid())
+    assert inv.num_rows == 3 * n
+    assert set(inv["reason"].to_pylist()) == {
+        "missing geometry",
+        "missing timestamp",
+        "missing reference",
+    }
+    assert not any(inv["rejected"].to_pylist())
+
+
+@pytest.mark.parametrize("missing", ["id", "geometry", "timestamp", "reference"])
+def test_missing_columns_are_a_clear_error(missing):
+    cols = {"id": ["a"], "geometry": ["POINT (4 51)"], "timestamp": ["2023-01-01"], "reference": ["urn:a"]}
+    del cols[missing]
+    f = Fragmenter(VIEW)
+    with pytest.raises(ColumnError, match=repr(missing).replace("'", '"')):
+        f.assign(pa.table(cols))
+    assert pa.table(f.relations()).num_rows == 0
+
+
+@pytest.mark.parametrize(
+    ("column", "values"),
+    [
+        ("id", pa.array([1.5])),
+        ("geometry", pa.array([4])),
+        ("timestamp", pa.array([True])),
+        ("reference", pa.array([b"x"])),
+    ],
+)
+def test_wrong_types_are_a_clear_error(column, values):
+    cols = {"id": ["a"], "geometry": ["POINT (4 51)"], "timestamp": ["2023-01-01"], "reference": ["urn:a"]}
+    cols[column] = values
+    with pytest.raises(ColumnError, match="has type"):
+        Fragmenter(VIEW).assign(pa.table(cols))
+
+
+garbage = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "",
+            "POINT",
+            "POINT (1e400 0)",
+            "POINT (nan 0)",
+            "POINT (1 2 3 4 5)",
+            "POLYGON ((0 0, 1 1))",
+            "LINESTRING (0 0)",
+            "POINT (1000000 1000000)",
+            "<http://www.opengis.net/def/crs/EPSG/0/28992> POINT (1 2)",
+            "GEOMETRYCOLLECTION (" * 100,
+            "POINT (a121375 0)",
+        ]
+    ),
+)
+dates = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["", "-11-09T00:00:00Z", "2023-02-30T00:00:00Z", "2023-01-01T25:00:00Z", "9" * 40]),
+)
+
+
+@given(st.lists(st.tuples(st.one_of(st.none(), garbage), st.one_of(st.none(), dates)), max_size=30))
+def test_garbage_never_crashes_and_never_loses_a_member(rows):
+    t = pa.table(
+        {
+            "id": [f"m{i}" for i in range(len(rows))],
+            "geometry": pa.array([r[0] for r in rows], pa.string()),
+            "timestamp": pa.array([r[1] for r in rows], pa.string()),
+            "reference": pa.array(["urn:x"] * len(rows), pa.string()),
+        }
+    )
+    for mode in ("unknown", "reject"):
+        f = Fragmenter(VIEW, on_invalid=mode)
+        out = pa.table(f.assign(t))
+        assigned = set(out["row"].to_pylist())
+        rejected = set(pa.table(f.rejected())["row"].to_pylist())
+        assert assigned | rejected == set(range(len(rows)))
+    # The vectorised kernels take the same garbage.
+    ldesfrag.cover(pa.array([r[0] for r in rows], pa.string()), 12)
+    ldesfrag.parse_datetime(pa.array([r[1] for r in rows], pa.string()))
+
+
+def test_raise_names_the_row_and_reason_and_assigns_nothing():
+    t = pa.table(
+        {
+            "id": ["a", "b"],
+            "geometry": ["POINT (4 51)", "POINT (x y)"],
+            "timestamp": ["2023-01-01T00:00:00Z", "2023-01-01T00:00:00Z"],
+            "reference": ["urn:a", "urn:a"],
+        }
+    )
+    f = Fragmenter(VIEW, on_invalid="raise")
+    with pytest.raises(ldesfrag.InvalidMemberError) as e:
+        f.assign(t)
+    assert e.value.row == 1
+    assert "geometry" in str(e.value)
+    assert pa.table(f.pages()).num_rows == 0
+
+
+def test_members_without_id_are_rejected_even_in_unknown_mode():
+    t = pa.table({"id": ["a", None], "geometry": ["POINT (4 51)"] * 2,
+                  "timestamp": ["2023-01-01"] * 2, "reference": ["urn:a"] * 2})
+    f = Fragmenter(VIEW)
+    assert pa.table(f.assign(t))["row"].to_pylist() == [0]
+    assert pa.table(f.rejected()).to_pylist() == [{"row": 1, "reason": "id: missing member id"}]
+
+
+def test_huge_coordinates_are_clamped_for_points_like_mercantile():
+    t = pa.table({"id": ["a", "b"], "lon": [1e300, -1e300], "lat": [89.99, -89.99]})
+    out = pa.table(Fragmenter(View([Geospatial(3)])).assign(t))
+    assert out["bucket"].to_pylist() == ["tile=3/7/0", "tile=3/0/7"]
+
+
+def test_corrupt_state_and_foreign_view():
+    f = Fragmenter(VIEW)
+    state = f.state()
+    with pytest.raises(ldesfrag.StateError):
+        Fragmenter.from_state(VIEW, b"nonsense")
+    with pytest.raises(ldesfrag.StateError, match="version"):
+        Fragmenter.from_state(VIEW, state[:8] + b"\x09\x00" + state[10:])
+    with pytest.raises(ldesfrag.StateError):
+        Fragmenter.from_state(VIEW, state[:12])
+    with pytest.raises(ldesfrag.StateError, match="another view"):
+        Fragmenter.from_state(View([Geospatial(3)]), state)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"fragmentations": [{"type": "Geospatial", "max_zoom": 0}]},
+        {"fragmentations": [{"type": "Geospatial", "max_zoom": 31}]},
+        {"fragmentations": [{"type": "HierarchicalTime", "max_granularity": "week"}]},
+        {"fragmentations": [{"type": "HierarchicalTime", "max_granularity": "day", "timezone": "Nowhere/City"}]},
+        {"fragmentations": [{"type": "Reference", "key": "tile"}]},
+        {"fragmentations": [{"type": "Geospatial", "max_zoom": 4}, {"type": "Geospatial", "max_zoom": 5}]},
+        {"fragmentations": [{"type": "Pagination"}]},
+        {"fragmentations": [{"type": "Geospatial", "maxZoom": 4}]},
+        {"fragmentations": [], "page_size": 0},
+        {"fragmentations": [], "page_size": -1},
+        {"fragmentations": [], "order": "random"},
+        {"fragmentations": [], "pagesize": 3},
+        [],
+    ],
+)
+def test_bad_views_raise_view_error(bad):
+    with pytest.raises(ViewError):
+        View.from_dict(bad)
+
+
+def test_errors_are_value_errors_rooted_at_ldesfrag_error():
+    for name in ldesfrag.exceptions.__all__:
+        cls = getattr(ldesfrag, name)
+        assert issubclass(cls, LdesfragError)
+        assert issubclass(cls, ValueError)
+    with pytest.raises(LdesfragError):
+        Fragmenter(VIEW, on_invalid="ignore")  # type: ignore[arg-type]

@@ -1,0 +1,258 @@
+"""The fragmenter against the pure-Python twin, and its invariants as properties."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+
+import pyarrow as pa
+import pytest
+import twin
+from hypothesis import given
+from hypothesis import strategies as st
+
+import ldesfrag
+from ldesfrag import Fragmenter, Geospatial, HierarchicalTime, Reference, View
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# Members spread over a few tiles of Flanders, a few days around a DST change, a few types.
+member_st = st.fixed_dictionaries(
+    {
+        "lon": st.one_of(st.none(), st.floats(3.0, 3.2), st.sampled_from([float("nan"), 200.0])),
+        "lat": st.one_of(st.floats(50.9, 51.1), st.sampled_from([95.0, -90.0])),
+        "timestamp": st.one_of(
+            st.none(),
+            st.integers(1_679_700_000_000_000, 1_680_000_000_000_000),  # 2023-03-25..28
+        ),
+        "reference": st.one_of(
+            st.none(),
+            st.sampled_from(["http://ex.org/A", "http://ex.org/B?x=1&y=2", "relative", "urn:x:y"]),
+        ),
+    }
+)
+views = st.sampled_from(
+    [
+        View([Geospatial(9), HierarchicalTime("day")], page_size=3),
+        View([HierarchicalTime("hour", timezone="Europe/Brussels"), Geospatial(10)], page_size=2),
+        View([Reference(), Geospatial(8), HierarchicalTime("month")], page_size=4),
+        View([HierarchicalTime("minute")], page_size=5),
+        View([], page_size=7),
+    ]
+)
+
+
+def table(members, start=0):
+    return pa.table(
+        {
+            "id": [f"http://ex.org/m/{start + i}" for i in range(len(members))],
+            "lon": pa.array([m["lon"] for m in members], pa.float64()),
+            "lat": pa.array([m["lat"] for m in members], pa.float64()),
+            "timestamp": pa.array([m["timestamp"] for m in members], pa.timestamp("us", "UTC")),
+            "reference": pa.array([m["reference"] for m in members], pa.string()),
+        }
+    )
+
+
+def rows(result):
+    t = pa.table(result)
+    return list(
+        zip(t["row"].to_pylist(), t["bucket"].to_pylist(), t["page"].to_pylist(), strict=True)
+    )
+
+
+@given(st.lists(member_st, max_size=60), views)
+def test_equals_the_python_twin(members, view):
+    f = Fragmenter(view)
+    assert rows(f.assign(table(members))) == twin.assign(members, view)
+
+
+@given(st.lists(member_st, max_size=60), views, st.data())
+def test_any_split_with_state_round_trips_equals_one_call(members, view, data):
+    one = Fragmenter(view)
+    expected = rows(one.assign(table(members)))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(members)), max_size=4)))
+    f = Fragmenter(view)
+    got = []
+    start = 0
+    for cut in [*cuts, len(members)]:
+        part = members[start:cut]
+        got += [(r + start, b, p) for r, b, p in rows(f.assign(table(part, start)))]
+        if data.draw(st.booleans()):
+            f = Fragmenter.from_state(view, f.state())
+        start = cut
+    assert got == expected
+    assert pa.table(f.relations()).equals(pa.table(one.relations()))
+    assert pa.table(f.pages()).equals(pa.table(one.pages()))
+
+
+@given(st.lists(member_st, max_size=80), views)
+def test_no_member_lost_and_pages_are_full_but_the_last(members, view):
+    for mode in ("unknown", "reject"):
+        f = Fragmenter(view, on_invalid=mode)
+        assigned = {r for r, _, _ in rows(f.assign(table(members)))}
+        rejected = set(pa.table(f.rejected())["row"].to_pylist())
+        assert assigned | rejected == set(range(len(members)))
+        assert not assigned & rejected
+        if mode == "unknown":
+            assert not rejected
+    pages = pa.table(f.pages()).to_pylist()
+    by_bucket = defaultdict(list)
+    for p in pages:
+        by_bucket[p["bucket"]].append(p)
+    for bucket_pages in by_bucket.values():
+        numbers = [p["page"] for p in bucket_pages]
+        assert numbers == list(range(1, len(numbers) + 1))
+        for p in bucket_pages[:-1]:
+            assert p["members"] == view.page_size
+            assert p["immutable"]
+        assert 1 <= bucket_pages[-1]["members"] <= view.page_size
+        assert not bucket_pages[-1]["immutable"]
+
+
+@given(st.lists(member_st, min_size=1, max_size=40), views)
+def test_close_makes_every_page_immutable_and_refuses_members(members, view):
+    f = Fragmenter(view)
+    f.assign(table(members))
+    f.close()
+    assert f.closed
+    assert all(p["immutable"] for p in pa.table(f.pages()).to_pylist())
+    with pytest.raises(ldesfrag.StreamClosedError):
+        f.assign(table(members))
+    assert Fragmenter.from_state(view, f.state()).closed
+
+
+@given(st.lists(member_st, max_size=60), views)
+def test_relations_form_a_tree_reaching_every_page(members, view):
+    f = Fragmenter(view)
+    f.assign(table(members))
+    rels = pa.table(f.relations()).to_pylist()
+    pages = pa.table(f.pages()).to_pylist()
+    incoming = Counter((r["child"], r["child_page"]) for r in rels)
+    # Every node but the root has exactly one parent node (relations to it may be two: GTE + LT).
+    parents = defaultdict(set)
+    for r in rels:
+        parents[(r["child"], r["child_page"])].add((r["parent"], r["parent_page"]))
+    assert all(len(p) == 1 for p in parents.values())
+    assert ("", None) not in incoming
+    for p in pages:
+        node = (p["bucket"], p["page"])
+        seen = set()
+        while node != ("", None):
+            assert node not in seen
+            seen.add(node)
+            assert node in parents, node
+            (node,) = parents[node]
+
+
+def test_geo_relations_carry_the_tile_bbox_and_time_bounds_are_utc():
+    view = View([Geospatial(15), HierarchicalTime("day", timezone="Europe/Brussels")])
+    f = Fragmenter(view)
+    us = int((dt.datetime(2023, 10, 29, 1, 30, tzinfo=dt.UTC) - EPOCH).total_seconds() * 1e6)
+    f.assign(table([{"lon": 5.47236, "lat": 50.9642, "timestamp": us, "reference": None}]))
+    rels = pa.table(f.relations()).to_pylist()
+    geo = [r for r in rels if r["type"].endswith("GeospatiallyContainsRelation")]
+    assert len(geo) == 1
+    assert geo[0]["parent"] == "tile=0/0/0"
+    assert geo[0]["child"] == "tile=15/16882/10975"
+    assert geo[0]["path"] == ldesfrag.GEO_AS_WKT
+    assert geo[0]["value"] == (
+        "<http://www.opengis.net/def/crs/OGC/1.3/CRS84> POLYGON ((5.482177734375 50.9653463216377, "
+        "5.482177734375 50.95842672335991, 5.47119140625 50.95842672335991, "
+        "5.47119140625 50.9653463216377, 5.482177734375 50.9653463216377))"
+    )
+    day = [r for r in rels if r["child"].endswith("day=29") and r["child_page"] is None]
+    assert [(r["type"].rsplit("#")[1], r["value"]) for r in day] == [
+        ("GreaterThanOrEqualToRelation", "2023-10-28T22:00:00Z"),
+        ("LessThanRelation", "2023-10-29T23:00:00Z"),  # the 25-hour day of the fall back
+    ]
+    assert all(r["datatype"] == "http://www.w3.org/2001/XMLSchema#dateTime" for r in day)
+    assert all(r["path"] == ldesfrag.PROV_GENERATED_AT_TIME for r in day)
+    root = [r for r in rels if r["parent"] == ""]
+    assert [(r["child"], r["type"]) for r in root] == [
+        ("tile=0/0/0", "https://w3id.org/tree#Relation")
+    ]
+
+
+@given(st.lists(member_st, max_size=40))
+def test_time_relations_match_zoneinfo(members):
+    view = View([HierarchicalTime("hour", timezone="Europe/Brussels")])
+    f = Fragmenter(view)
+    f.assign(table(members))
+    for r in pa.table(f.relations()).to_pylist():
+        if r["value"] is None:
+            continue
+        pairs = dict(kv.split("=") for kv in r["child"].split("&"))
+        depth = len(pairs)
+        gran = twin.KEYS[depth - 1]
+        values = [int(pairs[k]) for k in twin.KEYS[:depth]]
+        start_local = dt.datetime(*values, *[0, 1, 1, 0, 0, 0][depth:])
+        start, end = twin.bounds_utc(start_local, gran, "Europe/Brussels")
+        expected = start if r["type"].endswith("GreaterThanOrEqualToRelation") else end
+        assert r["value"] == expected.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_reference_buckets_hub_and_encoding():
+    view = View([Reference(key="type")], page_size=2)
+    f = Fragmenter(view)
+    refs = ["http://ex.org/A", "http://ex.org/B?x=1&y=2", None, "http://ex.org/A"]
+    t = pa.table({"id": ["a", "b", "c", "d"], "reference": refs})
+    assert rows(f.assign(t)) == [
+        (0, "type=http://ex.org/A", 1),
+        (1, "type=http://ex.org/B?x%3D1%26y%3D2", 1),
+        (2, "type=unknown", 1),
+        (3, "type=http://ex.org/A", 1),
+    ]
+    rels = pa.table(f.relations()).to_pylist()
+    eq = [r for r in rels if r["type"].endswith("EqualToRelation")]
+    assert [(r["parent"], r["value"]) for r in eq] == [
+        ("type=", "http://ex.org/A"),
+        ("type=", "http://ex.org/B?x=1&y=2"),
+    ]
+    assert {r["datatype"] for r in eq} == {"http://www.w3.org/2001/XMLSchema#anyURI"}
+
+
+def test_multi_valued_references_and_multi_tile_members_fan_out():
+    view = View([Reference(), Geospatial(11)])
+    t = pa.table(
+        {
+            "id": ["m"],
+            "reference": pa.array([["http://ex.org/A", "http://ex.org/B"]]),
+            "geometry": [
+                "LINESTRING(-4.118006229400634 51.20099982929344,-4.123067557811736 "
+                "51.099449367759576,-3.434469401836395 51.09963969871836,-3.451254665851592 "
+                "51.20536257947589)"
+            ],
+        }
+    )
+    out = rows(Fragmenter(view).assign(t))
+    assert len(out) == 2 * 7
+    assert {r for r, _, _ in out} == {0}
+
+
+def test_timestamp_order_sorts_each_call_by_time_then_id():
+    view = View([], page_size=2, order="timestamp")
+    t = pa.table(
+        {
+            "id": ["c", "b", "a", "z"],
+            "timestamp": pa.array([3, 1, 1, None], pa.timestamp("s", "UTC")),
+        }
+    )
+    assert rows(Fragmenter(view).assign(t)) == [
+        (2, "", 1),
+        (1, "", 1),
+        (0, "", 2),
+        (3, "", 2),
+    ]
+
+
+def test_members_as_polars_record_batches_and_streams():
+    import polars as pl
+
+    view = View([Geospatial(12)])
+    df = pl.DataFrame({"id": ["a", "b"], "lon": [4.0, 4.1], "lat": [51.0, 51.0]})
+    expected = rows(Fragmenter(view).assign(df.to_arrow()))
+    assert rows(Fragmenter(view).assign(df)) == expected
+    batch = df.to_arrow().to_batches()[0]
+    assert rows(Fragmenter(view).assign(batch)) == expected
+    reader = pa.RecordBatchReader.from_batches(batch.schema, [batch.slice(0, 1), batch.slice(1)])
+    assert rows(Fragmenter(view).assign(reader)) == expected
