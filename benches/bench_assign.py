@@ -12,13 +12,20 @@ PAGE = 250
 VIEW = ldesfrag.View([ldesfrag.Geospatial(14), ldesfrag.HierarchicalTime("day")], page_size=PAGE)
 
 
-@pytest.fixture(scope="module")
-def members():
+@pytest.fixture(scope="module", params=["uniform", "sites"])
+def members(request):
+    """`uniform`: every member at a random point (a stress case: ~5 members per leaf bucket).
+    `sites`: 500 fixed counting sites observed in turn, as in the traffic-count streams."""
     rng = np.random.default_rng(11)
-    lon = rng.uniform(2.6, 5.9, N)
-    lat = rng.uniform(50.7, 51.35, N)
+    if request.param == "uniform":
+        lon = rng.uniform(2.6, 5.9, N)
+        lat = rng.uniform(50.7, 51.35, N)
+    else:
+        site_lon, site_lat = rng.uniform(2.6, 5.9, 500), rng.uniform(50.7, 51.35, 500)
+        site = np.arange(N) % 500
+        lon, lat = site_lon[site], site_lat[site]
     ts = np.sort(rng.integers(1_672_531_200_000_000, 1_675_209_600_000_000, N))  # Jan 2023
-    return pa.table(
+    return request.param, pa.table(
         {
             "id": pa.array(np.arange(N)),
             "lon": lon,
@@ -44,18 +51,23 @@ def numpy_assign(lon, lat, ts):
 
 
 def test_ldesfrag(benchmark, measure, members):
-    measure(benchmark, "assign geo→day→page 1M", "ldesfrag", N, lambda: ldesfrag.Fragmenter(VIEW).assign(members))
+    kind, table = members
+    group = f"assign 1M {kind}"
+    measure(benchmark, group, "ldesfrag", N, lambda: ldesfrag.Fragmenter(VIEW).assign(table))
 
 
 def test_numpy_twin(benchmark, measure, members):
-    lon = members["lon"].to_numpy()
-    lat = members["lat"].to_numpy()
-    ts = members["timestamp"].cast(pa.int64()).to_numpy()
-    measure(benchmark, "assign geo→day→page 1M", "ref:numpy", N, numpy_assign, lon, lat, ts)
+    kind, table = members
+    lon = table["lon"].to_numpy()
+    lat = table["lat"].to_numpy()
+    ts = table["timestamp"].cast(pa.int64()).to_numpy()
+    measure(benchmark, f"assign 1M {kind}", "ref:numpy", N, numpy_assign, lon, lat, ts)
 
 
 def test_same_pages_as_the_twin(members):
-    sub = members.slice(0, 200_000)
+    sub = members[1].slice(0, 200_000)
     got = pa.table(ldesfrag.Fragmenter(VIEW).assign(sub))
-    _, page = numpy_assign(sub["lon"].to_numpy(), sub["lat"].to_numpy(), sub["timestamp"].cast(pa.int64()).to_numpy())
+    _, page = numpy_assign(
+        sub["lon"].to_numpy(), sub["lat"].to_numpy(), sub["timestamp"].cast(pa.int64()).to_numpy()
+    )
     assert got["page"].to_numpy().tolist() == page.tolist()

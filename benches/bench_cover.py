@@ -12,29 +12,36 @@ ZOOM = 14
 
 
 def roads(rng, n):
-    """Road-like linestrings: 5–20 vertices, a few km, in Flanders."""
+    """Road-like linestrings: 5-20 vertices, a few km, in Flanders."""
     out = []
     for _ in range(n):
         lon, lat = rng.uniform(2.6, 5.9), rng.uniform(50.7, 51.35)
         steps = rng.normal(0, 0.003, size=(rng.integers(5, 21), 2)).cumsum(axis=0)
-        out.append("LINESTRING (" + ", ".join(f"{lon + a:.6f} {lat + b:.6f}" for a, b in steps) + ")")
+        out.append(
+            "LINESTRING (" + ", ".join(f"{lon + a:.6f} {lat + b:.6f}" for a, b in steps) + ")"
+        )
     return out
 
 
 def parcels(rng, n):
-    """Building/parcel polygons: 6–12 vertices, 20–400 m across, some with a courtyard hole."""
+    """Building/parcel polygons: 6-12 vertices, 20-400 m across, some with a courtyard hole."""
     out = []
     for i in range(n):
         lon, lat = rng.uniform(2.6, 5.9), rng.uniform(50.7, 51.35)
         k = rng.integers(6, 13)
         ang = np.sort(rng.uniform(0, 2 * np.pi, k))
         r = rng.uniform(0.0002, 0.004) * rng.uniform(0.6, 1.0, k)
-        ring = [(lon + a * np.cos(t), lat + a * np.sin(t) * 0.63) for a, t in zip(r, ang, strict=True)]
+        ring = [
+            (lon + a * np.cos(t), lat + a * np.sin(t) * 0.63) for a, t in zip(r, ang, strict=True)
+        ]
         ring.append(ring[0])
         text = "(" + ", ".join(f"{x:.7f} {y:.7f}" for x, y in ring) + ")"
         if i % 5 == 0:
             h = r.min() * 0.3
-            hole = [(lon + h * np.cos(t), lat + h * np.sin(t) * 0.63) for t in np.linspace(0, 2 * np.pi, 7)]
+            hole = [
+                (lon + h * np.cos(t), lat + h * np.sin(t) * 0.63)
+                for t in np.linspace(0, 2 * np.pi, 7)
+            ]
             hole[-1] = hole[0]
             text += ", (" + ", ".join(f"{x:.7f} {y:.7f}" for x, y in hole[::-1]) + ")"
         out.append(f"POLYGON ({text})")

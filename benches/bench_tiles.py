@@ -26,7 +26,9 @@ def numpy_tiles(lon, lat, zoom):
 
 
 def test_ldesfrag(benchmark, measure, points):
-    measure(benchmark, "tiles_for_points z14", "ldesfrag", N, ldesfrag.tiles_for_points, *points, ZOOM)
+    measure(
+        benchmark, "tiles_for_points z14", "ldesfrag", N, ldesfrag.tiles_for_points, *points, ZOOM
+    )
 
 
 def test_numpy_twin(benchmark, measure, points):

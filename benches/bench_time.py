@@ -55,7 +55,9 @@ def test_arrow_parse(benchmark, measure, values):
 def test_ldesfrag_parse_and_bucket(benchmark, measure, values):
     view = ldesfrag.View([ldesfrag.HierarchicalTime("day")], page_size=250)
     table = pa.table({"id": pa.array(np.arange(N)), "timestamp": values})
-    measure(benchmark, "parse + day bucket", "ldesfrag (assign)", N, ldesfrag_parse_and_day, view, table)
+    measure(
+        benchmark, "parse + day bucket", "ldesfrag (assign)", N, ldesfrag_parse_and_day, view, table
+    )
 
 
 def test_arrow_parse_and_bucket(benchmark, measure, values):

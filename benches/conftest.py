@@ -37,7 +37,9 @@ def pytest_terminal_summary(terminalreporter):
     for group, entries in sorted(_results.items()):
         refs = {n: r for n, r in entries.items() if n.startswith("ref:")}
         for name, rate in sorted(entries.items(), key=lambda kv: -kv[1]):
-            ratios = "" if name in refs else ", ".join(
-                f"{rate / r:,.1f}x {n[4:]}" for n, r in refs.items()
+            ratios = (
+                ""
+                if name in refs
+                else ", ".join(f"{rate / r:,.1f}x {n[4:]}" for n, r in refs.items())
             )
             tr.write_line(f"{group:<24} {name:<22} {rate / 1e6:10.3f} M/s  {ratios}")

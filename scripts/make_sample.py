@@ -26,7 +26,7 @@ START = dt.datetime(2023, 3, 22, tzinfo=dt.UTC)
 
 
 def sites(rng: random.Random, n: int) -> list[str]:
-    """WKT of counting sites: points, and 2–5 vertex road segments a few km long."""
+    """WKT of counting sites: points, and 2-5 vertex road segments a few km long."""
     out = []
     for _ in range(n):
         lon, lat = rng.uniform(2.6, 5.9), rng.uniform(50.7, 51.35)
@@ -71,8 +71,7 @@ def generate(n: int, seed: int = 2023) -> pa.Table:
             wkts[-1] = "POLYGON ((a121375 157725, 121400 157725))"
         elif broken < 0.016:
             wkts[-1] = (
-                "<http://www.opengis.net/def/crs/EPSG/9.9.1/31370> "
-                "POINT (104386.16 193887.48)"
+                "<http://www.opengis.net/def/crs/EPSG/9.9.1/31370> POINT (104386.16 193887.48)"
             )
         elif broken < 0.02:
             refs[-1] = None

@@ -66,7 +66,12 @@ def test_all_null_columns_go_to_unknown_buckets_with_reasons():
 
 @pytest.mark.parametrize("missing", ["id", "geometry", "timestamp", "reference"])
 def test_missing_columns_are_a_clear_error(missing):
-    cols = {"id": ["a"], "geometry": ["POINT (4 51)"], "timestamp": ["2023-01-01"], "reference": ["urn:a"]}
+    cols = {
+        "id": ["a"],
+        "geometry": ["POINT (4 51)"],
+        "timestamp": ["2023-01-01"],
+        "reference": ["urn:a"],
+    }
     del cols[missing]
     f = Fragmenter(VIEW)
     with pytest.raises(ColumnError, match=repr(missing).replace("'", '"')):
@@ -84,7 +89,12 @@ def test_missing_columns_are_a_clear_error(missing):
     ],
 )
 def test_wrong_types_are_a_clear_error(column, values):
-    cols = {"id": ["a"], "geometry": ["POINT (4 51)"], "timestamp": ["2023-01-01"], "reference": ["urn:a"]}
+    cols = {
+        "id": ["a"],
+        "geometry": ["POINT (4 51)"],
+        "timestamp": ["2023-01-01"],
+        "reference": ["urn:a"],
+    }
     cols[column] = values
     with pytest.raises(ColumnError, match="has type"):
         Fragmenter(VIEW).assign(pa.table(cols))
@@ -110,7 +120,9 @@ garbage = st.one_of(
 )
 dates = st.one_of(
     st.text(max_size=30),
-    st.sampled_from(["", "-11-09T00:00:00Z", "2023-02-30T00:00:00Z", "2023-01-01T25:00:00Z", "9" * 40]),
+    st.sampled_from(
+        ["", "-11-09T00:00:00Z", "2023-02-30T00:00:00Z", "2023-01-01T25:00:00Z", "9" * 40]
+    ),
 )
 
 
@@ -153,8 +165,14 @@ def test_raise_names_the_row_and_reason_and_assigns_nothing():
 
 
 def test_members_without_id_are_rejected_even_in_unknown_mode():
-    t = pa.table({"id": ["a", None], "geometry": ["POINT (4 51)"] * 2,
-                  "timestamp": ["2023-01-01"] * 2, "reference": ["urn:a"] * 2})
+    t = pa.table(
+        {
+            "id": ["a", None],
+            "geometry": ["POINT (4 51)"] * 2,
+            "timestamp": ["2023-01-01"] * 2,
+            "reference": ["urn:a"] * 2,
+        }
+    )
     f = Fragmenter(VIEW)
     assert pa.table(f.assign(t))["row"].to_pylist() == [0]
     assert pa.table(f.rejected()).to_pylist() == [{"row": 1, "reason": "id: missing member id"}]
@@ -185,9 +203,18 @@ def test_corrupt_state_and_foreign_view():
         {"fragmentations": [{"type": "Geospatial", "max_zoom": 0}]},
         {"fragmentations": [{"type": "Geospatial", "max_zoom": 31}]},
         {"fragmentations": [{"type": "HierarchicalTime", "max_granularity": "week"}]},
-        {"fragmentations": [{"type": "HierarchicalTime", "max_granularity": "day", "timezone": "Nowhere/City"}]},
+        {
+            "fragmentations": [
+                {"type": "HierarchicalTime", "max_granularity": "day", "timezone": "Nowhere/City"}
+            ]
+        },
         {"fragmentations": [{"type": "Reference", "key": "tile"}]},
-        {"fragmentations": [{"type": "Geospatial", "max_zoom": 4}, {"type": "Geospatial", "max_zoom": 5}]},
+        {
+            "fragmentations": [
+                {"type": "Geospatial", "max_zoom": 4},
+                {"type": "Geospatial", "max_zoom": 5},
+            ]
+        },
         {"fragmentations": [{"type": "Pagination"}]},
         {"fragmentations": [{"type": "Geospatial", "maxZoom": 4}]},
         {"fragmentations": [], "page_size": 0},

@@ -85,11 +85,15 @@ def test_accepts_arrow_polars_and_numpy_with_nulls():
     lat = pa.array([50.9, 50.9, 95.0, 50.9], type=pa.float64())
     expected = mercantile.tile(4.7, 50.9, 12)
     out = pa.array(ldesfrag.tiles_for_points(lon, lat, 12))
-    assert out.type == pa.struct([pa.field("x", pa.uint32(), False), pa.field("y", pa.uint32(), False)])
+    assert out.type == pa.struct(
+        [pa.field("x", pa.uint32(), False), pa.field("y", pa.uint32(), False)]
+    )
     assert out.to_pylist() == [{"x": expected.x, "y": expected.y}, None, None, None]
     pl_out = ldesfrag.tiles_for_points(pl.Series([4.7]), pl.Series([50.9]), 12)
     assert pa.array(pl_out).to_pylist() == [{"x": expected.x, "y": expected.y}]
-    f32 = ldesfrag.tiles_for_points(pa.array([4.7], pa.float32()), pa.array([50.9], pa.float32()), 12)
+    f32 = ldesfrag.tiles_for_points(
+        pa.array([4.7], pa.float32()), pa.array([50.9], pa.float32()), 12
+    )
     assert len(f32) == 1
 
 

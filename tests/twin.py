@@ -82,9 +82,15 @@ def bounds_utc(start_local: dt.datetime, granularity: str, zone: str):
         y, m = divmod(start_local.month, 12)
         end_local = start_local.replace(year=start_local.year + y, month=m + 1)
     else:
-        step = {"day": dt.timedelta(days=1), "hour": dt.timedelta(hours=1),
-                "minute": dt.timedelta(minutes=1), "second": dt.timedelta(seconds=1)}[granularity]
+        step = {
+            "day": dt.timedelta(days=1),
+            "hour": dt.timedelta(hours=1),
+            "minute": dt.timedelta(minutes=1),
+            "second": dt.timedelta(seconds=1),
+        }[granularity]
         end_local = start_local + step  # naive wall-clock arithmetic
+
     def utc(naive):
         return naive.replace(tzinfo=tz).astimezone(dt.UTC)
+
     return utc(start_local), utc(end_local)

@@ -1,9 +1,21 @@
 # Stubs of the native module (checked against it with mypy.stubtest).
+from typing import final
+
 from arro3.core import Array, Table
+from typing_extensions import disjoint_base
 
 from ldesfrag._fragmenter import MembersLike
 from ldesfrag._kernels import ArrayLike
 
+__all__ = [
+    "Fragmenter",
+    "__version__",
+    "cover",
+    "parse_datetime",
+    "tile",
+    "tiles_for_points",
+    "validate_view",
+]
 __version__: str
 
 def tile(lon: float, lat: float, zoom: int) -> tuple[int, int, int]: ...
@@ -12,6 +24,8 @@ def cover(geometries: ArrayLike, zoom: int, *, max_tiles: int = 100000) -> Array
 def parse_datetime(values: ArrayLike, *, naive: str = "utc") -> Array: ...
 def validate_view(view_json: str) -> None: ...
 
+@final
+@disjoint_base
 class Fragmenter:
     def __new__(
         cls, view_json: str, *, on_invalid: str = "unknown", max_tiles: int = 100000

@@ -102,7 +102,9 @@ class View:
     def to_dict(self) -> dict[str, Any]:
         """A plain dict, the same shape as the JSON and TOML forms."""
         return {
-            "fragmentations": [{"type": type(f).__name__, **asdict(f)} for f in self.fragmentations],
+            "fragmentations": [
+                {"type": type(f).__name__, **asdict(f)} for f in self.fragmentations
+            ],
             "page_size": self.page_size,
             "order": self.order,
         }

@@ -75,6 +75,7 @@ def _progress(done: int, total: int | None, started: float) -> None:
 
 def assign(args: argparse.Namespace) -> int:
     pa = _require_pyarrow()
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     view = View.load(args.view)
@@ -93,7 +94,10 @@ def assign(args: argparse.Namespace) -> int:
     reasons: Counter[str] = Counter()
     rejected = 0
     # Written next to the target and renamed at the end, so OUT is never half written.
-    tmp, tmp_invalid = out.with_name(out.name + ".tmp"), invalid_out.with_name(invalid_out.name + ".tmp")
+    tmp, tmp_invalid = (
+        out.with_name(out.name + ".tmp"),
+        invalid_out.with_name(invalid_out.name + ".tmp"),
+    )
     with (
         pq.ParquetWriter(tmp, _assignment_schema(pa)) as writer,
         pq.ParquetWriter(tmp_invalid, _invalid_schema(pa)) as invalid_writer,
@@ -101,13 +105,19 @@ def assign(args: argparse.Namespace) -> int:
         for batch in batches:
             result = pa.table(fragmenter.assign(batch))
             offset = pa.scalar(members, pa.uint64())
-            result = result.set_column(0, "row", pa.compute.add(result["row"], offset))
+            ROW = pa.field("row", pa.uint64(), False)
+            result = result.set_column(0, ROW, pc.add(result["row"], offset))
             writer.write_table(result)
             inv = pa.table(fragmenter.invalid())
             if inv.num_rows:
-                inv = inv.set_column(0, "row", pa.compute.add(inv["row"], offset))
+                inv = inv.set_column(0, ROW, pc.add(inv["row"], offset))
                 invalid_writer.write_table(inv)
-                reasons.update(f"{c}: {r}" for c, r in zip(inv["column"].to_pylist(), inv["reason"].to_pylist(), strict=True))
+                reasons.update(
+                    f"{c}: {r}"
+                    for c, r in zip(
+                        inv["column"].to_pylist(), inv["reason"].to_pylist(), strict=True
+                    )
+                )
                 rejected += sum(inv["rejected"].to_pylist())
             members += batch.num_rows
             assigned_rows += result.num_rows
@@ -166,10 +176,14 @@ def print_summary(
         entry[1] += 1
         entry[2] += p["immutable"]
     rate = members / max(elapsed, 1e-9)
-    print(f"{members:,} members → {assigned_rows:,} assignments in {elapsed:.2f} s ({rate:,.0f} members/s)")
-    print(f"{len(per_bucket):,} leaf buckets, {len(pages):,} pages ({sum(v[2] for v in per_bucket.values()):,} immutable)")
+    immutable = sum(v[2] for v in per_bucket.values())
+    print(f"{members:,} members → {assigned_rows:,} assignments in {elapsed:.2f} s", end="")
+    print(f" ({rate:,.0f} members/s)")
+    print(f"{len(per_bucket):,} leaf buckets, {len(pages):,} pages ({immutable:,} immutable)")
     if reasons:
-        print(f"{sum(reasons.values()):,} invalid values ({rejected:,} members left out), by reason:")
+        print(
+            f"{sum(reasons.values()):,} invalid values ({rejected:,} members left out), by reason:"
+        )
         for reason, n in reasons.most_common(10):
             print(f"  {n:>8,}  {reason}")
     shown = sorted(per_bucket.items(), key=lambda kv: (-kv[1][0], kv[0]))[:15]
@@ -183,7 +197,9 @@ def print_summary(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ldesfrag", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="ldesfrag", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     parser.add_argument("--version", action="version", version=f"ldesfrag {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     a = sub.add_parser("assign", help="assign a file of members to buckets and pages")

@@ -7,7 +7,10 @@ use arrow_array::types::{
     TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
+use std::borrow::Cow;
+
 use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, TimeUnit};
 
 /// Why a column cannot be used.
@@ -122,7 +125,9 @@ impl<'a> StringsPerRow<'a> {
                 if nulls.is_some_and(|n| n.is_null(i)) {
                     return None;
                 }
-                out.extend((offsets[i] as usize..offsets[i + 1] as usize).filter_map(|j| values.get(j)));
+                out.extend(
+                    (offsets[i] as usize..offsets[i + 1] as usize).filter_map(|j| values.get(j)),
+                );
             }
             StringsPerRow::SmallList {
                 offsets,
@@ -132,7 +137,9 @@ impl<'a> StringsPerRow<'a> {
                 if nulls.is_some_and(|n| n.is_null(i)) {
                     return None;
                 }
-                out.extend((offsets[i] as usize..offsets[i + 1] as usize).filter_map(|j| values.get(j)));
+                out.extend(
+                    (offsets[i] as usize..offsets[i + 1] as usize).filter_map(|j| values.get(j)),
+                );
             }
         }
         Some(())
@@ -140,17 +147,23 @@ impl<'a> StringsPerRow<'a> {
 }
 
 /// Finds a column by name, with an error that says why it was needed.
-pub fn column<'a>(batch: &'a RecordBatch, name: &str, why: &str) -> Result<&'a ArrayRef, ColumnError> {
-    batch.column_by_name(name).ok_or_else(|| ColumnError::Missing {
-        name: name.to_owned(),
-        why: why.to_owned(),
-        have: batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect(),
-    })
+pub fn column<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+    why: &str,
+) -> Result<&'a ArrayRef, ColumnError> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| ColumnError::Missing {
+            name: name.to_owned(),
+            why: why.to_owned(),
+            have: batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
+        })
 }
 
 pub fn type_error(name: &str, array: &dyn Array, expected: &'static str) -> ColumnError {
@@ -161,20 +174,24 @@ pub fn type_error(name: &str, array: &dyn Array, expected: &'static str) -> Colu
     }
 }
 
-/// A float column (float64, or float32 widened) as f64 values plus validity.
-pub fn floats(name: &str, array: &dyn Array) -> Result<(Vec<f64>, Vec<bool>), ColumnError> {
-    let valid: Vec<bool> = (0..array.len()).map(|i| array.is_valid(i)).collect();
+/// A float column as f64 values (borrowed for float64, widened for float32) and its nulls.
+pub fn floats<'a>(
+    name: &str,
+    array: &'a dyn Array,
+) -> Result<(Cow<'a, [f64]>, Option<NullBuffer>), ColumnError> {
     let values = match array.data_type() {
-        DataType::Float64 => array.as_primitive::<Float64Type>().values().to_vec(),
-        DataType::Float32 => array
-            .as_primitive::<Float32Type>()
-            .values()
-            .iter()
-            .map(|v| *v as f64)
-            .collect(),
+        DataType::Float64 => Cow::Borrowed(&array.as_primitive::<Float64Type>().values()[..]),
+        DataType::Float32 => Cow::Owned(
+            array
+                .as_primitive::<Float32Type>()
+                .values()
+                .iter()
+                .map(|v| *v as f64)
+                .collect(),
+        ),
         _ => return Err(type_error(name, array, "float64 or float32")),
     };
-    Ok((values, valid))
+    Ok((values, array.logical_nulls()))
 }
 
 /// A temporal column read as instants: microseconds since the epoch (UTC), `None` where null.
@@ -184,7 +201,11 @@ pub fn instants(array: &dyn Array) -> Option<Vec<Option<i64>>> {
         array: &dyn Array,
         f: impl Fn(T::Native) -> i64,
     ) -> Vec<Option<i64>> {
-        array.as_primitive::<T>().iter().map(|v| v.map(&f)).collect()
+        array
+            .as_primitive::<T>()
+            .iter()
+            .map(|v| v.map(&f))
+            .collect()
     }
     Some(match array.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => {
@@ -193,7 +214,9 @@ pub fn instants(array: &dyn Array) -> Option<Vec<Option<i64>>> {
         DataType::Timestamp(TimeUnit::Millisecond, _) => {
             map::<TimestampMillisecondType>(array, |v| v.saturating_mul(1_000))
         }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => map::<TimestampMicrosecondType>(array, |v| v),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            map::<TimestampMicrosecondType>(array, |v| v)
+        }
         DataType::Timestamp(TimeUnit::Nanosecond, _) => {
             map::<TimestampNanosecondType>(array, |v| v.div_euclid(1_000))
         }
@@ -201,6 +224,28 @@ pub fn instants(array: &dyn Array) -> Option<Vec<Option<i64>>> {
         DataType::Date64 => map::<Date64Type>(array, |ms| ms.saturating_mul(1_000)),
         _ => return None,
     })
+}
+
+/// Maps rows `0..n` to optional values on the rayon pool, in chunks written in place: the
+/// values (0 where `None`) and their validity, ready to become an Arrow array without copies.
+pub fn par_map_i64(n: usize, f: impl Fn(usize) -> Option<i64> + Sync) -> (Vec<i64>, Vec<bool>) {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 14;
+    let mut values = vec![0i64; n];
+    let mut valid = vec![false; n];
+    values
+        .par_chunks_mut(CHUNK)
+        .zip(valid.par_chunks_mut(CHUNK))
+        .enumerate()
+        .for_each(|(c, (vs, ok))| {
+            for (k, (v, o)) in vs.iter_mut().zip(ok.iter_mut()).enumerate() {
+                if let Some(x) = f(c * CHUNK + k) {
+                    *v = x;
+                    *o = true;
+                }
+            }
+        });
+    (values, valid)
 }
 
 /// Member ids: strings or integers. Compared only to break timestamp ties.

@@ -1181,7 +1181,7 @@ mod tests {
         let mut out = Vec::new();
         assert!(cover_wkt(world, 5, all, &mut out).is_ok());
         assert_eq!(
-            cover_err(world, 5, all - 1,),
+            cover_err(world, 5, all - 1),
             CoverError::TooManyTiles(all - 1)
         );
         let twice = format!(

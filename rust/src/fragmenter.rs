@@ -32,7 +32,7 @@ pub const XSD_ANYURI: &str = "http://www.w3.org/2001/XMLSchema#anyURI";
 pub const GEO_WKT_LITERAL: &str = "http://www.opengis.net/ont/geosparql#wktLiteral";
 
 /// The most fragmentations a view may chain.
-pub const MAX_LEVELS: usize = 8;
+pub const MAX_LEVELS: usize = 4;
 /// Default cap on the tiles of one geometry; larger covers go to `tile=unknown` with a reason.
 pub const DEFAULT_MAX_TILES: usize = 100_000;
 const STATE_MAGIC: &[u8; 8] = b"LDESFRAG";
@@ -81,8 +81,6 @@ struct Bucket {
     level: u8,
     step: Step,
     descriptor: String,
-    /// Members assigned here; only leaves (buckets of the last level) hold members.
-    members: u64,
 }
 
 /// The fragmentation state of one view. Deterministic: the same members in the same order give
@@ -92,12 +90,29 @@ pub struct Fragmenter {
     view: View,
     zones: Vec<Option<Zone>>,
     buckets: Vec<Bucket>,
+    /// Members per bucket, beside the buckets for cache density; only leaves hold members.
+    counts: Vec<u64>,
     children: FxHashMap<(u32, Step), u32>,
-    leaves: FxHashMap<[u64; MAX_LEVELS], u32>,
+    leaves: FxHashMap<LeafKey, u32>,
+    /// The last leaf found: consecutive members often share it (same site, same day).
+    last_leaf: Option<(LeafKey, u32)>,
     references: Vec<String>,
     reference_ids: FxHashMap<String, u32>,
     closed: bool,
     max_tiles: usize,
+}
+
+/// The composite key of a leaf: one word per fragmentation, zero past the last. Hashed word by
+/// word (the derived slice hash goes byte by byte through the hasher).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LeafKey([u64; MAX_LEVELS]);
+
+impl std::hash::Hash for LeafKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for w in self.0 {
+            state.write_u64(w);
+        }
+    }
 }
 
 /// One row of a call's output.
@@ -148,7 +163,17 @@ enum LevelKeys {
     /// One time bucket ordinal per row at the level's max granularity.
     Times(Vec<Option<i64>>),
     /// Zero or more reference strings per row (CSR into `values`); empty = unknown.
-    Refs { offsets: Vec<u32>, values: Vec<String> },
+    Refs {
+        offsets: Vec<u32>,
+        values: Vec<String>,
+    },
+}
+
+/// Tiles of one chunk of geometries: per-row counts, the tiles, and (row, reason) failures.
+struct CoverChunk {
+    counts: Vec<u32>,
+    keys: Vec<u64>,
+    bad: Vec<(usize, String)>,
 }
 
 /// Keys of one record batch, all levels.
@@ -165,15 +190,17 @@ impl Fragmenter {
     pub fn new(view: View) -> Result<Fragmenter, Error> {
         view.validate()?;
         if view.fragmentations.len() > MAX_LEVELS {
-            return Err(ViewError(format!("a view chains at most {MAX_LEVELS} fragmentations")).into());
+            return Err(
+                ViewError(format!("a view chains at most {MAX_LEVELS} fragmentations")).into(),
+            );
         }
         let zones = view
             .fragmentations
             .iter()
             .map(|f| match f {
-                Fragmentation::HierarchicalTime { timezone, .. } => {
-                    Zone::parse(timezone).map(Some).map_err(|e| ViewError(e.to_string()))
-                }
+                Fragmentation::HierarchicalTime { timezone, .. } => Zone::parse(timezone)
+                    .map(Some)
+                    .map_err(|e| ViewError(e.to_string())),
                 _ => Ok(None),
             })
             .collect::<Result<_, _>>()?;
@@ -182,14 +209,15 @@ impl Fragmenter {
             level: 0,
             step: Step::Root,
             descriptor: String::new(),
-            members: 0,
         };
         Ok(Fragmenter {
             view,
             zones,
             buckets: vec![root],
+            counts: vec![0],
             children: FxHashMap::default(),
             leaves: FxHashMap::default(),
+            last_leaf: None,
             references: Vec::new(),
             reference_ids: FxHashMap::default(),
             closed: false,
@@ -296,7 +324,7 @@ impl Fragmenter {
         let mut out = Assignments::default();
         out.rows.reserve(acc as usize);
         let n_levels = self.view.fragmentations.len();
-        let mut composite = [0u64; MAX_LEVELS];
+        let mut composite = LeafKey([0; MAX_LEVELS]);
         let mut choices: Vec<Vec<u64>> = vec![Vec::new(); n_levels];
         for (b, r) in order {
             let row = starts[b] + r as u64;
@@ -304,7 +332,6 @@ impl Fragmenter {
                 continue;
             }
             let bk = &keys[b];
-            let mut single = true;
             for (l, lk) in bk.levels.iter().enumerate() {
                 let c = &mut choices[l];
                 c.clear();
@@ -331,20 +358,12 @@ impl Fragmenter {
                         }
                     }
                 }
-                single &= c.len() == 1;
             }
-            if single {
-                for l in 0..n_levels {
-                    composite[l] = choices[l][0];
-                }
-                self.place(row, &composite, &mut out);
-                continue;
-            }
-            // Several tiles or references: every combination (odometer over the levels).
-            let mut idx = vec![0usize; n_levels];
+            // Every combination of the levels' keys (an odometer); one for most members.
+            let mut idx = [0usize; MAX_LEVELS];
             'combos: loop {
-                for l in 0..n_levels {
-                    composite[l] = choices[l][idx[l]];
+                for (l, c) in choices.iter().enumerate() {
+                    composite.0[l] = c[idx[l]];
                 }
                 self.place(row, &composite, &mut out);
                 for l in (0..n_levels).rev() {
@@ -361,21 +380,29 @@ impl Fragmenter {
     }
 
     #[inline]
-    fn place(&mut self, row: u64, composite: &[u64; MAX_LEVELS], out: &mut Assignments) {
-        let leaf = match self.leaves.get(composite) {
-            Some(&l) => l,
-            None => {
-                let l = self.walk(composite);
-                self.leaves.insert(*composite, l);
+    fn place(&mut self, row: u64, composite: &LeafKey, out: &mut Assignments) {
+        let leaf = match self.last_leaf {
+            Some((k, l)) if k == *composite => l,
+            _ => {
+                let l = match self.leaves.get(composite) {
+                    Some(&l) => l,
+                    None => {
+                        let l = self.walk(&composite.0);
+                        self.leaves.insert(*composite, l);
+                        l
+                    }
+                };
+                self.last_leaf = Some((*composite, l));
                 l
             }
         };
-        let b = &mut self.buckets[leaf as usize];
-        let page = b.members / self.view.page_size as u64 + 1;
-        b.members += 1;
+        let count = &mut self.counts[leaf as usize];
+        let page = *count / self.view.page_size as u64 + 1;
+        *count += 1;
         out.rows.push(row);
         out.buckets.push(leaf);
-        out.pages.push(u32::try_from(page).expect("fewer than 2^32 pages in a bucket"));
+        out.pages
+            .push(u32::try_from(page).expect("fewer than 2^32 pages in a bucket"));
     }
 
     fn intern(&mut self, value: &str) -> u32 {
@@ -391,8 +418,8 @@ impl Fragmenter {
     /// Finds or creates the leaf of a composite key, level by level.
     fn walk(&mut self, composite: &[u64; MAX_LEVELS]) -> u32 {
         let mut b = 0u32;
-        for l in 0..self.view.fragmentations.len() {
-            let k = composite[l];
+        let n_levels = self.view.fragmentations.len();
+        for (l, &k) in composite.iter().enumerate().take(n_levels) {
             let level = l as u8;
             if k == UNKNOWN {
                 b = self.child(b, level, Step::Unknown, b);
@@ -442,8 +469,8 @@ impl Fragmenter {
             level,
             step,
             descriptor,
-            members: 0,
         });
+        self.counts.push(0);
         self.children.insert((parent, step), id);
         id
     }
@@ -491,7 +518,10 @@ impl Fragmenter {
     fn batch_keys(&self, batch: &RecordBatch) -> Result<BatchKeys, Error> {
         let n = batch.num_rows();
         let mut invalid: Vec<(usize, String, String)> = Vec::new();
-        let ids = Ids::try_new("id", columns::column(batch, "id", "to identify members")?.as_ref())?;
+        let ids = Ids::try_new(
+            "id",
+            columns::column(batch, "id", "to identify members")?.as_ref(),
+        )?;
         for i in 0..n {
             if !ids.is_valid(i) {
                 invalid.push((i, "id".into(), "missing member id".into()));
@@ -554,15 +584,23 @@ impl Fragmenter {
             && batch.column_by_name("lon").is_some()
             && batch.column_by_name("lat").is_some()
         {
-            let (lon, lon_ok) = columns::floats("lon", batch.column_by_name("lon").expect("checked").as_ref())?;
-            let (lat, lat_ok) = columns::floats("lat", batch.column_by_name("lat").expect("checked").as_ref())?;
+            let (lon, lon_nulls) = columns::floats(
+                "lon",
+                batch.column_by_name("lon").expect("checked").as_ref(),
+            )?;
+            let (lat, lat_nulls) = columns::floats(
+                "lat",
+                batch.column_by_name("lat").expect("checked").as_ref(),
+            )?;
+            let present =
+                |n: &Option<arrow_buffer::NullBuffer>, i| n.as_ref().is_none_or(|n| n.is_valid(i));
             let (mut x, mut y, mut ok) = (vec![0u32; n], vec![0u32; n], vec![false; n]);
             tile::tiles_for_points(&lon, &lat, zoom, &mut x, &mut y, &mut ok);
             let mut offsets = Vec::with_capacity(n + 1);
             let mut keys = Vec::with_capacity(n);
             offsets.push(0u32);
             for i in 0..n {
-                if !(lon_ok[i] && lat_ok[i]) {
+                if !(present(&lon_nulls, i) && present(&lat_nulls, i)) {
                     invalid.push((i, "lon/lat".into(), "missing coordinate".into()));
                 } else if !ok[i] {
                     let reason = match tile::check_point(lon[i], lat[i]) {
@@ -577,13 +615,18 @@ impl Fragmenter {
             }
             return Ok(LevelKeys::Tiles { offsets, keys });
         }
-        let col = columns::column(batch, column, "for the geospatial fragmentation (or give lon and lat columns)")?;
-        let wkts = StringsPerRow::try_new(col.as_ref())
-            .ok_or_else(|| columns::type_error(column, col.as_ref(), "WKT strings or a list of WKT strings"))?;
+        let col = columns::column(
+            batch,
+            column,
+            "for the geospatial fragmentation (or give lon and lat columns)",
+        )?;
+        let wkts = StringsPerRow::try_new(col.as_ref()).ok_or_else(|| {
+            columns::type_error(column, col.as_ref(), "WKT strings or a list of WKT strings")
+        })?;
         // Covers are the expensive part: chunks in parallel, then stitched in row order.
         const CHUNK: usize = 4096;
         let max_tiles = self.max_tiles;
-        let parts: Vec<(Vec<u32>, Vec<u64>, Vec<(usize, String)>)> = (0..n.div_ceil(CHUNK))
+        let parts: Vec<CoverChunk> = (0..n.div_ceil(CHUNK))
             .into_par_iter()
             .map(|c| {
                 let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
@@ -601,7 +644,9 @@ impl Fragmenter {
                             let mut last_err = None;
                             for w in &strs {
                                 match cover::cover_wkt(w, zoom, max_tiles, &mut tiles) {
-                                    Ok(()) => keys.extend(tiles.iter().map(|&(x, y)| tile_key(x, y))),
+                                    Ok(()) => {
+                                        keys.extend(tiles.iter().map(|&(x, y)| tile_key(x, y)))
+                                    }
                                     Err(e) => last_err = Some(e.to_string()),
                                 }
                             }
@@ -613,25 +658,28 @@ impl Fragmenter {
                                 keys.extend(v);
                             }
                             if keys.len() == before {
-                                bad.push((i, last_err.unwrap_or_else(|| "geometry covers no tile".into())));
+                                bad.push((
+                                    i,
+                                    last_err.unwrap_or_else(|| "geometry covers no tile".into()),
+                                ));
                             }
                         }
                     }
                     counts.push((keys.len() - before) as u32);
                 }
-                (counts, keys, bad)
+                CoverChunk { counts, keys, bad }
             })
             .collect();
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0u32);
         let mut keys = Vec::new();
-        for (counts, k, bad) in parts {
-            for c in counts {
+        for part in parts {
+            for c in part.counts {
                 let last = *offsets.last().expect("non-empty");
                 offsets.push(last + c);
             }
-            keys.extend(k);
-            invalid.extend(bad.into_iter().map(|(i, r)| (i, column.to_owned(), r)));
+            keys.extend(part.keys);
+            invalid.extend(part.bad.into_iter().map(|(i, r)| (i, column.to_owned(), r)));
         }
         Ok(LevelKeys::Tiles { offsets, keys })
     }
@@ -654,16 +702,38 @@ impl Fragmenter {
             match (b.step, level) {
                 (Step::Tile { x, y }, Fragmentation::Geospatial { max_zoom, path, .. }) => {
                     let t = Tile { x, y, z: *max_zoom };
-                    out.push(rel(TREE_GEO_CONTAINS, Some(path), Some(tile::tile_bbox_wkt(t)), Some(GEO_WKT_LITERAL)));
+                    out.push(rel(
+                        TREE_GEO_CONTAINS,
+                        Some(path),
+                        Some(tile::tile_bbox_wkt(t)),
+                        Some(GEO_WKT_LITERAL),
+                    ));
                 }
                 (Step::Time { g, key }, Fragmentation::HierarchicalTime { path, .. }) => {
-                    let zone = self.zones[b.level as usize].as_ref().expect("time levels have a zone");
+                    let zone = self.zones[b.level as usize]
+                        .as_ref()
+                        .expect("time levels have a zone");
                     let (start, end) = timebucket::key_bounds(key, g, zone);
-                    out.push(rel(TREE_GTE, Some(path), Some(timebucket::format_utc(start)), Some(XSD_DATETIME)));
-                    out.push(rel(TREE_LT, Some(path), Some(timebucket::format_utc(end)), Some(XSD_DATETIME)));
+                    out.push(rel(
+                        TREE_GTE,
+                        Some(path),
+                        Some(timebucket::format_utc(start)),
+                        Some(XSD_DATETIME),
+                    ));
+                    out.push(rel(
+                        TREE_LT,
+                        Some(path),
+                        Some(timebucket::format_utc(end)),
+                        Some(XSD_DATETIME),
+                    ));
                 }
                 (Step::Ref { id: r }, Fragmentation::Reference { path, .. }) => {
-                    out.push(rel(TREE_EQUAL, Some(path), Some(self.references[r as usize].clone()), Some(XSD_ANYURI)));
+                    out.push(rel(
+                        TREE_EQUAL,
+                        Some(path),
+                        Some(self.references[r as usize].clone()),
+                        Some(XSD_ANYURI),
+                    ));
                 }
                 _ => out.push(rel(TREE_RELATION, None, None, None)),
             }
@@ -687,16 +757,17 @@ impl Fragmenter {
         out
     }
 
-    fn leaf_buckets(&self) -> impl Iterator<Item = (u32, &Bucket)> {
-        self.buckets
+    /// Buckets holding members, with their member counts.
+    fn leaf_buckets(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
+        self.counts
             .iter()
             .enumerate()
-            .filter(|(_, b)| b.members > 0)
-            .map(|(i, b)| (i as u32, b))
+            .filter(|(_, &n)| n > 0)
+            .map(|(i, &n)| (i as u32, n))
     }
 
-    fn last_page(&self, b: &Bucket) -> u32 {
-        b.members.div_ceil(self.view.page_size as u64) as u32
+    fn last_page(&self, members: u64) -> u32 {
+        members.div_ceil(self.view.page_size as u64) as u32
     }
 
     /// Every page of every leaf bucket with its member count and whether it is immutable: full
@@ -704,10 +775,14 @@ impl Fragmenter {
     pub fn pages(&self) -> Vec<Page> {
         let size = self.view.page_size as u64;
         let mut out = Vec::new();
-        for (id, b) in self.leaf_buckets() {
-            let last = self.last_page(b);
+        for (id, n) in self.leaf_buckets() {
+            let last = self.last_page(n);
             for p in 1..=last {
-                let members = if p < last { size } else { b.members - (last as u64 - 1) * size };
+                let members = if p < last {
+                    size
+                } else {
+                    n - (last as u64 - 1) * size
+                };
                 out.push(Page {
                     bucket: id,
                     page: p,
@@ -724,6 +799,7 @@ impl Fragmenter {
         let saved = Saved {
             view: self.view.to_json(),
             buckets: self.buckets.clone(),
+            counts: self.counts.clone(),
             references: self.references.clone(),
             closed: self.closed,
             max_tiles: self.max_tiles as u64,
@@ -742,10 +818,14 @@ impl Fragmenter {
         }
         let version = u16::from_le_bytes([state[8], state[9]]);
         if version != STATE_VERSION {
-            return Err(Error::State(format!("state version {version}, this ldesfrag reads {STATE_VERSION}")));
+            return Err(Error::State(format!(
+                "state version {version}, this ldesfrag reads {STATE_VERSION}"
+            )));
         }
-        let saved: Saved = postcard::from_bytes(&state[10..]).map_err(|e| Error::State(format!("corrupt state: {e}")))?;
-        let saved_view = View::from_json(&saved.view).map_err(|e| Error::State(format!("corrupt state: {e}")))?;
+        let saved: Saved = postcard::from_bytes(&state[10..])
+            .map_err(|e| Error::State(format!("corrupt state: {e}")))?;
+        let saved_view = View::from_json(&saved.view)
+            .map_err(|e| Error::State(format!("corrupt state: {e}")))?;
         if saved_view != view {
             return Err(Error::State(format!(
                 "the state was made by another view: {}",
@@ -756,7 +836,12 @@ impl Fragmenter {
         f.closed = saved.closed;
         f.max_tiles = (saved.max_tiles as usize).max(1);
         f.references = saved.references;
-        f.reference_ids = f.references.iter().enumerate().map(|(i, r)| (r.clone(), i as u32)).collect();
+        f.reference_ids = f
+            .references
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.clone(), i as u32))
+            .collect();
         if f.reference_ids.len() != f.references.len() {
             return Err(bad("corrupt state: duplicate references"));
         }
@@ -764,7 +849,10 @@ impl Fragmenter {
         // Check the tree so that no later lookup can index out of bounds.
         for (i, b) in saved.buckets.iter().enumerate() {
             let root_ok = i == 0 && b.step == Step::Root && b.descriptor.is_empty();
-            let child_ok = i > 0 && (b.parent as usize) < i && (b.level as usize) < n_levels && b.step != Step::Root;
+            let child_ok = i > 0
+                && (b.parent as usize) < i
+                && (b.level as usize) < n_levels
+                && b.step != Step::Root;
             let ref_ok = match b.step {
                 Step::Ref { id } => (id as usize) < f.references.len(),
                 _ => true,
@@ -776,7 +864,11 @@ impl Fragmenter {
                 return Err(Error::State(format!("corrupt state: bucket {i} repeats")));
             }
         }
+        if saved.counts.len() != saved.buckets.len() {
+            return Err(bad("corrupt state: bucket counts"));
+        }
         f.buckets = saved.buckets;
+        f.counts = saved.counts;
         Ok(f)
     }
 }
@@ -785,6 +877,7 @@ impl Fragmenter {
 struct Saved {
     view: String,
     buckets: Vec<Bucket>,
+    counts: Vec<u64>,
     references: Vec<String>,
     closed: bool,
     max_tiles: u64,
@@ -796,7 +889,11 @@ fn read_times(
     column: &str,
     invalid: &mut Vec<(usize, String, String)>,
 ) -> Result<Vec<Option<i64>>, Error> {
-    let col = columns::column(batch, column, "for the time fragmentation or timestamp order")?;
+    let col = columns::column(
+        batch,
+        column,
+        "for the time fragmentation or timestamp order",
+    )?;
     if let Some(t) = columns::instants(col.as_ref()) {
         for (i, v) in t.iter().enumerate() {
             if v.is_none() {
@@ -805,33 +902,48 @@ fn read_times(
         }
         return Ok(t);
     }
-    let strings = Strings::try_new(col.as_ref())
-        .ok_or_else(|| columns::type_error(column, col.as_ref(), "a timestamp, date or xsd:dateTime string"))?;
-    let parsed: Vec<Result<i64, String>> = (0..strings.len())
-        .into_par_iter()
-        .map(|i| match strings.get(i) {
-            None => Err("missing timestamp".to_owned()),
-            Some(s) => xsd::parse_xsd_datetime(s, xsd::Naive::Utc).map_err(|e| e.to_string()),
-        })
-        .collect();
-    Ok(parsed
+    let strings = Strings::try_new(col.as_ref()).ok_or_else(|| {
+        columns::type_error(
+            column,
+            col.as_ref(),
+            "a timestamp, date or xsd:dateTime string",
+        )
+    })?;
+    let (values, valid) = columns::par_map_i64(strings.len(), |i| {
+        strings
+            .get(i)
+            .and_then(|s| xsd::parse_xsd_datetime(s, xsd::Naive::Utc).ok())
+    });
+    // Only the failures are parsed again, to say why.
+    Ok(values
         .into_iter()
+        .zip(valid)
         .enumerate()
-        .map(|(i, r)| match r {
-            Ok(us) => Some(us),
-            Err(reason) => {
+        .map(|(i, (us, ok))| {
+            if !ok {
+                let reason = match strings.get(i) {
+                    None => "missing timestamp".to_owned(),
+                    Some(s) => xsd::parse_xsd_datetime(s, xsd::Naive::Utc)
+                        .err()
+                        .map_or_else(|| "invalid timestamp".to_owned(), |e| e.to_string()),
+                };
                 invalid.push((i, column.to_owned(), reason));
-                None
             }
+            ok.then_some(us)
         })
         .collect())
 }
 
 /// Reference values: absolute IRIs (a scheme, no spaces or angle brackets), one or several.
-fn ref_keys(batch: &RecordBatch, column: &str, invalid: &mut Vec<(usize, String, String)>) -> Result<LevelKeys, Error> {
+fn ref_keys(
+    batch: &RecordBatch,
+    column: &str,
+    invalid: &mut Vec<(usize, String, String)>,
+) -> Result<LevelKeys, Error> {
     let col = columns::column(batch, column, "for the reference fragmentation")?;
-    let refs = StringsPerRow::try_new(col.as_ref())
-        .ok_or_else(|| columns::type_error(column, col.as_ref(), "IRI strings or a list of IRI strings"))?;
+    let refs = StringsPerRow::try_new(col.as_ref()).ok_or_else(|| {
+        columns::type_error(column, col.as_ref(), "IRI strings or a list of IRI strings")
+    })?;
     let mut offsets = vec![0u32];
     let mut values = Vec::new();
     let mut strs = Vec::new();
@@ -849,7 +961,11 @@ fn ref_keys(batch: &RecordBatch, column: &str, invalid: &mut Vec<(usize, String,
                     }
                 }
                 if values.len() == before {
-                    invalid.push((i, column.to_owned(), bad.unwrap_or_else(|| "missing reference".into())));
+                    invalid.push((
+                        i,
+                        column.to_owned(),
+                        bad.unwrap_or_else(|| "missing reference".into()),
+                    ));
                 }
             }
         }
@@ -859,11 +975,15 @@ fn ref_keys(batch: &RecordBatch, column: &str, invalid: &mut Vec<(usize, String,
 }
 
 fn is_absolute_iri(s: &str) -> bool {
-    let Some(colon) = s.find(':') else { return false };
+    let Some(colon) = s.find(':') else {
+        return false;
+    };
     let scheme = &s[..colon];
     !scheme.is_empty()
         && scheme.as_bytes()[0].is_ascii_alphabetic()
-        && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
         && !s.bytes().any(|b| b <= b' ' || b"<>\"{}|\\^`".contains(&b))
 }
 
@@ -898,7 +1018,9 @@ mod tests {
         let ids: Vec<String> = (0..n).map(|i| format!("http://ex.org/m/{i}")).collect();
         let lon: Vec<f64> = (0..n).map(|i| 3.0 + (i % 7) as f64 * 0.01).collect();
         let lat: Vec<f64> = (0..n).map(|i| 51.0 + (i % 5) as f64 * 0.01).collect();
-        let ts: Vec<i64> = (0..n).map(|i| 1_683_900_000_000_000 + i as i64 * 3_600_000_000).collect();
+        let ts: Vec<i64> = (0..n)
+            .map(|i| 1_683_900_000_000_000 + i as i64 * 3_600_000_000)
+            .collect();
         batch(vec![
             ("id", Arc::new(StringArray::from(ids)) as ArrayRef),
             ("lon", Arc::new(Float64Array::from(lon))),
@@ -919,16 +1041,26 @@ mod tests {
     fn split_and_resume_equal_one_call() {
         let all = members(200);
         let mut one = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
-        let (a, inv) = one.assign(std::slice::from_ref(&all), OnInvalid::Unknown).expect("assign");
+        let (a, inv) = one
+            .assign(std::slice::from_ref(&all), OnInvalid::Unknown)
+            .expect("assign");
         assert!(inv.is_empty());
         let expected = snapshot(&one, &a);
         for cut in [1usize, 17, 100, 199] {
             let mut f = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
-            let (a1, _) = f.assign(&[all.slice(0, cut)], OnInvalid::Unknown).expect("first");
+            let (a1, _) = f
+                .assign(&[all.slice(0, cut)], OnInvalid::Unknown)
+                .expect("first");
             let mut got = snapshot(&f, &a1);
             let mut g = Fragmenter::from_state(view(GEO_DAY), &f.state()).expect("restore");
-            let (a2, _) = g.assign(&[all.slice(cut, 200 - cut)], OnInvalid::Unknown).expect("second");
-            got.extend(snapshot(&g, &a2).into_iter().map(|(r, b, p)| (r + cut as u64, b, p)));
+            let (a2, _) = g
+                .assign(&[all.slice(cut, 200 - cut)], OnInvalid::Unknown)
+                .expect("second");
+            got.extend(
+                snapshot(&g, &a2)
+                    .into_iter()
+                    .map(|(r, b, p)| (r + cut as u64, b, p)),
+            );
             assert_eq!(got, expected, "cut at {cut}");
             assert_eq!(g.relations(), one.relations());
             assert_eq!(g.pages(), one.pages());
@@ -956,28 +1088,53 @@ mod tests {
     #[test]
     fn unknown_reject_raise() {
         let b = batch(vec![
-            ("id", Arc::new(StringArray::from(vec![Some("a"), Some("b"), None])) as ArrayRef),
-            ("geometry", Arc::new(StringArray::from(vec![Some("POINT (3 51)"), Some("POINT (a b)"), Some("POINT (3 51)")]))),
-            ("timestamp", Arc::new(StringArray::from(vec![Some("2023-05-12T14:00:00Z"), None, Some("2023-05-12T14:00:00Z")]))),
+            (
+                "id",
+                Arc::new(StringArray::from(vec![Some("a"), Some("b"), None])) as ArrayRef,
+            ),
+            (
+                "geometry",
+                Arc::new(StringArray::from(vec![
+                    Some("POINT (3 51)"),
+                    Some("POINT (a b)"),
+                    Some("POINT (3 51)"),
+                ])),
+            ),
+            (
+                "timestamp",
+                Arc::new(StringArray::from(vec![
+                    Some("2023-05-12T14:00:00Z"),
+                    None,
+                    Some("2023-05-12T14:00:00Z"),
+                ])),
+            ),
         ]);
         let mut f = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
-        let (a, inv) = f.assign(std::slice::from_ref(&b), OnInvalid::Unknown).expect("assign");
+        let (a, inv) = f
+            .assign(std::slice::from_ref(&b), OnInvalid::Unknown)
+            .expect("assign");
         assert_eq!(a.rows, vec![0, 1]);
         assert_eq!(f.descriptor(a.buckets[1]), "tile=unknown&year=unknown");
         assert_eq!(inv.iter().filter(|i| i.rejected).count(), 1); // the id-less row
         let mut f = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
-        let (a, inv) = f.assign(std::slice::from_ref(&b), OnInvalid::Reject).expect("assign");
+        let (a, inv) = f
+            .assign(std::slice::from_ref(&b), OnInvalid::Reject)
+            .expect("assign");
         assert_eq!(a.rows, vec![0]);
         assert!(inv.iter().all(|i| i.rejected));
         let mut f = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
-        assert!(matches!(f.assign(&[b], OnInvalid::Raise), Err(Error::InvalidMember { row: 1, .. })));
+        assert!(matches!(
+            f.assign(&[b], OnInvalid::Raise),
+            Err(Error::InvalidMember { row: 1, .. })
+        ));
         assert_eq!(f.bucket_count(), 1, "a failed call changes nothing");
     }
 
     #[test]
     fn corrupt_state_is_an_error() {
         let mut f = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
-        f.assign(&[members(50)], OnInvalid::Unknown).expect("assign");
+        f.assign(&[members(50)], OnInvalid::Unknown)
+            .expect("assign");
         let s = f.state();
         for cut in [0, 5, 10, s.len() / 2, s.len() - 1] {
             assert!(Fragmenter::from_state(view(GEO_DAY), &s[..cut]).is_err());
@@ -988,7 +1145,10 @@ mod tests {
             let _ = Fragmenter::from_state(view(GEO_DAY), &flipped); // never panics
         }
         let other = view(r#"{"fragmentations":[],"page_size":3}"#);
-        assert!(matches!(Fragmenter::from_state(other, &s), Err(Error::State(_))));
+        assert!(matches!(
+            Fragmenter::from_state(other, &s),
+            Err(Error::State(_))
+        ));
     }
 
     #[test]

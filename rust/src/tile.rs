@@ -137,23 +137,42 @@ pub fn tile_bbox_wkt(t: Tile) -> String {
 // ---------------------------------------------------------------------------------------------
 // Vectorised path.
 
+/// `c[0] + c[1]·t + … + c[11]·t¹¹` by Estrin's scheme with fused multiply-adds: a shallow
+/// dependency tree instead of a 12-step Horner chain, which is what bounds the vector loop.
+#[inline(always)]
+fn estrin12(t: f64, c: &[f64; 12]) -> f64 {
+    let t2 = t * t;
+    let t4 = t2 * t2;
+    let q0 = c[1].mul_add(t, c[0]);
+    let q1 = c[3].mul_add(t, c[2]);
+    let q2 = c[5].mul_add(t, c[4]);
+    let q3 = c[7].mul_add(t, c[6]);
+    let q4 = c[9].mul_add(t, c[8]);
+    let q5 = c[11].mul_add(t, c[10]);
+    let r0 = q1.mul_add(t2, q0);
+    let r1 = q3.mul_add(t2, q2);
+    let r2 = q5.mul_add(t2, q4);
+    (r2 * t4).mul_add(t4, r1.mul_add(t4, r0))
+}
+
 /// sin(a) for |a| <= 1.4846 (85.06°): Taylor series to a^23, error < 1e-19.
 #[inline(always)]
 fn sin_poly(a: f64) -> f64 {
-    let a2 = a * a;
-    let mut p = -1.0 / 25_852_016_738_884_976_640_000.0; // -1/23!
-    p = p * a2 + 1.0 / 51_090_942_171_709_440_000.0; // 1/21!
-    p = p * a2 - 1.0 / 121_645_100_408_832_000.0;
-    p = p * a2 + 1.0 / 355_687_428_096_000.0;
-    p = p * a2 - 1.0 / 1_307_674_368_000.0;
-    p = p * a2 + 1.0 / 6_227_020_800.0;
-    p = p * a2 - 1.0 / 39_916_800.0;
-    p = p * a2 + 1.0 / 362_880.0;
-    p = p * a2 - 1.0 / 5_040.0;
-    p = p * a2 + 1.0 / 120.0;
-    p = p * a2 - 1.0 / 6.0;
-    p = p * a2 + 1.0;
-    p * a
+    const C: [f64; 12] = [
+        1.0,
+        -1.0 / 6.0,
+        1.0 / 120.0,
+        -1.0 / 5_040.0,
+        1.0 / 362_880.0,
+        -1.0 / 39_916_800.0,
+        1.0 / 6_227_020_800.0,
+        -1.0 / 1_307_674_368_000.0,
+        1.0 / 355_687_428_096_000.0,
+        -1.0 / 121_645_100_408_832_000.0,
+        1.0 / 51_090_942_171_709_440_000.0,
+        -1.0 / 25_852_016_738_884_976_640_000.0,
+    ];
+    a * estrin12(a * a, &C)
 }
 
 /// ln(q) for finite q > 0 (normal numbers): exponent plus 2·atanh((m-1)/(m+1)), m in [√½, √2).
@@ -161,6 +180,21 @@ fn sin_poly(a: f64) -> f64 {
 fn ln_poly(q: f64) -> f64 {
     const LN2: f64 = std::f64::consts::LN_2;
     const MANT: u64 = (1u64 << 52) - 1;
+    // atanh(r)/r = 1 + r²/3 + r⁴/5 + …; |r| <= 0.1716, so the r²⁴ term is below 1e-19.
+    const C: [f64; 12] = [
+        1.0,
+        1.0 / 3.0,
+        1.0 / 5.0,
+        1.0 / 7.0,
+        1.0 / 9.0,
+        1.0 / 11.0,
+        1.0 / 13.0,
+        1.0 / 15.0,
+        1.0 / 17.0,
+        1.0 / 19.0,
+        1.0 / 21.0,
+        1.0 / 23.0,
+    ];
     let bits = q.to_bits();
     let e0 = ((bits >> 52) & 0x7ff) as i64 - 1023;
     let m0 = f64::from_bits((bits & MANT) | (1023u64 << 52));
@@ -168,34 +202,46 @@ fn ln_poly(q: f64) -> f64 {
     let m = if big { m0 * 0.5 } else { m0 };
     let e = if big { e0 + 1 } else { e0 } as f64;
     let r = (m - 1.0) / (m + 1.0);
-    let r2 = r * r;
-    let mut p = 1.0 / 21.0;
-    p = p * r2 + 1.0 / 19.0;
-    p = p * r2 + 1.0 / 17.0;
-    p = p * r2 + 1.0 / 15.0;
-    p = p * r2 + 1.0 / 13.0;
-    p = p * r2 + 1.0 / 11.0;
-    p = p * r2 + 1.0 / 9.0;
-    p = p * r2 + 1.0 / 7.0;
-    p = p * r2 + 1.0 / 5.0;
-    p = p * r2 + 1.0 / 3.0;
-    p = p * r2 + 1.0;
-    e * LN2 + 2.0 * r * p
+    e.mul_add(LN2, 2.0 * r * estrin12(r * r, &C))
+}
+
+/// A tile index in float form → u32. NaN (from invalid input, fixed up later) becomes 0; the
+/// value is then within [0, 2^30], so the unchecked conversion is sound. It matters: the
+/// saturating `as` conversion does not vectorise.
+#[inline(always)]
+fn to_index(v: f64) -> u32 {
+    let v = if v >= 0.0 {
+        v.min(4_294_967_295.0)
+    } else {
+        0.0
+    };
+    // SAFETY: `v` is finite and within u32's range.
+    unsafe { v.to_int_unchecked::<u32>() }
 }
 
 /// Marks a row of `tiles_y` that the scalar path must settle.
 const SETTLE: u32 = u32::MAX;
 
-/// The branch-free body: `out_x`, `out_y` for valid points; `SETTLE` in `out_y` where the
-/// approximate y lies too close to a tile edge. Invalid points are the caller's business.
+/// The branch-free body: `out_x`, `out_y` and `valid`; `SETTLE` in `out_y` where the point is
+/// invalid or its approximate y lies too close to a tile edge (the caller settles those).
 #[inline(always)]
-fn tiles_approx_body(lon: &[f64], lat: &[f64], zoom: u8, out_x: &mut [u32], out_y: &mut [u32]) {
+fn tiles_approx_body(
+    lon: &[f64],
+    lat: &[f64],
+    zoom: u8,
+    out_x: &mut [u32],
+    out_y: &mut [u32],
+    valid: &mut [bool],
+) {
     let z2 = (1u64 << zoom) as f64;
     let last = z2 - 1.0;
     // The polynomial error in y is below 1e-13 for |lat| <= 85.06; the margin covers it and
     // mercantile's epsilon (whose effect is then reproduced by the exact path).
     let margin = 1e-12 * z2 + 1e-9;
-    for i in 0..lon.len() {
+    // Equal lengths, stated to the compiler so that the loop has no bounds checks (and vectorises).
+    let n = lon.len();
+    let (lat, out_x, out_y, valid) = (&lat[..n], &mut out_x[..n], &mut out_y[..n], &mut valid[..n]);
+    for i in 0..n {
         let x = lon[i] / 360.0 + 0.5;
         let tx = ((x + EPSILON) * z2).floor();
         let gx = if x <= 0.0 {
@@ -205,12 +251,12 @@ fn tiles_approx_body(lon: &[f64], lat: &[f64], zoom: u8, out_x: &mut [u32], out_
         } else {
             tx
         };
-        out_x[i] = gx as u32;
+        out_x[i] = to_index(gx);
 
         let la = lat[i];
         let a = la.clamp(-CLAMP_LAT, CLAMP_LAT) * (PI / 180.0);
         let s = sin_poly(a);
-        let y = 0.5 - 0.25 * ln_poly((1.0 + s) / (1.0 - s)) / PI;
+        let y = 0.5 - ln_poly((1.0 + s) / (1.0 - s)) * (0.25 / PI);
         let t = (y + EPSILON) * z2;
         let ft = t.floor();
         let near = (t - ft < margin) | (ft + 1.0 - t < margin);
@@ -228,23 +274,43 @@ fn tiles_approx_body(lon: &[f64], lat: &[f64], zoom: u8, out_x: &mut [u32], out_
             ft
         };
         // -1.0 saturates to 0 in `as u32`; mark explicitly.
-        out_y[i] = if gy < 0.0 { SETTLE } else { gy as u32 };
+        let ok = lon[i].is_finite() & la.is_finite() & (la.abs() < 90.0);
+        valid[i] = ok;
+        out_y[i] = if gy < 0.0 || !ok {
+            SETTLE
+        } else {
+            to_index(gy)
+        };
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-fn tiles_approx_avx512(lon: &[f64], lat: &[f64], zoom: u8, out_x: &mut [u32], out_y: &mut [u32]) {
-    tiles_approx_body(lon, lat, zoom, out_x, out_y)
+fn tiles_approx_avx512(
+    lon: &[f64],
+    lat: &[f64],
+    zoom: u8,
+    x: &mut [u32],
+    y: &mut [u32],
+    ok: &mut [bool],
+) {
+    tiles_approx_body(lon, lat, zoom, x, y, ok)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn tiles_approx_avx2(lon: &[f64], lat: &[f64], zoom: u8, out_x: &mut [u32], out_y: &mut [u32]) {
-    tiles_approx_body(lon, lat, zoom, out_x, out_y)
+fn tiles_approx_avx2(
+    lon: &[f64],
+    lat: &[f64],
+    zoom: u8,
+    x: &mut [u32],
+    y: &mut [u32],
+    ok: &mut [bool],
+) {
+    tiles_approx_body(lon, lat, zoom, x, y, ok)
 }
 
-fn tiles_approx(lon: &[f64], lat: &[f64], zoom: u8, out_x: &mut [u32], out_y: &mut [u32]) {
+fn tiles_approx(lon: &[f64], lat: &[f64], zoom: u8, x: &mut [u32], y: &mut [u32], ok: &mut [bool]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f")
@@ -253,15 +319,15 @@ fn tiles_approx(lon: &[f64], lat: &[f64], zoom: u8, out_x: &mut [u32], out_y: &m
             && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the features the function is compiled for were detected just above.
-            return unsafe { tiles_approx_avx512(lon, lat, zoom, out_x, out_y) };
+            return unsafe { tiles_approx_avx512(lon, lat, zoom, x, y, ok) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: as above.
-            return unsafe { tiles_approx_avx2(lon, lat, zoom, out_x, out_y) };
+            return unsafe { tiles_approx_avx2(lon, lat, zoom, x, y, ok) };
         }
     }
-    tiles_approx_body(lon, lat, zoom, out_x, out_y)
+    tiles_approx_body(lon, lat, zoom, x, y, ok)
 }
 
 /// Rows per parallel task: large enough to amortise scheduling, small enough for two cores.
@@ -280,29 +346,34 @@ pub fn tiles_for_points(
     use rayon::prelude::*;
     assert!(lon.len() == lat.len() && x.len() == lon.len() && y.len() == lon.len());
     assert!(valid.len() == lon.len() && zoom <= MAX_ZOOM);
-    let work = |(((lo, la), (ox, oy)), ok): (((&[f64], &[f64]), (&mut [u32], &mut [u32])), &mut [bool])| {
-        tiles_approx(lo, la, zoom, ox, oy);
-        for i in 0..lo.len() {
-            let good = lo[i].is_finite() && la[i].is_finite() && la[i].abs() < 90.0;
-            ok[i] = good;
-            if !good {
-                ox[i] = 0;
-                oy[i] = 0;
-            } else if oy[i] == SETTLE {
-                let (tx, ty) = tile_xy_unchecked(lo[i], la[i], zoom);
-                ox[i] = tx;
-                oy[i] = ty;
-            }
-        }
-    };
     if lon.len() <= CHUNK {
-        work((((lon, lat), (x, y)), valid));
-    } else {
-        lon.par_chunks(CHUNK)
-            .zip(lat.par_chunks(CHUNK))
-            .zip(x.par_chunks_mut(CHUNK).zip(y.par_chunks_mut(CHUNK)))
-            .zip(valid.par_chunks_mut(CHUNK))
-            .for_each(work);
+        return tiles_chunk(lon, lat, zoom, x, y, valid);
+    }
+    lon.par_chunks(CHUNK)
+        .zip(lat.par_chunks(CHUNK))
+        .zip(x.par_chunks_mut(CHUNK).zip(y.par_chunks_mut(CHUNK)))
+        .zip(valid.par_chunks_mut(CHUNK))
+        .for_each(|(((lo, la), (ox, oy)), ok)| tiles_chunk(lo, la, zoom, ox, oy, ok));
+}
+
+/// One chunk: the vectorised pass, then the exact path for near-edge points.
+fn tiles_chunk(
+    lon: &[f64],
+    lat: &[f64],
+    zoom: u8,
+    x: &mut [u32],
+    y: &mut [u32],
+    valid: &mut [bool],
+) {
+    tiles_approx(lon, lat, zoom, x, y, valid);
+    for i in 0..lon.len() {
+        if y[i] == SETTLE {
+            (x[i], y[i]) = if valid[i] {
+                tile_xy_unchecked(lon[i], lat[i], zoom)
+            } else {
+                (0, 0)
+            };
+        }
     }
 }
 
@@ -334,9 +405,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert!(matches!(tile(f64::NAN, 0.0, 1), Err(TileError::Longitude(_))));
+        assert!(matches!(
+            tile(f64::NAN, 0.0, 1),
+            Err(TileError::Longitude(_))
+        ));
         assert!(matches!(tile(0.0, 90.0, 1), Err(TileError::Latitude(_))));
-        assert!(matches!(tile(0.0, f64::INFINITY, 1), Err(TileError::Latitude(_))));
+        assert!(matches!(
+            tile(0.0, f64::INFINITY, 1),
+            Err(TileError::Latitude(_))
+        ));
         assert!(matches!(tile(0.0, 0.0, 31), Err(TileError::Zoom(31))));
         assert!(check_zoom(-1).is_err());
     }
@@ -357,14 +434,24 @@ mod tests {
     fn vectorised_equals_scalar_on_a_dense_sweep() {
         // Latitudes straddling many row edges at several zooms, plus the clamp band.
         let n = 200_001;
-        let lat: Vec<f64> = (0..n).map(|i| -89.9 + 179.8 * i as f64 / (n - 1) as f64).collect();
-        let lon: Vec<f64> = (0..n).map(|i| -180.0 + 360.0 * i as f64 / (n - 1) as f64).collect();
+        let lat: Vec<f64> = (0..n)
+            .map(|i| -89.9 + 179.8 * i as f64 / (n - 1) as f64)
+            .collect();
+        let lon: Vec<f64> = (0..n)
+            .map(|i| -180.0 + 360.0 * i as f64 / (n - 1) as f64)
+            .collect();
         for z in [0u8, 1, 5, 12, 18, 24, 28, 30] {
             let (mut x, mut y, mut ok) = (vec![0; n], vec![0; n], vec![false; n]);
             tiles_for_points(&lon, &lat, z, &mut x, &mut y, &mut ok);
             for i in 0..n {
                 assert!(ok[i]);
-                assert_eq!((x[i], y[i]), tile_xy_unchecked(lon[i], lat[i], z), "z{z} {} {}", lon[i], lat[i]);
+                assert_eq!(
+                    (x[i], y[i]),
+                    tile_xy_unchecked(lon[i], lat[i], z),
+                    "z{z} {} {}",
+                    lon[i],
+                    lat[i]
+                );
             }
         }
     }

@@ -3,19 +3,20 @@
 //!
 //! A bucket is identified by a monotone ordinal of its local start (see [`bucket_key`]). Its
 //! bounds are `[f(start), f(next start))`, where `f(L)` is the earliest instant whose local time
-//! is `>= L`: a bucket that falls into a DST gap is empty (both bounds are the transition
-//! instant), and at a fall-back the first occurrence of a repeated local time counts. To keep
-//! every instant inside the bounds of its own bucket, an instant in the *second* occurrence of
-//! a repeated local time is bucketed by the latest local time already reached (the clock is
-//! treated as standing still until it catches up): in Europe/Brussels on 2023-10-29 the hour
-//! bucket 02 spans 00:00Z–02:00Z, and at minute granularity 01:30Z falls in minute 02:59,
-//! which spans 00:59Z–02:00Z. Buckets thus tile the time line with no gap and no overlap, and
-//! bucket keys never decrease as time goes on. Outside repeated times the key is simply the
-//! local wall-clock time truncated to the granularity.
+//! is `>= L`: a bucket whose local start falls inside a DST gap starts at the transition instant
+//! (and one entirely inside the gap is empty), and at a fall-back the first occurrence of a
+//! repeated local time counts. To keep every instant inside the bounds of its own bucket, an
+//! instant in the *second* occurrence of a repeated local time is bucketed by the latest local
+//! time already reached (the clock is treated as standing still until it catches up): in
+//! Europe/Brussels on 2023-10-29 the hour bucket 02 spans 00:00Z–02:00Z, and at minute
+//! granularity 01:30Z falls in minute 02:59, which spans 00:59Z–02:00Z. Buckets thus tile the
+//! time line with no gap and no overlap, and keys never decrease as time goes on. Outside
+//! repeated times the key is simply the local wall-clock time truncated to the granularity.
 //!
-//! Bounds equal Python `zoneinfo` with `fold=0` for every local start that exists or starts
-//! a gap (all whole-hour buckets in real zones); inside a gap `fold=0` would give overlapping
-//! bounds, this gives empty buckets.
+//! The bounds equal Python `zoneinfo` with `fold=0` whenever the local start exists or begins
+//! a gap (checked for every day and hour bucket 1975–2036 in a dozen zones). For a start
+//! strictly inside a gap (hour 01 in America/St_Johns, whose clocks jumped from 00:01 to 01:01)
+//! `fold=0` gives a later start that overlaps the previous bucket; this gives the transition.
 //!
 //! UTC takes an integer-only path. Other zones use an offset table derived once per process
 //! from chrono-tz (tzdata 2025b in chrono-tz 0.10.4, whose rules end in 2099: later instants
@@ -142,7 +143,13 @@ struct Spans {
     offsets: Vec<i64>,
     /// `reach[k]`: the latest local time reached before span `k` (`i64::MIN` for `k == 0`).
     reach: Vec<i64>,
+    /// `block_span[b]`: the span in force at the start of block `b` (blocks of
+    /// 2^`BLOCK_SHIFT` µs from `PROBE_FROM`), so a lookup scans at most a few spans.
+    block_span: Vec<u32>,
 }
+
+/// Blocks of 2^45 µs (about 407 days): a handful of transitions each.
+const BLOCK_SHIFT: u32 = 45;
 
 /// tzdata's transitions lie in 1845..2100 (chrono-tz 0.10); probe a wider window.
 const PROBE_FROM: i64 = -5_364_662_400; // 1800-01-01T00:00:00Z
@@ -198,10 +205,36 @@ impl Spans {
             let end_of_previous = starts[k] - 1 + offsets[k - 1];
             reach.push(reach[k - 1].max(end_of_previous));
         }
+        let blocks = ((PROBE_TO - PROBE_FROM) * US_PER_SEC) >> BLOCK_SHIFT;
+        let block_span = (0..=blocks)
+            .map(|b| {
+                let t = PROBE_FROM * US_PER_SEC + (b << BLOCK_SHIFT);
+                // At most a few hundred spans: the index fits a u32.
+                (starts.partition_point(|&s| s <= t) - 1) as u32
+            })
+            .collect();
         Spans {
             starts,
             offsets,
             reach,
+            block_span,
+        }
+    }
+
+    /// The span in force at `utc`.
+    #[inline]
+    fn span(&self, utc: i64) -> usize {
+        let since = utc.wrapping_sub(PROBE_FROM * US_PER_SEC) as u64;
+        match self.block_span.get((since >> BLOCK_SHIFT) as usize) {
+            Some(&first) if utc >= PROBE_FROM * US_PER_SEC => {
+                let mut k = first as usize;
+                while self.starts.get(k + 1).is_some_and(|&s| s <= utc) {
+                    k += 1;
+                }
+                k
+            }
+            // starts[0] == i64::MIN, so the partition point is at least 1.
+            _ => self.starts.partition_point(|&s| s <= utc).saturating_sub(1),
         }
     }
 
@@ -209,8 +242,7 @@ impl Spans {
     /// second occurrence of a repeated local time.
     #[inline]
     fn local_reach(&self, utc: i64) -> i64 {
-        // starts[0] == i64::MIN, so the partition point is at least 1.
-        let k = self.starts.partition_point(|&s| s <= utc).saturating_sub(1);
+        let k = self.span(utc);
         utc.saturating_add(self.offsets[k]).max(self.reach[k])
     }
 
@@ -367,7 +399,7 @@ mod tests {
         Zone::parse(name).expect(name)
     }
 
-    /// The bucket of a local date/time given as its parts, via the UTC key arithmetic.
+    /// The Day key of a local date.
     fn local_day(y: i64, m: u8, d: u8) -> i64 {
         days_from_civil(y, m, d)
     }

@@ -14,8 +14,8 @@
 //! * Fractional seconds of any length are truncated to microseconds toward the past, so a value
 //!   never moves into the next bucket by rounding.
 //!
-//! The parser works on bytes with bounds-checked reads: any input, valid UTF-8 or not, gives a
-//! value or an error, never a panic. It allocates nothing and calls no chrono code, because the
+//! The parser works on bytes with bounds-checked reads: any input string gives a value or an
+//! error, never a panic. It allocates nothing and calls no chrono code, because the
 //! fragmenter parses tens of millions of timestamps per second.
 
 /// Microseconds in a second.
@@ -68,34 +68,49 @@ pub enum DateTimeError {
     Naive,
 }
 
+/// Calendar arithmetic runs on years shifted by a whole number of 400-year cycles, so that all
+/// divisions are unsigned (cheaper than floor division of signed values).
+const SHIFT_YEARS: i64 = 400 * 10_000_000;
+/// Days in 400 years.
+const DAYS_PER_ERA: u64 = 146_097;
+/// Day number of 1970-01-01 on the shifted, March-based scale of [`days_from_civil`].
+const EPOCH_DAYS: u64 = shifted_days(1969 + SHIFT_YEARS as u64, 306);
+
+/// Days from March 1st of shifted year 0 to day `doy` (0-based, from March 1st) of the
+/// March-based shifted year `y`.
+const fn shifted_days(y: u64, doy: u64) -> u64 {
+    y * 365 + y / 4 - y / 100 + y / 400 + doy
+}
+
 /// Days from 1970-01-01 to the given proleptic Gregorian date (`month` 1..=12, `day` 1..=31,
-/// not validated). Exact for |year| < 2^40.
+/// not validated). Exact for |year| < 4·10^9; years beyond are clamped.
 #[inline]
 pub fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
     // Count years from March so that the leap day is the last day of the year.
-    let (m, d) = (i64::from(month), i64::from(day));
-    let y = if m <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let jan_or_feb = month <= 2;
+    let y = year.clamp(1 - SHIFT_YEARS, SHIFT_YEARS) + SHIFT_YEARS - i64::from(jan_or_feb);
+    let m = u64::from(if jan_or_feb { month + 9 } else { month - 3 });
+    let doy = (153 * m + 2) / 5 + u64::from(day);
+    // y >= 0 after the clamp and the shift; both day numbers are below 2^42. The - 1 for the
+    // 1-based day comes last, so that no input can underflow.
+    shifted_days(y as u64, doy) as i64 - EPOCH_DAYS as i64 - 1
 }
 
 /// The proleptic Gregorian `(year, month, day)` of a day count from 1970-01-01.
 /// Counts beyond ±2^40 days (far outside any `i64` microsecond instant) are clamped.
 #[inline]
 pub fn civil_from_days(days: i64) -> (i64, u8, u8) {
-    let z = days.clamp(-MAX_DAYS, MAX_DAYS) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
+    // Non-negative after the clamp: EPOCH_DAYS is about 1.46·10^12 > 2^40.
+    let z = (days.clamp(-MAX_DAYS, MAX_DAYS) + EPOCH_DAYS as i64) as u64;
+    let era = z / DAYS_PER_ERA;
+    let doe = z % DAYS_PER_ERA;
     let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
     // Both fit a u8 by construction (1..=31, 1..=12).
     let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let year = (era * 400 + yoe) as i64 - SHIFT_YEARS + i64::from(month <= 2);
     (year, month, day)
 }
 
@@ -118,6 +133,80 @@ fn days_in_month(year: i64, month: u8) -> u8 {
 #[inline]
 fn is_xml_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// The date and time fields before the fraction and the zone; `time` is `None` for a date.
+struct Fields {
+    year: i64,
+    month: u8,
+    day: u8,
+    time: Option<[u8; 3]>,
+}
+
+/// A byte pattern for [`common_prefix`]: `d` marks a digit, anything else must match exactly.
+const fn template(pattern: &[u8; 8]) -> [u64; 2] {
+    // [mask of the exact bytes, their values]
+    let mut mask = 0u64;
+    let mut value = 0u64;
+    let mut k = 0;
+    while k < 8 {
+        if pattern[k] != b'd' {
+            mask |= 0xFF << (8 * k);
+            value |= (pattern[k] as u64) << (8 * k);
+        }
+        k += 1;
+    }
+    [mask, value]
+}
+
+/// Zero if the little-endian word `w` matches `t` (exact bytes equal, the others ASCII
+/// digits), so that several words need one test.
+#[inline(always)]
+fn mismatch(w: u64, t: [u64; 2]) -> u64 {
+    let digits = !t[0];
+    // A digit is 0x30..=0x39: high nibble 3, and adding 6 does not carry into the high nibble
+    // (no carry crosses lanes once the high nibbles are 3).
+    let high = 0xF0F0_F0F0_F0F0_F0F0 & digits;
+    let three = 0x3030_3030_3030_3030 & digits;
+    let six = 0x0606_0606_0606_0606 & digits;
+    ((w & t[0]) ^ t[1]) | ((w & high) ^ three) | ((w.wrapping_add(six) & high) ^ three)
+}
+
+/// Lane `k` of the result is `10 * lane k + lane k+1` of `w`'s low nibbles: the two-digit
+/// numbers starting at every lane at once (at most 15 * 10 + 15, so no carry between lanes).
+#[inline(always)]
+fn pairs(w: u64) -> u64 {
+    let v = w & 0x0F0F_0F0F_0F0F_0F0F;
+    v * 10 + (v >> 8)
+}
+
+#[inline(always)]
+fn lane(p: u64, k: u32) -> u8 {
+    (p >> (8 * k)) as u8
+}
+
+/// The fields of the usual `YYYY-MM-DDThh:mm:ss` prefix, if the bytes have that shape (ranges
+/// are checked by the caller). Three word loads and one branch: most values take this path,
+/// everything else is read byte by byte by [`Cursor::fields`].
+#[inline(always)]
+fn common_prefix(c: &[u8; 19]) -> Option<Fields> {
+    const DATE: [u64; 2] = template(b"dddd-dd-");
+    const DAY_HOUR_MINUTE: [u64; 2] = template(b"ddTdd:dd");
+    const TIME: [u64; 2] = template(b"dd:dd:dd");
+    let word = |k: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&c[k..k + 8]);
+        u64::from_le_bytes(w)
+    };
+    let (a, b, t) = (word(0), word(8), word(11));
+    let ok = (mismatch(a, DATE) | mismatch(b, DAY_HOUR_MINUTE) | mismatch(t, TIME)) == 0;
+    let (a, b, t) = (pairs(a), pairs(b), pairs(t));
+    ok.then(|| Fields {
+        year: i64::from(lane(a, 0)) * 100 + i64::from(lane(a, 2)),
+        month: lane(a, 5),
+        day: lane(b, 0),
+        time: Some([lane(b, 3), lane(b, 6), lane(t, 6)]),
+    })
 }
 
 /// Bytes and the offset of `b[0]` in the untrimmed input (for error positions).
@@ -152,113 +241,120 @@ impl Cursor<'_> {
             _ => Err(self.syntax(expected, at)),
         }
     }
+
+    /// Why the bytes from `at` on are not a timezone followed by the end of the value.
+    #[cold]
+    fn zone_error(&self, at: usize) -> DateTimeError {
+        let b = self.b;
+        match b.get(at) {
+            Some(b'Z') => self.syntax("the end of the value", at + 1),
+            Some(b'+' | b'-') => {
+                let check = || {
+                    self.two_digits(at + 1, "a two-digit offset hour")?;
+                    self.byte(at + 3, b':', "':' in the timezone offset")?;
+                    self.two_digits(at + 4, "two-digit offset minutes")?;
+                    Err(self.syntax("the end of the value", at + 6))
+                };
+                check().unwrap_or_else(|e| e)
+            }
+            _ => self.syntax("a timezone or the end of the value", at),
+        }
+    }
+
+    /// The general form of everything before the fraction, and where it ends.
+    #[cold]
+    #[inline(never)]
+    fn fields(&self) -> Result<(Fields, usize), DateTimeError> {
+        let b = self.b;
+        let Some(&first) = b.first() else {
+            return Err(DateTimeError::Empty);
+        };
+        // Year: '-'? digit{4,}, no leading zero beyond four digits.
+        let negative = first == b'-';
+        let year_start = usize::from(negative);
+        let mut i = year_start;
+        let mut year: i64 = 0;
+        while let Some(&d) = b.get(i) {
+            if !d.is_ascii_digit() {
+                break;
+            }
+            if i - year_start == MAX_YEAR_DIGITS {
+                return Err(DateTimeError::OutOfRange);
+            }
+            year = year * 10 + i64::from(d - b'0');
+            i += 1;
+        }
+        let digits = i - year_start;
+        if digits < 4 {
+            return Err(self.syntax("a year of four or more digits", year_start));
+        }
+        if digits > 4 && b[year_start] == b'0' {
+            return Err(DateTimeError::YearLeadingZero);
+        }
+        if negative {
+            year = -year;
+        }
+        self.byte(i, b'-', "'-' after the year")?;
+        let month = self.two_digits(i + 1, "a two-digit month")?;
+        self.byte(i + 3, b'-', "'-' after the month")?;
+        let day = self.two_digits(i + 4, "a two-digit day")?;
+        i += 6;
+        let time = match b.get(i) {
+            Some(b'T') => {
+                let hour = self.two_digits(i + 1, "a two-digit hour")?;
+                self.byte(i + 3, b':', "':' after the hour")?;
+                let minute = self.two_digits(i + 4, "a two-digit minute")?;
+                self.byte(i + 6, b':', "':' after the minute")?;
+                let second = self.two_digits(i + 7, "a two-digit second")?;
+                i += 9;
+                Some([hour, minute, second])
+            }
+            None | Some(b'Z' | b'+' | b'-') => None, // an xsd:date
+            Some(_) => return Err(self.syntax("'T' or a timezone after the date", i)),
+        };
+        let fields = Fields {
+            year,
+            month,
+            day,
+            time,
+        };
+        Ok((fields, i))
+    }
 }
 
-/// Month, day, hour, minute and second of `-MM-DDThh:mm:ss`, if the bytes have that shape
-/// (ranges are checked by the caller). Branch-free apart from the final test.
-#[inline(always)]
-fn date_time_fields(c: &[u8; 15]) -> Option<[u8; 5]> {
-    let d = |k: usize| c[k].wrapping_sub(b'0');
-    let v = [
-        d(1),
-        d(2),
-        d(4),
-        d(5),
-        d(7),
-        d(8),
-        d(10),
-        d(11),
-        d(13),
-        d(14),
-    ];
-    let digits = v.iter().fold(true, |ok, &x| ok & (x < 10));
-    let separators =
-        (c[0] == b'-') & (c[3] == b'-') & (c[6] == b'T') & (c[9] == b':') & (c[12] == b':');
-    (digits & separators).then(|| {
-        [
-            v[0] * 10 + v[1],
-            v[2] * 10 + v[3],
-            v[4] * 10 + v[5],
-            v[6] * 10 + v[7],
-            v[8] * 10 + v[9],
-        ]
-    })
-}
-
-/// Parses an `xsd:dateTime` or `xsd:date` lexical form into microseconds since
-/// 1970-01-01T00:00:00Z. See the module documentation for the accepted forms.
-pub fn parse_xsd_datetime(s: &str, naive: Naive) -> Result<i64, DateTimeError> {
-    let raw = s.as_bytes();
+/// The value without leading/trailing XML whitespace, and how many bytes went in front.
+#[cold]
+fn trim(raw: &[u8]) -> (&[u8], usize) {
     let lead = raw.iter().take_while(|&&c| is_xml_space(c)).count();
     let trail = raw[lead..]
         .iter()
         .rev()
         .take_while(|&&c| is_xml_space(c))
         .count();
-    let b = &raw[lead..raw.len() - trail];
-    let c = Cursor { b, lead };
-    let Some(&first) = b.first() else {
-        return Err(DateTimeError::Empty);
+    (&raw[lead..raw.len() - trail], lead)
+}
+
+/// Parses an `xsd:dateTime` or `xsd:date` lexical form into microseconds since
+/// 1970-01-01T00:00:00Z. See the module documentation for the accepted forms.
+pub fn parse_xsd_datetime(s: &str, naive: Naive) -> Result<i64, DateTimeError> {
+    let raw = s.as_bytes();
+    // XML whitespace is at most b' ': one cheap test keeps trimming off the common path.
+    let (b, lead) = match (raw.first(), raw.last()) {
+        (Some(&f), Some(&l)) if f.min(l) <= b' ' => trim(raw),
+        _ => (raw, 0),
     };
-
-    // Year: '-'? digit{4,}, no leading zero beyond four digits.
-    let negative = first == b'-';
-    let year_start = usize::from(negative);
-    let mut i = year_start;
-    let mut year: i64 = 0;
-    while let Some(&d) = b.get(i) {
-        if !d.is_ascii_digit() {
-            break;
-        }
-        if i - year_start == MAX_YEAR_DIGITS {
-            return Err(DateTimeError::OutOfRange);
-        }
-        year = year * 10 + i64::from(d - b'0');
-        i += 1;
-    }
-    let digits = i - year_start;
-    if digits < 4 {
-        return Err(c.syntax("a year of four or more digits", year_start));
-    }
-    if digits > 4 && b[year_start] == b'0' {
-        return Err(DateTimeError::YearLeadingZero);
-    }
-    if negative {
-        year = -year;
-    }
-
-    // One branch for the usual "-MM-DDThh:mm:ss"; anything else (an xsd:date, an error) is
-    // read byte by byte, which also pinpoints the error.
-    let fast = b
-        .get(i..)
-        .and_then(<[u8]>::first_chunk)
-        .and_then(date_time_fields);
-    let (month, day, time) = match fast {
-        Some([month, day, hour, minute, second]) => {
-            i += 15;
-            (month, day, Some([hour, minute, second]))
-        }
-        None => {
-            c.byte(i, b'-', "'-' after the year")?;
-            let month = c.two_digits(i + 1, "a two-digit month")?;
-            c.byte(i + 3, b'-', "'-' after the month")?;
-            let day = c.two_digits(i + 4, "a two-digit day")?;
-            i += 6;
-            let time = match b.get(i) {
-                Some(b'T') => {
-                    let hour = c.two_digits(i + 1, "a two-digit hour")?;
-                    c.byte(i + 3, b':', "':' after the hour")?;
-                    let minute = c.two_digits(i + 4, "a two-digit minute")?;
-                    c.byte(i + 6, b':', "':' after the minute")?;
-                    let second = c.two_digits(i + 7, "a two-digit second")?;
-                    i += 9;
-                    Some([hour, minute, second])
-                }
-                None | Some(b'Z' | b'+' | b'-') => None, // an xsd:date
-                Some(_) => return Err(c.syntax("'T' or a timezone after the date", i)),
-            };
-            (month, day, time)
-        }
+    let c = Cursor { b, lead };
+    let (
+        Fields {
+            year,
+            month,
+            day,
+            time,
+        },
+        mut i,
+    ) = match b.first_chunk().and_then(common_prefix) {
+        Some(fields) => (fields, 19),
+        None => c.fields()?,
     };
     if !(1..=12).contains(&month) {
         return Err(DateTimeError::Month(month));
@@ -270,32 +366,44 @@ pub fn parse_xsd_datetime(s: &str, naive: Naive) -> Result<i64, DateTimeError> {
     let mut second_of_day: i64 = 0;
     let mut micros: i64 = 0;
     if let Some([hour, minute, second]) = time {
-        let mut fraction_nonzero = false;
+        let mut fraction = &b[..0];
         if b.get(i) == Some(&b'.') {
-            i += 1;
-            let start = i;
-            while let Some(&d) = b.get(i) {
-                if !d.is_ascii_digit() {
-                    break;
+            let start = i + 1;
+            // Digits past the sixth are dropped: truncation is the floor here, as the
+            // fraction only ever adds to the instant.
+            let mut k = start;
+            match b[start..] {
+                // Milliseconds, the most common fraction, without the loops.
+                [d0, d1, d2, ref tail @ ..]
+                    if [d0, d1, d2].iter().all(u8::is_ascii_digit)
+                        && !tail.first().is_some_and(u8::is_ascii_digit) =>
+                {
+                    micros = (i64::from(d0 - b'0') * 100
+                        + i64::from(d1 - b'0') * 10
+                        + i64::from(d2 - b'0'))
+                        * 1_000;
+                    k += 3;
                 }
-                // Digits past the sixth are dropped: truncation is the floor here,
-                // as the fraction only ever adds to the instant.
-                if i - start < 6 {
-                    micros = micros * 10 + i64::from(d - b'0');
+                _ => {
+                    let kept = (start + 6).min(b.len());
+                    while k < kept && b[k].is_ascii_digit() {
+                        micros = micros * 10 + i64::from(b[k] - b'0');
+                        k += 1;
+                    }
+                    micros *= [1_000_000, 100_000, 10_000, 1_000, 100, 10, 1][k - start];
+                    while k < b.len() && b[k].is_ascii_digit() {
+                        k += 1;
+                    }
                 }
-                fraction_nonzero |= d != b'0';
-                i += 1;
             }
-            let n = i - start;
-            if n == 0 {
-                return Err(c.syntax("a digit after '.'", i));
+            if k == start {
+                return Err(c.syntax("a digit after '.'", k));
             }
-            if n < 6 {
-                micros *= [100_000, 10_000, 1_000, 100, 10][n - 1];
-            }
+            fraction = &b[start..k];
+            i = k;
         }
         if hour == 24 {
-            if minute != 0 || second != 0 || fraction_nonzero {
+            if minute != 0 || second != 0 || fraction.iter().any(|&d| d != b'0') {
                 return Err(DateTimeError::EndOfDay);
             }
         } else if hour > 23 {
@@ -310,20 +418,17 @@ pub fn parse_xsd_datetime(s: &str, naive: Naive) -> Result<i64, DateTimeError> {
         second_of_day = i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
     }
 
-    let offset_seconds: i64 = match b.get(i) {
-        None => match naive {
+    let offset_seconds: i64 = match b[i..] {
+        [] => match naive {
             Naive::Utc => 0,
             Naive::Reject => return Err(DateTimeError::Naive),
         },
-        Some(b'Z') => {
-            i += 1;
-            0
-        }
-        Some(&sign @ (b'+' | b'-')) => {
-            let hours = c.two_digits(i + 1, "a two-digit offset hour")?;
-            c.byte(i + 3, b':', "':' in the timezone offset")?;
-            let minutes = c.two_digits(i + 4, "two-digit offset minutes")?;
-            i += 6;
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]
+            if [h1, h2, m1, m2].iter().all(u8::is_ascii_digit) =>
+        {
+            let hours = (h1 - b'0') * 10 + (h2 - b'0');
+            let minutes = (m1 - b'0') * 10 + (m2 - b'0');
             if minutes > 59 || hours > 14 || (hours == 14 && minutes != 0) {
                 return Err(DateTimeError::Offset {
                     sign: char::from(sign),
@@ -338,15 +443,20 @@ pub fn parse_xsd_datetime(s: &str, naive: Naive) -> Result<i64, DateTimeError> {
                 magnitude
             }
         }
-        Some(_) => return Err(c.syntax("a timezone or the end of the value", i)),
+        _ => return Err(c.zone_error(i)),
     };
-    if i != b.len() {
-        return Err(c.syntax("the end of the value", i));
-    }
 
-    // |year| < 10^9, so the seconds fit an i64 easily; the microseconds may not, and near
-    // i64::MIN only the full sum is in range, hence i128.
+    // |year| < 10^9, so the seconds fit an i64 easily; the microseconds may not.
     let seconds = days_from_civil(year, month, day) * 86_400 + second_of_day - offset_seconds;
+    match seconds.checked_mul(US_PER_SEC) {
+        Some(us) => us.checked_add(micros).ok_or(DateTimeError::OutOfRange),
+        None => near_the_edge(seconds, micros),
+    }
+}
+
+/// `seconds` µs + `micros` where `seconds` µs alone overflows: near i64::MIN only the sum fits.
+#[cold]
+fn near_the_edge(seconds: i64, micros: i64) -> Result<i64, DateTimeError> {
     let us = i128::from(seconds) * i128::from(US_PER_SEC) + i128::from(micros);
     i64::try_from(us).map_err(|_| DateTimeError::OutOfRange)
 }
@@ -648,5 +758,13 @@ mod tests {
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
         assert_eq!(civil_from_days(19_489), (2023, 5, 12));
         assert_eq!(civil_from_days(i64::MIN), civil_from_days(-MAX_DAYS));
+        // Unvalidated fields give some day number, never a panic.
+        for year in [i64::MIN, -1, 0, i64::MAX] {
+            for month in [0, 1, 3, 12, 13, 255] {
+                for day in [0, 1, 31, 255] {
+                    let _ = days_from_civil(year, month, day);
+                }
+            }
+        }
     }
 }

@@ -58,7 +58,9 @@ fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            LdesfragError::new_err(format!("internal error in ldesfrag (please report): {what}"))
+            LdesfragError::new_err(format!(
+                "internal error in ldesfrag (please report): {what}"
+            ))
         })
 }
 
@@ -88,7 +90,11 @@ fn array_out(py: Python<'_>, array: ArrayRef) -> PyResult<Bound<'_, PyAny>> {
     PyArray::from_array_ref(array).into_arro3(py)
 }
 
-fn table_out(py: Python<'_>, schema: SchemaRef, batches: Vec<RecordBatch>) -> PyResult<Bound<'_, PyAny>> {
+fn table_out(
+    py: Python<'_>,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> PyResult<Bound<'_, PyAny>> {
     PyTable::try_new(batches, schema)?.into_arro3(py)
 }
 
@@ -102,50 +108,58 @@ fn tile_fields() -> Fields {
 #[pyfunction]
 fn tile(lon: f64, lat: f64, zoom: i64) -> PyResult<(u32, u32, u8)> {
     let z = zoom_arg(zoom)?;
-    let t = tile_kernel::tile(lon, lat, z).map_err(|e| InvalidCoordinateError::new_err(e.to_string()))?;
+    let t = tile_kernel::tile(lon, lat, z)
+        .map_err(|e| InvalidCoordinateError::new_err(e.to_string()))?;
     Ok((t.x, t.y, t.z))
 }
 
-fn coordinates(name: &str, input: AnyArray) -> PyResult<(Vec<f64>, Vec<bool>)> {
-    let array = one_array(input)?;
-    columns::floats(name, array.as_ref()).map_err(|e| ColumnError::new_err(e.to_string()))
-}
-
 #[pyfunction]
-fn tiles_for_points<'py>(py: Python<'py>, lon: AnyArray, lat: AnyArray, zoom: i64) -> PyResult<Bound<'py, PyAny>> {
+fn tiles_for_points<'py>(
+    py: Python<'py>,
+    lon: AnyArray,
+    lat: AnyArray,
+    zoom: i64,
+) -> PyResult<Bound<'py, PyAny>> {
     let z = zoom_arg(zoom)?;
-    let (lon, lon_ok) = coordinates("lon", lon)?;
-    let (lat, lat_ok) = coordinates("lat", lat)?;
-    if lon.len() != lat.len() {
-        return Err(ColumnError::new_err(format!(
-            "lon has {} values, lat has {}",
-            lon.len(),
-            lat.len()
-        )));
-    }
-    let array = run(py, move || {
+    let (lon, lat) = (one_array(lon)?, one_array(lat)?);
+    let array = run(py, move || -> Result<ArrayRef, String> {
+        let (lon, lon_nulls) = columns::floats("lon", lon.as_ref()).map_err(|e| e.to_string())?;
+        let (lat, lat_nulls) = columns::floats("lat", lat.as_ref()).map_err(|e| e.to_string())?;
         let n = lon.len();
+        if lat.len() != n {
+            return Err(format!("lon has {n} values, lat has {}", lat.len()));
+        }
         let (mut x, mut y, mut ok) = (vec![0u32; n], vec![0u32; n], vec![false; n]);
         tile_kernel::tiles_for_points(&lon, &lat, z, &mut x, &mut y, &mut ok);
-        for i in 0..n {
-            ok[i] &= lon_ok[i] && lat_ok[i];
+        let mut nulls = NullBuffer::from(ok);
+        for input in [lon_nulls, lat_nulls].into_iter().flatten() {
+            nulls = NullBuffer::new(nulls.inner() & input.inner());
         }
-        let nulls = NullBuffer::from(ok);
         let x: ArrayRef = Arc::new(UInt32Array::new(ScalarBuffer::from(x), None));
         let y: ArrayRef = Arc::new(UInt32Array::new(ScalarBuffer::from(y), None));
-        Arc::new(StructArray::new(tile_fields(), vec![x, y], Some(nulls).filter(|n| n.null_count() > 0))) as ArrayRef
-    })?;
+        let nulls = Some(nulls).filter(|n| n.null_count() > 0);
+        Ok(Arc::new(StructArray::new(tile_fields(), vec![x, y], nulls)))
+    })?
+    .map_err(ColumnError::new_err)?;
     array_out(py, array)
 }
 
 #[pyfunction]
-#[pyo3(signature = (geometries, zoom, *, max_tiles = fragmenter::DEFAULT_MAX_TILES))]
-fn cover<'py>(py: Python<'py>, geometries: AnyArray, zoom: i64, max_tiles: usize) -> PyResult<Bound<'py, PyAny>> {
+#[pyo3(signature = (geometries, zoom, *, max_tiles = 100_000))]
+fn cover<'py>(
+    py: Python<'py>,
+    geometries: AnyArray,
+    zoom: i64,
+    max_tiles: usize,
+) -> PyResult<Bound<'py, PyAny>> {
     let z = zoom_arg(zoom)?;
     let array = one_array(geometries)?;
     let array = run(py, move || -> Result<ArrayRef, String> {
         let wkts = Strings::try_new(array.as_ref()).ok_or_else(|| {
-            format!("geometries must be strings (WKT), not {}", array.data_type())
+            format!(
+                "geometries must be strings (WKT), not {}",
+                array.data_type()
+            )
         })?;
         use rayon::prelude::*;
         let covers: Vec<Option<Vec<(u32, u32)>>> = (0..wkts.len())
@@ -167,7 +181,8 @@ fn cover<'py>(py: Python<'py>, geometries: AnyArray, zoom: i64, max_tiles: usize
                 }
             }
             valid.push(c.is_some());
-            let len = i32::try_from(xs.len()).map_err(|_| "more than 2^31 tiles in one call".to_owned())?;
+            let len = i32::try_from(xs.len())
+                .map_err(|_| "more than 2^31 tiles in one call".to_owned())?;
             offsets.push(len);
         }
         let values = StructArray::new(
@@ -190,7 +205,11 @@ fn cover<'py>(py: Python<'py>, geometries: AnyArray, zoom: i64, max_tiles: usize
 
 #[pyfunction]
 #[pyo3(signature = (values, *, naive = "utc"))]
-fn parse_datetime<'py>(py: Python<'py>, values: AnyArray, naive: &str) -> PyResult<Bound<'py, PyAny>> {
+fn parse_datetime<'py>(
+    py: Python<'py>,
+    values: AnyArray,
+    naive: &str,
+) -> PyResult<Bound<'py, PyAny>> {
     let naive = match naive {
         "utc" => xsd::Naive::Utc,
         "reject" => xsd::Naive::Reject,
@@ -204,12 +223,15 @@ fn parse_datetime<'py>(py: Python<'py>, values: AnyArray, naive: &str) -> PyResu
     let out = run(py, move || -> Result<ArrayRef, String> {
         let strings = Strings::try_new(array.as_ref())
             .ok_or_else(|| format!("values must be strings, not {}", array.data_type()))?;
-        use rayon::prelude::*;
-        let parsed: Vec<Option<i64>> = (0..strings.len())
-            .into_par_iter()
-            .map(|i| strings.get(i).and_then(|s| xsd::parse_xsd_datetime(s, naive).ok()))
-            .collect();
-        Ok(Arc::new(TimestampMicrosecondArray::from(parsed).with_timezone("UTC")))
+        let (values, valid) = columns::par_map_i64(strings.len(), |i| {
+            strings
+                .get(i)
+                .and_then(|s| xsd::parse_xsd_datetime(s, naive).ok())
+        });
+        let nulls = Some(NullBuffer::from(valid)).filter(|n| n.null_count() > 0);
+        Ok(Arc::new(
+            TimestampMicrosecondArray::new(ScalarBuffer::from(values), nulls).with_timezone("UTC"),
+        ))
     })?
     .map_err(ColumnError::new_err)?;
     array_out(py, out)
@@ -245,7 +267,7 @@ struct PyFragmenter {
 #[pymethods]
 impl PyFragmenter {
     #[new]
-    #[pyo3(signature = (view_json, *, on_invalid = "unknown", max_tiles = fragmenter::DEFAULT_MAX_TILES))]
+    #[pyo3(signature = (view_json, *, on_invalid = "unknown", max_tiles = 100_000))]
     fn new(view_json: &str, on_invalid: &str, max_tiles: usize) -> PyResult<Self> {
         let view = View::from_json(view_json).map_err(fragmenter::Error::from)?;
         let mut inner = Fragmenter::new(view)?;
@@ -282,7 +304,11 @@ impl PyFragmenter {
         self.inner.close();
     }
 
-    fn assign<'py>(&mut self, py: Python<'py>, members: AnyRecordBatch) -> PyResult<Bound<'py, PyAny>> {
+    fn assign<'py>(
+        &mut self,
+        py: Python<'py>,
+        members: AnyRecordBatch,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let reader = members.into_reader()?;
         let batches = reader
             .collect::<Result<Vec<_>, _>>()
@@ -335,7 +361,9 @@ impl PyFragmenter {
                 Arc::new(UInt64Array::from_iter_values(inv.iter().map(|i| i.row))),
                 Arc::new(StringArray::from_iter_values(inv.iter().map(|i| &i.column))),
                 Arc::new(StringArray::from_iter_values(inv.iter().map(|i| &i.reason))),
-                Arc::new(BooleanArray::from_iter(inv.iter().map(|i| Some(i.rejected)))),
+                Arc::new(BooleanArray::from_iter(
+                    inv.iter().map(|i| Some(i.rejected)),
+                )),
             ],
         )
         .map_err(|e| LdesfragError::new_err(e.to_string()))?;
@@ -352,9 +380,13 @@ impl PyFragmenter {
         let batch = RecordBatch::try_new(
             schema.clone(),
             vec![
-                Arc::new(UInt64Array::from_iter_values(rejected.iter().map(|i| i.row))),
+                Arc::new(UInt64Array::from_iter_values(
+                    rejected.iter().map(|i| i.row),
+                )),
                 Arc::new(StringArray::from_iter_values(
-                    rejected.iter().map(|i| format!("{}: {}", i.column, i.reason)),
+                    rejected
+                        .iter()
+                        .map(|i| format!("{}: {}", i.column, i.reason)),
                 )),
             ],
         )
@@ -378,13 +410,21 @@ impl PyFragmenter {
         let batch = RecordBatch::try_new(
             schema.clone(),
             vec![
-                Arc::new(StringArray::from_iter_values(rels.iter().map(|r| f.descriptor(r.parent)))),
+                Arc::new(StringArray::from_iter_values(
+                    rels.iter().map(|r| f.descriptor(r.parent)),
+                )),
                 Arc::new(UInt32Array::from_iter(rels.iter().map(|r| r.parent_page))),
-                Arc::new(StringArray::from_iter_values(rels.iter().map(|r| f.descriptor(r.child)))),
+                Arc::new(StringArray::from_iter_values(
+                    rels.iter().map(|r| f.descriptor(r.child)),
+                )),
                 Arc::new(UInt32Array::from_iter(rels.iter().map(|r| r.child_page))),
                 Arc::new(StringArray::from_iter_values(rels.iter().map(|r| r.kind))),
-                Arc::new(StringArray::from_iter(rels.iter().map(|r| r.path.as_deref()))),
-                Arc::new(StringArray::from_iter(rels.iter().map(|r| r.value.as_deref()))),
+                Arc::new(StringArray::from_iter(
+                    rels.iter().map(|r| r.path.as_deref()),
+                )),
+                Arc::new(StringArray::from_iter(
+                    rels.iter().map(|r| r.value.as_deref()),
+                )),
                 Arc::new(StringArray::from_iter(rels.iter().map(|r| r.datatype))),
             ],
         )
@@ -404,10 +444,16 @@ impl PyFragmenter {
         let batch = RecordBatch::try_new(
             schema.clone(),
             vec![
-                Arc::new(StringArray::from_iter_values(pages.iter().map(|p| f.descriptor(p.bucket)))),
+                Arc::new(StringArray::from_iter_values(
+                    pages.iter().map(|p| f.descriptor(p.bucket)),
+                )),
                 Arc::new(UInt32Array::from_iter_values(pages.iter().map(|p| p.page))),
-                Arc::new(UInt64Array::from_iter_values(pages.iter().map(|p| p.members))),
-                Arc::new(BooleanArray::from_iter(pages.iter().map(|p| Some(p.immutable)))),
+                Arc::new(UInt64Array::from_iter_values(
+                    pages.iter().map(|p| p.members),
+                )),
+                Arc::new(BooleanArray::from_iter(
+                    pages.iter().map(|p| Some(p.immutable)),
+                )),
             ],
         )
         .map_err(|e| LdesfragError::new_err(e.to_string()))?;
