@@ -70,11 +70,10 @@ fn zoom_arg(zoom: i64) -> PyResult<u8> {
 
 /// One array from any Arrow array or stream input (chunks are concatenated).
 fn one_array(input: AnyArray) -> PyResult<ArrayRef> {
-    let chunked = input.into_chunked_array()?;
-    let (chunks, _field) = chunked.into_inner();
+    let (chunks, field) = input.into_chunked_array()?.into_inner();
     match chunks.len() {
+        0 => Ok(arrow_array::new_empty_array(field.data_type())),
         1 => Ok(chunks.into_iter().next().expect("one chunk")),
-        0 => Err(ColumnError::new_err("empty stream without a chunk")),
         _ => {
             let refs: Vec<&dyn Array> = chunks.iter().map(|c| c.as_ref()).collect();
             arrow_select_concat(&refs)
