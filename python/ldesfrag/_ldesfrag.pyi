@@ -2,7 +2,6 @@
 from typing import final
 
 from arro3.core import Array, Table
-from typing_extensions import disjoint_base
 
 from ldesfrag._fragmenter import MembersLike
 from ldesfrag._kernels import ArrayLike
@@ -25,7 +24,6 @@ def parse_datetime(values: ArrayLike, *, naive: str = "utc") -> Array: ...
 def validate_view(view_json: str) -> None: ...
 
 @final
-@disjoint_base
 class Fragmenter:
     def __new__(
         cls, view_json: str, *, on_invalid: str = "unknown", max_tiles: int = 100000
