@@ -2,8 +2,9 @@
 
 Counting sites are points and short road segments in Belgium; observations every 15 minutes
 over a week around the 2023 spring DST change, with timestamps in `Z`, `+01:00` and `+02:00`
-forms. About 2 % of rows are broken the way real streams break (no timestamp, a malformed
-timestamp, malformed WKT, a Lambert 72 geometry, no reference) and must end in unknown buckets.
+forms, some geometries in Belgian Lambert 72 as in the GIPOD stream. About 1.6 % of rows are
+broken the way real streams break (no timestamp, a malformed timestamp, malformed WKT, no
+reference) and must end in unknown buckets.
 
     python scripts/make_sample.py [OUT] [--members N]
 """

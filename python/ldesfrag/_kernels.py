@@ -43,8 +43,12 @@ def tiles_for_points(lon: ArrayLike, lat: ArrayLike, zoom: int) -> Array:
 def cover(geometries: ArrayLike, zoom: int, *, max_tiles: int = DEFAULT_MAX_TILES) -> Array:
     """Every tile at ``zoom`` each WKT geometry intersects (touching counts), sorted by (y, x).
 
-    A ``list<struct<x: uint32, y: uint32>>`` array; null where the WKT is unparseable, has an
-    unsupported CRS, lies outside lon/lat range, or would cover more than ``max_tiles`` tiles.
+    WKT may start with a CRS IRI in angle brackets: CRS84 (the default, lon/lat), EPSG:4326
+    (lat/lon), EPSG:3857 and EPSG:31370 (Belgian Lambert 72, reprojected natively). Points map to
+    exactly ``mercantile.tile``; lines and polygons cover every tile they touch. A
+    ``list<struct<x: uint32, y: uint32>>`` array; null where the WKT is unparseable, has another
+    CRS, lies outside its CRS's area, or would cover more than ``max_tiles`` tiles.
+    Raises :class:`~ldesfrag.InvalidCoordinateError` for a zoom outside ``0..=30``.
     """
     return _ldesfrag.cover(geometries, int(zoom), max_tiles=int(max_tiles))
 

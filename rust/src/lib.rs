@@ -5,6 +5,7 @@
 
 pub mod columns;
 pub mod cover;
+pub mod crs;
 pub mod fragmenter;
 pub mod tile;
 pub mod timebucket;
