@@ -70,20 +70,31 @@ impl<'a> Strings<'a> {
     }
 }
 
-/// One or several strings per row: a string column, or a list of strings.
+/// One or several strings per row: a string column, or a list (or large list) of strings.
 #[derive(Debug, Clone, Copy)]
 pub enum StringsPerRow<'a> {
     One(Strings<'a>),
     List {
-        offsets: &'a [i64],
+        offsets: Offsets<'a>,
         nulls: Option<&'a arrow_buffer::NullBuffer>,
         values: Strings<'a>,
     },
-    SmallList {
-        offsets: &'a [i32],
-        nulls: Option<&'a arrow_buffer::NullBuffer>,
-        values: Strings<'a>,
-    },
+}
+
+/// List offsets of either width.
+#[derive(Debug, Clone, Copy)]
+pub enum Offsets<'a> {
+    Small(&'a [i32]),
+    Large(&'a [i64]),
+}
+
+impl Offsets<'_> {
+    fn range(&self, i: usize) -> std::ops::Range<usize> {
+        match self {
+            Offsets::Small(o) => o[i] as usize..o[i + 1] as usize,
+            Offsets::Large(o) => o[i] as usize..o[i + 1] as usize,
+        }
+    }
 }
 
 impl<'a> StringsPerRow<'a> {
@@ -91,25 +102,22 @@ impl<'a> StringsPerRow<'a> {
         if let Some(s) = Strings::try_new(array) {
             return Some(StringsPerRow::One(s));
         }
-        match array.data_type() {
+        let (offsets, nulls, values) = match array.data_type() {
             DataType::List(_) => {
                 let l = array.as_list::<i32>();
-                Some(StringsPerRow::SmallList {
-                    offsets: l.value_offsets(),
-                    nulls: l.nulls(),
-                    values: Strings::try_new(l.values().as_ref())?,
-                })
+                (Offsets::Small(l.value_offsets()), l.nulls(), l.values())
             }
             DataType::LargeList(_) => {
                 let l = array.as_list::<i64>();
-                Some(StringsPerRow::List {
-                    offsets: l.value_offsets(),
-                    nulls: l.nulls(),
-                    values: Strings::try_new(l.values().as_ref())?,
-                })
+                (Offsets::Large(l.value_offsets()), l.nulls(), l.values())
             }
-            _ => None,
-        }
+            _ => return None,
+        };
+        Some(StringsPerRow::List {
+            offsets,
+            nulls,
+            values: Strings::try_new(values.as_ref())?,
+        })
     }
 
     /// The row's strings (nulls inside a list skipped); `None` when the row itself is null.
@@ -125,21 +133,7 @@ impl<'a> StringsPerRow<'a> {
                 if nulls.is_some_and(|n| n.is_null(i)) {
                     return None;
                 }
-                out.extend(
-                    (offsets[i] as usize..offsets[i + 1] as usize).filter_map(|j| values.get(j)),
-                );
-            }
-            StringsPerRow::SmallList {
-                offsets,
-                nulls,
-                values,
-            } => {
-                if nulls.is_some_and(|n| n.is_null(i)) {
-                    return None;
-                }
-                out.extend(
-                    (offsets[i] as usize..offsets[i + 1] as usize).filter_map(|j| values.get(j)),
-                );
+                out.extend(offsets.range(i).filter_map(|j| values.get(j)));
             }
         }
         Some(())

@@ -97,6 +97,18 @@ fn table_out(
     PyTable::try_new(batches, schema)?.into_arro3(py)
 }
 
+/// A table of one record batch with these (named, typed) columns.
+fn one_batch(
+    py: Python<'_>,
+    fields: Vec<Field>,
+    columns: Vec<ArrayRef>,
+) -> PyResult<Bound<'_, PyAny>> {
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns)
+        .map_err(|e| LdesfragError::new_err(e.to_string()))?;
+    table_out(py, schema, vec![batch])
+}
+
 fn tile_fields() -> Fields {
     Fields::from(vec![
         Field::new("x", DataType::UInt32, false),
@@ -348,14 +360,14 @@ impl PyFragmenter {
     /// The members of the last call that went to an unknown bucket or were left out.
     fn invalid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inv = &self.last_invalid;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("row", DataType::UInt64, false),
-            Field::new("column", DataType::Utf8, false),
-            Field::new("reason", DataType::Utf8, false),
-            Field::new("rejected", DataType::Boolean, false),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
+        one_batch(
+            py,
+            vec![
+                Field::new("row", DataType::UInt64, false),
+                Field::new("column", DataType::Utf8, false),
+                Field::new("reason", DataType::Utf8, false),
+                Field::new("rejected", DataType::Boolean, false),
+            ],
             vec![
                 Arc::new(UInt64Array::from_iter_values(inv.iter().map(|i| i.row))),
                 Arc::new(StringArray::from_iter_values(inv.iter().map(|i| &i.column))),
@@ -365,19 +377,17 @@ impl PyFragmenter {
                 )),
             ],
         )
-        .map_err(|e| LdesfragError::new_err(e.to_string()))?;
-        table_out(py, schema, vec![batch])
     }
 
     /// The members of the last call that were left out.
     fn rejected<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let rejected: Vec<_> = self.last_invalid.iter().filter(|i| i.rejected).collect();
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("row", DataType::UInt64, false),
-            Field::new("reason", DataType::Utf8, false),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
+        one_batch(
+            py,
+            vec![
+                Field::new("row", DataType::UInt64, false),
+                Field::new("reason", DataType::Utf8, false),
+            ],
             vec![
                 Arc::new(UInt64Array::from_iter_values(
                     rejected.iter().map(|i| i.row),
@@ -389,25 +399,23 @@ impl PyFragmenter {
                 )),
             ],
         )
-        .map_err(|e| LdesfragError::new_err(e.to_string()))?;
-        table_out(py, schema, vec![batch])
     }
 
     fn relations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let f = &self.inner;
         let rels = run(py, || f.relations())?;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("parent", DataType::Utf8, false),
-            Field::new("parent_page", DataType::UInt32, true),
-            Field::new("child", DataType::Utf8, false),
-            Field::new("child_page", DataType::UInt32, true),
-            Field::new("type", DataType::Utf8, false),
-            Field::new("path", DataType::Utf8, true),
-            Field::new("value", DataType::Utf8, true),
-            Field::new("datatype", DataType::Utf8, true),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
+        one_batch(
+            py,
+            vec![
+                Field::new("parent", DataType::Utf8, false),
+                Field::new("parent_page", DataType::UInt32, true),
+                Field::new("child", DataType::Utf8, false),
+                Field::new("child_page", DataType::UInt32, true),
+                Field::new("type", DataType::Utf8, false),
+                Field::new("path", DataType::Utf8, true),
+                Field::new("value", DataType::Utf8, true),
+                Field::new("datatype", DataType::Utf8, true),
+            ],
             vec![
                 Arc::new(StringArray::from_iter_values(
                     rels.iter().map(|r| f.descriptor(r.parent)),
@@ -427,21 +435,19 @@ impl PyFragmenter {
                 Arc::new(StringArray::from_iter(rels.iter().map(|r| r.datatype))),
             ],
         )
-        .map_err(|e| LdesfragError::new_err(e.to_string()))?;
-        table_out(py, schema, vec![batch])
     }
 
     fn pages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let f = &self.inner;
         let pages = run(py, || f.pages())?;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("bucket", DataType::Utf8, false),
-            Field::new("page", DataType::UInt32, false),
-            Field::new("members", DataType::UInt64, false),
-            Field::new("immutable", DataType::Boolean, false),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
+        one_batch(
+            py,
+            vec![
+                Field::new("bucket", DataType::Utf8, false),
+                Field::new("page", DataType::UInt32, false),
+                Field::new("members", DataType::UInt64, false),
+                Field::new("immutable", DataType::Boolean, false),
+            ],
             vec![
                 Arc::new(StringArray::from_iter_values(
                     pages.iter().map(|p| f.descriptor(p.bucket)),
@@ -455,8 +461,6 @@ impl PyFragmenter {
                 )),
             ],
         )
-        .map_err(|e| LdesfragError::new_err(e.to_string()))?;
-        table_out(py, schema, vec![batch])
     }
 
     fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
