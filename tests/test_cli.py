@@ -132,3 +132,13 @@ def test_console_script_runs():
         check=True,
     )
     assert done.stdout.strip() == f"ldesfrag {ldesfrag.__version__}"
+
+
+def test_a_failed_run_leaves_no_partial_output(tmp_path, capsys):
+    members = pq.read_table(SAMPLE).drop_columns(["timestamp"])
+    path = tmp_path / "m.parquet"
+    pq.write_table(members, path)
+    out = tmp_path / "a.parquet"
+    assert main(["assign", str(path), "--view", str(SAMPLE_VIEW), "--out", str(out)]) == 2
+    assert 'missing column "timestamp"' in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [path]

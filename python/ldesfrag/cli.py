@@ -56,7 +56,8 @@ def read_batches(path: Path, batch_size: int) -> tuple[Iterator[pa.RecordBatch],
     if suffix == ".csv":
         import pyarrow.csv as pcsv
 
-        header = path.open(encoding="utf-8").readline().rstrip("\r\n").split(",")
+        with path.open(encoding="utf-8") as f:
+            header = f.readline().rstrip("\r\n").split(",")
         types = {c: pa.string() for c in _STRING_COLUMNS if c in header}
         reader = pcsv.open_csv(
             path,
@@ -98,31 +99,36 @@ def assign(args: argparse.Namespace) -> int:
         out.with_name(out.name + ".tmp"),
         invalid_out.with_name(invalid_out.name + ".tmp"),
     )
-    with (
-        pq.ParquetWriter(tmp, _assignment_schema(pa)) as writer,
-        pq.ParquetWriter(tmp_invalid, _invalid_schema(pa)) as invalid_writer,
-    ):
-        for batch in batches:
-            result = pa.table(fragmenter.assign(batch))
-            offset = pa.scalar(members, pa.uint64())
-            ROW = pa.field("row", pa.uint64(), False)
-            result = result.set_column(0, ROW, pc.add(result["row"], offset))
-            writer.write_table(result)
-            inv = pa.table(fragmenter.invalid())
-            if inv.num_rows:
-                inv = inv.set_column(0, ROW, pc.add(inv["row"], offset))
-                invalid_writer.write_table(inv)
-                reasons.update(
-                    f"{c}: {r}"
-                    for c, r in zip(
-                        inv["column"].to_pylist(), inv["reason"].to_pylist(), strict=True
+    row_field = pa.field("row", pa.uint64(), False)
+    try:
+        with (
+            pq.ParquetWriter(tmp, _assignment_schema(pa)) as writer,
+            pq.ParquetWriter(tmp_invalid, _invalid_schema(pa)) as invalid_writer,
+        ):
+            for batch in batches:
+                result = pa.table(fragmenter.assign(batch))
+                offset = pa.scalar(members, pa.uint64())
+                result = result.set_column(0, row_field, pc.add(result["row"], offset))
+                writer.write_table(result)
+                inv = pa.table(fragmenter.invalid())
+                if inv.num_rows:
+                    inv = inv.set_column(0, row_field, pc.add(inv["row"], offset))
+                    invalid_writer.write_table(inv)
+                    reasons.update(
+                        f"{c}: {r}"
+                        for c, r in zip(
+                            inv["column"].to_pylist(), inv["reason"].to_pylist(), strict=True
+                        )
                     )
-                )
-                rejected += sum(inv["rejected"].to_pylist())
-            members += batch.num_rows
-            assigned_rows += result.num_rows
-            if show_progress:
-                _progress(members, total, started)
+                    rejected += sum(inv["rejected"].to_pylist())
+                members += batch.num_rows
+                assigned_rows += result.num_rows
+                if show_progress:
+                    _progress(members, total, started)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        tmp_invalid.unlink(missing_ok=True)
+        raise
     tmp.replace(out)
     tmp_invalid.replace(invalid_out)
     if args.state:
