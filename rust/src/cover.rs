@@ -590,6 +590,7 @@ impl Coverer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Rng;
     use crate::tile::tile_lon;
 
     const MOB_HIND: &str = "POLYGON ((3.7337472847142124 51.04745170597559, 4.359276660355135 50.851907920816956, 4.711285586572245 50.84364854093491, 4.4020885567877315 51.214619167436666, 3.7337472847142124 51.04745170597559))";
@@ -705,21 +706,22 @@ mod tests {
         out
     }
 
-    /// Tiny xorshift generator; the tests need no external crates.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn unit(&mut self) -> f64 {
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
+    /// The outcome of a stress case with a budget of 5000 tiles: a sorted cover within the
+    /// grid and the budget, or one of the two errors extreme input may give.
+    fn assert_bounded_cover(result: Result<(), CoverError>, out: &[(u32, u32)], z: u8) {
+        match result {
+            Ok(()) => {
+                assert!(!out.is_empty() && out.len() <= 5000);
+                assert!(out.windows(2).all(|w| (w[0].1, w[0].0) < (w[1].1, w[1].0)));
+                assert!(out.iter().all(|&(x, y)| x < 1 << z && y < 1 << z));
+            }
+            Err(e) => assert!(
+                matches!(
+                    e,
+                    CoverError::OutOfRange(..) | CoverError::TooManyTiles(5000)
+                ),
+                "{e}"
+            ),
         }
     }
 
@@ -993,20 +995,7 @@ mod tests {
                 2 => Geometry::Polygon(vec![ring]),
                 _ => Geometry::Polygon(vec![pts]),
             };
-            match cover_geometry(&g, z, 5000, &mut out) {
-                Ok(()) => {
-                    assert!(!out.is_empty() && out.len() <= 5000);
-                    assert!(out.windows(2).all(|w| (w[0].1, w[0].0) < (w[1].1, w[1].0)));
-                    assert!(out.iter().all(|&(x, y)| x < 1 << z && y < 1 << z));
-                }
-                Err(e) => assert!(
-                    matches!(
-                        e,
-                        CoverError::OutOfRange(..) | CoverError::TooManyTiles(5000)
-                    ),
-                    "{e}"
-                ),
-            }
+            assert_bounded_cover(cover_geometry(&g, z, 5000, &mut out), &out, z);
         }
     }
 
@@ -1361,19 +1350,7 @@ mod tests {
                 1 => Geometry::LineString(pts),
                 _ => Geometry::Polygon(vec![ring]),
             };
-            match cover(&g, Axes::Projected(proj), z, 5000, &mut out) {
-                Ok(()) => {
-                    assert!(!out.is_empty() && out.len() <= 5000);
-                    assert!(out.iter().all(|&(x, y)| x < 1 << z && y < 1 << z));
-                }
-                Err(e) => assert!(
-                    matches!(
-                        e,
-                        CoverError::OutOfRange(..) | CoverError::TooManyTiles(5000)
-                    ),
-                    "{e}"
-                ),
-            }
+            assert_bounded_cover(cover(&g, Axes::Projected(proj), z, 5000, &mut out), &out, z);
         }
     }
 

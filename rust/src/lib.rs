@@ -13,5 +13,8 @@ pub mod view;
 pub mod wkt;
 pub mod xsd;
 
+#[cfg(test)]
+mod testing;
+
 #[cfg(feature = "python")]
 mod python;

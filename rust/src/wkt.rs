@@ -521,6 +521,7 @@ impl<'a> Parser<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Rng;
 
     fn geom(s: &str) -> Geometry {
         match parse_wkt(s) {
@@ -764,20 +765,20 @@ mod tests {
         let mut fast = 0;
         for _ in 0..200_000 {
             let mut t = String::new();
-            match rng.below(3) {
+            match rng.index(3) {
                 0 => t.push('-'),
                 1 => t.push('+'),
                 _ => {}
             }
-            let (int, frac) = (rng.below(8), rng.below(24));
+            let (int, frac) = (rng.index(8), rng.index(24));
             for _ in 0..int {
-                t.push(char::from(b'0' + rng.below(10) as u8));
+                t.push(char::from(b'0' + rng.index(10) as u8));
             }
-            if rng.below(8) != 0 {
+            if rng.index(8) != 0 {
                 t.push('.');
             }
             for _ in 0..frac {
-                t.push(char::from(b'0' + rng.below(10) as u8));
+                t.push(char::from(b'0' + rng.index(10) as u8));
             }
             let want = t.parse::<f64>().ok();
             if let Some(v) = fast_decimal(t.as_bytes()) {
@@ -824,20 +825,6 @@ mod tests {
         assert!(parse_wkt(&nested(100_000)).is_err());
     }
 
-    /// Tiny xorshift generator; the tests need no external crates.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
     #[test]
     fn never_panics_on_mutations_and_truncations() {
         let seeds = [
@@ -859,14 +846,14 @@ mod tests {
             }
             for _ in 0..20_000 {
                 let mut bytes = seed.as_bytes().to_vec();
-                for _ in 0..1 + rng.below(4) {
-                    let at = rng.below(bytes.len() + 1);
-                    match rng.below(3) {
+                for _ in 0..1 + rng.index(4) {
+                    let at = rng.index(bytes.len() + 1);
+                    match rng.index(3) {
                         0 if at < bytes.len() => {
                             bytes.remove(at);
                         }
-                        1 if at < bytes.len() => bytes[at] = alphabet[rng.below(alphabet.len())],
-                        _ => bytes.insert(at, alphabet[rng.below(alphabet.len())]),
+                        1 if at < bytes.len() => bytes[at] = alphabet[rng.index(alphabet.len())],
+                        _ => bytes.insert(at, alphabet[rng.index(alphabet.len())]),
                     }
                 }
                 if let Ok(s) = std::str::from_utf8(&bytes) {
