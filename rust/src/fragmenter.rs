@@ -265,9 +265,15 @@ impl Fragmenter {
             .iter()
             .map(|b| self.batch_keys(b))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut invalid = Vec::new();
-        let mut base = 0u64;
+        // The first row of each batch in the call's numbering.
+        let mut starts = Vec::with_capacity(keys.len());
+        let mut total = 0u64;
         for bk in &keys {
+            starts.push(total);
+            total += bk.len as u64;
+        }
+        let mut invalid = Vec::new();
+        for (bk, &base) in keys.iter().zip(&starts) {
             for (row, column, reason) in &bk.invalid {
                 let row = base + *row as u64;
                 if on_invalid == OnInvalid::Raise {
@@ -285,7 +291,6 @@ impl Fragmenter {
                     rejected,
                 });
             }
-            base += bk.len as u64;
         }
         let mut order: Vec<(usize, usize)> = keys
             .iter()
@@ -309,20 +314,14 @@ impl Fragmenter {
         }
 
         // Phase 2: buckets and pages.
-        let mut starts = Vec::with_capacity(keys.len());
-        let mut acc = 0u64;
-        for bk in &keys {
-            starts.push(acc);
-            acc += bk.len as u64;
-        }
-        let mut skip = vec![false; acc as usize];
+        let mut skip = vec![false; total as usize];
         for inv in &invalid {
             if inv.rejected {
                 skip[inv.row as usize] = true;
             }
         }
         let mut out = Assignments::default();
-        out.rows.reserve(acc as usize);
+        out.rows.reserve(total as usize);
         let n_levels = self.view.fragmentations.len();
         let mut composite = LeafKey([0; MAX_LEVELS]);
         let mut choices: Vec<Vec<u64>> = vec![Vec::new(); n_levels];
