@@ -8,6 +8,14 @@ which export the same interface, come out.
 from ldesfrag._fragmenter import Fragmenter, MembersLike, OnInvalid
 from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
 from ldesfrag._ldesfrag import __version__
+from ldesfrag._render import (
+    CONTENT_TYPES,
+    FILE_EXTENSIONS,
+    RdfFormat,
+    RelationsLike,
+    RenderedPage,
+    render_page,
+)
 from ldesfrag._view import (
     GEO_AS_WKT,
     PROV_GENERATED_AT_TIME,
@@ -30,6 +38,8 @@ from ldesfrag.exceptions import (
 )
 
 __all__ = [
+    "CONTENT_TYPES",
+    "FILE_EXTENSIONS",
     "GEO_AS_WKT",
     "PROV_GENERATED_AT_TIME",
     "RDF_TYPE",
@@ -45,7 +55,10 @@ __all__ = [
     "LdesfragError",
     "MembersLike",
     "OnInvalid",
+    "RdfFormat",
     "Reference",
+    "RelationsLike",
+    "RenderedPage",
     "StateError",
     "StreamClosedError",
     "Tile",
@@ -54,6 +67,7 @@ __all__ = [
     "__version__",
     "cover",
     "parse_datetime",
+    "render_page",
     "tile",
     "tiles_for_points",
 ]

@@ -11,6 +11,7 @@ __all__ = [
     "__version__",
     "cover",
     "parse_datetime",
+    "render_page",
     "tile",
     "tiles_for_points",
     "validate_view",
@@ -22,6 +23,22 @@ def tiles_for_points(lon: ArrayLike, lat: ArrayLike, zoom: int) -> Array: ...
 def cover(geometries: ArrayLike, zoom: int, *, max_tiles: int = 100000) -> Array: ...
 def parse_datetime(values: ArrayLike, *, naive: str = "utc") -> Array: ...
 def validate_view(view_json: str) -> None: ...
+def render_page(
+    node: str,
+    *,
+    stream: str,
+    members: MembersLike | None = None,
+    relations: MembersLike | None = None,
+    relation_rows: list[tuple[str, str, str | None, str | None, str | None, int | None]]
+    | None = None,
+    immutable: bool = False,
+    root: bool = False,
+    view_json: str | None = None,
+    timestamp_path: str | None = None,
+    version_of_path: str | None = None,
+    shape: str | None = None,
+    format: str = "turtle",
+) -> bytes: ...
 
 @final
 class Fragmenter:

@@ -35,6 +35,8 @@ mod exceptions {
 }
 use exceptions::*;
 
+mod render;
+
 impl From<fragmenter::Error> for PyErr {
     fn from(e: fragmenter::Error) -> PyErr {
         use fragmenter::Error as E;
@@ -478,6 +480,7 @@ fn _ldesfrag(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_datetime, m)?)?;
     m.add_function(wrap_pyfunction!(validate_view, m)?)?;
     m.add_class::<PyFragmenter>()?;
+    m.add_function(wrap_pyfunction!(render::render_page, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
