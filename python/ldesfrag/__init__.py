@@ -8,6 +8,16 @@ which export the same interface, come out.
 from ldesfrag._fragmenter import Fragmenter, MembersLike, OnInvalid
 from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
 from ldesfrag._ldesfrag import __version__
+from ldesfrag._rdf import (
+    DCT_IS_VERSION_OF,
+    CreateVersions,
+    MemberMode,
+    MemberReader,
+    RdfFormat,
+    RdfSource,
+    create_versions,
+    read_members,
+)
 from ldesfrag._view import (
     GEO_AS_WKT,
     PROV_GENERATED_AT_TIME,
@@ -24,17 +34,21 @@ from ldesfrag.exceptions import (
     InvalidCoordinateError,
     InvalidMemberError,
     LdesfragError,
+    RdfError,
+    RdfWarning,
     StateError,
     StreamClosedError,
     ViewError,
 )
 
 __all__ = [
+    "DCT_IS_VERSION_OF",
     "GEO_AS_WKT",
     "PROV_GENERATED_AT_TIME",
     "RDF_TYPE",
     "ArrayLike",
     "ColumnError",
+    "CreateVersions",
     "Fragmentation",
     "Fragmenter",
     "Geospatial",
@@ -43,8 +57,14 @@ __all__ = [
     "InvalidCoordinateError",
     "InvalidMemberError",
     "LdesfragError",
+    "MemberMode",
+    "MemberReader",
     "MembersLike",
     "OnInvalid",
+    "RdfError",
+    "RdfFormat",
+    "RdfSource",
+    "RdfWarning",
     "Reference",
     "StateError",
     "StreamClosedError",
@@ -53,7 +73,9 @@ __all__ = [
     "ViewError",
     "__version__",
     "cover",
+    "create_versions",
     "parse_datetime",
+    "read_members",
     "tile",
     "tiles_for_points",
 ]
