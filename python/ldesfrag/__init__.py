@@ -8,6 +8,15 @@ which export the same interface, come out.
 from ldesfrag._fragmenter import Fragmenter, MembersLike, OnInvalid
 from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
 from ldesfrag._ldesfrag import __version__
+from ldesfrag._rdf import (
+    DCT_IS_VERSION_OF,
+    CreateVersions,
+    MemberMode,
+    MemberReader,
+    RdfSource,
+    create_versions,
+    read_members,
+)
 from ldesfrag._render import (
     CONTENT_TYPES,
     FILE_EXTENSIONS,
@@ -32,6 +41,8 @@ from ldesfrag.exceptions import (
     InvalidCoordinateError,
     InvalidMemberError,
     LdesfragError,
+    RdfError,
+    RdfWarning,
     StateError,
     StreamClosedError,
     ViewError,
@@ -39,12 +50,14 @@ from ldesfrag.exceptions import (
 
 __all__ = [
     "CONTENT_TYPES",
+    "DCT_IS_VERSION_OF",
     "FILE_EXTENSIONS",
     "GEO_AS_WKT",
     "PROV_GENERATED_AT_TIME",
     "RDF_TYPE",
     "ArrayLike",
     "ColumnError",
+    "CreateVersions",
     "Fragmentation",
     "Fragmenter",
     "Geospatial",
@@ -53,9 +66,14 @@ __all__ = [
     "InvalidCoordinateError",
     "InvalidMemberError",
     "LdesfragError",
+    "MemberMode",
+    "MemberReader",
     "MembersLike",
     "OnInvalid",
+    "RdfError",
     "RdfFormat",
+    "RdfSource",
+    "RdfWarning",
     "Reference",
     "RelationsLike",
     "RenderedPage",
@@ -66,7 +84,9 @@ __all__ = [
     "ViewError",
     "__version__",
     "cover",
+    "create_versions",
     "parse_datetime",
+    "read_members",
     "render_page",
     "tile",
     "tiles_for_points",

@@ -8,6 +8,7 @@ from ldesfrag._kernels import ArrayLike
 
 __all__ = [
     "Fragmenter",
+    "MemberReader",
     "__version__",
     "cover",
     "parse_datetime",
@@ -58,3 +59,22 @@ class Fragmenter:
     def relations(self) -> Table: ...
     def pages(self) -> Table: ...
     def state(self) -> bytes: ...
+
+@final
+class MemberReader:
+    def __new__(
+        cls,
+        inputs: list[tuple[str, str, bytes | None]],
+        *,
+        member: str,
+        member_type: str | None,
+        version_of_path: str,
+        columns: list[tuple[str, str, str]],
+        versions: tuple[str, str | None, str, str, str] | None,
+        batch_size: int,
+        window: int,
+        base_iri: str | None,
+    ) -> MemberReader: ...
+    def next_batch(self) -> Table | None: ...
+    def empty(self) -> Table: ...
+    def problems(self) -> Table: ...
