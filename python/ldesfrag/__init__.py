@@ -16,6 +16,7 @@ from ldesfrag._render import (
     RenderedPage,
     render_page,
 )
+from ldesfrag._serve import LdesServer, serve
 from ldesfrag._view import (
     GEO_AS_WKT,
     PROV_GENERATED_AT_TIME,
@@ -52,6 +53,7 @@ __all__ = [
     "HierarchicalTime",
     "InvalidCoordinateError",
     "InvalidMemberError",
+    "LdesServer",
     "LdesfragError",
     "MembersLike",
     "OnInvalid",
@@ -68,6 +70,7 @@ __all__ = [
     "cover",
     "parse_datetime",
     "render_page",
+    "serve",
     "tile",
     "tiles_for_points",
 ]
