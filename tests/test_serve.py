@@ -15,6 +15,9 @@ from rdflib import Graph, URIRef
 import ldesfrag
 from ldesfrag import render_page, serve
 
+# rdflib 7 warns about its own use of deprecated Dataset APIs while parsing.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 STREAM = "http://example.org/stream"
 IMMUTABLE = "public, max-age=31536000, immutable"
 
