@@ -25,6 +25,7 @@ from ldesfrag._render import (
     RenderedPage,
     render_page,
 )
+from ldesfrag._serve import LdesServer, serve
 from ldesfrag._view import (
     GEO_AS_WKT,
     PROV_GENERATED_AT_TIME,
@@ -65,6 +66,7 @@ __all__ = [
     "HierarchicalTime",
     "InvalidCoordinateError",
     "InvalidMemberError",
+    "LdesServer",
     "LdesfragError",
     "MemberMode",
     "MemberReader",
@@ -88,6 +90,7 @@ __all__ = [
     "parse_datetime",
     "read_members",
     "render_page",
+    "serve",
     "tile",
     "tiles_for_points",
 ]

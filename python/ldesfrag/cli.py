@@ -4,6 +4,9 @@
 members in batches, assigns them, writes the assignments ``{row, bucket, page}`` to a Parquet
 file (and the members with a missing or invalid value to ``OUT`` with ``.invalid.parquet``),
 and prints a per-bucket summary. Memory is bounded by the batch size, not the file size.
+
+``ldesfrag serve DIR [--host 127.0.0.1] [--port 8000]`` serves a published LDES directory
+with RDF content types and its ``_headers`` cache headers (see ``ldesfrag._serve``).
 """
 
 from __future__ import annotations
@@ -202,6 +205,18 @@ def print_summary(
     print(f"\nassignments: {out}\ninvalid members: {invalid_out}")
 
 
+def serve(args: argparse.Namespace) -> int:
+    from ldesfrag._serve import LdesServer
+
+    server = LdesServer(args.directory, args.host, args.port, log_requests=True)
+    print(f"serving {server.directory} at {server.url} (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ldesfrag", description=__doc__.splitlines()[0] if __doc__ else None
@@ -216,8 +231,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("--batch-size", type=int, default=1 << 16)
     a.add_argument("--state", help="a state file: resumed from when it exists, written at the end")
     a.add_argument("--progress-threshold", type=int, default=1_000_000, help=argparse.SUPPRESS)
+    s = sub.add_parser("serve", help="serve a published LDES directory over HTTP (local use)")
+    s.add_argument("directory", help="the directory to serve")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    s.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     try:
+        if args.command == "serve":
+            return serve(args)
         return assign(args)
     except (LdesfragError, OSError) as e:
         print(f"ldesfrag: error: {e}", file=sys.stderr)
