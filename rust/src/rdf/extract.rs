@@ -10,6 +10,9 @@ use super::payload::{self, subject_key, Key};
 use super::{ColumnKind, Config, Mode, Problem, Versions, TREE_MEMBER};
 use crate::xsd as xsd_parse;
 
+/// Statements of no member further back than this many windows are dropped.
+const GIVE_UP: usize = 8;
+
 /// One column value of a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Value {
@@ -213,7 +216,10 @@ fn identify(cfg: &Config, file: &str, stmts: &[Stmt]) -> (Vec<Cand>, Vec<(u32, P
                 }
             }
             Mode::NamedGraph => match &q.graph_name {
-                GraphName::NamedNode(g) => add((false, g.as_str()), i, &mut owned_seen),
+                GraphName::NamedNode(g) if !is_tree_member_of(st, g.as_str()) => {
+                    add((false, g.as_str()), i, &mut owned_seen)
+                }
+                GraphName::NamedNode(_) => {}
                 GraphName::BlankNode(b) => {
                     if seen.insert((true, b.as_str())) {
                         bad.push(problem(
@@ -231,8 +237,16 @@ fn identify(cfg: &Config, file: &str, stmts: &[Stmt]) -> (Vec<Cand>, Vec<(u32, P
 }
 
 /// Where a non-final window is cut: before the trailing statements of the last subject (or
-/// named graph), and never inside a member's description. 0 means: read more first.
-fn cut_point(stmts: &[Stmt], spans: &[Option<(u32, u32)>]) -> usize {
+/// named graph) and before the member whose description starts last, never inside a member's
+/// description, and before statements that follow the last member out and belong to no member
+/// yet (their member may be named next), unless they lie before `give_up_before`.
+/// 0 means: read more first.
+fn cut_point(
+    stmts: &[Stmt],
+    spans: &[Option<(u32, u32)>],
+    covered: &[bool],
+    give_up_before: usize,
+) -> usize {
     let Some(last) = stmts.last() else {
         return 0;
     };
@@ -247,8 +261,7 @@ fn cut_point(stmts: &[Stmt], spans: &[Option<(u32, u32)>]) -> usize {
         }
         c -= 1;
     }
-    let mut c = c as u32;
-    loop {
+    let settle = |mut c: u32| loop {
         let mut moved = false;
         for &(lo, hi) in spans.iter().flatten() {
             if lo < c && hi >= c {
@@ -257,8 +270,23 @@ fn cut_point(stmts: &[Stmt], spans: &[Option<(u32, u32)>]) -> usize {
             }
         }
         if !moved {
-            return c as usize;
+            return c;
         }
+    };
+    // The member that starts last may go on in the next window: hold it back.
+    let last_start = spans.iter().flatten().map(|&(lo, _)| lo).max();
+    let c = settle(last_start.map_or(c as u32, |lo| lo.min(c as u32)));
+    let end_of_settled = spans
+        .iter()
+        .flatten()
+        .filter(|&&(_, hi)| hi < c)
+        .map(|&(_, hi)| hi as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let waiting = (end_of_settled.max(give_up_before)..c as usize).find(|&i| !covered[i]);
+    match waiting {
+        Some(i) => settle(i as u32) as usize,
+        None => c as usize,
     }
 }
 
@@ -313,7 +341,15 @@ pub(super) fn extract(
     let cut = if last {
         stmts.len()
     } else {
-        cut_point(stmts, &spans)
+        let mut covered = vec![false; stmts.len()];
+        for d in &descs {
+            for &i in d {
+                covered[i as usize] = true;
+            }
+        }
+        // Statements of no member are held for at most GIVE_UP windows.
+        let give_up_before = stmts.len().saturating_sub(GIVE_UP * cfg.window);
+        cut_point(stmts, &spans, &covered, give_up_before)
     };
     if cut == 0 && !last {
         return (Vec::new(), 0);

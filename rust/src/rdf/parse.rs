@@ -13,8 +13,6 @@ use std::path::Path;
 
 use oxrdf::vocab::{rdf, xsd};
 use oxrdf::{GraphName, Literal, Quad, Term};
-use oxttl::nquads::LowLevelNQuadsParser;
-use oxttl::ntriples::LowLevelNTriplesParser;
 use oxttl::trig::LowLevelTriGParser;
 use oxttl::turtle::LowLevelTurtleParser;
 use oxttl::{NQuadsParser, NTriplesParser, TriGParser, TurtleParser};
@@ -50,9 +48,11 @@ pub struct Stmt {
     pub line: u64,
 }
 
+/// Line formats are parsed line by line, each line on its own: an error (even an unterminated
+/// string) never reaches the next line. Turtle and TriG are fed to oxttl's push parser.
 enum Low {
-    NTriples(LowLevelNTriplesParser),
-    NQuads(LowLevelNQuadsParser),
+    NTriples,
+    NQuads,
     Turtle(LowLevelTurtleParser),
     TriG(LowLevelTriGParser),
 }
@@ -60,8 +60,7 @@ enum Low {
 impl Low {
     fn extend(&mut self, bytes: &[u8]) {
         match self {
-            Low::NTriples(p) => p.extend_from_slice(bytes),
-            Low::NQuads(p) => p.extend_from_slice(bytes),
+            Low::NTriples | Low::NQuads => {}
             Low::Turtle(p) => p.extend_from_slice(bytes),
             Low::TriG(p) => p.extend_from_slice(bytes),
         }
@@ -69,8 +68,7 @@ impl Low {
 
     fn end(&mut self) {
         match self {
-            Low::NTriples(p) => p.end(),
-            Low::NQuads(p) => p.end(),
+            Low::NTriples | Low::NQuads => {}
             Low::Turtle(p) => p.end(),
             Low::TriG(p) => p.end(),
         }
@@ -78,10 +76,7 @@ impl Low {
 
     fn next(&mut self) -> Option<Result<Quad, oxttl::TurtleSyntaxError>> {
         match self {
-            Low::NTriples(p) => p
-                .parse_next()
-                .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph))),
-            Low::NQuads(p) => p.parse_next(),
+            Low::NTriples | Low::NQuads => None,
             Low::Turtle(p) => p
                 .parse_next()
                 .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph))),
@@ -98,6 +93,8 @@ pub struct StatementSource {
     line: u64,
     buf: Vec<u8>,
     done: bool,
+    /// After a Turtle/TriG error: skip lines until one that starts a statement.
+    skipping: bool,
 }
 
 impl std::fmt::Debug for StatementSource {
@@ -139,8 +136,8 @@ impl StatementSource {
         }
         let bad_base = |e: oxrdf::IriParseError| Error::Argument(format!("invalid base_iri: {e}"));
         let parser = match format {
-            Format::NTriples => Low::NTriples(NTriplesParser::new().lenient().low_level()),
-            Format::NQuads => Low::NQuads(NQuadsParser::new().lenient().low_level()),
+            Format::NTriples => Low::NTriples,
+            Format::NQuads => Low::NQuads,
             Format::Turtle => {
                 let mut p = TurtleParser::new().lenient();
                 if let Some(b) = base_iri {
@@ -163,6 +160,7 @@ impl StatementSource {
             line: 0,
             buf: Vec::new(),
             done: false,
+            skipping: false,
         })
     }
 
@@ -188,7 +186,25 @@ impl StatementSource {
                 }
                 Ok(_) => {
                     self.line += 1;
-                    self.parser.extend(&self.buf);
+                    match self.parser {
+                        Low::NTriples => {
+                            let results = NTriplesParser::new().lenient().for_slice(&self.buf);
+                            let results: Vec<_> = results
+                                .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph)))
+                                .collect();
+                            self.take(results, out, problems);
+                        }
+                        Low::NQuads => {
+                            let results: Vec<_> =
+                                NQuadsParser::new().lenient().for_slice(&self.buf).collect();
+                            self.take(results, out, problems);
+                        }
+                        _ if self.skipping && !starts_statement(&self.buf) => {}
+                        _ => {
+                            self.skipping = false;
+                            self.parser.extend(&self.buf);
+                        }
+                    }
                 }
                 Err(e) => {
                     problems.push(Problem {
@@ -209,6 +225,108 @@ impl StatementSource {
 
     fn drain(&mut self, out: &mut Vec<Stmt>, problems: &mut Vec<Problem>) {
         while let Some(r) = self.parser.next() {
+            let failed = r.is_err();
+            self.take_one(r, out, problems);
+            if failed && !self.done {
+                // oxttl's own recovery can stay lost (e.g. inside an unterminated string):
+                // start over with the same prefixes and base at the next statement-like line.
+                self.restart();
+                return;
+            }
+        }
+    }
+
+    fn restart(&mut self) {
+        fn carry<P>(
+            mut p: P,
+            prefixes: Vec<(String, String)>,
+            base: Option<String>,
+            with_prefix: impl Fn(P, String, String) -> Result<P, oxrdf::IriParseError>,
+            with_base: impl Fn(P, String) -> Result<P, oxrdf::IriParseError>,
+            fresh: impl Fn() -> P,
+        ) -> P {
+            for (name, iri) in prefixes {
+                p = match with_prefix(p, name, iri) {
+                    Ok(p) => p,
+                    Err(_) => fresh(),
+                };
+            }
+            if let Some(b) = base {
+                p = with_base(p, b).unwrap_or_else(|_| fresh());
+            }
+            p
+        }
+        self.parser = match &self.parser {
+            Low::Turtle(old) => {
+                let prefixes = old
+                    .prefixes()
+                    .map(|(n, i)| (n.to_owned(), i.to_owned()))
+                    .collect();
+                let base = old.base_iri().map(str::to_owned);
+                let fresh = || TurtleParser::new().lenient();
+                Low::Turtle(
+                    carry(
+                        fresh(),
+                        prefixes,
+                        base,
+                        |p, n, i| p.with_prefix(n, i),
+                        |p, b| p.with_base_iri(b),
+                        fresh,
+                    )
+                    .low_level(),
+                )
+            }
+            Low::TriG(old) => {
+                let prefixes = old
+                    .prefixes()
+                    .map(|(n, i)| (n.to_owned(), i.to_owned()))
+                    .collect();
+                let base = old.base_iri().map(str::to_owned);
+                let fresh = || TriGParser::new().lenient();
+                Low::TriG(
+                    carry(
+                        fresh(),
+                        prefixes,
+                        base,
+                        |p, n, i| p.with_prefix(n, i),
+                        |p, b| p.with_base_iri(b),
+                        fresh,
+                    )
+                    .low_level(),
+                )
+            }
+            Low::NTriples => Low::NTriples,
+            Low::NQuads => Low::NQuads,
+        };
+        self.skipping = true;
+    }
+
+    fn take(
+        &self,
+        results: Vec<Result<Quad, oxttl::TurtleSyntaxError>>,
+        out: &mut Vec<Stmt>,
+        problems: &mut Vec<Problem>,
+    ) {
+        // One report per bad line: after the first error the rest of the line is noise.
+        let mut failed = false;
+        for r in results {
+            if r.is_err() {
+                if failed {
+                    continue;
+                }
+                failed = true;
+            }
+            self.take_one(r, out, problems);
+        }
+    }
+
+    fn take_one(
+        &self,
+        r: Result<Quad, oxttl::TurtleSyntaxError>,
+        out: &mut Vec<Stmt>,
+        problems: &mut Vec<Problem>,
+    ) {
+        {
             match r {
                 Ok(quad) => {
                     let quad = self.repair(quad, problems);
@@ -218,8 +336,12 @@ impl StatementSource {
                     });
                 }
                 Err(e) => {
-                    // oxttl counts lines from 0; a problem at the very end points at the last line.
-                    let line = (e.location().start.line + 1).min(self.line.max(1));
+                    // oxttl counts lines from 0 (per line for the line formats); a problem at
+                    // the very end points at the last line.
+                    let line = match self.parser {
+                        Low::NTriples | Low::NQuads => self.line,
+                        _ => (e.location().start.line + 1).min(self.line.max(1)),
+                    };
                     problems.push(Problem {
                         file: self.name.clone(),
                         line: Some(line),
@@ -247,5 +369,13 @@ impl StatementSource {
             }
         }
         quad
+    }
+}
+
+/// A line that can start a Turtle/TriG statement: not indented, not a continuation.
+fn starts_statement(line: &[u8]) -> bool {
+    match line.first() {
+        None => false,
+        Some(b) => !b.is_ascii_whitespace() && !b"])}.;,\"'#".contains(b),
     }
 }
