@@ -15,6 +15,7 @@ from ldesfrag._rdf import (
     MemberReader,
     RdfFormat,
     RdfSource,
+    RdfWarning,
     create_versions,
     read_members,
 )
@@ -35,7 +36,6 @@ from ldesfrag.exceptions import (
     InvalidMemberError,
     LdesfragError,
     RdfError,
-    RdfWarning,
     StateError,
     StreamClosedError,
     ViewError,

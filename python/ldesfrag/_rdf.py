@@ -16,7 +16,7 @@ from arro3.core import Array, Table
 
 from ldesfrag import _ldesfrag
 from ldesfrag._view import PROV_GENERATED_AT_TIME, Geospatial, HierarchicalTime, Reference, View
-from ldesfrag.exceptions import RdfError, RdfWarning, ViewError
+from ldesfrag.exceptions import RdfError, ViewError
 
 if TYPE_CHECKING:
     import rdflib
@@ -28,6 +28,7 @@ __all__ = [
     "MemberReader",
     "RdfFormat",
     "RdfSource",
+    "RdfWarning",
     "create_versions",
     "read_members",
 ]
@@ -40,7 +41,9 @@ MemberMode: TypeAlias = Literal[
 RdfFormat: TypeAlias = Literal["ntriples", "nquads", "turtle", "trig"]
 #: A path (globs allowed), an rdflib ``Graph``/``Dataset``/``ConjunctiveGraph``, or a sequence
 #: of them.
-RdfSource: TypeAlias = "str | PathLike[str] | rdflib.Graph | Sequence[str | PathLike[str] | rdflib.Graph]"
+RdfSource: TypeAlias = (
+    "str | PathLike[str] | rdflib.Graph | Sequence[str | PathLike[str] | rdflib.Graph]"
+)
 
 _EXTENSIONS: dict[str, RdfFormat] = {
     ".nt": "ntriples",
@@ -49,6 +52,14 @@ _EXTENSIONS: dict[str, RdfFormat] = {
     ".trig": "trig",
 }
 _DEFAULT_WINDOW = 65_536
+
+
+class RdfWarning(UserWarning):
+    """RDF input read with problems (skipped statements, repaired literals, dropped members).
+
+    A warning, not an error: the rest of the input went through. :meth:`MemberReader.problems`
+    lists them all.
+    """
 
 
 @dataclass(frozen=True)
