@@ -12,7 +12,7 @@ from os import PathLike, fspath
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from arro3.core import Array, Table
+from arro3.core import Array, DataType, Table
 
 from ldesfrag import _ldesfrag
 from ldesfrag._view import PROV_GENERATED_AT_TIME, Geospatial, HierarchicalTime, Reference, View
@@ -97,7 +97,7 @@ def _versions_arg(v: CreateVersions | None) -> tuple[str, str | None, str, str, 
     if isinstance(v.timestamp, datetime):
         ts = _format_instant(v.timestamp)
     elif isinstance(v.timestamp, str):
-        parsed = _ldesfrag.parse_datetime(Array([v.timestamp], type=_utf8()))
+        parsed = _ldesfrag.parse_datetime(Array([v.timestamp], type=DataType.string()))
         if parsed[0].as_py() is None:
             raise RdfError(f"versions.timestamp is not an xsd:dateTime: {v.timestamp!r}")
         ts = v.timestamp
@@ -106,12 +106,6 @@ def _versions_arg(v: CreateVersions | None) -> tuple[str, str | None, str, str, 
     else:
         raise RdfError(f"versions.timestamp must be a datetime or a string, not {v.timestamp!r}")
     return (v.delimiter, v.timestamp_property, ts, v.version_of_path, v.timestamp_path)
-
-
-def _utf8() -> Any:
-    from arro3.core import DataType
-
-    return DataType.string()
 
 
 def _columns(view: View, timestamp_path: str | None) -> list[tuple[str, str, str]]:
@@ -228,13 +222,15 @@ class MemberReader:
     ``_:b0``, ``_:b1``, … in order of appearance.
 
     Streaming rule: each file is parsed in windows of about ``window`` statements. A window is
-    cut before the trailing statements of its last subject (or named graph) and before any
-    member whose description has statements on both sides of the cut; the rest is carried into
-    the next window, which grows when one member does not fit. A member therefore comes out
-    whole when the statements of one subject, blank node or named graph are less than a window
-    apart; statements about a member only come from its own file. In ``"tree-member"`` mode a
-    member's ``tree:member`` statement may come any distance before its description.
-    ``"document"`` reads each input whole.
+    cut before the trailing statements of its last subject (or named graph), before the member
+    whose description starts last, before statements after the last member out that belong to
+    no member yet (unless more than 8 windows back), and never inside a member's description;
+    members before the cut come out, the rest is carried into the next window, which grows when
+    one member does not fit. So the output does not depend on ``window`` or ``batch_size`` as
+    long as each member's statements (its own, its blank nodes', its named graph's) lie
+    together within 8 windows, in any order; statements about a member only come from its own
+    file. In ``"tree-member"`` mode a ``tree:member`` statement may come any distance before
+    its description. ``"document"`` reads each input whole.
 
     Parsing is lenient and never stops a dump: a bad statement is skipped and reported, an
     ``rdf:langString`` literal without a language tag is read as ``xsd:string`` and reported;

@@ -1,7 +1,7 @@
 //! One window of statements → the members complete in it, and where the window is cut.
 
 use oxrdf::vocab::{rdf, xsd};
-use oxrdf::{GraphName, Literal, NamedNode, NamedOrBlankNode, Term, Triple};
+use oxrdf::{GraphName, Literal, NamedNode, NamedOrBlankNode, Term, TermRef, Triple, TripleRef};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -383,12 +383,9 @@ pub(super) fn extract(
         .par_iter()
         .map(|&(_, k)| {
             let c = &cands[k];
-            let triples: Vec<Triple> = descs[k]
+            let triples: Vec<TripleRef<'_>> = descs[k]
                 .iter()
-                .map(|&i| {
-                    let q = &stmts[i as usize].quad;
-                    Triple::new(q.subject.clone(), q.predicate.clone(), q.object.clone())
-                })
+                .map(|&i| triple_of(&stmts[i as usize]))
                 .collect();
             let problem = triples.is_empty().then(|| Problem {
                 file: file.to_owned(),
@@ -447,13 +444,10 @@ fn extract_document(
             Vec::new()
         }
         [c] => {
-            let triples: Vec<Triple> = stmts
+            let triples: Vec<TripleRef<'_>> = stmts
                 .iter()
                 .filter(|st| !is_tree_member_of(st, &c.id))
-                .map(|st| {
-                    let q = &st.quad;
-                    Triple::new(q.subject.clone(), q.predicate.clone(), q.object.clone())
-                })
+                .map(triple_of)
                 .collect();
             vec![build_row(
                 cfg,
@@ -479,57 +473,73 @@ fn extract_document(
     }
 }
 
-/// The version object of a state object: `{subject}{delimiter}{timestamp}`.
-fn make_version(v: &Versions, subject: &NamedNode, triples: &mut Vec<Triple>) -> NamedNode {
+fn triple_of(st: &Stmt) -> TripleRef<'_> {
+    let q = &st.quad;
+    TripleRef::new(q.subject.as_ref(), q.predicate.as_ref(), q.object.as_ref())
+}
+
+/// The version object of a state object: `{subject}{delimiter}{timestamp}` and the two triples
+/// to add.
+fn make_version(
+    v: &Versions,
+    subject: &NamedNode,
+    triples: &[TripleRef<'_>],
+) -> (NamedNode, [Triple; 2]) {
     let ts = v
         .timestamp_property
         .as_ref()
         .and_then(|prop| {
             triples
                 .iter()
-                .filter(|t| t.predicate == *prop && t.subject.as_ref() == subject.as_ref().into())
-                .filter_map(|t| match &t.object {
-                    Term::Literal(l) => Some(l.value()),
-                    Term::NamedNode(n) => Some(n.as_str()),
-                    Term::BlankNode(_) => None,
+                .filter(|t| t.predicate == prop.as_ref() && t.subject == subject.as_ref().into())
+                .filter_map(|t| match t.object {
+                    TermRef::Literal(l) => Some(l.value()),
+                    TermRef::NamedNode(n) => Some(n.as_str()),
+                    TermRef::BlankNode(_) => None,
                 })
                 .min()
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| v.timestamp.clone());
     let version = NamedNode::new_unchecked(format!("{}{}{}", subject.as_str(), v.delimiter, ts));
-    for t in triples.iter_mut() {
-        if t.subject.as_ref() == subject.as_ref().into() {
-            t.subject = version.clone().into();
-        }
-    }
-    triples.push(Triple::new(
-        version.clone(),
-        v.version_of_path.clone(),
-        subject.clone(),
-    ));
-    triples.push(Triple::new(
-        version.clone(),
-        v.timestamp_path.clone(),
-        Literal::new_typed_literal(ts, xsd::DATE_TIME),
-    ));
-    version
+    let added = [
+        Triple::new(version.clone(), v.version_of_path.clone(), subject.clone()),
+        Triple::new(
+            version.clone(),
+            v.timestamp_path.clone(),
+            Literal::new_typed_literal(ts, xsd::DATE_TIME),
+        ),
+    ];
+    (version, added)
 }
 
-fn lexical(t: &Term) -> Option<&str> {
+fn lexical(t: TermRef<'_>) -> Option<&str> {
     match t {
-        Term::NamedNode(n) => Some(n.as_str()),
-        Term::Literal(l) => Some(l.value()),
-        Term::BlankNode(_) => None,
+        TermRef::NamedNode(n) => Some(n.as_str()),
+        TermRef::Literal(l) => Some(l.value()),
+        TermRef::BlankNode(_) => None,
     }
 }
 
-fn build_row(cfg: &Config, id: NamedNode, mut triples: Vec<Triple>) -> Row {
-    let id = match &cfg.versions {
-        Some(v) => make_version(v, &id, &mut triples),
-        None => id,
+fn build_row(cfg: &Config, id: NamedNode, description: Vec<TripleRef<'_>>) -> Row {
+    let (member, added) = match &cfg.versions {
+        Some(v) => {
+            let (version, added) = make_version(v, &id, &description);
+            (version, Some(added))
+        }
+        None => (id.clone(), None),
     };
-    let member: NamedOrBlankNode = id.into();
+    let member: NamedOrBlankNode = member.into();
+    let mut triples: Vec<TripleRef<'_>> = description;
+    if let (Some(added), NamedOrBlankNode::NamedNode(version)) = (&added, &member) {
+        // The state's triples move to the version.
+        for t in triples.iter_mut() {
+            if t.subject == id.as_ref().into() {
+                t.subject = version.as_ref().into();
+            }
+        }
+        triples.extend(added.iter().map(Triple::as_ref));
+    }
     let ordered = payload::canonical_order(&member, &triples);
     let mut text = String::with_capacity(ordered.len() * 120);
     payload::write_ntriples(&ordered, &mut text);
@@ -537,23 +547,23 @@ fn build_row(cfg: &Config, id: NamedNode, mut triples: Vec<Triple>) -> Row {
         .columns
         .iter()
         .map(|col| {
-            let at_path = ordered.iter().filter(|t| t.predicate == col.path);
+            let at_path = ordered.iter().filter(|t| t.predicate == col.path.as_ref());
             match col.kind {
                 ColumnKind::Wkt => Value::List(
                     at_path
-                        .filter_map(|t| match &t.object {
-                            Term::Literal(l) => Some(l.value().to_owned()),
+                        .filter_map(|t| match t.object {
+                            TermRef::Literal(l) => Some(l.value().to_owned()),
                             _ => None,
                         })
                         .collect(),
                 ),
                 ColumnKind::Reference => Value::List(
                     at_path
-                        .filter_map(|t| lexical(&t.object).map(str::to_owned))
+                        .filter_map(|t| lexical(t.object).map(str::to_owned))
                         .collect(),
                 ),
                 ColumnKind::Time => {
-                    let values: Vec<&str> = at_path.filter_map(|t| lexical(&t.object)).collect();
+                    let values: Vec<&str> = at_path.filter_map(|t| lexical(t.object)).collect();
                     let first_valid = values
                         .iter()
                         .find(|v| xsd_parse::parse_xsd_datetime(v, xsd_parse::Naive::Utc).is_ok());
@@ -562,9 +572,9 @@ fn build_row(cfg: &Config, id: NamedNode, mut triples: Vec<Triple>) -> Row {
             }
         })
         .collect();
-    let id = match member {
-        NamedOrBlankNode::NamedNode(n) => n.into_string(),
-        NamedOrBlankNode::BlankNode(b) => b.into_string(),
+    let id = match &member {
+        NamedOrBlankNode::NamedNode(n) => n.as_str().to_owned(),
+        NamedOrBlankNode::BlankNode(b) => b.as_str().to_owned(),
     };
     Row {
         id,

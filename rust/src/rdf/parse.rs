@@ -188,15 +188,14 @@ impl StatementSource {
                     self.line += 1;
                     match self.parser {
                         Low::NTriples => {
-                            let results = NTriplesParser::new().lenient().for_slice(&self.buf);
-                            let results: Vec<_> = results
-                                .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph)))
-                                .collect();
+                            let results = NTriplesParser::new()
+                                .lenient()
+                                .for_slice(&self.buf)
+                                .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph)));
                             self.take(results, out, problems);
                         }
                         Low::NQuads => {
-                            let results: Vec<_> =
-                                NQuadsParser::new().lenient().for_slice(&self.buf).collect();
+                            let results = NQuadsParser::new().lenient().for_slice(&self.buf);
                             self.take(results, out, problems);
                         }
                         _ if self.skipping && !starts_statement(&self.buf) => {}
@@ -303,7 +302,7 @@ impl StatementSource {
 
     fn take(
         &self,
-        results: Vec<Result<Quad, oxttl::TurtleSyntaxError>>,
+        results: impl Iterator<Item = Result<Quad, oxttl::TurtleSyntaxError>>,
         out: &mut Vec<Stmt>,
         problems: &mut Vec<Problem>,
     ) {
