@@ -558,6 +558,35 @@ def test_gzip_and_globs(tmp_path):
     assert t["payload"][0].as_py() == plain["payload"][0].as_py().replace("10810464", "aaa")
 
 
+def test_truncated_gzip_is_reported_and_keeps_what_was_read(tmp_path):
+    vo = DCT_IS_VERSION_OF
+    lines = [f"<http://ex.org/m/{i}> <{vo}> <http://ex.org/e> ." for i in range(5000)]
+    data = gzip.compress("".join(line + "\n" for line in lines).encode())
+    path = tmp_path / "cut.nq.gz"
+    path.write_bytes(data[: len(data) // 2])
+    reader = MemberReader(path, View())
+    ids = [i for b in reader for i in b["id"].to_pylist()]
+    assert 0 < len(ids) < 5000
+    assert ids == [f"http://ex.org/m/{i}" for i in range(len(ids))]
+    (p,) = _rows(reader.problems())
+    assert p["dropped"]
+    assert "read error" in p["reason"]
+
+
+def test_blank_node_labels_are_scoped_to_their_file(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.nt").write_text(
+            f"<http://ex.org/{name}> <{DCT_IS_VERSION_OF}> <http://ex.org/e> .\n"
+            f"<http://ex.org/{name}> <http://ex.org/p> _:b0 .\n"
+            f'_:b0 <http://ex.org/q> "{name}" .\n'
+        )
+    t = read(str(tmp_path / "*.nt"), View())
+    assert t["id"].to_pylist() == ["http://ex.org/a", "http://ex.org/b"]
+    for name, payload in zip("ab", t["payload"].to_pylist(), strict=True):
+        assert payload.count("\n") == 3
+        assert f'"{name}"' in payload
+
+
 def test_rdflib_graph_and_dataset_sources():
     g = rdflib.Graph().parse(TRAFFIC, format="turtle")
     from_graph = read(g, VIEW)

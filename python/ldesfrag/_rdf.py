@@ -201,8 +201,9 @@ def _inputs(source: Any, format: RdfFormat | None) -> list[tuple[str, str, bytes
 class MemberReader:
     """Reads members batch by batch, in input order, with bounded memory.
 
-    ``member`` says which nodes are members: ``"version-of"`` (non-blank subjects having
-    ``version_of_path``), ``"tree-member"`` (IRI objects of ``tree:member``),
+    ``member`` says which nodes are members: ``"version-of"`` (the default without
+    ``versions``: non-blank subjects having ``version_of_path`` in the default graph or in their
+    own named graph), ``"tree-member"`` (IRI objects of ``tree:member``),
     ``"named-graph"`` (one member per named graph, IRI = graph name), ``"type"`` (subjects of
     ``rdf:type <member_type>``), ``"subject"`` (every IRI subject of the default graph: state
     objects, the default when ``versions`` is given) or ``"document"`` (each input is one
