@@ -568,9 +568,11 @@ def test_truncated_gzip_is_reported_and_keeps_what_was_read(tmp_path):
     ids = [i for b in reader for i in b["id"].to_pylist()]
     assert 0 < len(ids) < 5000
     assert ids == [f"http://ex.org/m/{i}" for i in range(len(ids))]
-    (p,) = _rows(reader.problems())
-    assert p["dropped"]
-    assert "read error" in p["reason"]
+    # the read error, and possibly the cut-off statement before it
+    problems = _rows(reader.problems())
+    assert 1 <= len(problems) <= 2
+    assert all(p["dropped"] for p in problems)
+    assert any("read error" in p["reason"] for p in problems)
 
 
 def test_blank_node_labels_are_scoped_to_their_file(tmp_path):

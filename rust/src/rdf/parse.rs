@@ -41,6 +41,9 @@ impl Format {
     }
 }
 
+/// Lines of N-Triples/N-Quads parsed in one go on the fast path.
+const LINE_CHUNK: usize = 512;
+
 /// One parsed statement and the (1-based) line it ends on.
 #[derive(Debug, Clone)]
 pub struct Stmt {
@@ -173,6 +176,12 @@ impl StatementSource {
     /// is reported and ends this input.
     pub fn read(&mut self, limit: usize, out: &mut Vec<Stmt>, problems: &mut Vec<Problem>) -> bool {
         let target = out.len() + limit;
+        if matches!(self.parser, Low::NTriples | Low::NQuads) {
+            while out.len() < target && !self.done {
+                self.read_line_chunk(out, problems);
+            }
+            return !self.done;
+        }
         while out.len() < target {
             self.drain(out, problems);
             if self.done {
@@ -220,6 +229,76 @@ impl StatementSource {
         }
         self.drain(out, problems);
         !self.done
+    }
+
+    /// Line formats: up to LINE_CHUNK lines parsed at once; a chunk that does not give exactly
+    /// one statement per content line (an error, two statements on a line) is parsed again
+    /// line by line, so errors stay on their line and every statement knows its line.
+    fn read_line_chunk(&mut self, out: &mut Vec<Stmt>, problems: &mut Vec<Problem>) {
+        self.buf.clear();
+        let first_line = self.line + 1;
+        let mut content: Vec<bool> = Vec::with_capacity(LINE_CHUNK);
+        while content.len() < LINE_CHUNK {
+            let start = self.buf.len();
+            match self.input.read_until(b'\n', &mut self.buf) {
+                Ok(0) => {
+                    self.done = true;
+                    break;
+                }
+                Ok(_) => {
+                    self.line += 1;
+                    let text = self.buf[start..].trim_ascii_start();
+                    content.push(!text.is_empty() && !text.starts_with(b"#"));
+                }
+                Err(e) => {
+                    problems.push(Problem {
+                        file: self.name.clone(),
+                        line: Some(self.line + 1),
+                        member: None,
+                        reason: format!("read error, rest of the input skipped: {e}"),
+                        dropped: true,
+                    });
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        let quads: Result<Vec<Quad>, _> = match self.parser {
+            Low::NTriples => NTriplesParser::new()
+                .lenient()
+                .for_slice(&self.buf)
+                .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph)))
+                .collect(),
+            _ => NQuadsParser::new().lenient().for_slice(&self.buf).collect(),
+        };
+        let wanted = content.iter().filter(|&&c| c).count();
+        if let Some(quads) = quads.ok().filter(|q| q.len() == wanted) {
+            let lines = (first_line..).zip(&content).filter(|(_, &c)| c);
+            let mut repaired = Vec::new();
+            for (quad, (line, _)) in quads.into_iter().zip(lines) {
+                let quad = self.repair_at(quad, line, &mut repaired);
+                out.push(Stmt { quad, line });
+            }
+            problems.extend(repaired);
+            return;
+        }
+        // Slow path: line by line, with the line numbers of this chunk.
+        let buf = std::mem::take(&mut self.buf);
+        let last_line = self.line;
+        for (k, text) in buf.split_inclusive(|&b| b == b'\n').enumerate() {
+            self.line = first_line + k as u64;
+            let results: Vec<_> = match self.parser {
+                Low::NTriples => NTriplesParser::new()
+                    .lenient()
+                    .for_slice(text)
+                    .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph)))
+                    .collect(),
+                _ => NQuadsParser::new().lenient().for_slice(text).collect(),
+            };
+            self.take(results.into_iter(), out, problems);
+        }
+        self.line = last_line;
+        self.buf = buf;
     }
 
     fn drain(&mut self, out: &mut Vec<Stmt>, problems: &mut Vec<Problem>) {
@@ -353,12 +432,16 @@ impl StatementSource {
         }
     }
 
-    fn repair(&self, mut quad: Quad, problems: &mut Vec<Problem>) -> Quad {
+    fn repair(&self, quad: Quad, problems: &mut Vec<Problem>) -> Quad {
+        self.repair_at(quad, self.line, problems)
+    }
+
+    fn repair_at(&self, mut quad: Quad, line: u64, problems: &mut Vec<Problem>) -> Quad {
         if let Term::Literal(l) = &quad.object {
             if l.language().is_none() && l.datatype() == rdf::LANG_STRING {
                 problems.push(Problem {
                     file: self.name.clone(),
-                    line: Some(self.line),
+                    line: Some(line),
                     member: None,
                     reason: "rdf:langString literal without a language tag, read as xsd:string"
                         .into(),
