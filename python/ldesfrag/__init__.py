@@ -14,6 +14,7 @@ from ldesfrag._rdf import (
     MemberMode,
     MemberReader,
     RdfSource,
+    RdfWarning,
     create_versions,
     read_members,
 )
@@ -43,7 +44,6 @@ from ldesfrag.exceptions import (
     InvalidMemberError,
     LdesfragError,
     RdfError,
-    RdfWarning,
     StateError,
     StreamClosedError,
     ViewError,

@@ -12,11 +12,11 @@ from os import PathLike, fspath
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from arro3.core import Array, Table
+from arro3.core import Array, DataType, Table
 
 from ldesfrag import _ldesfrag
 from ldesfrag._view import PROV_GENERATED_AT_TIME, Geospatial, HierarchicalTime, Reference, View
-from ldesfrag.exceptions import RdfError, RdfWarning, ViewError
+from ldesfrag.exceptions import RdfError, ViewError
 
 if TYPE_CHECKING:
     import rdflib
@@ -28,6 +28,7 @@ __all__ = [
     "MemberReader",
     "RdfFormat",
     "RdfSource",
+    "RdfWarning",
     "create_versions",
     "read_members",
 ]
@@ -40,7 +41,9 @@ MemberMode: TypeAlias = Literal[
 RdfFormat: TypeAlias = Literal["ntriples", "nquads", "turtle", "trig"]
 #: A path (globs allowed), an rdflib ``Graph``/``Dataset``/``ConjunctiveGraph``, or a sequence
 #: of them.
-RdfSource: TypeAlias = "str | PathLike[str] | rdflib.Graph | Sequence[str | PathLike[str] | rdflib.Graph]"
+RdfSource: TypeAlias = (
+    "str | PathLike[str] | rdflib.Graph | Sequence[str | PathLike[str] | rdflib.Graph]"
+)
 
 _EXTENSIONS: dict[str, RdfFormat] = {
     ".nt": "ntriples",
@@ -49,6 +52,14 @@ _EXTENSIONS: dict[str, RdfFormat] = {
     ".trig": "trig",
 }
 _DEFAULT_WINDOW = 65_536
+
+
+class RdfWarning(UserWarning):
+    """RDF input read with problems (skipped statements, repaired literals, dropped members).
+
+    A warning, not an error: the rest of the input went through. :meth:`MemberReader.problems`
+    lists them all.
+    """
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,7 @@ def _versions_arg(v: CreateVersions | None) -> tuple[str, str | None, str, str, 
     if isinstance(v.timestamp, datetime):
         ts = _format_instant(v.timestamp)
     elif isinstance(v.timestamp, str):
-        parsed = _ldesfrag.parse_datetime(Array([v.timestamp], type=_utf8()))
+        parsed = _ldesfrag.parse_datetime(Array([v.timestamp], type=DataType.string()))
         if parsed[0].as_py() is None:
             raise RdfError(f"versions.timestamp is not an xsd:dateTime: {v.timestamp!r}")
         ts = v.timestamp
@@ -95,12 +106,6 @@ def _versions_arg(v: CreateVersions | None) -> tuple[str, str | None, str, str, 
     else:
         raise RdfError(f"versions.timestamp must be a datetime or a string, not {v.timestamp!r}")
     return (v.delimiter, v.timestamp_property, ts, v.version_of_path, v.timestamp_path)
-
-
-def _utf8() -> Any:
-    from arro3.core import DataType
-
-    return DataType.string()
 
 
 def _columns(view: View, timestamp_path: str | None) -> list[tuple[str, str, str]]:
@@ -196,8 +201,9 @@ def _inputs(source: Any, format: RdfFormat | None) -> list[tuple[str, str, bytes
 class MemberReader:
     """Reads members batch by batch, in input order, with bounded memory.
 
-    ``member`` says which nodes are members: ``"version-of"`` (non-blank subjects having
-    ``version_of_path``), ``"tree-member"`` (IRI objects of ``tree:member``),
+    ``member`` says which nodes are members: ``"version-of"`` (the default without
+    ``versions``: non-blank subjects having ``version_of_path`` in the default graph or in their
+    own named graph), ``"tree-member"`` (IRI objects of ``tree:member``),
     ``"named-graph"`` (one member per named graph, IRI = graph name), ``"type"`` (subjects of
     ``rdf:type <member_type>``), ``"subject"`` (every IRI subject of the default graph: state
     objects, the default when ``versions`` is given) or ``"document"`` (each input is one
@@ -217,13 +223,15 @@ class MemberReader:
     ``_:b0``, ``_:b1``, … in order of appearance.
 
     Streaming rule: each file is parsed in windows of about ``window`` statements. A window is
-    cut before the trailing statements of its last subject (or named graph) and before any
-    member whose description has statements on both sides of the cut; the rest is carried into
-    the next window, which grows when one member does not fit. A member therefore comes out
-    whole when the statements of one subject, blank node or named graph are less than a window
-    apart; statements about a member only come from its own file. In ``"tree-member"`` mode a
-    member's ``tree:member`` statement may come any distance before its description.
-    ``"document"`` reads each input whole.
+    cut before the trailing statements of its last subject (or named graph), before the member
+    whose description starts last, before statements after the last member out that belong to
+    no member yet (unless more than 8 windows back), and never inside a member's description;
+    members before the cut come out, the rest is carried into the next window, which grows when
+    one member does not fit. So the output does not depend on ``window`` or ``batch_size`` as
+    long as each member's statements (its own, its blank nodes', its named graph's) lie
+    together within 8 windows, in any order; statements about a member only come from its own
+    file. In ``"tree-member"`` mode a ``tree:member`` statement may come any distance before
+    its description. ``"document"`` reads each input whole.
 
     Parsing is lenient and never stops a dump: a bad statement is skipped and reported, an
     ``rdf:langString`` literal without a language tag is read as ``xsd:string`` and reported;

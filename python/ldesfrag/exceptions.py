@@ -8,7 +8,6 @@ __all__ = [
     "InvalidMemberError",
     "LdesfragError",
     "RdfError",
-    "RdfWarning",
     "StateError",
     "StreamClosedError",
     "ViewError",
@@ -54,10 +53,3 @@ class StreamClosedError(LdesfragError):
 
 class RdfError(LdesfragError):
     """RDF input that cannot be read at all: an unknown format or member mode, a bad IRI."""
-
-
-class RdfWarning(UserWarning):
-    """RDF input read with problems (skipped statements, repaired literals, dropped members).
-
-    :meth:`ldesfrag.MemberReader.problems` lists them all.
-    """

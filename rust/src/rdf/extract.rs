@@ -1,7 +1,7 @@
 //! One window of statements → the members complete in it, and where the window is cut.
 
 use oxrdf::vocab::{rdf, xsd};
-use oxrdf::{GraphName, Literal, NamedNode, NamedOrBlankNode, Term, Triple};
+use oxrdf::{GraphName, Literal, NamedNode, NamedOrBlankNode, Term, TermRef, Triple, TripleRef};
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -9,6 +9,9 @@ use super::parse::Stmt;
 use super::payload::{self, subject_key, Key};
 use super::{ColumnKind, Config, Mode, Problem, Versions, TREE_MEMBER};
 use crate::xsd as xsd_parse;
+
+/// Statements of no member further back than this many windows are dropped.
+const GIVE_UP: usize = 8;
 
 /// One column value of a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,7 +216,10 @@ fn identify(cfg: &Config, file: &str, stmts: &[Stmt]) -> (Vec<Cand>, Vec<(u32, P
                 }
             }
             Mode::NamedGraph => match &q.graph_name {
-                GraphName::NamedNode(g) => add((false, g.as_str()), i, &mut owned_seen),
+                GraphName::NamedNode(g) if !is_tree_member_of(st, g.as_str()) => {
+                    add((false, g.as_str()), i, &mut owned_seen)
+                }
+                GraphName::NamedNode(_) => {}
                 GraphName::BlankNode(b) => {
                     if seen.insert((true, b.as_str())) {
                         bad.push(problem(
@@ -231,8 +237,16 @@ fn identify(cfg: &Config, file: &str, stmts: &[Stmt]) -> (Vec<Cand>, Vec<(u32, P
 }
 
 /// Where a non-final window is cut: before the trailing statements of the last subject (or
-/// named graph), and never inside a member's description. 0 means: read more first.
-fn cut_point(stmts: &[Stmt], spans: &[Option<(u32, u32)>]) -> usize {
+/// named graph) and before the member whose description starts last, never inside a member's
+/// description, and before statements that follow the last member out and belong to no member
+/// yet (their member may be named next), unless they lie before `give_up_before`.
+/// 0 means: read more first.
+fn cut_point(
+    stmts: &[Stmt],
+    spans: &[Option<(u32, u32)>],
+    covered: &[bool],
+    give_up_before: usize,
+) -> usize {
     let Some(last) = stmts.last() else {
         return 0;
     };
@@ -247,8 +261,7 @@ fn cut_point(stmts: &[Stmt], spans: &[Option<(u32, u32)>]) -> usize {
         }
         c -= 1;
     }
-    let mut c = c as u32;
-    loop {
+    let settle = |mut c: u32| loop {
         let mut moved = false;
         for &(lo, hi) in spans.iter().flatten() {
             if lo < c && hi >= c {
@@ -257,8 +270,23 @@ fn cut_point(stmts: &[Stmt], spans: &[Option<(u32, u32)>]) -> usize {
             }
         }
         if !moved {
-            return c as usize;
+            return c;
         }
+    };
+    // The member that starts last may go on in the next window: hold it back.
+    let last_start = spans.iter().flatten().map(|&(lo, _)| lo).max();
+    let c = settle(last_start.map_or(c as u32, |lo| lo.min(c as u32)));
+    let end_of_settled = spans
+        .iter()
+        .flatten()
+        .filter(|&&(_, hi)| hi < c)
+        .map(|&(_, hi)| hi as usize + 1)
+        .max()
+        .unwrap_or(0);
+    let waiting = (end_of_settled.max(give_up_before)..c as usize).find(|&i| !covered[i]);
+    match waiting {
+        Some(i) => settle(i as u32) as usize,
+        None => c as usize,
     }
 }
 
@@ -313,7 +341,15 @@ pub(super) fn extract(
     let cut = if last {
         stmts.len()
     } else {
-        cut_point(stmts, &spans)
+        let mut covered = vec![false; stmts.len()];
+        for d in &descs {
+            for &i in d {
+                covered[i as usize] = true;
+            }
+        }
+        // Statements of no member are held for at most GIVE_UP windows.
+        let give_up_before = stmts.len().saturating_sub(GIVE_UP * cfg.window);
+        cut_point(stmts, &spans, &covered, give_up_before)
     };
     if cut == 0 && !last {
         return (Vec::new(), 0);
@@ -347,12 +383,9 @@ pub(super) fn extract(
         .par_iter()
         .map(|&(_, k)| {
             let c = &cands[k];
-            let triples: Vec<Triple> = descs[k]
+            let triples: Vec<TripleRef<'_>> = descs[k]
                 .iter()
-                .map(|&i| {
-                    let q = &stmts[i as usize].quad;
-                    Triple::new(q.subject.clone(), q.predicate.clone(), q.object.clone())
-                })
+                .map(|&i| triple_of(&stmts[i as usize]))
                 .collect();
             let problem = triples.is_empty().then(|| Problem {
                 file: file.to_owned(),
@@ -411,13 +444,10 @@ fn extract_document(
             Vec::new()
         }
         [c] => {
-            let triples: Vec<Triple> = stmts
+            let triples: Vec<TripleRef<'_>> = stmts
                 .iter()
                 .filter(|st| !is_tree_member_of(st, &c.id))
-                .map(|st| {
-                    let q = &st.quad;
-                    Triple::new(q.subject.clone(), q.predicate.clone(), q.object.clone())
-                })
+                .map(triple_of)
                 .collect();
             vec![build_row(
                 cfg,
@@ -443,57 +473,73 @@ fn extract_document(
     }
 }
 
-/// The version object of a state object: `{subject}{delimiter}{timestamp}`.
-fn make_version(v: &Versions, subject: &NamedNode, triples: &mut Vec<Triple>) -> NamedNode {
+fn triple_of(st: &Stmt) -> TripleRef<'_> {
+    let q = &st.quad;
+    TripleRef::new(q.subject.as_ref(), q.predicate.as_ref(), q.object.as_ref())
+}
+
+/// The version object of a state object: `{subject}{delimiter}{timestamp}` and the two triples
+/// to add.
+fn make_version(
+    v: &Versions,
+    subject: &NamedNode,
+    triples: &[TripleRef<'_>],
+) -> (NamedNode, [Triple; 2]) {
     let ts = v
         .timestamp_property
         .as_ref()
         .and_then(|prop| {
             triples
                 .iter()
-                .filter(|t| t.predicate == *prop && t.subject.as_ref() == subject.as_ref().into())
-                .filter_map(|t| match &t.object {
-                    Term::Literal(l) => Some(l.value()),
-                    Term::NamedNode(n) => Some(n.as_str()),
-                    Term::BlankNode(_) => None,
+                .filter(|t| t.predicate == prop.as_ref() && t.subject == subject.as_ref().into())
+                .filter_map(|t| match t.object {
+                    TermRef::Literal(l) => Some(l.value()),
+                    TermRef::NamedNode(n) => Some(n.as_str()),
+                    TermRef::BlankNode(_) => None,
                 })
                 .min()
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| v.timestamp.clone());
     let version = NamedNode::new_unchecked(format!("{}{}{}", subject.as_str(), v.delimiter, ts));
-    for t in triples.iter_mut() {
-        if t.subject.as_ref() == subject.as_ref().into() {
-            t.subject = version.clone().into();
-        }
-    }
-    triples.push(Triple::new(
-        version.clone(),
-        v.version_of_path.clone(),
-        subject.clone(),
-    ));
-    triples.push(Triple::new(
-        version.clone(),
-        v.timestamp_path.clone(),
-        Literal::new_typed_literal(ts, xsd::DATE_TIME),
-    ));
-    version
+    let added = [
+        Triple::new(version.clone(), v.version_of_path.clone(), subject.clone()),
+        Triple::new(
+            version.clone(),
+            v.timestamp_path.clone(),
+            Literal::new_typed_literal(ts, xsd::DATE_TIME),
+        ),
+    ];
+    (version, added)
 }
 
-fn lexical(t: &Term) -> Option<&str> {
+fn lexical(t: TermRef<'_>) -> Option<&str> {
     match t {
-        Term::NamedNode(n) => Some(n.as_str()),
-        Term::Literal(l) => Some(l.value()),
-        Term::BlankNode(_) => None,
+        TermRef::NamedNode(n) => Some(n.as_str()),
+        TermRef::Literal(l) => Some(l.value()),
+        TermRef::BlankNode(_) => None,
     }
 }
 
-fn build_row(cfg: &Config, id: NamedNode, mut triples: Vec<Triple>) -> Row {
-    let id = match &cfg.versions {
-        Some(v) => make_version(v, &id, &mut triples),
-        None => id,
+fn build_row(cfg: &Config, id: NamedNode, description: Vec<TripleRef<'_>>) -> Row {
+    let (member, added) = match &cfg.versions {
+        Some(v) => {
+            let (version, added) = make_version(v, &id, &description);
+            (version, Some(added))
+        }
+        None => (id.clone(), None),
     };
-    let member: NamedOrBlankNode = id.into();
+    let member: NamedOrBlankNode = member.into();
+    let mut triples: Vec<TripleRef<'_>> = description;
+    if let (Some(added), NamedOrBlankNode::NamedNode(version)) = (&added, &member) {
+        // The state's triples move to the version.
+        for t in triples.iter_mut() {
+            if t.subject == id.as_ref().into() {
+                t.subject = version.as_ref().into();
+            }
+        }
+        triples.extend(added.iter().map(Triple::as_ref));
+    }
     let ordered = payload::canonical_order(&member, &triples);
     let mut text = String::with_capacity(ordered.len() * 120);
     payload::write_ntriples(&ordered, &mut text);
@@ -501,23 +547,23 @@ fn build_row(cfg: &Config, id: NamedNode, mut triples: Vec<Triple>) -> Row {
         .columns
         .iter()
         .map(|col| {
-            let at_path = ordered.iter().filter(|t| t.predicate == col.path);
+            let at_path = ordered.iter().filter(|t| t.predicate == col.path.as_ref());
             match col.kind {
                 ColumnKind::Wkt => Value::List(
                     at_path
-                        .filter_map(|t| match &t.object {
-                            Term::Literal(l) => Some(l.value().to_owned()),
+                        .filter_map(|t| match t.object {
+                            TermRef::Literal(l) => Some(l.value().to_owned()),
                             _ => None,
                         })
                         .collect(),
                 ),
                 ColumnKind::Reference => Value::List(
                     at_path
-                        .filter_map(|t| lexical(&t.object).map(str::to_owned))
+                        .filter_map(|t| lexical(t.object).map(str::to_owned))
                         .collect(),
                 ),
                 ColumnKind::Time => {
-                    let values: Vec<&str> = at_path.filter_map(|t| lexical(&t.object)).collect();
+                    let values: Vec<&str> = at_path.filter_map(|t| lexical(t.object)).collect();
                     let first_valid = values
                         .iter()
                         .find(|v| xsd_parse::parse_xsd_datetime(v, xsd_parse::Naive::Utc).is_ok());
@@ -526,9 +572,9 @@ fn build_row(cfg: &Config, id: NamedNode, mut triples: Vec<Triple>) -> Row {
             }
         })
         .collect();
-    let id = match member {
-        NamedOrBlankNode::NamedNode(n) => n.into_string(),
-        NamedOrBlankNode::BlankNode(b) => b.into_string(),
+    let id = match &member {
+        NamedOrBlankNode::NamedNode(n) => n.as_str().to_owned(),
+        NamedOrBlankNode::BlankNode(b) => b.as_str().to_owned(),
     };
     Row {
         id,

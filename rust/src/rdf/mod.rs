@@ -122,3 +122,142 @@ impl Config {
 pub fn iri(what: &str, s: &str) -> Result<NamedNode, Error> {
     NamedNode::new(s).map_err(|e| Error::Argument(format!("{what}: invalid IRI {s:?}: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Rng;
+
+    fn read_all(
+        data: &str,
+        format: Format,
+        mode: Mode,
+        window: usize,
+    ) -> (Vec<(String, String)>, Vec<Problem>) {
+        let mut cfg = Config::new(
+            mode,
+            iri("v", "http://purl.org/dc/terms/isVersionOf").expect("an IRI"),
+        );
+        cfg.window = window;
+        cfg.batch_size = 3;
+        let input = Input::Bytes {
+            name: "t".into(),
+            data: data.as_bytes().to_vec(),
+            format,
+        };
+        let mut r = MemberReader::new(cfg, vec![input]).expect("a valid config");
+        let mut out = Vec::new();
+        while let Some(b) = r.next_batch().expect("no I/O error") {
+            assert!(b.num_rows() <= 3);
+            let ids = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .expect("strings");
+            let p = b
+                .column(1)
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .expect("strings");
+            for i in 0..b.num_rows() {
+                out.push((ids.value(i).to_owned(), p.value(i).to_owned()));
+            }
+        }
+        (out, r.problems().to_vec())
+    }
+
+    fn member_lines(i: usize) -> Vec<String> {
+        vec![
+            format!("<http://e/m{i}> <http://purl.org/dc/terms/isVersionOf> <http://e/x{i}> ."),
+            format!("<http://e/m{i}> <http://e/p> _:a{i} ."),
+            format!("<http://e/m{i}> <http://e/p> _:c{i} ."),
+            format!("_:a{i} <http://e/q> \"same\" ."),
+            format!("_:c{i} <http://e/q> \"same\" ."),
+            format!("_:c{i} <http://e/r> _:d{i} ."),
+            format!("_:d{i} <http://e/s> \"{i}\" ."),
+        ]
+    }
+
+    #[test]
+    fn payload_is_independent_of_statement_order_and_labels() {
+        let mut rng = Rng(0x5eed);
+        let lines = member_lines(1);
+        let (want, _) = read_all(
+            &lines.join("\n"),
+            Format::NTriples,
+            Mode::VersionOf,
+            1 << 10,
+        );
+        assert_eq!(want.len(), 1);
+        assert!(want[0].1.starts_with("<http://e/m1> <http://e/p> _:b0 .\n"));
+        for _ in 0..50 {
+            let mut l = lines.clone();
+            for i in (1..l.len()).rev() {
+                l.swap(i, rng.index(i + 1));
+            }
+            let text = l.join("\n").replace("_:a1", "_:zz").replace("_:c1", "_:aa");
+            let (got, problems) = read_all(&text, Format::NTriples, Mode::VersionOf, 1 << 10);
+            assert_eq!(got, want);
+            assert!(problems.is_empty());
+        }
+    }
+
+    #[test]
+    fn windows_do_not_change_the_output() {
+        let lines: Vec<String> = (0..20).flat_map(member_lines).collect();
+        let text = lines.join("\n");
+        let (want, _) = read_all(&text, Format::NQuads, Mode::VersionOf, 1 << 10);
+        assert_eq!(want.len(), 20);
+        for window in 1..12 {
+            assert_eq!(
+                read_all(&text, Format::NQuads, Mode::VersionOf, window).0,
+                want
+            );
+        }
+    }
+
+    #[test]
+    fn langstring_without_tag_is_repaired_and_reported() {
+        let text = "<http://e/m> <http://purl.org/dc/terms/isVersionOf> <http://e/x> .\n\
+                    <http://e/m> <http://e/l> \"hi\"^^<http://www.w3.org/1999/02/22-rdf-syntax-ns#langString> .\n";
+        let (got, problems) = read_all(text, Format::NTriples, Mode::VersionOf, 8);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].1.contains("<http://e/l> \"hi\" .\n"));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, Some(2));
+        assert!(!problems[0].dropped);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut rng = Rng(42);
+        let base: Vec<u8> = (0..5)
+            .flat_map(member_lines)
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into_bytes();
+        for _ in 0..200 {
+            let mut b = base.clone();
+            for _ in 0..4 {
+                let i = rng.index(b.len());
+                b[i] = rng.below(256) as u8;
+            }
+            let text = String::from_utf8_lossy(&b).into_owned();
+            for format in [
+                Format::NTriples,
+                Format::NQuads,
+                Format::Turtle,
+                Format::TriG,
+            ] {
+                for mode in [
+                    Mode::VersionOf,
+                    Mode::TreeMember,
+                    Mode::NamedGraph,
+                    Mode::Subject,
+                ] {
+                    let _ = read_all(&text, format, mode, 3);
+                }
+            }
+        }
+    }
+}

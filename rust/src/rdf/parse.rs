@@ -13,8 +13,6 @@ use std::path::Path;
 
 use oxrdf::vocab::{rdf, xsd};
 use oxrdf::{GraphName, Literal, Quad, Term};
-use oxttl::nquads::LowLevelNQuadsParser;
-use oxttl::ntriples::LowLevelNTriplesParser;
 use oxttl::trig::LowLevelTriGParser;
 use oxttl::turtle::LowLevelTurtleParser;
 use oxttl::{NQuadsParser, NTriplesParser, TriGParser, TurtleParser};
@@ -43,6 +41,9 @@ impl Format {
     }
 }
 
+/// Lines of N-Triples/N-Quads parsed in one go on the fast path.
+const LINE_CHUNK: usize = 512;
+
 /// One parsed statement and the (1-based) line it ends on.
 #[derive(Debug, Clone)]
 pub struct Stmt {
@@ -50,9 +51,11 @@ pub struct Stmt {
     pub line: u64,
 }
 
+/// Line formats are parsed line by line, each line on its own: an error (even an unterminated
+/// string) never reaches the next line. Turtle and TriG are fed to oxttl's push parser.
 enum Low {
-    NTriples(LowLevelNTriplesParser),
-    NQuads(LowLevelNQuadsParser),
+    NTriples,
+    NQuads,
     Turtle(LowLevelTurtleParser),
     TriG(LowLevelTriGParser),
 }
@@ -60,8 +63,7 @@ enum Low {
 impl Low {
     fn extend(&mut self, bytes: &[u8]) {
         match self {
-            Low::NTriples(p) => p.extend_from_slice(bytes),
-            Low::NQuads(p) => p.extend_from_slice(bytes),
+            Low::NTriples | Low::NQuads => {}
             Low::Turtle(p) => p.extend_from_slice(bytes),
             Low::TriG(p) => p.extend_from_slice(bytes),
         }
@@ -69,8 +71,7 @@ impl Low {
 
     fn end(&mut self) {
         match self {
-            Low::NTriples(p) => p.end(),
-            Low::NQuads(p) => p.end(),
+            Low::NTriples | Low::NQuads => {}
             Low::Turtle(p) => p.end(),
             Low::TriG(p) => p.end(),
         }
@@ -78,10 +79,7 @@ impl Low {
 
     fn next(&mut self) -> Option<Result<Quad, oxttl::TurtleSyntaxError>> {
         match self {
-            Low::NTriples(p) => p
-                .parse_next()
-                .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph))),
-            Low::NQuads(p) => p.parse_next(),
+            Low::NTriples | Low::NQuads => None,
             Low::Turtle(p) => p
                 .parse_next()
                 .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph))),
@@ -98,6 +96,8 @@ pub struct StatementSource {
     line: u64,
     buf: Vec<u8>,
     done: bool,
+    /// After a Turtle/TriG error: skip lines until one that starts a statement.
+    skipping: bool,
 }
 
 impl std::fmt::Debug for StatementSource {
@@ -139,8 +139,8 @@ impl StatementSource {
         }
         let bad_base = |e: oxrdf::IriParseError| Error::Argument(format!("invalid base_iri: {e}"));
         let parser = match format {
-            Format::NTriples => Low::NTriples(NTriplesParser::new().lenient().low_level()),
-            Format::NQuads => Low::NQuads(NQuadsParser::new().lenient().low_level()),
+            Format::NTriples => Low::NTriples,
+            Format::NQuads => Low::NQuads,
             Format::Turtle => {
                 let mut p = TurtleParser::new().lenient();
                 if let Some(b) = base_iri {
@@ -163,6 +163,7 @@ impl StatementSource {
             line: 0,
             buf: Vec::new(),
             done: false,
+            skipping: false,
         })
     }
 
@@ -175,6 +176,12 @@ impl StatementSource {
     /// is reported and ends this input.
     pub fn read(&mut self, limit: usize, out: &mut Vec<Stmt>, problems: &mut Vec<Problem>) -> bool {
         let target = out.len() + limit;
+        if matches!(self.parser, Low::NTriples | Low::NQuads) {
+            while out.len() < target && !self.done {
+                self.read_line_chunk(out, problems);
+            }
+            return !self.done;
+        }
         while out.len() < target {
             self.drain(out, problems);
             if self.done {
@@ -188,7 +195,24 @@ impl StatementSource {
                 }
                 Ok(_) => {
                     self.line += 1;
-                    self.parser.extend(&self.buf);
+                    match self.parser {
+                        Low::NTriples => {
+                            let results = NTriplesParser::new()
+                                .lenient()
+                                .for_slice(&self.buf)
+                                .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph)));
+                            self.take(results, out, problems);
+                        }
+                        Low::NQuads => {
+                            let results = NQuadsParser::new().lenient().for_slice(&self.buf);
+                            self.take(results, out, problems);
+                        }
+                        _ if self.skipping && !starts_statement(&self.buf) => {}
+                        _ => {
+                            self.skipping = false;
+                            self.parser.extend(&self.buf);
+                        }
+                    }
                 }
                 Err(e) => {
                     problems.push(Problem {
@@ -207,8 +231,180 @@ impl StatementSource {
         !self.done
     }
 
+    /// Line formats: up to LINE_CHUNK lines parsed at once; a chunk that does not give exactly
+    /// one statement per content line (an error, two statements on a line) is parsed again
+    /// line by line, so errors stay on their line and every statement knows its line.
+    fn read_line_chunk(&mut self, out: &mut Vec<Stmt>, problems: &mut Vec<Problem>) {
+        self.buf.clear();
+        let first_line = self.line + 1;
+        let mut content: Vec<bool> = Vec::with_capacity(LINE_CHUNK);
+        while content.len() < LINE_CHUNK {
+            let start = self.buf.len();
+            match self.input.read_until(b'\n', &mut self.buf) {
+                Ok(0) => {
+                    self.done = true;
+                    break;
+                }
+                Ok(_) => {
+                    self.line += 1;
+                    let text = self.buf[start..].trim_ascii_start();
+                    content.push(!text.is_empty() && !text.starts_with(b"#"));
+                }
+                Err(e) => {
+                    problems.push(Problem {
+                        file: self.name.clone(),
+                        line: Some(self.line + 1),
+                        member: None,
+                        reason: format!("read error, rest of the input skipped: {e}"),
+                        dropped: true,
+                    });
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        let quads: Result<Vec<Quad>, _> = match self.parser {
+            Low::NTriples => NTriplesParser::new()
+                .lenient()
+                .for_slice(&self.buf)
+                .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph)))
+                .collect(),
+            _ => NQuadsParser::new().lenient().for_slice(&self.buf).collect(),
+        };
+        let wanted = content.iter().filter(|&&c| c).count();
+        if let Some(quads) = quads.ok().filter(|q| q.len() == wanted) {
+            let lines = (first_line..).zip(&content).filter(|(_, &c)| c);
+            let mut repaired = Vec::new();
+            for (quad, (line, _)) in quads.into_iter().zip(lines) {
+                let quad = self.repair_at(quad, line, &mut repaired);
+                out.push(Stmt { quad, line });
+            }
+            problems.extend(repaired);
+            return;
+        }
+        // Slow path: line by line, with the line numbers of this chunk.
+        let buf = std::mem::take(&mut self.buf);
+        let last_line = self.line;
+        for (k, text) in buf.split_inclusive(|&b| b == b'\n').enumerate() {
+            self.line = first_line + k as u64;
+            let results: Vec<_> = match self.parser {
+                Low::NTriples => NTriplesParser::new()
+                    .lenient()
+                    .for_slice(text)
+                    .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph)))
+                    .collect(),
+                _ => NQuadsParser::new().lenient().for_slice(text).collect(),
+            };
+            self.take(results.into_iter(), out, problems);
+        }
+        self.line = last_line;
+        self.buf = buf;
+    }
+
     fn drain(&mut self, out: &mut Vec<Stmt>, problems: &mut Vec<Problem>) {
         while let Some(r) = self.parser.next() {
+            let failed = r.is_err();
+            self.take_one(r, out, problems);
+            if failed && !self.done {
+                // oxttl's own recovery can stay lost (e.g. inside an unterminated string):
+                // start over with the same prefixes and base at the next statement-like line.
+                self.restart();
+                return;
+            }
+        }
+    }
+
+    fn restart(&mut self) {
+        fn carry<P>(
+            mut p: P,
+            prefixes: Vec<(String, String)>,
+            base: Option<String>,
+            with_prefix: impl Fn(P, String, String) -> Result<P, oxrdf::IriParseError>,
+            with_base: impl Fn(P, String) -> Result<P, oxrdf::IriParseError>,
+            fresh: impl Fn() -> P,
+        ) -> P {
+            for (name, iri) in prefixes {
+                p = match with_prefix(p, name, iri) {
+                    Ok(p) => p,
+                    Err(_) => fresh(),
+                };
+            }
+            if let Some(b) = base {
+                p = with_base(p, b).unwrap_or_else(|_| fresh());
+            }
+            p
+        }
+        self.parser = match &self.parser {
+            Low::Turtle(old) => {
+                let prefixes = old
+                    .prefixes()
+                    .map(|(n, i)| (n.to_owned(), i.to_owned()))
+                    .collect();
+                let base = old.base_iri().map(str::to_owned);
+                let fresh = || TurtleParser::new().lenient();
+                Low::Turtle(
+                    carry(
+                        fresh(),
+                        prefixes,
+                        base,
+                        |p, n, i| p.with_prefix(n, i),
+                        |p, b| p.with_base_iri(b),
+                        fresh,
+                    )
+                    .low_level(),
+                )
+            }
+            Low::TriG(old) => {
+                let prefixes = old
+                    .prefixes()
+                    .map(|(n, i)| (n.to_owned(), i.to_owned()))
+                    .collect();
+                let base = old.base_iri().map(str::to_owned);
+                let fresh = || TriGParser::new().lenient();
+                Low::TriG(
+                    carry(
+                        fresh(),
+                        prefixes,
+                        base,
+                        |p, n, i| p.with_prefix(n, i),
+                        |p, b| p.with_base_iri(b),
+                        fresh,
+                    )
+                    .low_level(),
+                )
+            }
+            Low::NTriples => Low::NTriples,
+            Low::NQuads => Low::NQuads,
+        };
+        self.skipping = true;
+    }
+
+    fn take(
+        &self,
+        results: impl Iterator<Item = Result<Quad, oxttl::TurtleSyntaxError>>,
+        out: &mut Vec<Stmt>,
+        problems: &mut Vec<Problem>,
+    ) {
+        // One report per bad line: after the first error the rest of the line is noise.
+        let mut failed = false;
+        for r in results {
+            if r.is_err() {
+                if failed {
+                    continue;
+                }
+                failed = true;
+            }
+            self.take_one(r, out, problems);
+        }
+    }
+
+    fn take_one(
+        &self,
+        r: Result<Quad, oxttl::TurtleSyntaxError>,
+        out: &mut Vec<Stmt>,
+        problems: &mut Vec<Problem>,
+    ) {
+        {
             match r {
                 Ok(quad) => {
                     let quad = self.repair(quad, problems);
@@ -218,8 +414,12 @@ impl StatementSource {
                     });
                 }
                 Err(e) => {
-                    // oxttl counts lines from 0; a problem at the very end points at the last line.
-                    let line = (e.location().start.line + 1).min(self.line.max(1));
+                    // oxttl counts lines from 0 (per line for the line formats); a problem at
+                    // the very end points at the last line.
+                    let line = match self.parser {
+                        Low::NTriples | Low::NQuads => self.line,
+                        _ => (e.location().start.line + 1).min(self.line.max(1)),
+                    };
                     problems.push(Problem {
                         file: self.name.clone(),
                         line: Some(line),
@@ -232,12 +432,16 @@ impl StatementSource {
         }
     }
 
-    fn repair(&self, mut quad: Quad, problems: &mut Vec<Problem>) -> Quad {
+    fn repair(&self, quad: Quad, problems: &mut Vec<Problem>) -> Quad {
+        self.repair_at(quad, self.line, problems)
+    }
+
+    fn repair_at(&self, mut quad: Quad, line: u64, problems: &mut Vec<Problem>) -> Quad {
         if let Term::Literal(l) = &quad.object {
             if l.language().is_none() && l.datatype() == rdf::LANG_STRING {
                 problems.push(Problem {
                     file: self.name.clone(),
-                    line: Some(self.line),
+                    line: Some(line),
                     member: None,
                     reason: "rdf:langString literal without a language tag, read as xsd:string"
                         .into(),
@@ -247,5 +451,13 @@ impl StatementSource {
             }
         }
         quad
+    }
+}
+
+/// A line that can start a Turtle/TriG statement: not indented, not a continuation.
+fn starts_statement(line: &[u8]) -> bool {
+    match line.first() {
+        None => false,
+        Some(b) => !b.is_ascii_whitespace() && !b"])}.;,\"'#".contains(b),
     }
 }

@@ -11,7 +11,7 @@
 use std::fmt::Write;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use oxrdf::{BlankNode, NamedOrBlankNode, Term, Triple};
+use oxrdf::{NamedOrBlankNode, NamedOrBlankNodeRef, TermRef, TripleRef};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// A subject or object, by kind and string, as a map key.
@@ -24,32 +24,39 @@ pub fn subject_key(s: &NamedOrBlankNode) -> Key<'_> {
     }
 }
 
-fn blank_object(o: &Term) -> Option<&BlankNode> {
+fn subject_ref_key(s: NamedOrBlankNodeRef<'_>) -> Key<'_> {
+    match s {
+        NamedOrBlankNodeRef::NamedNode(n) => (false, n.as_str()),
+        NamedOrBlankNodeRef::BlankNode(b) => (true, b.as_str()),
+    }
+}
+
+fn blank_object(o: TermRef<'_>) -> Option<&str> {
     match o {
-        Term::BlankNode(b) => Some(b),
+        TermRef::BlankNode(b) => Some(b.as_str()),
         _ => None,
     }
 }
 
 struct Sorter<'a> {
-    by_subject: FxHashMap<Key<'a>, Vec<&'a Triple>>,
+    by_subject: FxHashMap<Key<'a>, Vec<TripleRef<'a>>>,
     hashes: FxHashMap<&'a str, u64>,
     in_progress: FxHashSet<&'a str>,
 }
 
 impl<'a> Sorter<'a> {
     /// Sort key of an object: kind rank, then strings, then the blank node's hash.
-    fn object_key(&mut self, o: &'a Term) -> (u8, &'a str, &'a str, &'a str, u64) {
+    fn object_key(&mut self, o: TermRef<'a>) -> (u8, &'a str, &'a str, &'a str, u64) {
         match o {
-            Term::NamedNode(n) => (0, n.as_str(), "", "", 0),
-            Term::Literal(l) => (
+            TermRef::NamedNode(n) => (0, n.as_str(), "", "", 0),
+            TermRef::Literal(l) => (
                 1,
                 l.value(),
                 l.datatype().as_str(),
                 l.language().unwrap_or(""),
                 0,
             ),
-            Term::BlankNode(b) => (2, "", "", "", self.blank_hash(b.as_str())),
+            TermRef::BlankNode(b) => (2, "", "", "", self.blank_hash(b.as_str())),
         }
     }
 
@@ -68,7 +75,7 @@ impl<'a> Sorter<'a> {
             .unwrap_or_default();
         let mut keys: Vec<_> = triples
             .iter()
-            .map(|t| (t.predicate.as_str(), self.object_key(&t.object)))
+            .map(|t| (t.predicate.as_str(), self.object_key(t.object)))
             .collect();
         keys.sort_unstable();
         let mut h = DefaultHasher::new();
@@ -79,13 +86,13 @@ impl<'a> Sorter<'a> {
         h
     }
 
-    fn sort_subject(&mut self, key: Key<'a>) -> Vec<&'a Triple> {
+    fn sort_subject(&mut self, key: Key<'a>) -> Vec<TripleRef<'a>> {
         let Some(mut triples) = self.by_subject.get(&key).cloned() else {
             return Vec::new();
         };
         let mut keyed: Vec<_> = triples
             .drain(..)
-            .map(|t| ((t.predicate.as_str(), self.object_key(&t.object)), t))
+            .map(|t| ((t.predicate.as_str(), self.object_key(t.object)), t))
             .collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0));
         keyed.into_iter().map(|(_, t)| t).collect()
@@ -93,13 +100,16 @@ impl<'a> Sorter<'a> {
 }
 
 /// The description's triples (deduplicated) in canonical order, starting at `member`.
-pub fn canonical_order<'a>(member: &NamedOrBlankNode, triples: &'a [Triple]) -> Vec<&'a Triple> {
-    let mut seen: FxHashSet<&Triple> = FxHashSet::default();
-    let mut by_subject: FxHashMap<Key<'a>, Vec<&'a Triple>> = FxHashMap::default();
+pub fn canonical_order<'a>(
+    member: &NamedOrBlankNode,
+    triples: &[TripleRef<'a>],
+) -> Vec<TripleRef<'a>> {
+    let mut seen: FxHashSet<TripleRef<'a>> = FxHashSet::default();
+    let mut by_subject: FxHashMap<Key<'a>, Vec<TripleRef<'a>>> = FxHashMap::default();
     let mut subjects: Vec<Key<'a>> = Vec::new();
-    for t in triples {
+    for &t in triples {
         if seen.insert(t) {
-            let k = subject_key(&t.subject);
+            let k = subject_ref_key(t.subject);
             by_subject
                 .entry(k)
                 .or_insert_with(|| {
@@ -146,7 +156,7 @@ fn visit<'a>(
     sorter: &mut Sorter<'a>,
     root: Key<'a>,
     visited: &mut FxHashSet<Key<'a>>,
-    out: &mut Vec<&'a Triple>,
+    out: &mut Vec<TripleRef<'a>>,
 ) {
     // An explicit stack: deep blank-node chains must not overflow the thread's stack.
     let mut stack = vec![root];
@@ -159,34 +169,34 @@ fn visit<'a>(
         out.extend(triples);
         let children: Vec<Key<'a>> = out[start..]
             .iter()
-            .filter_map(|t| blank_object(&t.object).map(|b| (true, b.as_str())))
+            .filter_map(|t| blank_object(t.object).map(|b| (true, b)))
             .collect();
         stack.extend(children.into_iter().rev());
     }
 }
 
 /// Writes the triples as N-Triples, relabelling blank nodes `_:b0`, `_:b1`, … in order.
-pub fn write_ntriples<'a>(triples: &[&'a Triple], out: &mut String) {
+pub fn write_ntriples<'a>(triples: &[TripleRef<'a>], out: &mut String) {
     let mut labels: FxHashMap<&'a str, usize> = FxHashMap::default();
-    let mut blank = |b: &'a BlankNode, out: &mut String| {
+    let mut blank = |b: &'a str, out: &mut String| {
         let n = labels.len();
-        let id = *labels.entry(b.as_str()).or_insert(n);
+        let id = *labels.entry(b).or_insert(n);
         let _ = write!(out, "_:b{id}");
     };
     for t in triples {
-        match &t.subject {
-            NamedOrBlankNode::NamedNode(n) => {
+        match t.subject {
+            NamedOrBlankNodeRef::NamedNode(n) => {
                 let _ = write!(out, "{n}");
             }
-            NamedOrBlankNode::BlankNode(b) => blank(b, out),
+            NamedOrBlankNodeRef::BlankNode(b) => blank(b.as_str(), out),
         }
         let _ = write!(out, " {} ", t.predicate);
-        match &t.object {
-            Term::NamedNode(n) => {
+        match t.object {
+            TermRef::NamedNode(n) => {
                 let _ = write!(out, "{n}");
             }
-            Term::BlankNode(b) => blank(b, out),
-            Term::Literal(l) => {
+            TermRef::BlankNode(b) => blank(b.as_str(), out),
+            TermRef::Literal(l) => {
                 let _ = write!(out, "{l}");
             }
         }

@@ -1,14 +1,19 @@
 //! Inputs → record batches of members, in bounded memory.
 //!
 //! Each input is read in windows of about `Config::window` statements. A window ends at a
-//! statement boundary and is then cut further back: before the trailing run of statements of
-//! its last subject (or last named graph), and before the first statement of any member whose
-//! description (own triples, blank nodes reached, named graph) has statements on both sides of
-//! the cut. Members wholly before the cut come out; the statements after it are carried into the
-//! next window. When nothing can be cut (one member larger than the window) the window grows.
-//! So a member comes out whole as long as the statements of one subject, one blank node or one
-//! named graph are never more than a window apart; statements about a member only ever come from
-//! its own input (blank-node labels are input-scoped). `Mode::Document` reads each input whole.
+//! statement boundary and is then cut further back: (1) before the trailing run of statements of
+//! its last subject (or last named graph); (2) before the member whose description starts last
+//! (more of it may follow); (3) before the first statement after the last member out that belongs
+//! to no member yet (a blank node or a subject whose member statement may follow), unless it
+//! lies more than 8 windows back; and (4) never inside a member's description (own triples,
+//! blank nodes reached, named graph). Members wholly before the cut come out, in the order of
+//! their first statement; the statements after it are carried into the next window. When
+//! nothing can be cut (one member larger than the window) the window grows. So the output does
+//! not depend on the window as long as each member's statements (with its blank nodes' and its
+//! named graph's) lie together within 8 windows; statements about a member only ever come from
+//! its own input (blank-node labels are input-scoped). In `tree-member` mode the names of
+//! members not yet described are kept for the whole input. `Mode::Document` reads each input
+//! whole.
 
 use std::collections::VecDeque;
 use std::io::{BufReader, Cursor};
