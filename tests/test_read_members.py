@@ -37,7 +37,7 @@ from ldesfrag import (
 
 # rdflib 7 warns about its own use of Dataset.default_context on every quad.
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
-EXAMPLES = Path("/work/shared/reference/examples")
+EXAMPLES = Path(__file__).parent / "data" / "examples"
 LAMBERT = EXAMPLES / "Server4J_geospatial_ldes-member-bucketising_gipod-lambert72.nq"
 TRAFFIC = EXAMPLES / "E2E_geomobility_by-page-1_verkeerstelling-first-member.ttl"
 PARK_AND_RIDE = EXAMPLES / "E2E_019_park-and-ride-gent_offset-timestamp.ttl"

@@ -27,7 +27,7 @@ from ldesfrag import (
 
 # rdflib 7 warns about its own use of Dataset.default_context on every quad.
 pytestmark = pytest.mark.filterwarnings("ignore:Dataset.default_context:DeprecationWarning")
-EXAMPLES = Path("/work/shared/reference/examples")
+EXAMPLES = Path(__file__).parent / "data" / "examples"
 STATE = EXAMPLES / "Server4J_integration-test_two-observations_verkeersmetingen-state.template.ttl"
 PARK_AND_RIDE = EXAMPLES / "E2E_019_park-and-ride-gent_offset-timestamp.ttl"
 VERSION_OF = URIRef(DCT_IS_VERSION_OF)
