@@ -25,17 +25,18 @@ PREFIXES = """
 @prefix viewName: <http://localhost:8080/mobility-hindrances/geospatial/> .
 """
 
-# ldes-semantics.md §2: the reference server's view_multiple_fragmentations.ttl, unchanged.
+# ldes-semantics.md §2: the reference server's view_multiple_fragmentations.ttl (re-indented).
 SERVER_EXAMPLE = (
     PREFIXES
     + """
 server:geospatial a tree:Node ; tree:viewDescription viewName:description .
 viewName:description a tree:ViewDescription ;
     tree:pageSize "100"^^xsd:int ;
-    tree:fragmentationStrategy ( [ a tree:GeospatialFragmentation ; tree:maxZoom "15" ;
-                                   tree:fragmentationPath "http://www.opengis.net/ont/geosparql#asWKT" ]
-                                 [ a tree:HierarchicalTimeBasedFragmentation ; tree:maxGranularity "day" ;
-                                   tree:fragmentationPath "http://www.w3.org/ns/prov#generatedAtTime" ] ) .
+    tree:fragmentationStrategy (
+        [ a tree:GeospatialFragmentation ; tree:maxZoom "15" ;
+          tree:fragmentationPath "http://www.opengis.net/ont/geosparql#asWKT" ]
+        [ a tree:HierarchicalTimeBasedFragmentation ; tree:maxGranularity "day" ;
+          tree:fragmentationPath "http://www.w3.org/ns/prov#generatedAtTime" ] ) .
 """
 )
 
@@ -58,8 +59,8 @@ def test_paths_as_iris_blank_description_and_reference():
 <v> tree:viewDescription [
     tree:pageSize 7 ;
     tree:fragmentationStrategy (
-        [ a tree:ReferenceFragmentation ; tree:fragmentationPath <http://purl.org/dc/terms/isVersionOf> ;
-          tree:fragmentationKey "version" ]
+        [ a tree:ReferenceFragmentation ; tree:fragmentationKey "version" ;
+          tree:fragmentationPath <http://purl.org/dc/terms/isVersionOf> ]
         [ a tree:HierarchicalTimeBasedFragmentation ; tree:maxGranularity "hour" ;
           tree:fragmentationPath prov:generatedAtTime ; tree:linearTimeCachingEnabled true ;
           tree:fragmentationSubjectFilter ".*" ]
@@ -146,7 +147,8 @@ def test_the_loaded_view_fragments_like_the_equivalent_toml():
         ),
         ("[] tree:fragmentationStrategy ( [ tree:maxZoom 3 ] ) .", "expected one type"),
         (
-            '[] tree:fragmentationStrategy ( [ a tree:GeospatialFragmentation ; tree:maxZoom "x" ] ) .',
+            "[] tree:fragmentationStrategy ( [ a tree:GeospatialFragmentation ; "
+            'tree:maxZoom "x" ] ) .',
             "maxZoom: expected an integer",
         ),
         (

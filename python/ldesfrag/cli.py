@@ -4,6 +4,9 @@
 members in batches, assigns them, writes the assignments ``{row, bucket, page}`` to a Parquet
 file (and the members with a missing or invalid value to ``OUT`` with ``.invalid.parquet``),
 and prints a per-bucket summary. Memory is bounded by the batch size, not the file size.
+
+``ldesfrag publish INPUT... --view VIEW --out DIR --base-url URL`` turns RDF dumps into a static
+LDES directory (see :func:`ldesfrag.publish`), or appends to one.
 """
 
 from __future__ import annotations
@@ -202,6 +205,54 @@ def print_summary(
     print(f"\nassignments: {out}\ninvalid members: {invalid_out}")
 
 
+def publish(args: argparse.Namespace) -> int:
+    from ldesfrag._publish import print_progress
+    from ldesfrag._publish import publish as run_publish
+
+    versions = None
+    if args.create_versions:
+        from ldesfrag import CreateVersions
+
+        versions = CreateVersions(delimiter=args.version_delimiter or "/")
+    elif args.version_delimiter is not None:
+        raise LdesfragError("--version-delimiter goes with --create-versions")
+    summary = run_publish(
+        args.inputs,
+        View.load(args.view),
+        args.out,
+        base_url=args.base_url,
+        format=args.format,
+        stream=args.stream,
+        member=args.member,
+        member_type=args.member_type,
+        timestamp_path=args.timestamp_path,
+        version_of_path=args.version_of_path,
+        versions=versions,
+        batch_size=args.batch_size,
+        close=args.close,
+        progress=None if args.quiet else print_progress,
+    )
+    if not args.quiet and summary.members_this_run:
+        print(file=sys.stderr)
+    rate = summary.members_this_run / max(summary.seconds, 1e-9)
+    print(
+        f"{summary.members_this_run:,} members published in {summary.seconds:.2f} s "
+        f"({rate:,.0f} members/s); {summary.members:,} in the stream"
+        + (" (closed)" if summary.closed else "")
+    )
+    print(
+        f"{summary.buckets:,} leaf buckets, {summary.pages:,} pages "
+        f"({summary.immutable_pages:,} immutable); {summary.files_written:,} files, "
+        f"{summary.bytes_written:,} bytes written"
+    )
+    for title, counts in (("rejected members", summary.rejected), ("problems", summary.problems)):
+        if counts:
+            print(f"{sum(counts.values()):,} {title}, by reason:")
+            for reason, n in Counter(counts).most_common(10):
+                print(f"  {n:>8,}  {reason}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ldesfrag", description=__doc__.splitlines()[0] if __doc__ else None
@@ -216,9 +267,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("--batch-size", type=int, default=1 << 16)
     a.add_argument("--state", help="a state file: resumed from when it exists, written at the end")
     a.add_argument("--progress-threshold", type=int, default=1_000_000, help=argparse.SUPPRESS)
+    p = sub.add_parser("publish", help="publish RDF dumps as a static LDES directory (or append)")
+    p.add_argument("inputs", nargs="+", help="N-Triples, N-Quads, Turtle or TriG files (or globs)")
+    p.add_argument("--view", required=True, help="a .toml, .json or RDF (.ttl) view description")
+    p.add_argument("--out", required=True, help="the directory to publish into")
+    p.add_argument("--base-url", required=True, help="the URL at which DIR is served")
+    p.add_argument("--format", choices=["ttl", "nt", "nq", "trig", "jsonld"], default="ttl")
+    p.add_argument("--stream", help="the event stream IRI (default: BASE_URL#stream)")
+    p.add_argument(
+        "--member",
+        choices=["version-of", "tree-member", "named-graph", "type", "subject"],
+        default="version-of",
+    )
+    p.add_argument("--member-type", help="the class of members, with --member type")
+    p.add_argument("--timestamp-path", help="default: the time fragmentation's path")
+    p.add_argument("--version-of-path", help="default: dct:isVersionOf with --member version-of")
+    p.add_argument("--create-versions", action="store_true", help="state objects → versions")
+    p.add_argument("--version-delimiter", help="between state IRI and timestamp (default /)")
+    p.add_argument("--batch-size", type=int, default=1 << 16)
+    p.add_argument("--close", action="store_true", help="close the stream: all pages immutable")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
     try:
-        return assign(args)
+        return publish(args) if args.command == "publish" else assign(args)
     except (LdesfragError, OSError) as e:
         print(f"ldesfrag: error: {e}", file=sys.stderr)
         return 2
