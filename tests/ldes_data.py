@@ -21,9 +21,9 @@ def members_nt(start: int, count: int, seed: int = 1) -> str:
     """``count`` version objects numbered from ``start``: points and multi-tile linestrings
     around Ghent, a few days of May 2023, 1 in 25 without a geometry, 1 in 30 without a time,
     some with a nested blank-node geometry (reached through a blank node, as in real data)."""
-    rng = random.Random(seed * 1_000_003 + start)
     lines = []
     for i in range(start, start + count):
+        rng = random.Random(seed * 1_000_003 + i)  # a member's values depend on i alone
         m = f"<{member_iri(i)}>"
         lines.append(f"{m} <{DCT_IS_VERSION_OF}> <http://example.org/obs/{i // 3}> .")
         lines.append(f'{m} <{RDFS_LABEL}> "member {i} \\"quoted\\" é" .')

@@ -8,6 +8,7 @@ which export the same interface, come out.
 from ldesfrag._fragmenter import Fragmenter, MembersLike, OnInvalid
 from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
 from ldesfrag._ldesfrag import __version__
+from ldesfrag._publish import PublishSummary, publish
 from ldesfrag._view import (
     GEO_AS_WKT,
     PROV_GENERATED_AT_TIME,
@@ -45,6 +46,7 @@ __all__ = [
     "LdesfragError",
     "MembersLike",
     "OnInvalid",
+    "PublishSummary",
     "Reference",
     "StateError",
     "StreamClosedError",
@@ -54,6 +56,7 @@ __all__ = [
     "__version__",
     "cover",
     "parse_datetime",
+    "publish",
     "tile",
     "tiles_for_points",
 ]

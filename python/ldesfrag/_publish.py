@@ -52,15 +52,16 @@ DCT_IS_VERSION_OF = "http://purl.org/dc/terms/isVersionOf"
 STATE_DIR = ".ldesfrag"
 _STATE_VERSION = 1
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.=")
-_CHUNK = 60  # raw characters per path segment: ≤ 180 escaped, under every file name limit
+_SEGMENT = 180  # characters per path segment, under every file name limit
 _KILL_AT = "_LDESFRAG_PUBLISH_KILL_AT_WRITE"  # tests: SIGKILL this process at the Nth file write
 
 
-def _escape(text: str) -> str:
-    out = []
-    for i, b in enumerate(text.encode()):
-        out.append(chr(b) if b in _SAFE and not (i == 0 and b == ord(".")) else f"_{b:02X}")
-    return "".join(out)
+def _escape(text: str) -> list[str]:
+    """The escaped form of ``text``, one token (``c`` or ``_XX``) per byte."""
+    return [
+        chr(b) if b in _SAFE and not (i == 0 and b == ord(".")) else f"_{b:02X}"
+        for i, b in enumerate(text.encode())
+    ]
 
 
 def bucket_path(bucket: str) -> str:
@@ -69,10 +70,13 @@ def bucket_path(bucket: str) -> str:
         return ""
     parts: list[str] = []
     for pair in bucket.split("&"):
-        chunks = [pair[i : i + _CHUNK] for i in range(0, len(pair), _CHUNK)]
-        parts.extend(
-            _escape(c) + ("~" if i < len(chunks) - 1 else "") for i, c in enumerate(chunks)
-        )
+        segment = ""
+        for token in _escape(pair):
+            if len(segment) + len(token) > _SEGMENT:
+                parts.append(segment + "~")
+                segment = ""
+            segment += token
+        parts.append(segment)
     return "/".join(parts) + "/"
 
 
