@@ -1,4 +1,8 @@
-"""Generates sample/members.parquet: Flemish traffic-count style members (deterministic).
+"""Generates the sample members: Flemish traffic-count style members (deterministic).
+
+Two forms of the same members: `sample/members.parquet` (columns for `ldesfrag assign`) and
+`sample/members.nq.gz` (version objects in N-Quads for `ldesfrag publish`, the geometry on a
+nested blank node as in the real Brugge traffic-count stream).
 
 Counting sites are points and short road segments in Belgium; observations every 15 minutes
 over a week around the 2023 spring DST change, with timestamps in `Z`, `+01:00` and `+02:00`
@@ -6,13 +10,14 @@ forms, some geometries in Belgian Lambert 72 as in the GIPOD stream. About 1.6 %
 broken the way real streams break (no timestamp, a malformed timestamp, malformed WKT, no
 reference) and must end in unknown buckets.
 
-    python scripts/make_sample.py [OUT] [--members N]
+    python scripts/make_sample.py [--out-dir sample] [--members N]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gzip
 import random
 from pathlib import Path
 
@@ -86,13 +91,46 @@ def generate(n: int, seed: int = 2023) -> pa.Table:
     )
 
 
+VM = "https://data.vlaanderen.be/ns/verkeersmetingen#"
+XSD = "http://www.w3.org/2001/XMLSchema#"
+
+
+def nquads(members: pa.Table) -> str:
+    """The members as version objects: `dct:isVersionOf` the counting site, the timestamp on
+    `prov:generatedAtTime`, the WKT two blank nodes deep, a count as the observed value."""
+    lines = []
+    rows = zip(*(members.column(c).to_pylist() for c in members.column_names), strict=True)
+    for i, (iri, wkt, time, kind) in enumerate(rows):
+        site = iri.rsplit("/", 1)[0]
+        m, loc, geom = f"<{iri}>", f"_:loc{i}", f"_:geom{i}"
+        if kind is not None:
+            lines.append(f"{m} <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> <{kind}> .")
+        lines.append(f"{m} <http://purl.org/dc/terms/isVersionOf> <{site}> .")
+        if time is not None:
+            prov = "http://www.w3.org/ns/prov#generatedAtTime"
+            lines.append(f'{m} <{prov}> "{time}"^^<{XSD}dateTime> .')
+        lines.append(f'{m} <{VM}resultaat> "{(i * 7919) % 480}"^^<{XSD}integer> .')
+        lines.append(f"{m} <{VM}geobserveerdObject> {loc} .")
+        lines.append(f"{loc} <http://www.w3.org/ns/locn#geometry> {geom} .")
+        lines.append(
+            f'{geom} <http://www.opengis.net/ont/geosparql#asWKT> "{wkt}"'
+            "^^<http://www.opengis.net/ont/geosparql#wktLiteral> ."
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("out", nargs="?", default="sample/members.parquet")
+    p.add_argument("--out-dir", default="sample")
     p.add_argument("--members", type=int, default=20_000)
     args = p.parse_args()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(generate(args.members), args.out, compression="zstd")
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    members = generate(args.members)
+    pq.write_table(members, out / "members.parquet", compression="zstd")
+    # mtime=0: the same members give the same bytes.
+    with gzip.GzipFile(out / "members.nq.gz", "wb", mtime=0) as f:
+        f.write(nquads(members).encode())
 
 
 if __name__ == "__main__":

@@ -9,6 +9,23 @@ from ldesfrag._fragmenter import Fragmenter, MembersLike, OnInvalid
 from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
 from ldesfrag._ldesfrag import __version__
 from ldesfrag._publish import PublishSummary, publish
+from ldesfrag._rdf import (
+    DCT_IS_VERSION_OF,
+    CreateVersions,
+    MemberMode,
+    MemberReader,
+    RdfSource,
+    create_versions,
+    read_members,
+)
+from ldesfrag._render import (
+    CONTENT_TYPES,
+    FILE_EXTENSIONS,
+    RdfFormat,
+    RelationsLike,
+    RenderedPage,
+    render_page,
+)
 from ldesfrag._view import (
     GEO_AS_WKT,
     PROV_GENERATED_AT_TIME,
@@ -25,17 +42,23 @@ from ldesfrag.exceptions import (
     InvalidCoordinateError,
     InvalidMemberError,
     LdesfragError,
+    RdfError,
+    RdfWarning,
     StateError,
     StreamClosedError,
     ViewError,
 )
 
 __all__ = [
+    "CONTENT_TYPES",
+    "DCT_IS_VERSION_OF",
+    "FILE_EXTENSIONS",
     "GEO_AS_WKT",
     "PROV_GENERATED_AT_TIME",
     "RDF_TYPE",
     "ArrayLike",
     "ColumnError",
+    "CreateVersions",
     "Fragmentation",
     "Fragmenter",
     "Geospatial",
@@ -44,10 +67,18 @@ __all__ = [
     "InvalidCoordinateError",
     "InvalidMemberError",
     "LdesfragError",
+    "MemberMode",
+    "MemberReader",
     "MembersLike",
     "OnInvalid",
     "PublishSummary",
+    "RdfError",
+    "RdfFormat",
+    "RdfSource",
+    "RdfWarning",
     "Reference",
+    "RelationsLike",
+    "RenderedPage",
     "StateError",
     "StreamClosedError",
     "Tile",
@@ -55,8 +86,11 @@ __all__ = [
     "ViewError",
     "__version__",
     "cover",
+    "create_versions",
     "parse_datetime",
     "publish",
+    "read_members",
+    "render_page",
     "tile",
     "tiles_for_points",
 ]

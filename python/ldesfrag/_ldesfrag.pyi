@@ -8,9 +8,11 @@ from ldesfrag._kernels import ArrayLike
 
 __all__ = [
     "Fragmenter",
+    "MemberReader",
     "__version__",
     "cover",
     "parse_datetime",
+    "render_page",
     "tile",
     "tiles_for_points",
     "validate_view",
@@ -22,6 +24,22 @@ def tiles_for_points(lon: ArrayLike, lat: ArrayLike, zoom: int) -> Array: ...
 def cover(geometries: ArrayLike, zoom: int, *, max_tiles: int = 100000) -> Array: ...
 def parse_datetime(values: ArrayLike, *, naive: str = "utc") -> Array: ...
 def validate_view(view_json: str) -> None: ...
+def render_page(
+    node: str,
+    *,
+    stream: str,
+    members: MembersLike | None = None,
+    relations: MembersLike | None = None,
+    relation_rows: list[tuple[str, str, str | None, str | None, str | None, int | None]]
+    | None = None,
+    immutable: bool = False,
+    root: bool = False,
+    view_json: str | None = None,
+    timestamp_path: str | None = None,
+    version_of_path: str | None = None,
+    shape: str | None = None,
+    format: str = "turtle",
+) -> bytes: ...
 
 @final
 class Fragmenter:
@@ -41,3 +59,22 @@ class Fragmenter:
     def relations(self) -> Table: ...
     def pages(self) -> Table: ...
     def state(self) -> bytes: ...
+
+@final
+class MemberReader:
+    def __new__(
+        cls,
+        inputs: list[tuple[str, str, bytes | None]],
+        *,
+        member: str,
+        member_type: str | None,
+        version_of_path: str,
+        columns: list[tuple[str, str, str]],
+        versions: tuple[str, str | None, str, str, str] | None,
+        batch_size: int,
+        window: int,
+        base_iri: str | None,
+    ) -> MemberReader: ...
+    def next_batch(self) -> Table | None: ...
+    def empty(self) -> Table: ...
+    def problems(self) -> Table: ...

@@ -7,6 +7,8 @@ __all__ = [
     "InvalidCoordinateError",
     "InvalidMemberError",
     "LdesfragError",
+    "RdfError",
+    "RdfWarning",
     "StateError",
     "StreamClosedError",
     "ViewError",
@@ -48,3 +50,14 @@ class StateError(LdesfragError):
 
 class StreamClosedError(LdesfragError):
     """A member was offered to a fragmenter whose stream was closed."""
+
+
+class RdfError(LdesfragError):
+    """RDF input that cannot be read at all: an unknown format or member mode, a bad IRI."""
+
+
+class RdfWarning(UserWarning):
+    """RDF input read with problems (skipped statements, repaired literals, dropped members).
+
+    :meth:`ldesfrag.MemberReader.problems` lists them all.
+    """

@@ -7,6 +7,8 @@ pub mod columns;
 pub mod cover;
 pub mod crs;
 pub mod fragmenter;
+pub mod rdf;
+pub mod render;
 pub mod tile;
 pub mod timebucket;
 pub mod view;

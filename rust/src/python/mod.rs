@@ -24,6 +24,8 @@ use crate::fragmenter::{self, Fragmenter, OnInvalid};
 use crate::view::View;
 use crate::{cover as cover_kernel, tile as tile_kernel, xsd};
 
+mod rdf;
+
 mod exceptions {
     pyo3::import_exception!(ldesfrag.exceptions, LdesfragError);
     pyo3::import_exception!(ldesfrag.exceptions, InvalidCoordinateError);
@@ -34,6 +36,8 @@ mod exceptions {
     pyo3::import_exception!(ldesfrag.exceptions, StreamClosedError);
 }
 use exceptions::*;
+
+mod render;
 
 impl From<fragmenter::Error> for PyErr {
     fn from(e: fragmenter::Error) -> PyErr {
@@ -478,6 +482,8 @@ fn _ldesfrag(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_datetime, m)?)?;
     m.add_function(wrap_pyfunction!(validate_view, m)?)?;
     m.add_class::<PyFragmenter>()?;
+    m.add_class::<rdf::PyMemberReader>()?;
+    m.add_function(wrap_pyfunction!(render::render_page, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

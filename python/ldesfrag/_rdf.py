@@ -1,0 +1,350 @@
+"""Members from RDF: N-Triples, N-Quads, Turtle, TriG files (plain or gzip) or rdflib graphs in,
+an Arrow members table out (``id``, the view's columns, ``payload``)."""
+
+from __future__ import annotations
+
+import glob as _glob
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from os import PathLike, fspath
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+from arro3.core import Array, Table
+
+from ldesfrag import _ldesfrag
+from ldesfrag._view import PROV_GENERATED_AT_TIME, Geospatial, HierarchicalTime, Reference, View
+from ldesfrag.exceptions import RdfError, RdfWarning, ViewError
+
+if TYPE_CHECKING:
+    import rdflib
+
+__all__ = [
+    "DCT_IS_VERSION_OF",
+    "CreateVersions",
+    "MemberMode",
+    "MemberReader",
+    "RdfFormat",
+    "RdfSource",
+    "create_versions",
+    "read_members",
+]
+
+DCT_IS_VERSION_OF = "http://purl.org/dc/terms/isVersionOf"
+
+MemberMode: TypeAlias = Literal[
+    "version-of", "tree-member", "named-graph", "type", "subject", "document"
+]
+RdfFormat: TypeAlias = Literal["ntriples", "nquads", "turtle", "trig"]
+#: A path (globs allowed), an rdflib ``Graph``/``Dataset``/``ConjunctiveGraph``, or a sequence
+#: of them.
+RdfSource: TypeAlias = "str | PathLike[str] | rdflib.Graph | Sequence[str | PathLike[str] | rdflib.Graph]"
+
+_EXTENSIONS: dict[str, RdfFormat] = {
+    ".nt": "ntriples",
+    ".nq": "nquads",
+    ".ttl": "turtle",
+    ".trig": "trig",
+}
+_DEFAULT_WINDOW = 65_536
+
+
+@dataclass(frozen=True)
+class CreateVersions:
+    """State objects → version objects (the reference server's ``ldes:createVersions``, LDIO's
+    VersionObjectCreator).
+
+    Each member becomes ``{subject}{delimiter}{timestamp}``; the timestamp is the lexical value
+    of ``timestamp_property`` on the subject when it has one, else ``timestamp`` (a ``datetime``
+    or an ``xsd:dateTime`` string), else the time of the call in UTC
+    (``yyyy-MM-ddTHH:mm:ss.SSSZ``). The subject's triples move to the version IRI, and
+    ``<version> version_of_path <subject>`` and ``<version> timestamp_path "…"^^xsd:dateTime``
+    are added.
+    """
+
+    delimiter: str = "/"
+    timestamp_property: str | None = None
+    timestamp: datetime | str | None = None
+    version_of_path: str = DCT_IS_VERSION_OF
+    timestamp_path: str = PROV_GENERATED_AT_TIME
+
+
+def _format_instant(t: datetime) -> str:
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    t = t.astimezone(UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def _versions_arg(v: CreateVersions | None) -> tuple[str, str | None, str, str, str] | None:
+    if v is None:
+        return None
+    if not isinstance(v, CreateVersions):
+        raise RdfError(f"versions must be a CreateVersions, not {type(v).__name__}")
+    if isinstance(v.timestamp, datetime):
+        ts = _format_instant(v.timestamp)
+    elif isinstance(v.timestamp, str):
+        parsed = _ldesfrag.parse_datetime(Array([v.timestamp], type=_utf8()))
+        if parsed[0].as_py() is None:
+            raise RdfError(f"versions.timestamp is not an xsd:dateTime: {v.timestamp!r}")
+        ts = v.timestamp
+    elif v.timestamp is None:
+        ts = _format_instant(datetime.now(UTC))
+    else:
+        raise RdfError(f"versions.timestamp must be a datetime or a string, not {v.timestamp!r}")
+    return (v.delimiter, v.timestamp_property, ts, v.version_of_path, v.timestamp_path)
+
+
+def _utf8() -> Any:
+    from arro3.core import DataType
+
+    return DataType.string()
+
+
+def _columns(view: View, timestamp_path: str | None) -> list[tuple[str, str, str]]:
+    """(name, kind, path) per output column; one column per name."""
+    cols: dict[str, tuple[str, str]] = {}
+
+    def add(name: str, kind: str, path: str, what: str) -> None:
+        if name in ("id", "payload"):
+            raise ViewError(f"{what}: column {name!r} is reserved for the member table")
+        if name in cols and cols[name] != (kind, path):
+            raise ViewError(
+                f"{what}: column {name!r} would hold both {cols[name][0]} values of "
+                f"<{cols[name][1]}> and {kind} values of <{path}>"
+            )
+        cols[name] = (kind, path)
+
+    for f in view.fragmentations:
+        if isinstance(f, Geospatial):
+            add(f.column, "wkt", f.path, "Geospatial")
+        elif isinstance(f, HierarchicalTime):
+            add(f.column, "time", f.path, "HierarchicalTime")
+        elif isinstance(f, Reference):
+            add(f.column, "reference", f.path, "Reference")
+    if timestamp_path is not None:
+        add("timestamp", "time", timestamp_path, "timestamp_path")
+    return [(name, kind, path) for name, (kind, path) in cols.items()]
+
+
+def _is_rdflib_graph(obj: object) -> bool:
+    return type(obj).__module__.startswith("rdflib") and hasattr(obj, "serialize")
+
+
+def _format_of(path: str, format: RdfFormat | None) -> RdfFormat:
+    if format is not None:
+        if format not in _EXTENSIONS.values():
+            raise RdfError(
+                f"format must be 'ntriples', 'nquads', 'turtle' or 'trig', not {format!r}"
+            )
+        return format
+    name = path.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    found = _EXTENSIONS.get(Path(name).suffix)
+    if found is None:
+        raise RdfError(
+            f"{path}: cannot tell the RDF format from the extension "
+            "(.nt, .nq, .ttl, .trig, optionally .gz); pass format="
+        )
+    return found
+
+
+def _graph_input(graph: Any, n: int) -> tuple[str, str, bytes | None]:
+    import rdflib
+
+    name = f"<rdflib graph {n}: {graph.identifier}>"
+    if isinstance(graph, rdflib.ConjunctiveGraph):  # Dataset is a ConjunctiveGraph
+        data = graph.serialize(format="nquads", encoding="utf-8")
+        return (name, "nquads", data)
+    return (name, "ntriples", graph.serialize(format="nt", encoding="utf-8"))
+
+
+def _inputs(source: Any, format: RdfFormat | None) -> list[tuple[str, str, bytes | None]]:
+    items: Sequence[Any]
+    if isinstance(source, str | PathLike) or _is_rdflib_graph(source):
+        items = [source]
+    elif isinstance(source, Sequence):
+        items = source
+    else:
+        raise RdfError(
+            f"source must be a path, a glob, an rdflib graph or a sequence of them, "
+            f"not {type(source).__name__}"
+        )
+    out: list[tuple[str, str, bytes | None]] = []
+    for item in items:
+        if _is_rdflib_graph(item):
+            out.append(_graph_input(item, len(out)))
+            continue
+        if not isinstance(item, str | PathLike):
+            raise RdfError(f"not a path or rdflib graph: {item!r}")
+        path = fspath(item)
+        if _glob.has_magic(path):
+            matches = sorted(_glob.glob(path, recursive=True))
+            if not matches:
+                raise FileNotFoundError(f"no file matches {path!r}")
+        else:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"no such file: {path!r}")
+            matches = [path]
+        out.extend((m, _format_of(m, format), None) for m in matches)
+    return out
+
+
+class MemberReader:
+    """Reads members batch by batch, in input order, with bounded memory.
+
+    ``member`` says which nodes are members: ``"version-of"`` (non-blank subjects having
+    ``version_of_path``), ``"tree-member"`` (IRI objects of ``tree:member``),
+    ``"named-graph"`` (one member per named graph, IRI = graph name), ``"type"`` (subjects of
+    ``rdf:type <member_type>``), ``"subject"`` (every IRI subject of the default graph: state
+    objects, the default when ``versions`` is given) or ``"document"`` (each input is one
+    member, as the reference server ingests one request: the single IRI subject with
+    ``version_of_path``, described by *every* statement of the input, nested IRIs included).
+
+    A member's description is its CBD in the default graph (its triples, recursively through
+    blank-node objects) plus every quad of the named graph named by the member IRI (as plain
+    triples), without ``?s tree:member <m>`` statements. Columns: ``id``; per fragmentation of
+    the view, its ``column``: Geospatial → ``list<string>`` of every literal at its ``path``
+    (``geo:wktLiteral``, and also plain/``xsd:string`` WKT, which the reference server skips);
+    HierarchicalTime → ``string``, the first value at the path that parses as
+    ``xsd:dateTime``/``xsd:date``, else the first value (the Fragmenter then reports it), else
+    null; Reference → ``list<string>`` (IRIs and literal lexical forms); ``timestamp`` when
+    ``timestamp_path`` is given; ``payload``: the description as N-Triples, depth-first from the
+    member with each subject's triples sorted by predicate then object, blank nodes relabelled
+    ``_:b0``, ``_:b1``, … in order of appearance.
+
+    Streaming rule: each file is parsed in windows of about ``window`` statements. A window is
+    cut before the trailing statements of its last subject (or named graph) and before any
+    member whose description has statements on both sides of the cut; the rest is carried into
+    the next window, which grows when one member does not fit. A member therefore comes out
+    whole when the statements of one subject, blank node or named graph are less than a window
+    apart; statements about a member only come from its own file. In ``"tree-member"`` mode a
+    member's ``tree:member`` statement may come any distance before its description.
+    ``"document"`` reads each input whole.
+
+    Parsing is lenient and never stops a dump: a bad statement is skipped and reported, an
+    ``rdf:langString`` literal without a language tag is read as ``xsd:string`` and reported;
+    :meth:`problems` lists everything.
+    """
+
+    def __init__(
+        self,
+        source: RdfSource,
+        view: View,
+        *,
+        member: MemberMode | None = None,
+        member_type: str | None = None,
+        version_of_path: str = DCT_IS_VERSION_OF,
+        timestamp_path: str | None = None,
+        versions: CreateVersions | None = None,
+        format: RdfFormat | None = None,
+        base_iri: str | None = None,
+        batch_size: int = 65_536,
+        window: int = _DEFAULT_WINDOW,
+    ) -> None:
+        if not isinstance(view, View):
+            raise ViewError(f"view must be a View, not {type(view).__name__}")
+        if member is None:
+            member = "subject" if versions is not None else "version-of"
+        if int(batch_size) < 1:
+            raise RdfError(f"batch_size must be at least 1, not {batch_size}")
+        if int(window) < 1:
+            raise RdfError(f"window must be at least 1, not {window}")
+        self._inner = _ldesfrag.MemberReader(
+            _inputs(source, format),
+            member=member,
+            member_type=member_type,
+            version_of_path=version_of_path,
+            columns=_columns(view, timestamp_path),
+            versions=_versions_arg(versions),
+            batch_size=int(batch_size),
+            window=int(window),
+            base_iri=base_iri,
+        )
+
+    def __iter__(self) -> Iterator[Table]:
+        while (batch := self._inner.next_batch()) is not None:
+            yield batch
+
+    def empty(self) -> Table:
+        """A table with no rows and the members schema."""
+        return self._inner.empty()
+
+    def problems(self) -> Table:
+        """Everything reported so far: ``{file: string, line: uint64 (nullable), member: string
+        (nullable), reason: string, dropped: bool}`` (``dropped``: a statement or member was
+        left out)."""
+        return self._inner.problems()
+
+
+def _warn(problems: Table) -> None:
+    n = problems.num_rows
+    if n:
+        dropped = sum(1 for d in problems["dropped"].to_pylist() if d)
+        first = problems["reason"][0].as_py()
+        warnings.warn(
+            f"{n} RDF problem(s) ({dropped} dropped a statement or member); first: {first}. "
+            "MemberReader.problems() lists them all.",
+            RdfWarning,
+            stacklevel=3,
+        )
+
+
+def read_members(
+    source: RdfSource,
+    view: View,
+    *,
+    member: MemberMode | None = None,
+    member_type: str | None = None,
+    version_of_path: str = DCT_IS_VERSION_OF,
+    timestamp_path: str | None = None,
+    versions: CreateVersions | None = None,
+    format: RdfFormat | None = None,
+    base_iri: str | None = None,
+) -> Table:
+    """All members of ``source`` as one table (see :class:`MemberReader` for the rules).
+
+    Emits one :class:`~ldesfrag.RdfWarning` summarising the problems, when there are any.
+    """
+    reader = MemberReader(
+        source,
+        view,
+        member=member,
+        member_type=member_type,
+        version_of_path=version_of_path,
+        timestamp_path=timestamp_path,
+        versions=versions,
+        format=format,
+        base_iri=base_iri,
+    )
+    batches = [b for t in reader for b in t.to_batches()]
+    table = reader.empty() if not batches else Table.from_batches(batches)
+    _warn(reader.problems())
+    return table
+
+
+def create_versions(
+    graph: rdflib.Graph,
+    versions: CreateVersions,
+    *,
+    member: MemberMode = "subject",
+    member_type: str | None = None,
+) -> rdflib.Graph:
+    """The version objects of the state objects in an rdflib graph, as a new graph."""
+    import rdflib
+
+    if not _is_rdflib_graph(graph):
+        raise RdfError(f"graph must be an rdflib Graph, not {type(graph).__name__}")
+    if not isinstance(versions, CreateVersions):
+        raise RdfError(f"versions must be a CreateVersions, not {type(versions).__name__}")
+    reader = MemberReader(graph, View(), member=member, member_type=member_type, versions=versions)
+    out = rdflib.Graph()
+    for table in reader:
+        for payload in table["payload"].to_pylist():
+            # One parse per payload: each member's `_:b0` is its own blank node.
+            out.parse(data=payload, format="nt")
+    _warn(reader.problems())
+    return out

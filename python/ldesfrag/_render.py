@@ -1,0 +1,183 @@
+"""TREE/LDES pages: one page's RDF (rendered in Rust) with its HTTP cache metadata."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias, cast
+
+from arro3.core.types import ArrowArrayExportable, ArrowStreamExportable
+
+from ldesfrag import _ldesfrag
+from ldesfrag._view import View
+from ldesfrag.exceptions import LdesfragError
+
+__all__ = [
+    "CONTENT_TYPES",
+    "FILE_EXTENSIONS",
+    "IMMUTABLE_CACHE_CONTROL",
+    "MUTABLE_CACHE_CONTROL",
+    "RdfFormat",
+    "RelationsLike",
+    "RenderedPage",
+    "cache_control",
+    "etag",
+    "render_page",
+]
+
+RdfFormat: TypeAlias = Literal["turtle", "ntriples", "nquads", "trig", "jsonld"]
+
+#: The media type of each format (what a server sends as ``Content-Type``).
+CONTENT_TYPES: dict[RdfFormat, str] = {
+    "turtle": "text/turtle",
+    "ntriples": "application/n-triples",
+    "nquads": "application/n-quads",
+    "trig": "application/trig",
+    "jsonld": "application/ld+json",
+}
+#: The usual file extension of each format.
+FILE_EXTENSIONS: dict[RdfFormat, str] = {
+    "turtle": ".ttl",
+    "ntriples": ".nt",
+    "nquads": ".nq",
+    "trig": ".trig",
+    "jsonld": ".jsonld",
+}
+
+IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+MUTABLE_CACHE_CONTROL = "public, max-age=60"
+
+#: Relations: an Arrow table (``type``, ``node``, ``path``, ``value``, ``datatype``, optional
+#: ``remaining_items``) or a sequence of mappings with those keys.
+RelationsLike: TypeAlias = (
+    ArrowArrayExportable | ArrowStreamExportable | Sequence[Mapping[str, Any]]
+)
+
+_RELATION_KEYS = frozenset({"type", "node", "path", "value", "datatype", "remaining_items"})
+
+
+@dataclass(frozen=True)
+class RenderedPage:
+    """A page's bytes and the headers to serve them with."""
+
+    body: bytes
+    content_type: str
+    etag: str
+    cache_control: str
+
+
+def etag(body: bytes) -> str:
+    """A strong ETag of a body: ``"`` + the first 32 hex digits of its SHA-256 + ``"``."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def cache_control(immutable: bool) -> str:
+    """``Cache-Control`` for a page: a year and ``immutable``, or one minute."""
+    return IMMUTABLE_CACHE_CONTROL if immutable else MUTABLE_CACHE_CONTROL
+
+
+def _relation_rows(
+    relations: Sequence[Mapping[str, Any]],
+) -> list[tuple[str, str, str | None, str | None, str | None, int | None]]:
+    rows = []
+    for i, r in enumerate(relations):
+        if not isinstance(r, Mapping):
+            raise LdesfragError(f"relation {i} is a {type(r).__name__}, not a mapping")
+        unknown = set(r) - _RELATION_KEYS
+        if unknown:
+            raise LdesfragError(f"relation {i}: unknown keys {sorted(unknown)}")
+        if r.get("type") is None or r.get("node") is None:
+            raise LdesfragError(f"relation {i}: 'type' and 'node' are required")
+        remaining = r.get("remaining_items")
+        if remaining is not None and (not isinstance(remaining, int) or remaining < 0):
+            raise LdesfragError(f"relation {i}: remaining_items must be an int >= 0")
+
+        def opt(key: str, r: Mapping[str, Any] = r) -> str | None:
+            v = r.get(key)
+            return None if v is None else str(v)
+
+        rows.append(
+            (str(r["type"]), str(r["node"]), opt("path"), opt("value"), opt("datatype"), remaining)
+        )
+    return rows
+
+
+def render_page(
+    node: str,
+    *,
+    stream: str,
+    members: ArrowArrayExportable | ArrowStreamExportable | None = None,
+    relations: RelationsLike | None = None,
+    immutable: bool = False,
+    root: bool = False,
+    view: View | None = None,
+    timestamp_path: str | None = None,
+    version_of_path: str | None = None,
+    shape: str | None = None,
+    format: RdfFormat = "turtle",
+) -> RenderedPage:
+    """Renders one TREE node of an LDES (ldes-semantics.md §1.4, §6, §9).
+
+    ``node`` is the page's absolute IRI, written verbatim as its subject (use the very same
+    string in the relations that link to it); ``stream`` is the event stream's IRI.
+
+    ``members`` is an Arrow table with ``id`` (member IRI), ``payload`` (its description as
+    N-Triples lines, blank nodes labelled per member: they are relabelled apart in the page)
+    and optionally ``timestamp`` (Arrow timestamps or xsd:dateTime strings). Members are
+    written in chronological order (stable; unknown or unparseable timestamps last), each as
+    ``<stream> tree:member <id>`` plus its description. A malformed payload line or member IRI
+    raises :class:`~ldesfrag.InvalidMemberError` (``row`` is the member's input row).
+
+    ``relations`` become ``<node> tree:relation [ a type; tree:node node; tree:path path;
+    tree:value value; tree:remainingItems n ]``; a value typed ``xsd:anyURI`` is written as an
+    IRI, any other as a typed literal (a plain string without a datatype).
+
+    ``root=True`` makes the page the view node (entry document): ``<stream> a
+    ldes:EventStream; tree:view <node>``, the stream's ``timestamp_path``,
+    ``version_of_path`` and ``shape`` (an IRI; describe the shape in the page's members or the
+    npm client fetches it), and, from ``view``, ``<node> tree:viewDescription <node#description>``
+    with the fragmentation strategy list and ``tree:pageSize``, in the vocabulary of the
+    reference server's admin API. A root page is never immutable: ``root`` with
+    ``immutable`` raises :class:`~ldesfrag.LdesfragError`. Other pages get
+    ``dct:isPartOf <stream>``; ``immutable=True`` adds ``<node> ldes:immutable true``.
+
+    Every IRI must be absolute and free of spaces, control characters and ``<>"{}|^`\\``;
+    literals are escaped as each syntax requires.
+    """
+    if format not in CONTENT_TYPES:
+        raise LdesfragError(
+            f"format must be one of {', '.join(map(repr, CONTENT_TYPES))}, not {format!r}"
+        )
+    arrow_relations: ArrowArrayExportable | ArrowStreamExportable | None = None
+    rows = None
+    if relations is not None:
+        if hasattr(relations, "__arrow_c_stream__") or hasattr(relations, "__arrow_c_array__"):
+            arrow_relations = cast(ArrowArrayExportable | ArrowStreamExportable, relations)
+        elif isinstance(relations, Sequence) and not isinstance(relations, str | bytes):
+            rows = _relation_rows(relations)
+        else:
+            raise LdesfragError(
+                "relations must be an Arrow table or a sequence of mappings, "
+                f"not {type(relations).__name__}"
+            )
+    body = _ldesfrag.render_page(
+        node,
+        stream=stream,
+        members=members,
+        relations=arrow_relations,
+        relation_rows=rows,
+        immutable=bool(immutable),
+        root=bool(root),
+        view_json=None if view is None else view.to_json(),
+        timestamp_path=timestamp_path,
+        version_of_path=version_of_path,
+        shape=shape,
+        format=format,
+    )
+    return RenderedPage(
+        body=body,
+        content_type=CONTENT_TYPES[format],
+        etag=etag(body),
+        cache_control=cache_control(immutable),
+    )

@@ -1,0 +1,171 @@
+//! Binding of `crate::rdf`: the members reader.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::{ArrayRef, BooleanArray, StringArray, UInt64Array};
+use arrow_schema::{DataType, Field};
+use pyo3::prelude::*;
+
+use super::{one_batch, run, table_out};
+use crate::rdf::{self, ColumnKind, ColumnSpec, Config, Format, Input, Mode, Versions};
+
+pyo3::import_exception!(ldesfrag.exceptions, RdfError);
+
+impl From<rdf::Error> for PyErr {
+    fn from(e: rdf::Error) -> PyErr {
+        match e {
+            rdf::Error::Argument(m) => RdfError::new_err(m),
+            rdf::Error::Io(m) => pyo3::exceptions::PyOSError::new_err(m),
+        }
+    }
+}
+
+fn format_arg(s: &str) -> PyResult<Format> {
+    Format::from_name(s).ok_or_else(|| {
+        RdfError::new_err(format!(
+            "format must be \"ntriples\", \"nquads\", \"turtle\" or \"trig\", not {s:?}"
+        ))
+    })
+}
+
+/// (delimiter, timestamp_property, timestamp, version_of_path, timestamp_path)
+type VersionsArg = (String, Option<String>, String, String, String);
+
+#[pyclass(module = "ldesfrag._ldesfrag", name = "MemberReader")]
+pub(super) struct PyMemberReader {
+    // A pyclass must be Sync; the reader holds a `dyn BufRead`, which is only Send.
+    inner: Mutex<rdf::MemberReader>,
+}
+
+impl PyMemberReader {
+    fn reader(&self) -> PyResult<std::sync::MutexGuard<'_, rdf::MemberReader>> {
+        self.inner
+            .lock()
+            .map_err(|_| RdfError::new_err("the reader failed earlier and cannot be used"))
+    }
+}
+
+#[pymethods]
+impl PyMemberReader {
+    #[new]
+    #[pyo3(signature = (
+        inputs, *, member, member_type, version_of_path, columns, versions, batch_size, window,
+        base_iri
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        inputs: Vec<(String, String, Option<Vec<u8>>)>,
+        member: &str,
+        member_type: Option<String>,
+        version_of_path: &str,
+        columns: Vec<(String, String, String)>,
+        versions: Option<VersionsArg>,
+        batch_size: usize,
+        window: usize,
+        base_iri: Option<String>,
+    ) -> PyResult<Self> {
+        let mode = match (member, member_type) {
+            ("version-of", None) => Mode::VersionOf,
+            ("tree-member", None) => Mode::TreeMember,
+            ("named-graph", None) => Mode::NamedGraph,
+            ("subject", None) => Mode::Subject,
+            ("document", None) => Mode::Document,
+            ("type", Some(t)) => Mode::Type(rdf::iri("member_type", &t)?),
+            ("type", None) => return Err(RdfError::new_err("member=\"type\" needs member_type")),
+            (m, Some(_)) if m != "type" => {
+                return Err(RdfError::new_err(format!(
+                    "member_type is only used with member=\"type\", not {m:?}"
+                )))
+            }
+            (m, _) => {
+                return Err(RdfError::new_err(format!(
+                    "member must be \"version-of\", \"tree-member\", \"named-graph\", \"type\", \
+                     \"subject\" or \"document\", not {m:?}"
+                )))
+            }
+        };
+        let mut cfg = Config::new(mode, rdf::iri("version_of_path", version_of_path)?);
+        for (name, kind, path) in columns {
+            let kind = match kind.as_str() {
+                "wkt" => ColumnKind::Wkt,
+                "time" => ColumnKind::Time,
+                "reference" => ColumnKind::Reference,
+                k => return Err(RdfError::new_err(format!("unknown column kind {k:?}"))),
+            };
+            let path = rdf::iri(&format!("path of column {name:?}"), &path)?;
+            cfg.columns.push(ColumnSpec { name, kind, path });
+        }
+        if let Some((delimiter, prop, timestamp, vo, ts)) = versions {
+            cfg.versions = Some(Versions {
+                delimiter,
+                timestamp_property: prop
+                    .map(|p| rdf::iri("timestamp_property", &p))
+                    .transpose()?,
+                timestamp,
+                version_of_path: rdf::iri("versions.version_of_path", &vo)?,
+                timestamp_path: rdf::iri("versions.timestamp_path", &ts)?,
+            });
+        }
+        cfg.batch_size = batch_size;
+        cfg.window = window;
+        cfg.base_iri = base_iri;
+        let inputs = inputs
+            .into_iter()
+            .map(|(name, format, data)| {
+                let format = format_arg(&format)?;
+                Ok(match data {
+                    Some(data) => Input::Bytes { name, data, format },
+                    None => Input::File {
+                        path: PathBuf::from(name),
+                        format,
+                    },
+                })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyMemberReader {
+            inner: Mutex::new(rdf::MemberReader::new(cfg, inputs)?),
+        })
+    }
+
+    /// The next batch, or None at the end.
+    fn next_batch<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let mut guard = self.reader()?;
+        let inner = &mut *guard;
+        let batch = run(py, move || inner.next_batch())??;
+        match batch {
+            Some(b) => Ok(Some(table_out(py, b.schema(), vec![b])?)),
+            None => Ok(None),
+        }
+    }
+
+    /// An empty table with the members schema.
+    fn empty<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        table_out(py, self.reader()?.schema(), Vec::new())
+    }
+
+    fn problems<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let guard = self.reader()?;
+        let ps = guard.problems();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(ps.iter().map(|p| &p.file))),
+            Arc::new(UInt64Array::from_iter(ps.iter().map(|p| p.line))),
+            Arc::new(StringArray::from_iter(
+                ps.iter().map(|p| p.member.as_deref()),
+            )),
+            Arc::new(StringArray::from_iter_values(ps.iter().map(|p| &p.reason))),
+            Arc::new(BooleanArray::from_iter(ps.iter().map(|p| Some(p.dropped)))),
+        ];
+        one_batch(
+            py,
+            vec![
+                Field::new("file", DataType::Utf8, false),
+                Field::new("line", DataType::UInt64, true),
+                Field::new("member", DataType::Utf8, true),
+                Field::new("reason", DataType::Utf8, false),
+                Field::new("dropped", DataType::Boolean, false),
+            ],
+            columns,
+        )
+    }
+}

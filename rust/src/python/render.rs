@@ -1,0 +1,240 @@
+//! `render_page`: Arrow members and relations in, one page's bytes out.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type, UInt32Type, UInt64Type};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use pyo3_arrow::input::AnyRecordBatch;
+
+use super::exceptions::{ColumnError, InvalidMemberError, LdesfragError, ViewError};
+use super::run;
+use crate::columns::{self, Strings};
+use crate::render::{self, Format, Member, Page, Relation, RenderError};
+use crate::view::View;
+use crate::xsd;
+
+impl From<RenderError> for PyErr {
+    fn from(e: RenderError) -> PyErr {
+        let msg = e.to_string();
+        match e {
+            RenderError::Payload { row, why, .. } => InvalidMemberError::new_err((msg, row, why)),
+            RenderError::Iri { .. } | RenderError::Page(_) => LdesfragError::new_err(msg),
+        }
+    }
+}
+
+fn batches(input: Option<AnyRecordBatch>) -> PyResult<Vec<RecordBatch>> {
+    let Some(input) = input else {
+        return Ok(Vec::new());
+    };
+    input
+        .into_reader()?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ColumnError::new_err(e.to_string()))
+}
+
+fn col_err(e: columns::ColumnError) -> PyErr {
+    ColumnError::new_err(e.to_string())
+}
+
+fn strings<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+    why: &str,
+    required: bool,
+) -> PyResult<Option<Strings<'a>>> {
+    let array = if required {
+        columns::column(batch, name, why).map_err(col_err)?
+    } else {
+        match batch.column_by_name(name) {
+            Some(array) => array,
+            None => return Ok(None),
+        }
+    };
+    if array.data_type() == &DataType::Null {
+        return Ok(None);
+    }
+    Strings::try_new(array.as_ref())
+        .map(Some)
+        .ok_or_else(|| col_err(columns::type_error(name, array.as_ref(), "string")))
+}
+
+/// The members of all batches, with their row index across batches.
+fn members(batches: &[RecordBatch]) -> PyResult<Vec<Member<'_>>> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let ids = strings(batch, "id", "as the member IRIs", true)?.expect("required");
+        let payloads =
+            strings(batch, "payload", "as the member descriptions", true)?.expect("required");
+        let timestamps: Vec<Option<i64>> = match batch.column_by_name("timestamp") {
+            None => vec![None; batch.num_rows()],
+            Some(a) => match (columns::instants(a.as_ref()), Strings::try_new(a.as_ref())) {
+                (Some(t), _) => t,
+                (None, Some(s)) => (0..s.len())
+                    .map(|i| {
+                        s.get(i)
+                            .and_then(|v| xsd::parse_xsd_datetime(v, xsd::Naive::Utc).ok())
+                    })
+                    .collect(),
+                (None, None) if a.data_type() == &DataType::Null => vec![None; a.len()],
+                _ => {
+                    return Err(col_err(columns::type_error(
+                        "timestamp",
+                        a.as_ref(),
+                        "a timestamp or xsd:dateTime strings",
+                    )))
+                }
+            },
+        };
+        for (i, timestamp) in timestamps.into_iter().enumerate() {
+            let row = out.len();
+            let id = ids.get(i).ok_or_else(|| {
+                InvalidMemberError::new_err((
+                    format!("member {row}: the id is null"),
+                    row,
+                    "null id".to_owned(),
+                ))
+            })?;
+            out.push(Member {
+                id,
+                payload: payloads.get(i).unwrap_or(""),
+                timestamp,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn counts(batch: &RecordBatch) -> PyResult<Vec<Option<u64>>> {
+    let Some(a) = batch.column_by_name("remaining_items") else {
+        return Ok(vec![None; batch.num_rows()]);
+    };
+    let signed = |v: Option<i64>| -> PyResult<Option<u64>> {
+        v.map(|v| {
+            u64::try_from(v).map_err(|_| {
+                LdesfragError::new_err(format!("remaining_items must not be negative, not {v}"))
+            })
+        })
+        .transpose()
+    };
+    match a.data_type() {
+        DataType::UInt64 => Ok(a.as_primitive::<UInt64Type>().iter().collect()),
+        DataType::UInt32 => Ok(a
+            .as_primitive::<UInt32Type>()
+            .iter()
+            .map(|v| v.map(u64::from))
+            .collect()),
+        DataType::Int64 => a.as_primitive::<Int64Type>().iter().map(signed).collect(),
+        DataType::Int32 => a
+            .as_primitive::<Int32Type>()
+            .iter()
+            .map(|v| signed(v.map(i64::from)))
+            .collect(),
+        DataType::Null => Ok(vec![None; a.len()]),
+        _ => Err(col_err(columns::type_error(
+            "remaining_items",
+            a.as_ref(),
+            "an unsigned integer",
+        ))),
+    }
+}
+
+fn relations(batches: &[RecordBatch]) -> PyResult<Vec<Relation<'_>>> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let kinds = strings(batch, "type", "as the relation classes", true)?.expect("required");
+        let nodes = strings(batch, "node", "as the relation targets", true)?.expect("required");
+        let paths = strings(batch, "path", "", false)?;
+        let values = strings(batch, "value", "", false)?;
+        let datatypes = strings(batch, "datatype", "", false)?;
+        let remaining = counts(batch)?;
+        for (i, remaining_items) in remaining.into_iter().enumerate() {
+            let row = out.len();
+            let (Some(kind), Some(node)) = (kinds.get(i), nodes.get(i)) else {
+                return Err(LdesfragError::new_err(format!(
+                    "relation {row}: type and node must not be null"
+                )));
+            };
+            out.push(Relation {
+                kind,
+                node,
+                path: paths.and_then(|c| c.get(i)),
+                value: values.and_then(|c| c.get(i)),
+                datatype: datatypes.and_then(|c| c.get(i)),
+                remaining_items,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One relation as a tuple: (type, node, path, value, datatype, remaining_items).
+type RelationRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<u64>,
+);
+
+#[pyfunction]
+#[pyo3(signature = (
+    node, *, stream, members = None, relations = None, relation_rows = None,
+    immutable = false, root = false, view_json = None, timestamp_path = None,
+    version_of_path = None, shape = None, format = "turtle",
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn render_page<'py>(
+    py: Python<'py>,
+    node: &str,
+    stream: &str,
+    members: Option<AnyRecordBatch>,
+    relations: Option<AnyRecordBatch>,
+    relation_rows: Option<Vec<RelationRow>>,
+    immutable: bool,
+    root: bool,
+    view_json: Option<&str>,
+    timestamp_path: Option<&str>,
+    version_of_path: Option<&str>,
+    shape: Option<&str>,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let format = Format::parse(format).ok_or_else(|| {
+        LdesfragError::new_err(format!(
+            "format must be \"turtle\", \"ntriples\", \"nquads\", \"trig\" or \"jsonld\", not {format:?}"
+        ))
+    })?;
+    let view = view_json
+        .map(View::from_json)
+        .transpose()
+        .map_err(|e| ViewError::new_err(e.to_string()))?;
+    let member_batches = batches(members)?;
+    let relation_batches = batches(relations)?;
+    let rows = relation_rows.unwrap_or_default();
+    let body = run(py, || -> PyResult<Vec<u8>> {
+        let members = self::members(&member_batches)?;
+        let mut rels = self::relations(&relation_batches)?;
+        rels.extend(rows.iter().map(|r| Relation {
+            kind: &r.0,
+            node: &r.1,
+            path: r.2.as_deref(),
+            value: r.3.as_deref(),
+            datatype: r.4.as_deref(),
+            remaining_items: r.5,
+        }));
+        let page = Page {
+            immutable,
+            root,
+            view: view.as_ref(),
+            timestamp_path,
+            version_of_path,
+            shape,
+            ..Page::new(node, stream)
+        };
+        Ok(render::render(&page, &members, &rels, format)?)
+    })??;
+    Ok(PyBytes::new(py, &body))
+}

@@ -1,0 +1,236 @@
+//! Inputs → record batches of members, in bounded memory.
+//!
+//! Each input is read in windows of about `Config::window` statements. A window ends at a
+//! statement boundary and is then cut further back: before the trailing run of statements of
+//! its last subject (or last named graph), and before the first statement of any member whose
+//! description (own triples, blank nodes reached, named graph) has statements on both sides of
+//! the cut. Members wholly before the cut come out; the statements after it are carried into the
+//! next window. When nothing can be cut (one member larger than the window) the window grows.
+//! So a member comes out whole as long as the statements of one subject, one blank node or one
+//! named graph are never more than a window apart; statements about a member only ever come from
+//! its own input (blank-node labels are input-scoped). `Mode::Document` reads each input whole.
+
+use std::collections::VecDeque;
+use std::io::{BufReader, Cursor};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+
+use super::extract::{extract, FileMemo, Row, Value};
+use super::parse::{Format, StatementSource, Stmt};
+use super::{ColumnKind, Config, Error, Mode, Problem};
+
+/// One input: a file, or bytes in memory (e.g. an rdflib graph serialised to N-Quads).
+#[derive(Debug, Clone)]
+pub enum Input {
+    File {
+        path: PathBuf,
+        format: Format,
+    },
+    Bytes {
+        name: String,
+        data: Vec<u8>,
+        format: Format,
+    },
+}
+
+struct Current {
+    src: StatementSource,
+    window: Vec<Stmt>,
+    more: bool,
+    target: usize,
+    memo: FileMemo,
+}
+
+/// Reads members from inputs, in input order, as record batches.
+pub struct MemberReader {
+    cfg: Config,
+    schema: SchemaRef,
+    inputs: VecDeque<Input>,
+    cur: Option<Current>,
+    rows: VecDeque<Row>,
+    problems: Vec<Problem>,
+}
+
+impl std::fmt::Debug for MemberReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberReader")
+            .field("inputs", &self.inputs.len())
+            .field("problems", &self.problems.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The members table's schema: `id`, one column per spec, `payload`.
+pub fn schema(cfg: &Config) -> SchemaRef {
+    let mut fields = vec![Field::new("id", DataType::Utf8, false)];
+    for c in &cfg.columns {
+        fields.push(match c.kind {
+            ColumnKind::Time => Field::new(&c.name, DataType::Utf8, true),
+            ColumnKind::Wkt | ColumnKind::Reference => Field::new(
+                &c.name,
+                DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true))),
+                false,
+            ),
+        });
+    }
+    fields.push(Field::new("payload", DataType::Utf8, false));
+    Arc::new(Schema::new(fields))
+}
+
+impl MemberReader {
+    pub fn new(cfg: Config, inputs: Vec<Input>) -> Result<Self, Error> {
+        if cfg.batch_size == 0 {
+            return Err(Error::Argument("batch_size must be at least 1".into()));
+        }
+        if cfg.window == 0 {
+            return Err(Error::Argument("window must be at least 1".into()));
+        }
+        let mut names: Vec<&str> = vec!["id", "payload"];
+        for c in &cfg.columns {
+            if names.contains(&c.name.as_str()) {
+                return Err(Error::Argument(format!("duplicate column {:?}", c.name)));
+            }
+            names.push(&c.name);
+        }
+        Ok(MemberReader {
+            schema: schema(&cfg),
+            cfg,
+            inputs: inputs.into(),
+            cur: None,
+            rows: VecDeque::new(),
+            problems: Vec::new(),
+        })
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Everything reported so far.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+
+    /// The next batch of at most `batch_size` members; `None` at the end.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, Error> {
+        while self.rows.len() < self.cfg.batch_size
+            && (self.cur.is_some() || !self.inputs.is_empty())
+        {
+            self.step()?;
+        }
+        if self.rows.is_empty() {
+            return Ok(None);
+        }
+        let n = self.rows.len().min(self.cfg.batch_size);
+        let rows: Vec<Row> = self.rows.drain(..n).collect();
+        Ok(Some(self.batch(&rows)?))
+    }
+
+    fn open(&self, input: Input) -> Result<StatementSource, Error> {
+        let base = self.cfg.base_iri.as_deref();
+        match input {
+            Input::File { path, format } => StatementSource::open(&path, format, base),
+            Input::Bytes { name, data, format } => StatementSource::from_reader(
+                name,
+                Box::new(BufReader::new(Cursor::new(data))),
+                format,
+                base,
+            ),
+        }
+    }
+
+    fn step(&mut self) -> Result<(), Error> {
+        let mut cur = match self.cur.take() {
+            Some(c) => c,
+            None => {
+                let Some(input) = self.inputs.pop_front() else {
+                    return Ok(());
+                };
+                Current {
+                    src: self.open(input)?,
+                    window: Vec::new(),
+                    more: true,
+                    target: self.cfg.window,
+                    memo: FileMemo::default(),
+                }
+            }
+        };
+        if cur.more {
+            let room = cur.target.saturating_sub(cur.window.len()).max(1);
+            cur.more = cur.src.read(room, &mut cur.window, &mut self.problems);
+        }
+        let last = !cur.more;
+        if self.cfg.mode == Mode::Document && !last {
+            cur.target = cur.target.saturating_mul(2);
+            self.cur = Some(cur);
+            return Ok(());
+        }
+        let name = cur.src.name().to_owned();
+        let (rows, cut) = extract(
+            &self.cfg,
+            &name,
+            &cur.window,
+            last,
+            &mut cur.memo,
+            &mut self.problems,
+        );
+        self.rows.extend(rows);
+        if last {
+            return Ok(());
+        }
+        if cut == 0 {
+            cur.target = cur.target.saturating_mul(2);
+        } else {
+            cur.window.drain(..cut);
+            // A large carried tail must not be re-examined for every few statements read.
+            cur.target = self.cfg.window.max(cur.window.len().saturating_mul(2));
+        }
+        self.cur = Some(cur);
+        Ok(())
+    }
+
+    fn batch(&self, rows: &[Row]) -> Result<RecordBatch, Error> {
+        let mut ids = StringBuilder::with_capacity(rows.len(), rows.len() * 64);
+        let mut payloads =
+            StringBuilder::with_capacity(rows.len(), rows.iter().map(|r| r.payload.len()).sum());
+        for r in rows {
+            ids.append_value(&r.id);
+            payloads.append_value(&r.payload);
+        }
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(ids.finish())];
+        for (j, c) in self.cfg.columns.iter().enumerate() {
+            let array: ArrayRef = match c.kind {
+                ColumnKind::Time => {
+                    let mut b = StringBuilder::new();
+                    for r in rows {
+                        match &r.values[j] {
+                            Value::One(v) => b.append_option(v.as_deref()),
+                            Value::List(_) => b.append_null(),
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+                ColumnKind::Wkt | ColumnKind::Reference => {
+                    let mut b = ListBuilder::new(StringBuilder::new());
+                    for r in rows {
+                        if let Value::List(vs) = &r.values[j] {
+                            for v in vs {
+                                b.values().append_value(v);
+                            }
+                        }
+                        b.append(true);
+                    }
+                    Arc::new(b.finish())
+                }
+            };
+            columns.push(array);
+        }
+        columns.push(Arc::new(payloads.finish()));
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(|e| Error::Argument(format!("internal error building a batch: {e}")))
+    }
+}
