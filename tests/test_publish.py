@@ -25,6 +25,8 @@ BASE = "http://127.0.0.1:8000/ldes/"
 TREE = rdflib.Namespace("https://w3id.org/tree#")
 LDES = rdflib.Namespace("https://w3id.org/ldes#")
 RDF_FORMATS = {"ttl": "turtle", "nt": "nt", "nq": "nquads", "trig": "trig", "jsonld": "json-ld"}
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:rdflib")
+
 VIEW = View([Geospatial(max_zoom=14), HierarchicalTime("day")], page_size=20)
 
 
@@ -134,7 +136,7 @@ def test_headers_name_every_file_with_strong_etags_and_immutability(one_shot):
 def test_batch_sizes_and_runs_give_the_same_tree(dumps, one_shot, tmp_path):
     expected = tree(one_shot[0])
     small = tmp_path / "small"
-    run(dumps, small, batch_size=37)
+    run(dumps, small, batch_size=97)
     assert tree(small) == expected
     inc = tmp_path / "inc"
     run(dumps[:1], inc, batch_size=100)
@@ -150,7 +152,7 @@ def test_batch_sizes_and_runs_give_the_same_tree(dumps, one_shot, tmp_path):
 @given(data=st.data())
 def test_any_split_into_files_runs_and_batches_gives_the_same_tree(tmp_path_factory, data):
     d = tmp_path_factory.mktemp("split")
-    n = 160
+    n = 120
     cuts = sorted(data.draw(st.sets(st.integers(1, n - 1), max_size=3)))
     bounds = [0, *cuts, n]
     files = [
@@ -162,7 +164,7 @@ def test_any_split_into_files_runs_and_batches_gives_the_same_tree(tmp_path_fact
     run([whole], d / "one", view=view)
     out = d / "many"
     for i in range(len(files)):
-        run(files[: i + 1], out, view=view, batch_size=data.draw(st.integers(1, 60)))
+        run(files[: i + 1], out, view=view, batch_size=data.draw(st.integers(5, 60)))
     assert tree(out) == tree(d / "one")
 
 
@@ -307,3 +309,20 @@ def test_a_run_killed_at_any_write_and_rerun_gives_the_one_shot_tree(dumps, one_
         assert tree(out) == expected, kill_at
         assert not any((out / STATE_DIR / "tmp").iterdir())
     assert killed >= 5
+
+
+@pytest.mark.parametrize("ext", ["ttl", "jsonld"])
+def test_the_root_pages_view_description_reads_back_as_the_view(dumps, tmp_path, ext):
+    from ldesfrag import Reference
+
+    view = View(
+        [
+            Reference(path="http://purl.org/dc/terms/isVersionOf", key="entity"),
+            HierarchicalTime("hour", timezone="Europe/Brussels"),
+            Geospatial(max_zoom=11),
+        ],
+        page_size=33,
+    )
+    out = tmp_path / "site"
+    run(dumps[:1], out, view=view, format=ext)
+    assert View.load(out / f"index.{ext}") == view

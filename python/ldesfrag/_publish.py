@@ -24,6 +24,7 @@ pages rewritten by the rerun are byte-identical and the tree equals that of one 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import json
 import os
@@ -33,11 +34,14 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ldesfrag._fragmenter import Fragmenter
+from ldesfrag._rdf import DCT_IS_VERSION_OF, CreateVersions, MemberReader
+from ldesfrag._render import RdfFormat, render_page
 from ldesfrag._view import HierarchicalTime, View
 from ldesfrag.exceptions import LdesfragError, StateError, StreamClosedError, ViewError
 
@@ -47,8 +51,13 @@ if TYPE_CHECKING:
 __all__ = ["FORMATS", "PublishSummary", "bucket_path", "node_path", "publish"]
 
 #: File extension → the format name of :func:`render_page`.
-FORMATS = {"ttl": "turtle", "nt": "ntriples", "nq": "nquads", "trig": "trig", "jsonld": "jsonld"}
-DCT_IS_VERSION_OF = "http://purl.org/dc/terms/isVersionOf"
+FORMATS: dict[str, RdfFormat] = {
+    "ttl": "turtle",
+    "nt": "ntriples",
+    "nq": "nquads",
+    "trig": "trig",
+    "jsonld": "jsonld",
+}
 STATE_DIR = ".ldesfrag"
 _STATE_VERSION = 1
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.=")
@@ -183,6 +192,11 @@ def _expand(inputs: Sequence[str | PathLike[str]]) -> list[Path]:
     return files
 
 
+def _now() -> str:
+    t = datetime.now(UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
 def _identity(path: Path) -> dict[str, Any]:
     st = path.stat()
     return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
@@ -195,6 +209,7 @@ class _Publisher:
         view: View,
         settings: dict[str, Any],
         reader_options: dict[str, Any],
+        versions: CreateVersions | None,
         batch_size: int,
         progress: Callable[[int, float], None] | None,
     ) -> None:
@@ -206,6 +221,7 @@ class _Publisher:
         self.view = view
         self.settings = settings
         self.reader_options = reader_options
+        self.versions = versions
         self.batch_size = batch_size
         self.progress = progress
         self.ext: str = settings["format"]
@@ -382,7 +398,6 @@ class _Publisher:
         )
 
     def _render(self, keys: list[str], immutable: set[str], rel: pa.Table) -> None:
-        from ldesfrag import render_page
 
         pa, pc = self.pa, self.pc
         want = pa.array(keys, pa.string())
@@ -434,7 +449,6 @@ class _Publisher:
     # ---- runs ------------------------------------------------------------------------------
     def run(self, files: list[Path], close: bool) -> PublishSummary:
         pa = self.pa
-        from ldesfrag import MemberReader
 
         records = self.state["inputs"]
         todo: list[dict[str, Any]] = []
@@ -456,6 +470,10 @@ class _Publisher:
                         "and rerun, or start a new directory"
                     )
                 record = {**ident, "members": 0, "done": False}
+                if self.versions is not None:
+                    # Versions made without a timestamp of their own get the time the input
+                    # was registered, also when an interrupted run is resumed.
+                    record["version_time"] = _now()
                 records.append(record)
             if not record["done"]:
                 todo.append(record)
@@ -474,9 +492,11 @@ class _Publisher:
         rejected: Counter[str] = Counter(self.state["rejected"])
         problems: Counter[str] = Counter(self.state["problems"])
         for record in todo:
-            reader = MemberReader(
-                record["path"], self.view, batch_size=self.batch_size, **self.reader_options
-            )
+            options = dict(self.reader_options)
+            if self.versions is not None:
+                stamp = self.versions.timestamp or record["version_time"]
+                options["versions"] = dataclasses.replace(self.versions, timestamp=stamp)
+            reader = MemberReader(record["path"], self.view, batch_size=self.batch_size, **options)
             skip = record["members"]
             for batch in reader:
                 n = batch.num_rows
@@ -555,7 +575,7 @@ def publish(
     base_url: str,
     format: str = "ttl",
     stream: str | None = None,
-    member: str = "version-of",
+    member: str | None = None,
     member_type: str | None = None,
     timestamp_path: str | None = None,
     version_of_path: str | None = None,
@@ -583,7 +603,10 @@ def publish(
     if timestamp_path is None:
         times = [f for f in view.fragmentations if isinstance(f, HierarchicalTime)]
         timestamp_path = times[0].path if times else None
-    if version_of_path is None and member == "version-of":
+    if versions is not None:
+        timestamp_path = timestamp_path or versions.timestamp_path
+        version_of_path = version_of_path or versions.version_of_path
+    if version_of_path is None and member in (None, "version-of"):
         version_of_path = DCT_IS_VERSION_OF
     settings = {
         "base_url": base_url,
@@ -597,15 +620,13 @@ def publish(
         options["version_of_path"] = version_of_path
     if timestamp_path is not None:
         options["timestamp_path"] = timestamp_path
-    if versions is not None:
-        options["versions"] = versions
     files = _expand(inputs)
     root = Path(out)
     if root.exists() and not (root / STATE_DIR).exists() and any(root.iterdir()):
         raise LdesfragError(f"{root}: not empty and not a publish directory")
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root):
-        publisher = _Publisher(root, view, settings, options, batch_size, progress)
+        publisher = _Publisher(root, view, settings, options, versions, batch_size, progress)
         return publisher.run(files, close)
 
 

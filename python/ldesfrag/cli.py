@@ -277,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--member",
         choices=["version-of", "tree-member", "named-graph", "type", "subject"],
-        default="version-of",
+        help="how members are found (default: version-of; subject with --create-versions)",
     )
     p.add_argument("--member-type", help="the class of members, with --member type")
     p.add_argument("--timestamp-path", help="default: the time fragmentation's path")
