@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ldes_data
 import pytest
 import rdflib
 from hypothesis import Phase, given, settings
@@ -118,7 +119,10 @@ def test_headers_name_every_file_with_strong_etags_and_immutability(one_shot):
     out, _ = one_shot
     files = tree(out)
     text = files.pop("_headers").decode()
-    entries = re.findall(r"^(/\S+)\n  Cache-Control: (.+)\n  ETag: (.+)\n", text, re.M)
+    entries = re.findall(r"^(/\S*)\n  Cache-Control: (.+)\n  ETag: (.+)\n", text, re.M)
+    assert entries[0][0] == "/"  # the root's folder URL, like /index.ttl
+    assert entries[0][1:] == dict((p, (c, e)) for p, c, e in entries)["/index.ttl"]
+    entries = entries[1:]
     assert {p[1:] for p, _, _ in entries} == set(files)
     etags: dict[str, bytes] = {}
     for path, cache, etag in entries:
@@ -326,3 +330,36 @@ def test_the_root_pages_view_description_reads_back_as_the_view(dumps, tmp_path,
     out = tmp_path / "site"
     run(dumps[:1], out, view=view, format=ext)
     assert View.load(out / f"index.{ext}") == view
+
+
+def test_created_versions_keep_one_timestamp_per_input_across_a_kill(tmp_path):
+    """State objects → versions stamped with the time their input was registered: a resumed run
+    reuses it, so the versions written before and after the kill match."""
+    lines = []
+    for i in range(300):
+        s = f"<http://example.org/sensor/{i}>"
+        lines.append(f'{s} <http://www.w3.org/2000/01/rdf-schema#label> "sensor {i}" .')
+        lines.append(f'{s} <{ldes_data.GEO_WKT}> "POINT (3.7{i % 10} 51.0{i % 7})"')
+        lines[-1] += f"^^<{ldes_data.WKT_LITERAL}> ."
+    dump = tmp_path / "state.nt"
+    dump.write_text("\n".join(lines) + "\n")
+    view = tmp_path / "view.toml"
+    view.write_text('page_size = 10\n[[fragmentations]]\ntype = "Geospatial"\nmax_zoom = 14\n')
+    out = tmp_path / "site"
+    cmd = [sys.executable, "-m", "ldesfrag.cli", "publish", str(dump), "--view", str(view)]
+    cmd += ["--out", str(out), "--base-url", BASE, "--create-versions", "--batch-size", "40"]
+    env = {**os.environ, "_LDESFRAG_PUBLISH_KILL_AT_WRITE": "25"}
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    assert first.returncode == -signal.SIGKILL, first.stderr
+    env.pop("_LDESFRAG_PUBLISH_KILL_AT_WRITE")
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    members, _ = crawl(out)
+    assert len(members) == 300
+    stamps = {m.rsplit("/", 1)[1] for m in members}
+    assert len(stamps) == 1, stamps
+    (stamp,) = stamps
+    assert {m.rsplit("/", 1)[0] for m in members} == {
+        f"http://example.org/sensor/{i}" for i in range(300)
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)

@@ -545,7 +545,9 @@ class _Publisher:
     def _write_headers(self) -> None:
         lines = []
         for path, (cache_control, etag) in sorted(self.headers.items()):
-            lines.append(f"/{path}\n  Cache-Control: {cache_control}\n  ETag: {etag}\n")
+            # The root is fetched by its folder URL (the base URL) too.
+            urls = ["/", f"/{path}"] if path == node_path("", None, self.ext) else [f"/{path}"]
+            lines.extend(f"{u}\n  Cache-Control: {cache_control}\n  ETag: {etag}\n" for u in urls)
         data = "\n".join(lines).encode()
         target = self.out / "_headers"
         if not target.exists() or target.read_bytes() != data:
