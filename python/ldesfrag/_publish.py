@@ -235,7 +235,7 @@ class _Publisher:
 
     # ---- state -----------------------------------------------------------------------------
     def _load(self) -> None:
-        pa = self.pa
+        pc = self.pc
         path = self.state_dir / "state.json"
         self.headers: dict[str, tuple[str, str]] = {}
         if not path.exists():
@@ -249,9 +249,9 @@ class _Publisher:
                 "rejected": {},
                 "problems": {},
                 "closed": False,
+                "logs": {"open": [], "headers": []},
             }
             self.fragmenter = Fragmenter(self.view)
-            self.open = self._empty_open()
             self.fresh = True
         else:
             try:
@@ -271,25 +271,104 @@ class _Publisher:
                         f"not {self.settings[key]!r}"
                     )
             self.state = state
-            gen = state["generation"]
             self.fragmenter = Fragmenter.from_state(
-                self.view, (self.state_dir / f"fragmenter-{gen}.bin").read_bytes()
+                self.view, (self.state_dir / f"fragmenter-{state['generation']}.bin").read_bytes()
             )
-            with pa.memory_map(str(self.state_dir / f"open-{gen}.arrow")) as source:
-                self.open = pa.ipc.open_file(source).read_all()
-            self.open = self.open.combine_chunks()
-            headers = json.loads((self.state_dir / f"headers-{gen}.json").read_text("utf-8"))
-            self.headers = {p: (c, e) for p, c, e in headers}
             self.fresh = False
-        # Garbage of a run killed during a commit.
-        gen = self.state["generation"]
-        for f in self.state_dir.glob("*-*.*"):
-            stem = f.name.split("-", 1)
-            if stem[0] in ("fragmenter", "open", "headers") and not f.name.startswith(
-                (f"fragmenter-{gen}.", f"open-{gen}.", f"headers-{gen}.")
-            ):
-                f.unlink()
+        self._remove_unlisted()
+        pages = self._pages()
+        self.mutable_keys = pages["key"].filter(pc.invert(pages["immutable"])).combine_chunks()
+        # Open members: the logged rows of pages that are still mutable.
+        logged = [self._read(n) for n in self.state["logs"]["open"]]
+        self.open_chunks = [
+            t.filter(pc.is_in(t["key"], value_set=self.mutable_keys)) for t in logged
+        ]
+        self.open_rows = sum(t.num_rows for t in self.open_chunks)
+        self.logged_open = sum(t.num_rows for t in logged)
+        self.logged_headers = 0
+        for name in self.state["logs"]["headers"]:
+            t = self._read(name)
+            entries = zip(t["cache_control"].to_pylist(), t["etag"].to_pylist(), strict=True)
+            self.headers.update(zip(t["path"].to_pylist(), entries, strict=True))
+            self.logged_headers += t.num_rows
+        self.new_open: list[Any] = []
+        self.new_headers: dict[str, tuple[str, str]] = {}
         self.relation_counts = self._relation_counts(self._relations())
+
+    def _read(self, name: str) -> pa.Table:
+        with self.pa.OSFile(str(self.state_dir / name)) as f:
+            return self.pa.ipc.open_file(f).read_all()
+
+    def _log(self, name: str, table: pa.Table) -> str:
+        """Writes one segment of a log; a segment is never rewritten, only dropped."""
+        pa = self.pa
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+        file = f"{name}-{self.state['generation'] + 1}.arrow"
+        self.writer.write_now(self.state_dir / file, sink.getvalue().to_pybytes())
+        return file
+
+    def _remove_unlisted(self) -> None:
+        """Drops state files of other generations (replaced, or left by a killed commit)."""
+        keep = {f"fragmenter-{self.state['generation']}.bin", "state.json", "lock"}
+        keep.update(n for names in self.state["logs"].values() for n in names)
+        for f in self.state_dir.iterdir():
+            if f.is_file() and f.name not in keep:
+                f.unlink()
+
+    def _commit(self) -> None:
+        """Writes the batch's pages, then the state, atomically and last.
+
+        The open members and the page headers are logs: a commit appends the batch's segment,
+        or, when most logged rows are dead (pages now immutable, headers rewritten), one
+        compacted segment replaces the log. So a commit writes O(batch), amortised.
+        """
+        pa = self.pa
+        self.writer.flush()
+        gen = self.state["generation"] + 1
+        self.writer.write_now(self.state_dir / f"fragmenter-{gen}.bin", self.fragmenter.state())
+        logs = self.state["logs"]
+        live = self.open_rows
+        if self.logged_open > 2 * live + self.batch_size:
+            table = self._compact_open()
+            logs["open"] = [self._log("open", table)]
+            self.logged_open = table.num_rows
+        elif self.new_open:
+            table = pa.concat_tables(self.new_open)
+            logs["open"] = [*logs["open"], self._log("open", table)]
+            self.logged_open += table.num_rows
+        self.new_open = []
+        if self.logged_headers + len(self.new_headers) > 2 * len(self.headers) + 1000:
+            entries, logs["headers"] = self.headers, []
+            self.logged_headers = 0
+        else:
+            entries = self.new_headers
+        if entries:
+            paths = sorted(entries)
+            table = pa.table(
+                {
+                    "path": pa.array(paths, pa.string()),
+                    "cache_control": pa.array([entries[p][0] for p in paths], pa.string()),
+                    "etag": pa.array([entries[p][1] for p in paths], pa.string()),
+                }
+            )
+            logs["headers"] = [*logs["headers"], self._log("headers", table)]
+            self.logged_headers += table.num_rows
+        self.new_headers = {}
+        self.state["generation"] = gen
+        text = json.dumps(self.state, indent=1, sort_keys=True).encode()
+        self.writer.write_now(self.state_dir / "state.json", text)
+        self._remove_unlisted()
+
+    # ---- structure -------------------------------------------------------------------------
+    def _compact_open(self) -> pa.Table:
+        """Keeps in memory only the rows of mutable pages, as one chunk."""
+        pa, pc = self.pa, self.pc
+        table = pa.concat_tables(self.open_chunks) if self.open_chunks else self._empty_open()
+        table = table.filter(pc.is_in(table["key"], value_set=self.mutable_keys)).combine_chunks()
+        self.open_chunks = [table]
+        return table
 
     def _empty_open(self) -> pa.Table:
         pa = self.pa
@@ -303,31 +382,20 @@ class _Publisher:
             }
         )
 
-    def _commit(self) -> None:
-        """Writes the batch's pages, then the state, atomically and last."""
-        pa = self.pa
-        self.writer.flush()
-        gen = self.state["generation"] + 1
-        self.writer.write_now(self.state_dir / f"fragmenter-{gen}.bin", self.fragmenter.state())
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, self.open.schema) as w:
-            w.write_table(self.open)
-        self.writer.write_now(self.state_dir / f"open-{gen}.arrow", sink.getvalue().to_pybytes())
-        headers = [[p, c, e] for p, (c, e) in sorted(self.headers.items())]
-        self.writer.write_now(self.state_dir / f"headers-{gen}.json", json.dumps(headers).encode())
-        self.state["generation"] = gen
-        text = json.dumps(self.state, indent=1, sort_keys=True).encode()
-        self.writer.write_now(self.state_dir / "state.json", text)
-        for name in ("fragmenter-{}.bin", "open-{}.arrow", "headers-{}.json"):
-            (self.state_dir / name.format(gen - 1)).unlink(missing_ok=True)
-
-    # ---- structure -------------------------------------------------------------------------
     def _relations(self) -> pa.Table:
         pc, pa = self.pc, self.pa
         rel = pa.table(self.fragmenter.relations())
         parent_page = pc.fill_null(rel["parent_page"], pa.scalar(0, pa.uint32()))
         key = pc.binary_join_element_wise(rel["parent"], pc.cast(parent_page, pa.string()), "\n")
         return rel.append_column("key", key)
+
+    def _pages(self) -> pa.Table:
+        pc, pa = self.pc, self.pa
+        pages = pa.table(self.fragmenter.pages())
+        key = pc.binary_join_element_wise(
+            pages["bucket"], pc.cast(pages["page"], pa.string()), "\n"
+        )
+        return pages.append_column("key", key).combine_chunks()
 
     def _relation_counts(self, rel: pa.Table) -> dict[str, int]:
         counts = rel.group_by("key").aggregate([("key", "count")])
@@ -365,43 +433,49 @@ class _Publisher:
                 "timestamp": pc.take(pc.cast(ts, pa.string()), rows),
             }
         )
-        self.open = pa.concat_tables([self.open, new]).combine_chunks()
+        self.open_chunks.append(new)
+        self.new_open.append(new)
+        self.open_rows += new.num_rows
         self.state["members"] += table.num_rows
         self._render_changed(set(pc.unique(keys).to_pylist()))
 
     def _render_changed(self, changed: set[str], force_root: bool = False) -> None:
         pa, pc = self.pa, self.pc
-        pages = pa.table(self.fragmenter.pages())
-        immutable_pages = pages.filter(pages["immutable"])
-        imm_keys = pc.binary_join_element_wise(
-            immutable_pages["bucket"], pc.cast(immutable_pages["page"], pa.string()), "\n"
-        )
-        # Open pages that became immutable: their last rendering gets `ldes:immutable`.
-        open_keys = pc.unique(self.open["key"])
-        newly = pc.filter(open_keys, pc.is_in(open_keys, value_set=imm_keys)).to_pylist()
-        changed.update(newly)
+        pages = self._pages()
+        mutable = pc.invert(pages["immutable"])
+        now_mutable = pages["key"].filter(mutable).combine_chunks()
+        # Pages that were mutable and are no more get their last rendering (`ldes:immutable`).
+        newly_mask = pc.invert(pc.is_in(self.mutable_keys, value_set=now_mutable))
+        changed.update(self.mutable_keys.filter(newly_mask).to_pylist())
+        self.mutable_keys = now_mutable
         rel = self._relations()
         counts = self._relation_counts(rel)
         changed.update(k for k, n in counts.items() if self.relation_counts.get(k) != n)
         self.relation_counts = counts
         if force_root:
             changed.add("\n0")
-        self._render(sorted(changed), set(newly), rel)
-        if newly:
-            self.open = self.open.filter(
-                pc.invert(pc.is_in(self.open["key"], value_set=pa.array(newly, pa.string())))
-            )
+        keys = pa.array(sorted(changed), pa.string())
+        # Immutable among them: also pages made and filled within this batch.
+        immutable = keys.filter(
+            pc.is_in(keys, value_set=pages["key"].filter(pages["immutable"]).combine_chunks())
+        )
+        self._render(keys.to_pylist(), set(immutable.to_pylist()), rel)
+        # Rows of immutable pages are dead; dropped from memory once they are the majority.
+        self.open_rows = pc.sum(pages["members"].filter(mutable)).as_py() or 0
+        if sum(t.num_rows for t in self.open_chunks) > 2 * self.open_rows + self.batch_size:
+            self._compact_open()
         self.summary_counts = (
-            len(set(pages["bucket"].to_pylist())),
+            pc.count_distinct(pages["bucket"]).as_py(),
             pages.num_rows,
-            immutable_pages.num_rows,
+            pages.num_rows - pc.sum(mutable).as_py() if pages.num_rows else 0,
         )
 
     def _render(self, keys: list[str], immutable: set[str], rel: pa.Table) -> None:
 
         pa, pc = self.pa, self.pc
         want = pa.array(keys, pa.string())
-        members = self.open.filter(pc.is_in(self.open["key"], value_set=want))
+        table = pa.concat_tables(self.open_chunks) if self.open_chunks else self._empty_open()
+        members = table.filter(pc.is_in(table["key"], value_set=want))
         members = members.sort_by([("key", "ascending"), ("seq", "ascending")])
         member_keys = members["key"].to_pylist()
         spans: dict[str, tuple[int, int]] = {}
@@ -443,7 +517,7 @@ class _Publisher:
             entry = (rendered.cache_control, rendered.etag)
             if self.headers.get(path) == entry:
                 continue  # unchanged (and immutable pages never change)
-            self.headers[path] = entry
+            self.headers[path] = self.new_headers[path] = entry
             self.writer.stage(path, rendered.body)
 
     # ---- runs ------------------------------------------------------------------------------
@@ -543,7 +617,7 @@ class _Publisher:
         )
 
     def _write_headers(self) -> None:
-        lines = []
+        lines: list[str] = []
         for path, (cache_control, etag) in sorted(self.headers.items()):
             # The root is fetched by its folder URL (the base URL) too.
             urls = ["/", f"/{path}"] if path == node_path("", None, self.ext) else [f"/{path}"]
