@@ -62,6 +62,7 @@ STATE_DIR = ".ldesfrag"
 _STATE_VERSION = 1
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.=")
 _SEGMENT = 180  # characters per path segment, under every file name limit
+_MAX_SEGMENTS = 32  # files per log in the state before it is compacted
 _KILL_AT = "_LDESFRAG_PUBLISH_KILL_AT_WRITE"  # tests: SIGKILL this process at the Nth file write
 
 
@@ -330,7 +331,7 @@ class _Publisher:
         self.writer.write_now(self.state_dir / f"fragmenter-{gen}.bin", self.fragmenter.state())
         logs = self.state["logs"]
         live = self.open_rows
-        if self.logged_open > 2 * live + self.batch_size:
+        if self.logged_open > 2 * live + self.batch_size or len(logs["open"]) >= _MAX_SEGMENTS:
             table = self._compact_open()
             logs["open"] = [self._log("open", table)]
             self.logged_open = table.num_rows
@@ -339,7 +340,10 @@ class _Publisher:
             logs["open"] = [*logs["open"], self._log("open", table)]
             self.logged_open += table.num_rows
         self.new_open = []
-        if self.logged_headers + len(self.new_headers) > 2 * len(self.headers) + 1000:
+        if (
+            self.logged_headers + len(self.new_headers) > 2 * len(self.headers) + 1000
+            or len(logs["headers"]) >= _MAX_SEGMENTS
+        ):
             entries, logs["headers"] = self.headers, []
             self.logged_headers = 0
         else:
