@@ -8,55 +8,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from ldes_data import member_iri, write_members
 
-from ldesfrag import Geospatial, HierarchicalTime, View, publish
+from ldesfrag import Geospatial, HierarchicalTime, View, publish, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT = ROOT / "interop" / "node_modules" / ".bin" / "ldes-client"
 MEMBERS = 4_000
-
-
-@contextmanager
-def served(directory: Path) -> Iterator[str]:
-    """A loopback static server with RDF content types and `index.ttl` for folder URLs."""
-
-    class Handler(SimpleHTTPRequestHandler):
-        extensions_map = {  # noqa: RUF012 - the stdlib's own attribute
-            ".ttl": "text/turtle",
-            ".nt": "application/n-triples",
-            ".nq": "application/n-quads",
-            ".trig": "application/trig",
-            ".jsonld": "application/ld+json",
-        }
-
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(directory), **kwargs)
-
-        def send_head(self):
-            if self.path.split("?", 1)[0].endswith("/"):
-                self.path = self.path.split("?", 1)[0] + "index.ttl"
-            return super().send_head()
-
-        def log_message(self, format, *args):
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
-        thread.join()
-        httpd.server_close()
 
 
 def block_members(stdout: str) -> list[str]:
@@ -83,7 +44,8 @@ def test_ldes_client_replicates_every_member(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
     view = View([Geospatial(max_zoom=14), HierarchicalTime("day")], page_size=50)
-    with served(site) as url:
+    with serve(site, port=0) as server:  # `ldesfrag serve`: content types, _headers, ETags
+        url = server.url
         summary = publish([dump], view, site, base_url=url, batch_size=1_500)
         assert summary.members == MEMBERS
         assert summary.immutable_pages > 0

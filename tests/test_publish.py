@@ -366,3 +366,31 @@ def test_created_versions_keep_one_timestamp_per_input_across_a_kill(tmp_path):
         f"http://example.org/sensor/{i}" for i in range(300)
     }
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+
+
+def test_served_pages_carry_the_published_headers(one_shot):
+    """`ldesfrag serve` on a published directory: each page with its `_headers` entry, the root
+    also at its folder URL, and If-None-Match → 304."""
+    import urllib.error
+    import urllib.request
+
+    out, _ = one_shot
+    text = (out / "_headers").read_text()
+    entries = dict(
+        (p, (c, e))
+        for p, c, e in re.findall(r"^(/\S*)\n  Cache-Control: (.+)\n  ETag: (.+)$", text, re.M)
+    )
+    immutable = next(p for p, (c, _) in entries.items() if "immutable" in c)
+    with ldesfrag.serve(out, port=0) as server:
+        for path in ("/", "/index.ttl", immutable):
+            with urllib.request.urlopen(server.url + path[1:]) as r:
+                assert r.headers["Content-Type"].startswith("text/turtle")
+                assert (r.headers["Cache-Control"], r.headers["ETag"]) == entries[path]
+                body = r.read()
+            assert body == (out / (path[1:] or "index.ttl")).read_bytes()
+        request = urllib.request.Request(
+            server.url + immutable[1:], headers={"If-None-Match": entries[immutable][1]}
+        )
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(request)
+        assert e.value.code == 304

@@ -26,6 +26,7 @@ from ldesfrag._render import (
     RenderedPage,
     render_page,
 )
+from ldesfrag._serve import LdesServer, serve
 from ldesfrag._view import (
     GEO_AS_WKT,
     PROV_GENERATED_AT_TIME,
@@ -66,6 +67,7 @@ __all__ = [
     "HierarchicalTime",
     "InvalidCoordinateError",
     "InvalidMemberError",
+    "LdesServer",
     "LdesfragError",
     "MemberMode",
     "MemberReader",
@@ -91,6 +93,7 @@ __all__ = [
     "publish",
     "read_members",
     "render_page",
+    "serve",
     "tile",
     "tiles_for_points",
 ]

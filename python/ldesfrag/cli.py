@@ -7,6 +7,9 @@ and prints a per-bucket summary. Memory is bounded by the batch size, not the fi
 
 ``ldesfrag publish INPUT... --view VIEW --out DIR --base-url URL`` turns RDF dumps into a static
 LDES directory (see :func:`ldesfrag.publish`), or appends to one.
+
+``ldesfrag serve DIR [--host 127.0.0.1] [--port 8000]`` serves a published LDES directory
+with RDF content types and its ``_headers`` cache headers (see ``ldesfrag._serve``).
 """
 
 from __future__ import annotations
@@ -253,6 +256,18 @@ def publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    from ldesfrag._serve import LdesServer
+
+    server = LdesServer(args.directory, args.host, args.port, log_requests=True)
+    print(f"serving {server.directory} at {server.url} (Ctrl-C to stop)", file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ldesfrag", description=__doc__.splitlines()[0] if __doc__ else None
@@ -287,9 +302,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=1 << 16)
     p.add_argument("--close", action="store_true", help="close the stream: all pages immutable")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    s = sub.add_parser("serve", help="serve a published LDES directory over HTTP (local use)")
+    s.add_argument("directory", help="the directory to serve")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    s.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
+    commands = {"assign": assign, "publish": publish, "serve": serve}
     try:
-        return publish(args) if args.command == "publish" else assign(args)
+        return commands[args.command](args)
     except (LdesfragError, OSError) as e:
         print(f"ldesfrag: error: {e}", file=sys.stderr)
         return 2

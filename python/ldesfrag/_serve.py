@@ -1,0 +1,333 @@
+"""``ldesfrag serve``: a small static server for a published LDES directory (local use, tests).
+
+It serves the files under one directory with RDF content types by extension, the cache headers
+of a Netlify/Cloudflare-Pages-style ``_headers`` file (reloaded when it changes), strong ETags,
+``If-None-Match`` → 304, ``Vary: Accept`` and CORS. A folder URL serves its ``index.<ext>``.
+Dotfiles and dot-directories (the publisher's state in ``.ldesfrag/``), ``_headers`` itself,
+anything outside the directory (``..``, encoded or not, and symlinks leading out) are 404.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from ldesfrag._render import MUTABLE_CACHE_CONTROL, etag
+
+__all__ = ["INDEX_FILES", "MEDIA_TYPES", "LdesServer", "serve"]
+
+#: Content types by file extension.
+MEDIA_TYPES = {
+    ".ttl": "text/turtle",
+    ".nt": "application/n-triples",
+    ".nq": "application/n-quads",
+    ".trig": "application/trig",
+    ".jsonld": "application/ld+json",
+    ".json": "application/json",
+    ".html": "text/html; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+}
+#: What a folder URL serves, first found wins.
+INDEX_FILES = tuple(f"index{ext}" for ext in (".ttl", ".nt", ".nq", ".trig", ".jsonld"))
+HEADERS_FILE = "_headers"
+
+
+def parse_headers_file(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The rules of a ``_headers`` file: a URL path (``*`` at the end matches any rest) followed
+    by indented ``Name: value`` lines. Blank lines and ``#`` comments are ignored."""
+    rules: list[tuple[str, list[tuple[str, str]]]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if raw[:1] in (" ", "\t"):
+            name, sep, value = line.partition(":")
+            if sep and rules and name.strip():
+                rules[-1][1].append((name.strip(), value.strip()))
+        else:
+            rules.append((line, []))
+    return rules
+
+
+@dataclass
+class _Site:
+    """The served directory, its ``_headers`` rules and the ETags of files without one."""
+
+    root: Path
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _rules_stamp: tuple[int, int] | None = None
+    _exact: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    _prefixes: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
+    _etags: dict[Path, tuple[tuple[int, int], str]] = field(default_factory=dict)
+
+    def headers_for(self, url_path: str) -> dict[str, str]:
+        """The ``_headers`` entries for a URL path, names lower-cased; later rules override."""
+        self._reload()
+        with self._lock:
+            found: dict[str, str] = {}
+            for prefix, headers in self._prefixes:
+                if url_path.startswith(prefix):
+                    found.update((k.lower(), v) for k, v in headers)
+            found.update((k.lower(), v) for k, v in self._exact.get(url_path, []))
+            return found
+
+    def _reload(self) -> None:
+        path = self.root / HEADERS_FILE
+        try:
+            st = path.stat()
+            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        with self._lock:
+            if stamp == self._rules_stamp:
+                return
+            try:
+                text = path.read_text(encoding="utf-8") if stamp else ""
+            except OSError:
+                text = ""
+            exact: dict[str, list[tuple[str, str]]] = {}
+            prefixes = []
+            for pattern, headers in parse_headers_file(text):
+                if pattern.endswith("*"):
+                    prefixes.append((pattern[:-1], headers))
+                else:
+                    exact.setdefault(pattern, []).extend(headers)
+            self._exact, self._prefixes, self._rules_stamp = exact, prefixes, stamp
+
+    def etag_of(self, path: Path, st: os.stat_result) -> str:
+        stamp = (st.st_mtime_ns, st.st_size)
+        with self._lock:
+            cached = self._etags.get(path)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        tag = etag(path.read_bytes())
+        with self._lock:
+            if len(self._etags) > 100_000:
+                self._etags.clear()
+            self._etags[path] = (stamp, tag)
+        return tag
+
+    def resolve(self, url_path: str) -> tuple[Path | None, bool]:
+        """The file a decoded URL path names (``None``: 404), and whether to redirect to the
+        folder URL (a folder asked for without its trailing slash)."""
+        parts = url_path.split("/")
+        for part in parts:
+            if part.startswith(".") or part == HEADERS_FILE or "\\" in part or "\0" in part:
+                return None, False
+        candidate = self.root.joinpath(*[p for p in parts if p])
+        try:
+            real = candidate.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None, False
+        if not self._inside(real):
+            return None, False
+        if real.is_dir():
+            if not url_path.endswith("/"):
+                return real, True
+            for name in INDEX_FILES:
+                index = real / name
+                if index.is_file() and self._inside(index.resolve()):
+                    return index.resolve(), False
+            return None, False
+        return (real, False) if real.is_file() else (None, False)
+
+    def _inside(self, real: Path) -> bool:
+        if not real.is_relative_to(self.root):
+            return False
+        rel = real.relative_to(self.root).parts
+        return not any(p.startswith(".") for p in rel) and rel[:1] != (HEADERS_FILE,)
+
+
+def _etag_matches(header: str, tag: str) -> bool:
+    """``If-None-Match`` uses the weak comparison (RFC 9110 §13.1.2)."""
+    bare = tag.removeprefix("W/")
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == bare:
+            return True
+    return False
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    server_version = "ldesfrag-serve"
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm and
+    # delayed ACKs add ~40 ms to every response.
+    disable_nagle_algorithm = True
+
+    def do_GET(self) -> None:
+        self._respond(body=True)
+
+    def do_HEAD(self) -> None:
+        self._respond(body=False)
+
+    def do_OPTIONS(self) -> None:
+        self.send_response(HTTPStatus.NO_CONTENT)
+        self.send_header("Allow", "GET, HEAD, OPTIONS")
+        self._common_headers()
+        self.send_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+        self.send_header("Access-Control-Allow-Headers", "*")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _common_headers(self) -> None:
+        self.send_header("Vary", "Accept")
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Expose-Headers", "ETag, Cache-Control")
+
+    def _not_found(self, body: bool) -> None:
+        message = b"404 not found\n"
+        self.send_response(HTTPStatus.NOT_FOUND)
+        self._common_headers()
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(message)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if body:
+            self.wfile.write(message)
+
+    def _respond(self, body: bool) -> None:
+        site = self.server.site
+        raw_path = urlsplit(self.path).path
+        file, redirect = None, False
+        try:
+            url_path = unquote(raw_path, errors="strict")
+            if url_path.startswith("/"):
+                file, redirect = site.resolve(url_path)
+        except UnicodeDecodeError:
+            pass
+        if file is None:
+            self._not_found(body)
+            return
+        if redirect:
+            self.send_response(HTTPStatus.MOVED_PERMANENTLY)
+            self._common_headers()
+            self.send_header("Location", quote(url_path + "/"))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        try:
+            st = file.stat()
+            extra = site.headers_for(url_path)
+            tag = extra.pop("etag", None) or site.etag_of(file, st)
+        except OSError:
+            self._not_found(body)
+            return
+        cache_control = extra.pop("cache-control", MUTABLE_CACHE_CONTROL)
+        media_type = MEDIA_TYPES.get(file.suffix.lower(), "application/octet-stream")
+        extra.pop("content-length", None)
+        media_type = extra.pop("content-type", media_type)
+        inm = self.headers.get("If-None-Match")
+        not_modified = inm is not None and _etag_matches(inm, tag)
+        self.send_response(HTTPStatus.NOT_MODIFIED if not_modified else HTTPStatus.OK)
+        self._common_headers()
+        self.send_header("ETag", tag)
+        self.send_header("Cache-Control", cache_control)
+        for name, value in extra.items():
+            if name not in ("vary", "access-control-allow-origin"):
+                self.send_header(name, value)
+        if not_modified:
+            self.end_headers()
+            return
+        self.send_header("Content-Type", media_type)
+        self.send_header("Content-Length", str(st.st_size))
+        self.end_headers()
+        if body:
+            with file.open("rb") as f:
+                while chunk := f.read(1 << 16):
+                    self.wfile.write(chunk)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.log_requests:
+            super().log_message(format, *args)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    site: _Site
+    log_requests: bool
+
+
+class _HTTPServer6(_HTTPServer):
+    address_family = socket.AF_INET6
+
+
+class LdesServer:
+    """A running static server; :attr:`url` ends in ``/``. Use as a context manager, or call
+    :meth:`shutdown`."""
+
+    def __init__(
+        self, directory: str | os.PathLike[str], host: str, port: int, *, log_requests: bool
+    ) -> None:
+        root = Path(directory).resolve(strict=True)
+        if not root.is_dir():
+            raise NotADirectoryError(f"{directory}: not a directory")
+        cls = _HTTPServer6 if ":" in host else _HTTPServer
+        self._httpd = cls((host, port), _Handler)
+        self._httpd.site = _Site(root)
+        self._httpd.log_requests = log_requests
+        self._thread: threading.Thread | None = None
+        self.directory = root
+        self.host = host
+        self.port: int = self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def start(self) -> LdesServer:
+        """Serves in a background (daemon) thread."""
+        if self._thread is None:
+            # A short poll interval: shutdown() waits for the loop to notice.
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="ldesfrag-serve",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serves in this thread until :meth:`shutdown` (or KeyboardInterrupt)."""
+        try:
+            self._httpd.serve_forever()
+        finally:
+            self._httpd.server_close()
+
+    def shutdown(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> LdesServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+def serve(
+    directory: str | os.PathLike[str],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    log_requests: bool = False,
+) -> LdesServer:
+    """Starts serving ``directory`` in a background thread (``port=0``: any free port).
+
+    >>> with serve("out/ldes", port=0) as server:  # doctest: +SKIP
+    ...     urllib.request.urlopen(server.url + "index.ttl")
+    """
+    return LdesServer(directory, host, port, log_requests=log_requests).start()
