@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--stream", help="the event stream IRI (default: BASE_URL#stream)")
     p.add_argument(
         "--member",
-        choices=["version-of", "tree-member", "named-graph", "type", "subject"],
+        choices=["version-of", "tree-member", "named-graph", "type", "subject", "document"],
         help="how members are found (default: version-of; subject with --create-versions)",
     )
     p.add_argument("--member-type", help="the class of members, with --member type")
