@@ -25,18 +25,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import glob
 import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
+from queue import Full, Queue
 from typing import TYPE_CHECKING, Any
 
 from ldesfrag._fragmenter import Fragmenter
@@ -74,6 +78,7 @@ def _escape(text: str) -> list[str]:
     ]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def bucket_path(bucket: str) -> str:
     """The directory (relative, ``/``-terminated, ``""`` for the root) of a canonical bucket id."""
     if not bucket:
@@ -122,7 +127,11 @@ class _Writer:
         self.tmp.mkdir(parents=True, exist_ok=True)
         for stale in self.tmp.iterdir():  # left by a killed run
             stale.unlink()
-        self.pending: list[tuple[Path, Path]] = []
+        self.pending: list[tuple[str, Path]] = []
+        self.made_dirs: set[Path] = set()
+        # File creation is slow on some file systems; it overlaps with rendering in threads.
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ldesfrag-write")
+        self.writes: list[Future[None]] = []
         self.count = 0
         self.files = 0
         self.bytes = 0
@@ -134,23 +143,34 @@ class _Writer:
         if self.kill_at is not None and self.count >= self.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
+    @staticmethod
+    def _write(tmp: str, data: bytes) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
     def stage(self, rel: str, data: bytes) -> None:
-        """Writes ``data`` to a temp file, to be renamed to ``rel`` by :meth:`flush`."""
-        tmp = self.tmp / str(len(self.pending))
-        tmp.write_bytes(data)
+        """Writes ``data`` to a temp file (in a background thread), to be renamed to ``rel`` by
+        :meth:`flush`."""
+        tmp = f"{self.tmp}/{len(self.pending)}"
+        self.writes.append(self.pool.submit(self._write, tmp, data))
         self.pending.append((tmp, self.root / rel))
         self.files += 1
         self.bytes += len(data)
 
     def flush(self) -> None:
         """Makes the staged files durable, then renames them into place."""
+        for w in self.writes:
+            w.result()
+        self.writes.clear()
         if not self.pending:
             return
         os.sync()  # one sync for the batch instead of one fsync per page
         for tmp, target in self.pending:
             self._checkpoint()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp.replace(target)
+            if target.parent not in self.made_dirs:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.made_dirs.add(target.parent)
+            os.replace(tmp, target)
         self.pending.clear()
 
     def write_now(self, target: Path, data: bytes) -> None:
@@ -189,8 +209,45 @@ def _expand(inputs: Sequence[str | PathLike[str]]) -> list[Path]:
             p = Path(m).resolve()
             if not p.is_file():
                 raise LdesfragError(f"{m}: not a file")
-            files.append(p)
+            if p not in files:  # a file named twice is read once
+                files.append(p)
     return files
+
+
+def _prefetched(batches: Iterable[Any]) -> Iterator[Any]:
+    """The batches, each read in a background thread while the previous one is processed (the
+    reader releases the GIL)."""
+    queue: Queue[tuple[str, Any]] = Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        queue.put(("batch", batch), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(("end", None))
+        except BaseException as e:  # handed to the consumer
+            queue.put(("error", e))
+
+    thread = threading.Thread(target=produce, name="ldesfrag-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _now() -> str:
@@ -512,7 +569,7 @@ class _Publisher:
                 relations=relations.get(key, []),
                 immutable=key in immutable,
                 root=not bucket and page is None,
-                view=self.view,
+                view=self.view if not bucket and page is None else None,
                 timestamp_path=self.settings["timestamp_path"],
                 version_of_path=self.settings["version_of_path"],
                 format=FORMATS[self.ext],
@@ -576,7 +633,7 @@ class _Publisher:
                 options["versions"] = dataclasses.replace(self.versions, timestamp=stamp)
             reader = MemberReader(record["path"], self.view, batch_size=self.batch_size, **options)
             skip = record["members"]
-            for batch in reader:
+            for batch in _prefetched(reader):
                 n = batch.num_rows
                 if skip >= n:
                     skip -= n
@@ -707,7 +764,10 @@ def publish(
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root):
         publisher = _Publisher(root, view, settings, options, versions, batch_size, progress)
-        return publisher.run(files, close)
+        try:
+            return publisher.run(files, close)
+        finally:
+            publisher.writer.pool.shutdown()
 
 
 def print_progress(members: int, seconds: float) -> None:
