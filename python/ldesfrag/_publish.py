@@ -95,6 +95,7 @@ def bucket_path(bucket: str) -> str:
     return "/".join(parts) + "/"
 
 
+@functools.lru_cache(maxsize=1 << 17)
 def node_path(bucket: str, page: int | None, ext: str) -> str:
     """The file of a node: a bucket's own node (``page`` None or 0) or one of its pages."""
     name = f"page-{page}" if page else "index"
