@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import ldesfrag
 
-REFERENCE = Path("/work/shared/reference/examples")
+REFERENCE = Path(__file__).parent / "data" / "examples"
 LAT_LIMIT = 85.0511287798066
 EPSG4326 = [
     "<http://www.opengis.net/def/crs/EPSG/0/4326>",

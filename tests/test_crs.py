@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import ldesfrag
 from ldesfrag import Fragmenter, Geospatial, View
 
-REFERENCE = Path("/work/shared/reference/examples")
+REFERENCE = Path(__file__).parent / "data" / "examples"
 GIPOD_FILES = [
     "Server4J_geospatial_ldes-member-bucketising_gipod-lambert72.nq",
     "E2E_039-default-bucket_member2_valid-lambert72.ttl",

@@ -33,9 +33,7 @@ LDES = Namespace("https://w3id.org/ldes#")
 GEO = Namespace("http://www.opengis.net/ont/geosparql#")
 LDESFRAG = Namespace("https://w3id.org/ldesfrag#")
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "examples"
-if not EXAMPLES.is_dir():  # a worktree beside /work/main, or the repo itself beside shared/
-    EXAMPLES = Path("/work/shared/reference/examples")
+EXAMPLES = Path(__file__).parent / "data" / "examples"
 
 # rdflib 7 warns about its own use of deprecated Dataset APIs while parsing.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
