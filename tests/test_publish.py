@@ -396,9 +396,7 @@ def test_served_pages_carry_the_published_headers(one_shot):
         assert e.value.code == 304
 
 
-EXAMPLES = Path("/work/shared/reference/examples")
-if not EXAMPLES.exists():
-    EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "examples"
+EXAMPLES = Path(__file__).resolve().parent / "data" / "examples"
 
 
 def test_real_members_land_in_the_reference_servers_buckets(tmp_path):

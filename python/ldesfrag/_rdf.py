@@ -40,7 +40,9 @@ MemberMode: TypeAlias = Literal[
 RdfFormat: TypeAlias = Literal["ntriples", "nquads", "turtle", "trig"]
 #: A path (globs allowed), an rdflib ``Graph``/``Dataset``/``ConjunctiveGraph``, or a sequence
 #: of them.
-RdfSource: TypeAlias = "str | PathLike[str] | rdflib.Graph | Sequence[str | PathLike[str] | rdflib.Graph]"
+RdfSource: TypeAlias = (
+    "str | PathLike[str] | rdflib.Graph | Sequence[str | PathLike[str] | rdflib.Graph]"
+)
 
 _EXTENSIONS: dict[str, RdfFormat] = {
     ".nt": "ntriples",
