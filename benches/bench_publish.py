@@ -124,6 +124,13 @@ def main(n: int) -> None:
         print(f"  peak RSS {peak / 1024:,.0f} MiB (before publish: {rss_before / 1024:,.0f} MiB)")
         print(f"  state {state / 1e6:,.1f} MB, output {size / 1e6:,.0f} MB")
         print(f"  {summary}")
+        ref = Path(d) / "ref.nt"
+        write_dump(ref, REF_N)
+        started = time.perf_counter()
+        found = rdflib_members(ref)
+        seconds = time.perf_counter() - started
+        rate = REF_N / seconds
+        print(f"reference: rdflib parses {len(found):,} members at {rate:,.0f} members/s")
 
 
 if __name__ == "__main__":
