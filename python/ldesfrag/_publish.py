@@ -44,7 +44,7 @@ from queue import Full, Queue
 from typing import TYPE_CHECKING, Any
 
 from ldesfrag._fragmenter import Fragmenter
-from ldesfrag._rdf import DCT_IS_VERSION_OF, CreateVersions, MemberReader
+from ldesfrag._rdf import DCT_IS_VERSION_OF, CreateVersions, MemberMode, MemberReader
 from ldesfrag._render import RdfFormat, render_page
 from ldesfrag._view import HierarchicalTime, View
 from ldesfrag.exceptions import LdesfragError, StateError, StreamClosedError, ViewError
@@ -713,11 +713,11 @@ def publish(
     base_url: str,
     format: str = "ttl",
     stream: str | None = None,
-    member: str | None = None,
+    member: MemberMode | None = None,
     member_type: str | None = None,
     timestamp_path: str | None = None,
     version_of_path: str | None = None,
-    versions: Any = None,
+    versions: CreateVersions | None = None,
     batch_size: int = 65_536,
     close: bool = False,
     progress: Callable[[int, float], None] | None = None,
