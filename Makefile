@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAMPLE_OUT ?= out/sample-assignments.parquet
 
-.PHONY: venv build sample test rust-checks python-checks bench clean
+.PHONY: venv build interop sample test rust-checks python-checks bench clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ venv: $(VENV)/.installed
 build: venv
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --quiet
 
+# The npm client the interop test runs (tests/test_interop.py), exactly as pinned by the lock file.
+interop/node_modules/.package-lock.json: interop/package.json interop/package-lock.json
+	cd interop && npm ci --no-audit --no-fund
+
+interop: interop/node_modules/.package-lock.json
+
 sample: build
 	mkdir -p $(dir $(SAMPLE_OUT))
 	$(VENV)/bin/ldesfrag assign sample/members.parquet --view sample/view.toml --out $(SAMPLE_OUT)
@@ -30,7 +36,7 @@ rust-checks:
 	cargo clippy --all-targets --locked -- -D warnings
 	cargo test --locked
 
-python-checks: build
+python-checks: build interop
 	$(VENV)/bin/ruff check python tests benches scripts
 	$(VENV)/bin/ruff format --check python tests benches scripts
 	$(VENV)/bin/mypy python/ldesfrag
@@ -45,4 +51,4 @@ bench: build
 	$(PY) -m pytest benches --benchmark-only --benchmark-columns=min,median,mean,ops,rounds
 
 clean:
-	rm -rf target $(VENV) out
+	rm -rf target $(VENV) out interop/node_modules

@@ -8,6 +8,7 @@ which export the same interface, come out.
 from ldesfrag._fragmenter import Fragmenter, MembersLike, OnInvalid
 from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
 from ldesfrag._ldesfrag import __version__
+from ldesfrag._publish import PublishSummary, publish
 from ldesfrag._rdf import (
     DCT_IS_VERSION_OF,
     CreateVersions,
@@ -72,6 +73,7 @@ __all__ = [
     "MemberReader",
     "MembersLike",
     "OnInvalid",
+    "PublishSummary",
     "RdfError",
     "RdfFormat",
     "RdfSource",
@@ -88,6 +90,7 @@ __all__ = [
     "cover",
     "create_versions",
     "parse_datetime",
+    "publish",
     "read_members",
     "render_page",
     "serve",

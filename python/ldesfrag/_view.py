@@ -153,12 +153,37 @@ class View:
             raise ViewError(f"invalid TOML: {e}") from None
 
     @classmethod
+    def from_rdf(cls, text: str, *, format: str = "turtle", base: str | None = None) -> View:
+        """Reads the reference server's view description (``tree:fragmentationStrategy``,
+        ``tree:pageSize``, …), also found on a published root page. Needs rdflib.
+
+        ``format`` is an rdflib format name (``turtle``, ``nt``, ``nquads``, ``trig``,
+        ``json-ld``); ``base`` resolves relative IRIs.
+        """
+        from ldesfrag._view_turtle import view_dict_from_rdf
+
+        return cls.from_dict(view_dict_from_rdf(text, format=format, base=base))
+
+    @classmethod
     def load(cls, path: str | PathLike[str]) -> View:
-        """Reads a ``.toml`` or ``.json`` view description."""
+        """Reads a view description: ``.toml``, ``.json``, or RDF (``.ttl``, ``.nt``, ``.nq``,
+        ``.trig``, ``.jsonld``) in the reference server's vocabulary."""
         p = Path(path)
         text = p.read_text(encoding="utf-8")
-        if p.suffix.lower() == ".json":
+        suffix = p.suffix.lower()
+        if suffix == ".json":
             return cls.from_json(text)
-        if p.suffix.lower() == ".toml":
+        if suffix == ".toml":
             return cls.from_toml(text)
-        raise ViewError(f"{p}: a view file ends in .toml or .json")
+        if suffix in _RDF_FORMATS:
+            return cls.from_rdf(text, format=_RDF_FORMATS[suffix], base=p.resolve().as_uri())
+        raise ViewError(f"{p}: a view file ends in .toml, .json or {', '.join(_RDF_FORMATS)}")
+
+
+_RDF_FORMATS = {
+    ".ttl": "turtle",
+    ".nt": "nt",
+    ".nq": "nquads",
+    ".trig": "trig",
+    ".jsonld": "json-ld",
+}

@@ -5,6 +5,9 @@ members in batches, assigns them, writes the assignments ``{row, bucket, page}``
 file (and the members with a missing or invalid value to ``OUT`` with ``.invalid.parquet``),
 and prints a per-bucket summary. Memory is bounded by the batch size, not the file size.
 
+``ldesfrag publish INPUT... --view VIEW --out DIR --base-url URL`` turns RDF dumps into a static
+LDES directory (see :func:`ldesfrag.publish`), or appends to one.
+
 ``ldesfrag serve DIR [--host 127.0.0.1] [--port 8000]`` serves a published LDES directory
 with RDF content types and its ``_headers`` cache headers (see ``ldesfrag._serve``).
 """
@@ -205,6 +208,54 @@ def print_summary(
     print(f"\nassignments: {out}\ninvalid members: {invalid_out}")
 
 
+def publish(args: argparse.Namespace) -> int:
+    from ldesfrag._publish import print_progress
+    from ldesfrag._publish import publish as run_publish
+
+    versions = None
+    if args.create_versions:
+        from ldesfrag import CreateVersions
+
+        versions = CreateVersions(delimiter=args.version_delimiter or "/")
+    elif args.version_delimiter is not None:
+        raise LdesfragError("--version-delimiter goes with --create-versions")
+    summary = run_publish(
+        args.inputs,
+        View.load(args.view),
+        args.out,
+        base_url=args.base_url,
+        format=args.format,
+        stream=args.stream,
+        member=args.member,
+        member_type=args.member_type,
+        timestamp_path=args.timestamp_path,
+        version_of_path=args.version_of_path,
+        versions=versions,
+        batch_size=args.batch_size,
+        close=args.close,
+        progress=None if args.quiet else print_progress,
+    )
+    if not args.quiet and summary.members_this_run:
+        print(file=sys.stderr)
+    rate = summary.members_this_run / max(summary.seconds, 1e-9)
+    print(
+        f"{summary.members_this_run:,} members published in {summary.seconds:.2f} s "
+        f"({rate:,.0f} members/s); {summary.members:,} in the stream"
+        + (" (closed)" if summary.closed else "")
+    )
+    print(
+        f"{summary.buckets:,} leaf buckets, {summary.pages:,} pages "
+        f"({summary.immutable_pages:,} immutable); {summary.files_written:,} files, "
+        f"{summary.bytes_written:,} bytes written"
+    )
+    for title, counts in (("rejected members", summary.rejected), ("problems", summary.problems)):
+        if counts:
+            print(f"{sum(counts.values()):,} {title}, by reason:")
+            for reason, n in Counter(counts).most_common(10):
+                print(f"  {n:>8,}  {reason}")
+    return 0
+
+
 def serve(args: argparse.Namespace) -> int:
     from ldesfrag._serve import LdesServer
 
@@ -231,15 +282,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("--batch-size", type=int, default=1 << 16)
     a.add_argument("--state", help="a state file: resumed from when it exists, written at the end")
     a.add_argument("--progress-threshold", type=int, default=1_000_000, help=argparse.SUPPRESS)
+    p = sub.add_parser("publish", help="publish RDF dumps as a static LDES directory (or append)")
+    p.add_argument("inputs", nargs="+", help="N-Triples, N-Quads, Turtle or TriG files (or globs)")
+    p.add_argument("--view", required=True, help="a .toml, .json or RDF (.ttl) view description")
+    p.add_argument("--out", required=True, help="the directory to publish into")
+    p.add_argument("--base-url", required=True, help="the URL at which DIR is served")
+    p.add_argument("--format", choices=["ttl", "nt", "nq", "trig", "jsonld"], default="ttl")
+    p.add_argument("--stream", help="the event stream IRI (default: BASE_URL#stream)")
+    p.add_argument(
+        "--member",
+        choices=["version-of", "tree-member", "named-graph", "type", "subject", "document"],
+        help="how members are found (default: version-of; subject with --create-versions)",
+    )
+    p.add_argument("--member-type", help="the class of members, with --member type")
+    p.add_argument("--timestamp-path", help="default: the time fragmentation's path")
+    p.add_argument("--version-of-path", help="default: dct:isVersionOf with --member version-of")
+    p.add_argument("--create-versions", action="store_true", help="state objects → versions")
+    p.add_argument("--version-delimiter", help="between state IRI and timestamp (default /)")
+    p.add_argument("--batch-size", type=int, default=1 << 16)
+    p.add_argument("--close", action="store_true", help="close the stream: all pages immutable")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     s = sub.add_parser("serve", help="serve a published LDES directory over HTTP (local use)")
     s.add_argument("directory", help="the directory to serve")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     s.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
+    commands = {"assign": assign, "publish": publish, "serve": serve}
     try:
-        if args.command == "serve":
-            return serve(args)
-        return assign(args)
+        return commands[args.command](args)
     except (LdesfragError, OSError) as e:
         print(f"ldesfrag: error: {e}", file=sys.stderr)
         return 2

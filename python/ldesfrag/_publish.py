@@ -1,0 +1,776 @@
+"""``publish``: RDF dumps → a static LDES directory, incrementally and crash-safely.
+
+Each batch of members goes through extract (:class:`MemberReader`) → assign
+(:class:`Fragmenter`) → render (:func:`render_page`); only the pages a batch changed (new members,
+a new relation, newly immutable) are rendered and written. Between batches only the members of the
+mutable pages are kept, so memory follows the batch size and the number of open pages.
+
+Layout under DIR (one file per node; path-style URLs, no query strings):
+
+- ``index.<ext>``: the root (view) node, served for the base URL, with ``<stream> tree:view``;
+- ``<pair>/…/<pair>/index.<ext>``: a bucket's own node; ``<pair>/…/page-<n>.<ext>``: its pages.
+  A pair is one ``key=value`` of the canonical bucket id, with every byte outside
+  ``[A-Za-z0-9-.=]`` written ``_XX`` (so ``/ : ? # %`` never reach the host's URL decoding), split
+  into directories ending in ``~`` when long. ``tile=15/16882/10975&year=2023`` →
+  ``tile=15_2F16882_2F10975/year=2023/``;
+- ``_headers``: ``Cache-Control`` and ``ETag`` of every file (Netlify/Cloudflare style);
+- ``.ldesfrag/``: the state (settings, fragmenter state, open pages, input progress).
+
+Crash safety: a batch's pages are written (temp file, fsync, rename), then the state is committed
+atomically, last. A rerun resumes at the committed input position; rendering is deterministic, so
+pages rewritten by the rerun are byte-identical and the tree equals that of one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import glob
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from os import PathLike
+from pathlib import Path
+from queue import Full, Queue
+from typing import TYPE_CHECKING, Any
+
+from ldesfrag._fragmenter import Fragmenter
+from ldesfrag._rdf import DCT_IS_VERSION_OF, CreateVersions, MemberMode, MemberReader
+from ldesfrag._render import RdfFormat, render_page
+from ldesfrag._view import HierarchicalTime, View
+from ldesfrag.exceptions import LdesfragError, StateError, StreamClosedError, ViewError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["FORMATS", "PublishSummary", "bucket_path", "node_path", "publish"]
+
+#: File extension → the format name of :func:`render_page`.
+FORMATS: dict[str, RdfFormat] = {
+    "ttl": "turtle",
+    "nt": "ntriples",
+    "nq": "nquads",
+    "trig": "trig",
+    "jsonld": "jsonld",
+}
+STATE_DIR = ".ldesfrag"
+_STATE_VERSION = 1
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.=")
+_SEGMENT = 180  # characters per path segment, under every file name limit
+_MAX_SEGMENTS = 32  # files per log in the state before it is compacted
+_KILL_AT = "_LDESFRAG_PUBLISH_KILL_AT_WRITE"  # tests: SIGKILL this process at the Nth file write
+
+
+def _escape(text: str) -> list[str]:
+    """The escaped form of ``text``, one token (``c`` or ``_XX``) per byte."""
+    return [
+        chr(b) if b in _SAFE and not (i == 0 and b == ord(".")) else f"_{b:02X}"
+        for i, b in enumerate(text.encode())
+    ]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def bucket_path(bucket: str) -> str:
+    """The directory (relative, ``/``-terminated, ``""`` for the root) of a canonical bucket id."""
+    if not bucket:
+        return ""
+    parts: list[str] = []
+    for pair in bucket.split("&"):
+        segment = ""
+        for token in _escape(pair):
+            if len(segment) + len(token) > _SEGMENT:
+                parts.append(segment + "~")
+                segment = ""
+            segment += token
+        parts.append(segment)
+    return "/".join(parts) + "/"
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def node_path(bucket: str, page: int | None, ext: str) -> str:
+    """The file of a node: a bucket's own node (``page`` None or 0) or one of its pages."""
+    name = f"page-{page}" if page else "index"
+    return f"{bucket_path(bucket)}{name}.{ext}"
+
+
+@dataclass
+class PublishSummary:
+    """What a :func:`publish` run did (counts over the whole stream unless said otherwise)."""
+
+    members: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    problems: dict[str, int] = field(default_factory=dict)
+    buckets: int = 0
+    pages: int = 0
+    immutable_pages: int = 0
+    files_written: int = 0  # this run
+    bytes_written: int = 0  # this run
+    seconds: float = 0.0  # this run
+    members_this_run: int = 0
+    closed: bool = False
+
+
+class _Writer:
+    """Atomic file writes: temp files in the state directory, synced, then renamed in place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / STATE_DIR / "tmp"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        for stale in self.tmp.iterdir():  # left by a killed run
+            stale.unlink()
+        self.pending: list[tuple[str, Path]] = []
+        self.made_dirs: set[Path] = set()
+        # File creation is slow on some file systems; it overlaps with rendering in threads.
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ldesfrag-write")
+        self.writes: list[Future[None]] = []
+        self.count = 0
+        self.files = 0
+        self.bytes = 0
+        kill = os.environ.get(_KILL_AT)
+        self.kill_at = int(kill) if kill else None
+
+    def _checkpoint(self) -> None:
+        self.count += 1
+        if self.kill_at is not None and self.count >= self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    @staticmethod
+    def _write(tmp: str, data: bytes) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+
+    def stage(self, rel: str, data: bytes) -> None:
+        """Writes ``data`` to a temp file (in a background thread), to be renamed to ``rel`` by
+        :meth:`flush`."""
+        tmp = f"{self.tmp}/{len(self.pending)}"
+        self.writes.append(self.pool.submit(self._write, tmp, data))
+        self.pending.append((tmp, self.root / rel))
+        self.files += 1
+        self.bytes += len(data)
+
+    def flush(self) -> None:
+        """Makes the staged files durable, then renames them into place."""
+        for w in self.writes:
+            w.result()
+        self.writes.clear()
+        if not self.pending:
+            return
+        os.sync()  # one sync for the batch instead of one fsync per page
+        for tmp, target in self.pending:
+            self._checkpoint()
+            if target.parent not in self.made_dirs:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.made_dirs.add(target.parent)
+            os.replace(tmp, target)
+        self.pending.clear()
+
+    def write_now(self, target: Path, data: bytes) -> None:
+        """One atomic, durable write (temp + fsync + rename + directory fsync)."""
+        self._checkpoint()
+        tmp = self.tmp / f"now-{target.name}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.replace(target)
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _pa() -> Any:
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise LdesfragError("publish needs pyarrow: pip install 'ldesfrag[cli]'") from None
+    return pa
+
+
+def _expand(inputs: Sequence[str | PathLike[str]]) -> list[Path]:
+    files: list[Path] = []
+    for item in inputs:
+        text = os.fspath(item)
+        matches = sorted(glob.glob(text)) if glob.has_magic(text) else [text]
+        if not matches:
+            raise LdesfragError(f"{text}: no file matches")
+        for m in matches:
+            p = Path(m).resolve()
+            if not p.is_file():
+                raise LdesfragError(f"{m}: not a file")
+            if p not in files:  # a file named twice is read once
+                files.append(p)
+    return files
+
+
+def _prefetched(batches: Iterable[Any]) -> Iterator[Any]:
+    """The batches, each read in a background thread while the previous one is processed (the
+    reader releases the GIL)."""
+    queue: Queue[tuple[str, Any]] = Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        queue.put(("batch", batch), timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(("end", None))
+        except BaseException as e:  # handed to the consumer
+            queue.put(("error", e))
+
+    thread = threading.Thread(target=produce, name="ldesfrag-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _now() -> str:
+    t = datetime.now(UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def _identity(path: Path) -> dict[str, Any]:
+    st = path.stat()
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+class _Publisher:
+    def __init__(
+        self,
+        out: Path,
+        view: View,
+        settings: dict[str, Any],
+        reader_options: dict[str, Any],
+        versions: CreateVersions | None,
+        batch_size: int,
+        progress: Callable[[int, float], None] | None,
+    ) -> None:
+        self.pa = _pa()
+        import pyarrow.compute as pc
+
+        self.pc = pc
+        self.out = out
+        self.view = view
+        self.settings = settings
+        self.reader_options = reader_options
+        self.versions = versions
+        self.batch_size = batch_size
+        self.progress = progress
+        self.ext: str = settings["format"]
+        self.base: str = settings["base_url"]
+        self.stream: str = settings["stream"]
+        self.state_dir = out / STATE_DIR
+        self.writer = _Writer(out)
+        self.members_this_run = 0
+        self.started = time.perf_counter()
+        self._load()
+
+    # ---- state -----------------------------------------------------------------------------
+    def _load(self) -> None:
+        pc = self.pc
+        path = self.state_dir / "state.json"
+        self.headers: dict[str, tuple[str, str]] = {}
+        if not path.exists():
+            self.state: dict[str, Any] = {
+                "version": _STATE_VERSION,
+                "view": self.view.to_dict(),
+                "settings": self.settings,
+                "generation": 0,
+                "inputs": [],
+                "members": 0,
+                "rejected": {},
+                "problems": {},
+                "closed": False,
+                "logs": {"open": [], "headers": []},
+            }
+            self.fragmenter = Fragmenter(self.view)
+            self.fresh = True
+        else:
+            try:
+                state = json.loads(path.read_text(encoding="utf-8"))
+                if state.get("version") != _STATE_VERSION:
+                    raise StateError(f"{path}: state version {state.get('version')!r}")
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise StateError(f"{path}: corrupt state: {e}") from None
+            if state["view"] != self.view.to_dict():
+                raise ViewError(
+                    f"{self.out} was published with another view: {json.dumps(state['view'])}"
+                )
+            for key in ("base_url", "format", "stream"):
+                if state["settings"][key] != self.settings[key]:
+                    raise LdesfragError(
+                        f"{self.out} was published with {key} {state['settings'][key]!r}, "
+                        f"not {self.settings[key]!r}"
+                    )
+            self.state = state
+            self.fragmenter = Fragmenter.from_state(
+                self.view, (self.state_dir / f"fragmenter-{state['generation']}.bin").read_bytes()
+            )
+            self.fresh = False
+        self._remove_unlisted()
+        pages = self._pages()
+        self.mutable_keys = pages["key"].filter(pc.invert(pages["immutable"])).combine_chunks()
+        # Open members: the logged rows of pages that are still mutable.
+        logged = [self._read(n) for n in self.state["logs"]["open"]]
+        self.open_chunks = [
+            t.filter(pc.is_in(t["key"], value_set=self.mutable_keys)) for t in logged
+        ]
+        self.open_rows = sum(t.num_rows for t in self.open_chunks)
+        self.logged_open = sum(t.num_rows for t in logged)
+        self.logged_headers = 0
+        for name in self.state["logs"]["headers"]:
+            t = self._read(name)
+            entries = zip(t["cache_control"].to_pylist(), t["etag"].to_pylist(), strict=True)
+            self.headers.update(zip(t["path"].to_pylist(), entries, strict=True))
+            self.logged_headers += t.num_rows
+        self.new_open: list[Any] = []
+        self.new_headers: dict[str, tuple[str, str]] = {}
+        self.relation_counts = self._relation_counts(self._relations())
+
+    def _read(self, name: str) -> pa.Table:
+        with self.pa.OSFile(str(self.state_dir / name)) as f:
+            return self.pa.ipc.open_file(f).read_all()
+
+    def _log(self, name: str, table: pa.Table) -> str:
+        """Writes one segment of a log; a segment is never rewritten, only dropped."""
+        pa = self.pa
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+        file = f"{name}-{self.state['generation'] + 1}.arrow"
+        self.writer.write_now(self.state_dir / file, sink.getvalue().to_pybytes())
+        return file
+
+    def _remove_unlisted(self) -> None:
+        """Drops state files of other generations (replaced, or left by a killed commit)."""
+        keep = {f"fragmenter-{self.state['generation']}.bin", "state.json", "lock"}
+        keep.update(n for names in self.state["logs"].values() for n in names)
+        for f in self.state_dir.iterdir():
+            if f.is_file() and f.name not in keep:
+                f.unlink()
+
+    def _commit(self) -> None:
+        """Writes the batch's pages, then the state, atomically and last.
+
+        The open members and the page headers are logs: a commit appends the batch's segment,
+        or, when most logged rows are dead (pages now immutable, headers rewritten), one
+        compacted segment replaces the log. So a commit writes O(batch), amortised.
+        """
+        pa = self.pa
+        self.writer.flush()
+        gen = self.state["generation"] + 1
+        self.writer.write_now(self.state_dir / f"fragmenter-{gen}.bin", self.fragmenter.state())
+        logs = self.state["logs"]
+        live = self.open_rows
+        if self.logged_open > 2 * live + self.batch_size or len(logs["open"]) >= _MAX_SEGMENTS:
+            table = self._compact_open()
+            logs["open"] = [self._log("open", table)]
+            self.logged_open = table.num_rows
+        elif self.new_open:
+            table = pa.concat_tables(self.new_open)
+            logs["open"] = [*logs["open"], self._log("open", table)]
+            self.logged_open += table.num_rows
+        self.new_open = []
+        if (
+            self.logged_headers + len(self.new_headers) > 2 * len(self.headers) + 1000
+            or len(logs["headers"]) >= _MAX_SEGMENTS
+        ):
+            entries, logs["headers"] = self.headers, []
+            self.logged_headers = 0
+        else:
+            entries = self.new_headers
+        if entries:
+            paths = sorted(entries)
+            table = pa.table(
+                {
+                    "path": pa.array(paths, pa.string()),
+                    "cache_control": pa.array([entries[p][0] for p in paths], pa.string()),
+                    "etag": pa.array([entries[p][1] for p in paths], pa.string()),
+                }
+            )
+            logs["headers"] = [*logs["headers"], self._log("headers", table)]
+            self.logged_headers += table.num_rows
+        self.new_headers = {}
+        self.state["generation"] = gen
+        text = json.dumps(self.state, indent=1, sort_keys=True).encode()
+        self.writer.write_now(self.state_dir / "state.json", text)
+        self._remove_unlisted()
+
+    # ---- structure -------------------------------------------------------------------------
+    def _compact_open(self) -> pa.Table:
+        """Keeps in memory only the rows of mutable pages, as one chunk."""
+        pa, pc = self.pa, self.pc
+        table = pa.concat_tables(self.open_chunks) if self.open_chunks else self._empty_open()
+        table = table.filter(pc.is_in(table["key"], value_set=self.mutable_keys)).combine_chunks()
+        self.open_chunks = [table]
+        return table
+
+    def _empty_open(self) -> pa.Table:
+        pa = self.pa
+        return pa.table(
+            {
+                "key": pa.array([], pa.string()),
+                "seq": pa.array([], pa.uint64()),
+                "id": pa.array([], pa.string()),
+                "payload": pa.array([], pa.string()),
+                "timestamp": pa.array([], pa.string()),
+            }
+        )
+
+    def _relations(self) -> pa.Table:
+        pc, pa = self.pc, self.pa
+        rel = pa.table(self.fragmenter.relations())
+        parent_page = pc.fill_null(rel["parent_page"], pa.scalar(0, pa.uint32()))
+        key = pc.binary_join_element_wise(rel["parent"], pc.cast(parent_page, pa.string()), "\n")
+        return rel.append_column("key", key)
+
+    def _pages(self) -> pa.Table:
+        pc, pa = self.pc, self.pa
+        pages = pa.table(self.fragmenter.pages())
+        key = pc.binary_join_element_wise(
+            pages["bucket"], pc.cast(pages["page"], pa.string()), "\n"
+        )
+        return pages.append_column("key", key).combine_chunks()
+
+    def _relation_counts(self, rel: pa.Table) -> dict[str, int]:
+        counts = rel.group_by("key").aggregate([("key", "count")])
+        return dict(zip(counts["key"].to_pylist(), counts["key_count"].to_pylist(), strict=True))
+
+    def iri(self, bucket: str, page: int | None) -> str:
+        if not bucket and not page:
+            return self.base
+        return self.base + node_path(bucket, page, self.ext)
+
+    # ---- one batch -------------------------------------------------------------------------
+    def add(self, batch: Any, rejected: Counter[str]) -> None:
+        """Assigns a batch of extracted members; renders and writes what changed."""
+        pa, pc = self.pa, self.pc
+        table = pa.table(batch)
+        assigned = pa.table(self.fragmenter.assign(table))
+        for r in pa.table(self.fragmenter.rejected())["reason"].to_pylist():
+            rejected[r] += 1
+        rows = assigned["row"]
+        seq = pc.add(rows, pa.scalar(self.state["members"], pa.uint64()))
+        keys = pc.binary_join_element_wise(
+            assigned["bucket"], pc.cast(assigned["page"], pa.string()), "\n"
+        )
+        ts = (
+            table["timestamp"]
+            if self.settings["timestamp_path"] and "timestamp" in table.column_names
+            else pa.nulls(table.num_rows, pa.string())
+        )
+        new = pa.table(
+            {
+                "key": keys,
+                "seq": seq,
+                "id": pc.take(table["id"], rows),
+                "payload": pc.take(table["payload"], rows),
+                "timestamp": pc.take(pc.cast(ts, pa.string()), rows),
+            }
+        )
+        self.open_chunks.append(new)
+        self.new_open.append(new)
+        self.open_rows += new.num_rows
+        self.state["members"] += table.num_rows
+        self._render_changed(set(pc.unique(keys).to_pylist()))
+
+    def _render_changed(self, changed: set[str], force_root: bool = False) -> None:
+        pa, pc = self.pa, self.pc
+        pages = self._pages()
+        mutable = pc.invert(pages["immutable"])
+        now_mutable = pages["key"].filter(mutable).combine_chunks()
+        # Pages that were mutable and are no more get their last rendering (`ldes:immutable`).
+        newly_mask = pc.invert(pc.is_in(self.mutable_keys, value_set=now_mutable))
+        changed.update(self.mutable_keys.filter(newly_mask).to_pylist())
+        self.mutable_keys = now_mutable
+        rel = self._relations()
+        counts = self._relation_counts(rel)
+        changed.update(k for k, n in counts.items() if self.relation_counts.get(k) != n)
+        self.relation_counts = counts
+        if force_root:
+            changed.add("\n0")
+        keys = pa.array(sorted(changed), pa.string())
+        # Immutable among them: also pages made and filled within this batch.
+        immutable = keys.filter(
+            pc.is_in(keys, value_set=pages["key"].filter(pages["immutable"]).combine_chunks())
+        )
+        self._render(keys.to_pylist(), set(immutable.to_pylist()), rel)
+        # Rows of immutable pages are dead; dropped from memory once they are the majority.
+        self.open_rows = pc.sum(pages["members"].filter(mutable)).as_py() or 0
+        if sum(t.num_rows for t in self.open_chunks) > 2 * self.open_rows + self.batch_size:
+            self._compact_open()
+        self.summary_counts = (
+            pc.count_distinct(pages["bucket"]).as_py(),
+            pages.num_rows,
+            pages.num_rows - pc.sum(mutable).as_py() if pages.num_rows else 0,
+        )
+
+    def _render(self, keys: list[str], immutable: set[str], rel: pa.Table) -> None:
+
+        pa, pc = self.pa, self.pc
+        want = pa.array(keys, pa.string())
+        table = pa.concat_tables(self.open_chunks) if self.open_chunks else self._empty_open()
+        members = table.filter(pc.is_in(table["key"], value_set=want))
+        members = members.sort_by([("key", "ascending"), ("seq", "ascending")])
+        member_keys = members["key"].to_pylist()
+        spans: dict[str, tuple[int, int]] = {}
+        for i, k in enumerate(member_keys):
+            start, _ = spans.get(k, (i, i))
+            spans[k] = (start, i + 1)
+        rel = rel.filter(pc.is_in(rel["key"], value_set=want))
+        relations: dict[str, list[dict[str, Any]]] = {}
+        for r in rel.to_pylist():
+            relations.setdefault(r["key"], []).append(
+                {
+                    "type": r["type"],
+                    "node": self.iri(r["child"], r["child_page"]),
+                    "path": r["path"],
+                    "value": r["value"],
+                    "datatype": r["datatype"],
+                }
+            )
+        with_ts = bool(self.settings["timestamp_path"])
+        columns = ["id", "payload", "timestamp"] if with_ts else ["id", "payload"]
+        for key in keys:
+            bucket, page_text = key.rsplit("\n", 1)
+            page = int(page_text) or None
+            start, stop = spans.get(key, (0, 0))
+            page_members = members.slice(start, stop - start).select(columns) if page else None
+            rendered = render_page(
+                self.iri(bucket, page),
+                stream=self.stream,
+                members=page_members,
+                relations=relations.get(key, []),
+                immutable=key in immutable,
+                root=not bucket and page is None,
+                view=self.view if not bucket and page is None else None,
+                timestamp_path=self.settings["timestamp_path"],
+                version_of_path=self.settings["version_of_path"],
+                format=FORMATS[self.ext],
+            )
+            path = node_path(bucket, page, self.ext)
+            entry = (rendered.cache_control, rendered.etag)
+            if self.headers.get(path) == entry:
+                continue  # unchanged (and immutable pages never change)
+            self.headers[path] = self.new_headers[path] = entry
+            self.writer.stage(path, rendered.body)
+
+    # ---- runs ------------------------------------------------------------------------------
+    def run(self, files: list[Path], close: bool) -> PublishSummary:
+        pa = self.pa
+
+        records = self.state["inputs"]
+        todo: list[dict[str, Any]] = []
+        for path in files:
+            ident = _identity(path)
+            same_path = [r for r in records if r["path"] == ident["path"]]
+            record = next(
+                (
+                    r
+                    for r in same_path
+                    if r["size"] == ident["size"] and r["mtime_ns"] == ident["mtime_ns"]
+                ),
+                None,
+            )
+            if record is None:
+                if any(not r["done"] for r in same_path):
+                    raise LdesfragError(
+                        f"{path} changed since an interrupted run read part of it; restore it "
+                        "and rerun, or start a new directory"
+                    )
+                record = {**ident, "members": 0, "done": False}
+                if self.versions is not None:
+                    # Versions made without a timestamp of their own get the time the input
+                    # was registered, also when an interrupted run is resumed.
+                    record["version_time"] = _now()
+                records.append(record)
+            if not record["done"]:
+                todo.append(record)
+        unfinished = [r for r in records if not r["done"] and r not in todo]
+        if unfinished:
+            raise LdesfragError(
+                f"an interrupted run was reading {unfinished[0]['path']}: rerun with it among "
+                "the inputs to finish it first"
+            )
+        if todo and self.state["closed"]:
+            raise StreamClosedError(f"{self.out}: the stream is closed; no members can be added")
+        if self.fresh or todo:
+            # Registers the inputs (and renders the root of a new directory) before any batch.
+            self._render_changed(set(), force_root=self.fresh)
+            self._commit()
+        rejected: Counter[str] = Counter(self.state["rejected"])
+        problems: Counter[str] = Counter(self.state["problems"])
+        for record in todo:
+            options = dict(self.reader_options)
+            if self.versions is not None:
+                stamp = self.versions.timestamp or record["version_time"]
+                options["versions"] = dataclasses.replace(self.versions, timestamp=stamp)
+            reader = MemberReader(record["path"], self.view, batch_size=self.batch_size, **options)
+            skip = record["members"]
+            for batch in _prefetched(reader):
+                n = batch.num_rows
+                if skip >= n:
+                    skip -= n
+                    continue
+                if skip:
+                    batch = pa.table(batch).slice(skip)
+                    n -= skip
+                    skip = 0
+                self.add(batch, rejected)
+                record["members"] += n
+                self.members_this_run += n
+                self.state["rejected"] = dict(rejected)
+                self._commit()
+                if self.progress:
+                    self.progress(self.members_this_run, time.perf_counter() - self.started)
+            for p in pa.table(reader.problems()).to_pylist():
+                problems[("dropped: " if p["dropped"] else "") + p["reason"]] += 1
+            self.state["problems"] = dict(problems)
+            record["done"] = True
+            self._commit()
+        if close and not self.state["closed"]:
+            self.fragmenter.close()
+            self.state["closed"] = True
+            self._render_changed(set())
+            self._commit()
+        elif not hasattr(self, "summary_counts"):
+            self._render_changed(set())  # nothing changed: only counts
+        self._write_headers()
+        buckets, pages, immutable = self.summary_counts
+        return PublishSummary(
+            members=self.state["members"],
+            rejected=dict(rejected),
+            problems=dict(problems),
+            buckets=buckets,
+            pages=pages,
+            immutable_pages=immutable,
+            files_written=self.writer.files,
+            bytes_written=self.writer.bytes,
+            seconds=time.perf_counter() - self.started,
+            members_this_run=self.members_this_run,
+            closed=self.state["closed"],
+        )
+
+    def _write_headers(self) -> None:
+        lines: list[str] = []
+        for path, (cache_control, etag) in sorted(self.headers.items()):
+            # The root is fetched by its folder URL (the base URL) too.
+            urls = ["/", f"/{path}"] if path == node_path("", None, self.ext) else [f"/{path}"]
+            lines.extend(f"{u}\n  Cache-Control: {cache_control}\n  ETag: {etag}\n" for u in urls)
+        data = "\n".join(lines).encode()
+        target = self.out / "_headers"
+        if not target.exists() or target.read_bytes() != data:
+            self.writer.write_now(target, data)
+            self.writer.files += 1
+            self.writer.bytes += len(data)
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    import fcntl
+
+    (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    with open(out / STATE_DIR / "lock", "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LdesfragError(f"{out}: another publish is running on it") from None
+        yield
+
+
+def publish(
+    inputs: Sequence[str | PathLike[str]],
+    view: View,
+    out: str | PathLike[str],
+    *,
+    base_url: str,
+    format: str = "ttl",
+    stream: str | None = None,
+    member: MemberMode | None = None,
+    member_type: str | None = None,
+    timestamp_path: str | None = None,
+    version_of_path: str | None = None,
+    versions: CreateVersions | None = None,
+    batch_size: int = 65_536,
+    close: bool = False,
+    progress: Callable[[int, float], None] | None = None,
+) -> PublishSummary:
+    """Publishes the members of RDF files (N-Triples, N-Quads, Turtle, TriG; globs) as a static
+    LDES in ``out``, or appends them to the one already there.
+
+    ``base_url`` is where ``out`` is served (the root node's IRI); ``stream`` the event stream's
+    IRI (default ``{base_url}#stream``). ``timestamp_path`` defaults to the path of the view's
+    time fragmentation; ``version_of_path`` to ``dct:isVersionOf`` for version objects.
+    ``versions`` (a :class:`CreateVersions`) turns state objects into version objects.
+    ``close=True`` closes the stream: every page becomes immutable. ``progress(members, seconds)``
+    is called after each batch.
+    """
+    if format not in FORMATS:
+        raise LdesfragError(f"format {format!r}: one of {', '.join(FORMATS)}")
+    if batch_size < 1:
+        raise LdesfragError(f"batch size {batch_size}: at least 1")
+    if not base_url.endswith("/"):
+        base_url += "/"
+    if timestamp_path is None:
+        times = [f for f in view.fragmentations if isinstance(f, HierarchicalTime)]
+        timestamp_path = times[0].path if times else None
+    if versions is not None:
+        timestamp_path = timestamp_path or versions.timestamp_path
+        version_of_path = version_of_path or versions.version_of_path
+    if version_of_path is None and member in (None, "version-of"):
+        version_of_path = DCT_IS_VERSION_OF
+    settings = {
+        "base_url": base_url,
+        "format": format,
+        "stream": stream or base_url + "#stream",
+        "timestamp_path": timestamp_path,
+        "version_of_path": version_of_path,
+    }
+    options: dict[str, Any] = {"member": member, "member_type": member_type}
+    if version_of_path is not None:
+        options["version_of_path"] = version_of_path
+    if timestamp_path is not None:
+        options["timestamp_path"] = timestamp_path
+    files = _expand(inputs)
+    root = Path(out)
+    if root.exists() and not (root / STATE_DIR).exists() and any(root.iterdir()):
+        raise LdesfragError(f"{root}: not empty and not a publish directory")
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root):
+        publisher = _Publisher(root, view, settings, options, versions, batch_size, progress)
+        try:
+            return publisher.run(files, close)
+        finally:
+            publisher.writer.pool.shutdown()
+
+
+def print_progress(members: int, seconds: float) -> None:
+    rate = members / max(seconds, 1e-9)
+    print(f"\r  {members:,} members, {rate:,.0f} members/s", end="", file=sys.stderr)
