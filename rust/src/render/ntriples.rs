@@ -1,8 +1,8 @@
 //! N-Triples (and N-Quads in the default graph, the same lines).
 
 use super::{
-    write_blank_label, write_quoted, Graph, Lex, Tag, Term, RDF_FIRST, RDF_NIL, RDF_REST,
-    RenderError, XSD_BOOLEAN, XSD_INTEGER,
+    write_blank_label, write_quoted, Graph, Lex, RenderError, Tag, Term, RDF_FIRST, RDF_NIL,
+    RDF_REST, XSD_BOOLEAN, XSD_INTEGER,
 };
 
 pub(super) fn write(g: &Graph<'_>, out: &mut Vec<u8>) -> Result<(), RenderError> {

@@ -141,7 +141,9 @@ impl<'a> Line<'a> {
             let end = start + len;
             let iri = &self.s[start..end];
             if self.b[end] == b'>'
-                && (iri.starts_with("http:") || iri.starts_with("https:") || check_scheme(iri).is_ok())
+                && (iri.starts_with("http:")
+                    || iri.starts_with("https:")
+                    || check_scheme(iri).is_ok())
             {
                 self.i = end + 1;
                 return Ok(iri);

@@ -200,7 +200,10 @@ fn json_ld_decodes_ntriples_escapes() {
         .find(|n| n["@id"] == "http://ex.org/m\u{e9}")
         .expect("member node");
     let value = &member["http://ex.org/p"][0];
-    assert_eq!(value["@value"], "a\tb\u{e9}\u{1F600}\"\\\u{8}\u{c}\r'\u{7f}");
+    assert_eq!(
+        value["@value"],
+        "a\tb\u{e9}\u{1F600}\"\\\u{8}\u{c}\r'\u{7f}"
+    );
     assert_eq!(value["@type"], "http://ex.org/d\u{1F600}");
 }
 
