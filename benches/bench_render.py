@@ -1,7 +1,7 @@
 """Rendering pages: ldesfrag.render_page vs rdflib serialising the same page graph.
 
 rdflib is timed on a graph it already holds (serialisation only); ldesfrag's time includes
-reading the members' N-Triples payloads. Items are members.
+reading the members' N-Triples payloads and hashing the body for its ETag. Items are members.
 """
 
 import pyarrow as pa

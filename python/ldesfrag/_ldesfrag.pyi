@@ -11,6 +11,7 @@ __all__ = [
     "MemberReader",
     "__version__",
     "cover",
+    "etag",
     "parse_datetime",
     "render_page",
     "tile",
@@ -39,7 +40,8 @@ def render_page(
     version_of_path: str | None = None,
     shape: str | None = None,
     format: str = "turtle",
-) -> bytes: ...
+) -> tuple[bytes, str]: ...
+def etag(body: bytes) -> str: ...
 
 @final
 class Fragmenter:

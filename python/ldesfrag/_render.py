@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias, cast
@@ -68,8 +67,11 @@ class RenderedPage:
 
 
 def etag(body: bytes) -> str:
-    """A strong ETag of a body: ``"`` + the first 32 hex digits of its SHA-256 + ``"``."""
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    """A strong ETag of a body: ``"`` + the first 32 hex digits of its BLAKE3 hash + ``"``.
+
+    :func:`render_page` computes the same in Rust, with the body.
+    """
+    return _ldesfrag.etag(body)
 
 
 def cache_control(immutable: bool) -> str:
@@ -161,7 +163,7 @@ def render_page(
                 "relations must be an Arrow table or a sequence of mappings, "
                 f"not {type(relations).__name__}"
             )
-    body = _ldesfrag.render_page(
+    body, tag = _ldesfrag.render_page(
         node,
         stream=stream,
         members=members,
@@ -178,6 +180,6 @@ def render_page(
     return RenderedPage(
         body=body,
         content_type=CONTENT_TYPES[format],
-        etag=etag(body),
+        etag=tag,
         cache_control=cache_control(immutable),
     )

@@ -484,6 +484,7 @@ fn _ldesfrag(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyFragmenter>()?;
     m.add_class::<rdf::PyMemberReader>()?;
     m.add_function(wrap_pyfunction!(render::render_page, m)?)?;
+    m.add_function(wrap_pyfunction!(render::etag, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

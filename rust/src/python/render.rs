@@ -180,6 +180,7 @@ type RelationRow = (
     Option<u64>,
 );
 
+/// The page's bytes and their strong ETag, both made without the GIL.
 #[pyfunction]
 #[pyo3(signature = (
     node, *, stream, members = None, relations = None, relation_rows = None,
@@ -201,7 +202,7 @@ pub fn render_page<'py>(
     version_of_path: Option<&str>,
     shape: Option<&str>,
     format: &str,
-) -> PyResult<Bound<'py, PyBytes>> {
+) -> PyResult<(Bound<'py, PyBytes>, String)> {
     let format = Format::parse(format).ok_or_else(|| {
         LdesfragError::new_err(format!(
             "format must be \"turtle\", \"ntriples\", \"nquads\", \"trig\" or \"jsonld\", not {format:?}"
@@ -214,7 +215,7 @@ pub fn render_page<'py>(
     let member_batches = batches(members)?;
     let relation_batches = batches(relations)?;
     let rows = relation_rows.unwrap_or_default();
-    let body = run(py, || -> PyResult<Vec<u8>> {
+    let (body, etag) = run(py, || -> PyResult<(Vec<u8>, String)> {
         let members = self::members(&member_batches)?;
         let mut rels = self::relations(&relation_batches)?;
         rels.extend(rows.iter().map(|r| Relation {
@@ -234,7 +235,15 @@ pub fn render_page<'py>(
             shape,
             ..Page::new(node, stream)
         };
-        Ok(render::render(&page, &members, &rels, format)?)
+        let body = render::render(&page, &members, &rels, format)?;
+        let etag = render::etag(&body);
+        Ok((body, etag))
     })??;
-    Ok(PyBytes::new(py, &body))
+    Ok((PyBytes::new(py, &body), etag))
+}
+
+/// A strong ETag of any body (`render::etag`), hashed without the GIL.
+#[pyfunction]
+pub fn etag(py: Python<'_>, body: &[u8]) -> PyResult<String> {
+    run(py, || render::etag(body))
 }

@@ -5,30 +5,38 @@
 //! strategy list an `@list`. Lexical forms are written as strings with their `@type`, so
 //! they round-trip exactly.
 
-use super::payload::unescape;
-use super::{write_blank_label, Graph, Lex, Tag, Term};
+use super::payload::{decode_escape, first_special};
+use super::{write_blank_label, Graph, Lex, RenderError, Tag, Term};
 
-pub(super) fn write(g: &Graph<'_>, out: &mut Vec<u8>) {
+pub(super) fn write(g: &Graph<'_>, out: &mut Vec<u8>) -> Result<(), RenderError> {
     out.extend_from_slice(b"[");
-    let triples = &g.triples;
-    let mut i = 0;
+    // The current run of statements about one subject: its (predicate, object) pairs.
+    let mut subject = None;
+    let mut pairs: Vec<(&str, Term<'_>)> = Vec::new();
     let mut first = true;
-    while i < triples.len() {
-        let s = triples[i].s;
-        let mut j = i;
-        while j < triples.len() && triples[j].s == s {
-            j += 1;
-        }
+    let mut node = |out: &mut Vec<u8>, s, pairs: &[(&str, Term<'_>)]| {
         out.extend_from_slice(if first { b"\n  {" } else { b",\n  {" });
         first = false;
         out.extend_from_slice(b"\"@id\": ");
         id(out, s);
-        let pairs: Vec<(&str, Term<'_>)> = triples[i..j].iter().map(|t| (t.p, t.o)).collect();
-        properties(g, out, &pairs, true);
+        properties(g, out, pairs, true);
         out.push(b'}');
-        i = j;
+    };
+    g.each(|t, _| {
+        if subject != Some(t.s) {
+            if let Some(s) = subject {
+                node(out, s, &pairs);
+            }
+            subject = Some(t.s);
+            pairs.clear();
+        }
+        pairs.push((t.p, t.o));
+    })?;
+    if let Some(s) = subject {
+        node(out, s, &pairs);
     }
     out.extend_from_slice(b"\n]\n");
+    Ok(())
 }
 
 /// Writes `"p": [values], …`, grouping the values of each predicate (keys must be unique).
@@ -42,7 +50,7 @@ fn properties(g: &Graph<'_>, out: &mut Vec<u8>, pairs: &[(&str, Term<'_>)], afte
         if after_id || seen.len() > 1 {
             out.extend_from_slice(b", ");
         }
-        string(out, &unescape(p));
+        nt_string(out, p);
         out.extend_from_slice(b": [");
         let mut first = true;
         for &(q, o) in &pairs[k..] {
@@ -60,7 +68,7 @@ fn properties(g: &Graph<'_>, out: &mut Vec<u8>, pairs: &[(&str, Term<'_>)], afte
 
 fn id(out: &mut Vec<u8>, t: Term<'_>) {
     match t {
-        Term::Iri(s) => string(out, &unescape(s)),
+        Term::Iri(s) => nt_string(out, s),
         _ => {
             let mut label = Vec::new();
             write_blank_label(&mut label, t, 0);
@@ -96,7 +104,7 @@ fn value(g: &Graph<'_>, out: &mut Vec<u8>, t: Term<'_>) {
         Term::Literal(lex, tag) => {
             out.extend_from_slice(b"{\"@value\": ");
             match lex {
-                Lex::Escaped(s) => string(out, &unescape(s)),
+                Lex::Escaped(s) => nt_string(out, s),
                 Lex::Raw(s) => string(out, s),
                 Lex::Integer(n) => string(out, &n.to_string()),
                 Lex::Boolean(b) => string(out, if b { "true" } else { "false" }),
@@ -106,7 +114,7 @@ fn value(g: &Graph<'_>, out: &mut Vec<u8>, t: Term<'_>) {
                 string(out, l);
             } else if let Some(dt) = t.datatype() {
                 out.extend_from_slice(b", \"@type\": ");
-                string(out, &unescape(dt));
+                nt_string(out, dt);
             }
             out.push(b'}');
         }
@@ -116,27 +124,49 @@ fn value(g: &Graph<'_>, out: &mut Vec<u8>, t: Term<'_>) {
 /// A JSON string.
 fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
-    let bytes = s.as_bytes();
+    escaped(out, s.as_bytes());
+    out.push(b'"');
+}
+
+/// A JSON string of a term as written in N-Triples: its escapes decoded, then escaped for JSON.
+fn nt_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let b = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => {
-                out.extend_from_slice(&bytes[start..i]);
-                out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
+    while let Some(k) = first_special(&b[start..], 0x1f, *b"\"\\") {
+        let i = start + k;
+        out.extend_from_slice(&b[start..i]);
+        let (c, len) = match b[i] {
+            b'\\' => decode_escape(&b[i..]),
+            _ => (b[i] as char, 1),
         };
+        escaped(out, c.encode_utf8(&mut [0; 4]).as_bytes());
+        start = i + len;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
+
+/// Text escaped for a JSON string (without the quotes).
+fn escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut start = 0;
+    while let Some(k) = first_special(&bytes[start..], 0x1f, *b"\"\\") {
+        let i = start + k;
         out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
+        match bytes[i] {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 15)]);
+            }
+        }
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }

@@ -185,15 +185,34 @@ pub fn render(
 ) -> Result<Vec<u8>, RenderError> {
     let description = description_iri(page.node);
     let graph = build(page, &description, members, relations)?;
-    let payload_bytes: usize = members.iter().map(|m| m.payload.len() + m.id.len()).sum();
-    let mut out = Vec::with_capacity(payload_bytes + payload_bytes / 4 + 2048);
+    // One allocation: the payloads, the member links and the relabelled blank nodes.
+    let payload_bytes: usize = members
+        .iter()
+        .map(|m| m.payload.len() + m.id.len() + page.stream.len())
+        .sum();
+    let mut out = Vec::with_capacity(payload_bytes + payload_bytes / 4 + 4096);
     match format {
-        Format::Turtle => turtle::write(&graph, &mut out, false),
-        Format::TriG => turtle::write(&graph, &mut out, true),
-        Format::NTriples | Format::NQuads => ntriples::write(&graph, &mut out),
-        Format::JsonLd => jsonld::write(&graph, &mut out),
+        Format::Turtle => turtle::write(&graph, &mut out, false)?,
+        Format::TriG => turtle::write(&graph, &mut out, true)?,
+        Format::NTriples | Format::NQuads => ntriples::write(&graph, &mut out)?,
+        Format::JsonLd => jsonld::write(&graph, &mut out)?,
     }
     Ok(out)
+}
+
+/// A strong ETag of a body: `"` + the first 32 hex digits of its BLAKE3 hash + `"` (BLAKE3:
+/// several GB/s on one core, so a page costs a few per cent more to render, not double).
+pub fn etag(body: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let hash = blake3::hash(body);
+    let mut tag = String::with_capacity(34);
+    tag.push('"');
+    for &b in &hash.as_bytes()[..16] {
+        tag.push(char::from(HEX[usize::from(b >> 4)]));
+        tag.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    tag.push('"');
+    tag
 }
 
 /// The IRI of a view node's description: a fragment of the node's own IRI.
@@ -256,14 +275,37 @@ struct Triple<'a> {
     o: Term<'a>,
 }
 
+/// A page: its own statements, then its members' descriptions, parsed while written (they
+/// are most of the page; no triple of theirs is stored).
 #[derive(Debug, Default)]
 struct Graph<'a> {
     triples: Vec<Triple<'a>>,
     inlines: Vec<Vec<(&'a str, Term<'a>)>>,
     lists: Vec<Vec<Term<'a>>>,
+    /// (input row, member) in page order.
+    members: Vec<(usize, Member<'a>)>,
 }
 
 impl<'a> Graph<'a> {
+    /// Hands every triple of the page to `f`, in page order, with its line when it is a
+    /// member's triple already written as canonical N-Triples.
+    fn each(&self, mut f: impl FnMut(Triple<'a>, Option<&'a str>)) -> Result<(), RenderError> {
+        for &t in &self.triples {
+            f(t, None);
+        }
+        for (pos, &(row, m)) in self.members.iter().enumerate() {
+            payload::parse_each(m.payload, pos as u32, &mut f).map_err(|(line, why)| {
+                RenderError::Payload {
+                    row,
+                    id: m.id.to_owned(),
+                    line,
+                    why,
+                }
+            })?;
+        }
+        Ok(())
+    }
+
     fn add(&mut self, s: Term<'a>, p: &'a str, o: Term<'a>) {
         self.triples.push(Triple { s, p, o });
     }
@@ -302,9 +344,7 @@ fn build<'a>(
     let node = iri_arg("node", page.node)?;
     let stream = iri_arg("stream", page.stream)?;
     let mut g = Graph::default();
-    let lines: usize = members.iter().map(|m| m.payload.len() / 64 + 1).sum();
-    g.triples
-        .reserve(16 + 2 * relations.len() + members.len() + lines);
+    g.triples.reserve(16 + relations.len() + members.len());
 
     g.add(node, RDF_TYPE, Term::Iri(TREE_NODE_CLASS));
     if !page.root {
@@ -405,17 +445,7 @@ fn build<'a>(
         );
     }
 
-    for (pos, &i) in order.iter().enumerate() {
-        let m = &members[i];
-        payload::parse_into(m.payload, pos as u32, &mut g.triples).map_err(|(line, why)| {
-            RenderError::Payload {
-                row: i,
-                id: m.id.to_owned(),
-                line,
-                why,
-            }
-        })?;
-    }
+    g.members = order.into_iter().map(|i| (i, members[i])).collect();
     Ok(g)
 }
 

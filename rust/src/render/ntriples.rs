@@ -1,14 +1,18 @@
 //! N-Triples (and N-Quads in the default graph, the same lines).
 
 use super::{
-    write_blank_label, write_quoted, Graph, Lex, Tag, Term, RDF_FIRST, RDF_NIL, RDF_REST,
-    XSD_BOOLEAN, XSD_INTEGER,
+    write_blank_label, write_quoted, Graph, Lex, RenderError, Tag, Term, RDF_FIRST, RDF_NIL,
+    RDF_REST, XSD_BOOLEAN, XSD_INTEGER,
 };
 
-pub(super) fn write(g: &Graph<'_>, out: &mut Vec<u8>) {
-    for t in &g.triples {
-        triple(g, out, t.s, t.p, t.o);
-    }
+pub(super) fn write(g: &Graph<'_>, out: &mut Vec<u8>) -> Result<(), RenderError> {
+    g.each(|t, line| match line {
+        Some(line) => {
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+        None => triple(g, out, t.s, t.p, t.o),
+    })
 }
 
 fn iri(out: &mut Vec<u8>, iri: &str) {

@@ -2,25 +2,75 @@
 //! and the IRI check for the IRIs a caller passes in.
 //!
 //! Terms keep their N-Triples spelling (escapes included) so the Turtle and N-Triples writers
-//! can copy them; only JSON-LD decodes them (`unescape`).
+//! can copy them; only JSON-LD decodes them (`decode_escape`).
 
-use std::borrow::Cow;
+use memchr::{memchr, memchr3};
 
 use super::{Lex, Tag, Term, Triple};
 
-/// Characters never allowed in an IRI reference as written between `<` and `>`.
+/// Characters never allowed in an IRI reference as written between `<` and `>`, as a table
+/// (the backslash too: it starts an escape, handled apart).
+const IRI_FORBIDDEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = b <= 0x20
+            || matches!(
+                b as u8,
+                b'<' | b'>' | b'"' | b'{' | b'}' | b'|' | b'^' | b'`' | b'\\'
+            );
+        b += 1;
+    }
+    t
+};
+
 fn forbidden_in_iri(b: u8) -> bool {
-    b <= 0x20
-        || matches!(
-            b,
-            b'<' | b'>' | b'"' | b'{' | b'}' | b'|' | b'^' | b'`' | b'\\'
-        )
+    IRI_FORBIDDEN[b as usize]
+}
+
+/// The offset of the first byte of `s` that is at most `ctl` or one of `set`: where a run of
+/// bytes to copy as they are ends. Sixteen bytes at a time.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) fn first_special<const N: usize>(s: &[u8], ctl: u8, set: [u8; N]) -> Option<usize> {
+    use std::arch::x86_64::*;
+    let mut i = 0;
+    while i + 16 <= s.len() {
+        // SAFETY: the 16 bytes at `i` are in `s`; SSE2 is part of x86_64.
+        let mask = unsafe {
+            let v = _mm_loadu_si128(s.as_ptr().add(i).cast());
+            let mut m = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(ctl as i8)), v);
+            for c in set {
+                m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8)));
+            }
+            _mm_movemask_epi8(m) as u32
+        };
+        if mask != 0 {
+            return Some(i + mask.trailing_zeros() as usize);
+        }
+        i += 16;
+    }
+    s[i..]
+        .iter()
+        .position(|b| *b <= ctl || set.contains(b))
+        .map(|k| i + k)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) fn first_special<const N: usize>(s: &[u8], ctl: u8, set: [u8; N]) -> Option<usize> {
+    s.iter().position(|b| *b <= ctl || set.contains(b))
+}
+
+/// The offset of the first byte of `s` forbidden in an IRI (`>` and `\\` included): where a
+/// plain IRI ends, or where the byte-by-byte scan must take over.
+fn iri_stop(s: &[u8]) -> Option<usize> {
+    first_special(s, 0x20, *b"<>\"{}|^`\\")
 }
 
 /// Is `s` an absolute IRI that can be written as `<s>` without escapes?
 pub fn check_iri(s: &str) -> Result<(), &'static str> {
     check_scheme(s)?;
-    if s.bytes().any(forbidden_in_iri) {
+    if iri_stop(s.as_bytes()).is_some() {
         return Err("it holds a space, a control character or one of <>\"{}|^`\\");
     }
     Ok(())
@@ -57,6 +107,11 @@ impl<'a> Line<'a> {
         }
     }
 
+    /// Is the next byte one space, followed by no other blank?
+    fn one_space(&self) -> bool {
+        self.b.get(self.i) == Some(&b' ') && !matches!(self.b.get(self.i + 1), Some(b' ' | b'\t'))
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -80,6 +135,25 @@ impl<'a> Line<'a> {
 
     /// `<…>`: returns the text between the brackets.
     fn iri(&mut self) -> Res<&'a str> {
+        // Fast path: the first `>` ends an IRI without escapes or forbidden characters.
+        let start = self.i + 1;
+        if let Some(len) = iri_stop(&self.b[start..]) {
+            let end = start + len;
+            let iri = &self.s[start..end];
+            if self.b[end] == b'>'
+                && (iri.starts_with("http:")
+                    || iri.starts_with("https:")
+                    || check_scheme(iri).is_ok())
+            {
+                self.i = end + 1;
+                return Ok(iri);
+            }
+        }
+        self.iri_escaped()
+    }
+
+    /// `iri` byte by byte: escapes, and the exact column of an error.
+    fn iri_escaped(&mut self) -> Res<&'a str> {
         let start = self.i + 1;
         self.i = start;
         while let Some(c) = self.peek() {
@@ -148,6 +222,11 @@ impl<'a> Line<'a> {
         let start = self.i + 1;
         self.i = start;
         loop {
+            // Jump to the next quote, backslash or carriage return (the only bytes that matter).
+            match memchr3(b'"', b'\\', b'\r', &self.b[self.i..]) {
+                Some(k) => self.i += k,
+                None => self.i = self.b.len(),
+            }
             match self.peek() {
                 None => return self.err("unterminated literal"),
                 Some(b'"') => break,
@@ -168,8 +247,7 @@ impl<'a> Line<'a> {
                         _ => return self.err("invalid escape in literal"),
                     }
                 }
-                Some(b'\r') => return self.err("raw carriage return in literal"),
-                Some(_) => self.i += 1,
+                Some(_) => return self.err("raw carriage return in literal"),
             }
         }
         let lex = &self.s[start..self.i];
@@ -223,21 +301,35 @@ impl<'a> Line<'a> {
     }
 }
 
-/// Parses N-Triples lines into `out`; blank nodes are tagged with the member's position.
-/// Errors carry the 1-based line number.
-pub(super) fn parse_into<'a>(
+/// Parses N-Triples lines, handing each triple to `f` with its line when that line is already
+/// the triple's canonical N-Triples (`s p o .`, single spaces, no blank node: it can be copied
+/// as it is). Blank nodes are tagged with the member's position. Errors carry the 1-based
+/// line number.
+pub(super) fn parse_each<'a>(
     payload: &'a str,
     member: u32,
-    out: &mut Vec<Triple<'a>>,
+    mut f: impl FnMut(Triple<'a>, Option<&'a str>),
 ) -> Result<(), (usize, String)> {
-    for (n, line) in payload.split('\n').enumerate() {
+    let bytes = payload.as_bytes();
+    let mut start = 0;
+    let mut n = 1;
+    loop {
+        let end = memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |k| start + k);
+        let line = &payload[start..end];
         let line = line.strip_suffix('\r').unwrap_or(line);
-        parse_line(line, member, out).map_err(|e| (n + 1, e))?;
+        if let Some((t, canonical)) = parse_line(line, member).map_err(|e| (n, e))? {
+            f(t, canonical.then_some(line));
+        }
+        if end == bytes.len() {
+            return Ok(());
+        }
+        start = end + 1;
+        n += 1;
     }
-    Ok(())
 }
 
-fn parse_line<'a>(line: &'a str, member: u32, out: &mut Vec<Triple<'a>>) -> Res<()> {
+/// One line: its triple (if any) and whether the line is the triple's canonical spelling.
+fn parse_line(line: &str, member: u32) -> Res<Option<(Triple<'_>, bool)>> {
     let mut c = Line {
         s: line,
         b: line.as_bytes(),
@@ -245,59 +337,53 @@ fn parse_line<'a>(line: &'a str, member: u32, out: &mut Vec<Triple<'a>>) -> Res<
     };
     c.ws();
     if matches!(c.peek(), None | Some(b'#')) {
-        return Ok(());
+        return Ok(None);
     }
+    let mut canonical = c.i == 0;
     let s = c.subject(member)?;
+    canonical &= c.one_space();
     c.ws();
     if c.peek() != Some(b'<') {
         return c.err("expected a predicate IRI");
     }
     let p = c.iri()?;
+    canonical &= c.one_space();
     c.ws();
     let o = c.object(member)?;
+    canonical &= c.one_space();
     c.ws();
     if c.peek() != Some(b'.') {
         return c.err("expected '.' (one triple per line; no graph name)");
     }
     c.i += 1;
+    canonical &= c.i == c.b.len();
     c.ws();
     if !matches!(c.peek(), None | Some(b'#')) {
         return c.err("unexpected text after '.'");
     }
-    out.push(Triple { s, p, o });
-    Ok(())
+    canonical &= !matches!(s, Term::Blank(..)) && !matches!(o, Term::Blank(..));
+    Ok(Some((Triple { s, p, o }, canonical)))
 }
 
-/// Decodes N-Triples escapes (`\t`, `\"`, `\u00E9`, …) of a checked term.
-pub(super) fn unescape(s: &str) -> Cow<'_, str> {
-    if !s.contains('\\') {
-        return Cow::Borrowed(s);
+/// Decodes the N-Triples escape at the start of `s` (a checked term): the character and the
+/// escape's length.
+pub(super) fn decode_escape(s: &[u8]) -> (char, usize) {
+    let hex = |n: usize| {
+        s.get(2..2 + n)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .and_then(char::from_u32)
+            .map_or(('\u{FFFD}', 2), |c| (c, 2 + n))
+    };
+    match s.get(1) {
+        Some(b't') => ('\t', 2),
+        Some(b'b') => ('\u{8}', 2),
+        Some(b'n') => ('\n', 2),
+        Some(b'r') => ('\r', 2),
+        Some(b'f') => ('\u{c}', 2),
+        Some(b'u') => hex(4),
+        Some(b'U') => hex(8),
+        Some(&c) if c.is_ascii() => (c as char, 2),
+        _ => ('\\', 1),
     }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let e = chars.next().unwrap_or('\\');
-        match e {
-            't' => out.push('\t'),
-            'b' => out.push('\u{8}'),
-            'n' => out.push('\n'),
-            'r' => out.push('\r'),
-            'f' => out.push('\u{c}'),
-            'u' | 'U' => {
-                let n = if e == 'u' { 4 } else { 8 };
-                let hex: String = chars.by_ref().take(n).collect();
-                let c = u32::from_str_radix(&hex, 16)
-                    .ok()
-                    .and_then(char::from_u32)
-                    .unwrap_or('\u{FFFD}');
-                out.push(c);
-            }
-            other => out.push(other),
-        }
-    }
-    Cow::Owned(out)
 }

@@ -186,11 +186,25 @@ fn bad_input_is_an_error_not_a_panic() {
 }
 
 #[test]
-fn unescape_decodes_ntriples_escapes() {
-    assert_eq!(
-        payload::unescape("a\\tb\\u00E9\\U0001F600\\\"\\\\"),
-        "a\tbé😀\"\\"
+fn json_ld_decodes_ntriples_escapes() {
+    let m = member(
+        "http://ex.org/m",
+        "<http://ex.org/m\\u00E9> <http://ex.org/p> \"a\\tb\\u00E9\\U0001F600\\\"\\\\\\b\\f\\r\\'\u{7f}\"^^<http://ex.org/d\\U0001F600> .",
+        None,
     );
+    let body = render(&Page::new(NODE, STREAM), &[m], &[], Format::JsonLd).expect("renders");
+    let parsed: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
+    let nodes = parsed.as_array().expect("array");
+    let member = nodes
+        .iter()
+        .find(|n| n["@id"] == "http://ex.org/m\u{e9}")
+        .expect("member node");
+    let value = &member["http://ex.org/p"][0];
+    assert_eq!(
+        value["@value"],
+        "a\tb\u{e9}\u{1F600}\"\\\u{8}\u{c}\r'\u{7f}"
+    );
+    assert_eq!(value["@type"], "http://ex.org/d\u{1F600}");
 }
 
 #[test]

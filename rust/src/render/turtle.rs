@@ -4,8 +4,8 @@
 //! strategies are written as `[ … ]`, the strategy list as `( … )`.
 
 use super::{
-    write_blank_label, write_quoted, Graph, Lex, Tag, Term, DCT, GEO, LDES, PROV, RDF, RDF_TYPE,
-    TREE, XSD,
+    write_blank_label, write_quoted, Graph, Lex, RenderError, Tag, Term, DCT, GEO, LDES, PROV, RDF,
+    RDF_TYPE, TREE, XSD,
 };
 
 const PREFIXES: [(&str, &str); 7] = [
@@ -20,7 +20,7 @@ const PREFIXES: [(&str, &str); 7] = [
 
 const INDENT: &[u8] = b"    ";
 
-pub(super) fn write(g: &Graph<'_>, out: &mut Vec<u8>, trig: bool) {
+pub(super) fn write(g: &Graph<'_>, out: &mut Vec<u8>, trig: bool) -> Result<(), RenderError> {
     for (p, ns) in PREFIXES {
         out.extend_from_slice(b"@prefix ");
         out.extend_from_slice(p.as_bytes());
@@ -33,7 +33,7 @@ pub(super) fn write(g: &Graph<'_>, out: &mut Vec<u8>, trig: bool) {
         out.extend_from_slice(b"{\n");
     }
     let mut prev: Option<(Term<'_>, &str)> = None;
-    for t in &g.triples {
+    g.each(|t, _| {
         match prev {
             Some((s, p)) if s == t.s && p == t.p => {
                 out.extend_from_slice(b",\n");
@@ -57,13 +57,14 @@ pub(super) fn write(g: &Graph<'_>, out: &mut Vec<u8>, trig: bool) {
         }
         term(g, out, t.o, 1);
         prev = Some((t.s, t.p));
-    }
+    })?;
     if prev.is_some() {
         out.extend_from_slice(b" .\n");
     }
     if trig {
         out.extend_from_slice(b"}\n");
     }
+    Ok(())
 }
 
 fn indent(out: &mut Vec<u8>, depth: usize) {
@@ -84,6 +85,10 @@ fn plain_local(s: &str) -> bool {
 
 fn iri(out: &mut Vec<u8>, s: &str) {
     for (prefix, ns) in PREFIXES {
+        // Most IRIs are in no namespace: the byte before the local part rejects them cheaply.
+        if s.as_bytes().get(ns.len() - 1) != ns.as_bytes().last() {
+            continue;
+        }
         if let Some(local) = s.strip_prefix(ns) {
             if plain_local(local) {
                 out.extend_from_slice(prefix.as_bytes());
