@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-SAMPLE_OUT ?= out/sample-assignments.parquet
+SAMPLE_OUT ?= out/sample-ldes
 
 .PHONY: venv build interop sample test rust-checks python-checks bench clean
 
@@ -27,9 +27,11 @@ interop/node_modules/.package-lock.json: interop/package.json interop/package-lo
 
 interop: interop/node_modules/.package-lock.json
 
+# The main job on the bundled sample: the N-Quads dump → a static LDES in $(SAMPLE_OUT)
+# (serve it with `.venv/bin/ldesfrag serve $(SAMPLE_OUT)`); a rerun appends nothing new.
 sample: build
-	mkdir -p $(dir $(SAMPLE_OUT))
-	$(VENV)/bin/ldesfrag assign sample/members.parquet --view sample/view.toml --out $(SAMPLE_OUT)
+	$(VENV)/bin/ldesfrag publish sample/members.nq.gz --view sample/view.toml --out $(SAMPLE_OUT) \
+		--base-url http://127.0.0.1:8000/
 
 rust-checks:
 	cargo fmt --all --check
