@@ -16,6 +16,7 @@ use oxrdf::{GraphName, Literal, Quad, Term};
 use oxttl::trig::LowLevelTriGParser;
 use oxttl::turtle::LowLevelTurtleParser;
 use oxttl::{NQuadsParser, NTriplesParser, TriGParser, TurtleParser};
+use rayon::prelude::*;
 
 use super::{Error, Problem};
 
@@ -178,7 +179,7 @@ impl StatementSource {
         let target = out.len() + limit;
         if matches!(self.parser, Low::NTriples | Low::NQuads) {
             while out.len() < target && !self.done {
-                self.read_line_chunk(out, problems);
+                self.read_lines(target - out.len(), out, problems);
             }
             return !self.done;
         }
@@ -231,27 +232,54 @@ impl StatementSource {
         !self.done
     }
 
-    /// Line formats: up to LINE_CHUNK lines parsed at once; a chunk that does not give exactly
-    /// one statement per content line (an error, two statements on a line) is parsed again
-    /// line by line, so errors stay on their line and every statement knows its line.
-    fn read_line_chunk(&mut self, out: &mut Vec<Stmt>, problems: &mut Vec<Problem>) {
-        self.buf.clear();
-        let first_line = self.line + 1;
-        let mut content: Vec<bool> = Vec::with_capacity(LINE_CHUNK);
-        while content.len() < LINE_CHUNK {
-            let start = self.buf.len();
-            match self.input.read_until(b'\n', &mut self.buf) {
+    /// Line formats: reads chunks of up to LINE_CHUNK lines (about `room` lines in all), then
+    /// parses the chunks in parallel; results (statements, problems) are appended in input order.
+    fn read_lines(&mut self, room: usize, out: &mut Vec<Stmt>, problems: &mut Vec<Problem>) {
+        let mut chunks: Vec<Chunk> = Vec::new();
+        out.reserve(room);
+        let mut lines = 0;
+        while lines < room && !self.done {
+            let chunk = self.read_chunk();
+            lines += chunk.content.len();
+            chunks.push(chunk);
+        }
+        let ntriples = matches!(self.parser, Low::NTriples);
+        let name = self.name.as_str();
+        let parsed: Vec<(Vec<Stmt>, Vec<Problem>)> = chunks
+            .par_iter()
+            .map(|c| parse_chunk(ntriples, name, c))
+            .collect();
+        for (chunk, (stmts, found)) in chunks.into_iter().zip(parsed) {
+            problems.extend(chunk.read_error);
+            out.extend(stmts);
+            problems.extend(found);
+        }
+    }
+
+    /// Up to LINE_CHUNK lines, unparsed.
+    fn read_chunk(&mut self) -> Chunk {
+        let mut chunk = Chunk {
+            buf: Vec::with_capacity(LINE_CHUNK * 160),
+            first_line: self.line + 1,
+            content: Vec::with_capacity(LINE_CHUNK),
+            read_error: None,
+        };
+        while chunk.content.len() < LINE_CHUNK {
+            let start = chunk.buf.len();
+            match self.input.read_until(b'\n', &mut chunk.buf) {
                 Ok(0) => {
                     self.done = true;
                     break;
                 }
                 Ok(_) => {
                     self.line += 1;
-                    let text = self.buf[start..].trim_ascii_start();
-                    content.push(!text.is_empty() && !text.starts_with(b"#"));
+                    let text = chunk.buf[start..].trim_ascii_start();
+                    chunk
+                        .content
+                        .push(!text.is_empty() && !text.starts_with(b"#"));
                 }
                 Err(e) => {
-                    problems.push(Problem {
+                    chunk.read_error = Some(Problem {
                         file: self.name.clone(),
                         line: Some(self.line + 1),
                         member: None,
@@ -263,42 +291,7 @@ impl StatementSource {
                 }
             }
         }
-        let quads: Result<Vec<Quad>, _> = match self.parser {
-            Low::NTriples => NTriplesParser::new()
-                .lenient()
-                .for_slice(&self.buf)
-                .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph)))
-                .collect(),
-            _ => NQuadsParser::new().lenient().for_slice(&self.buf).collect(),
-        };
-        let wanted = content.iter().filter(|&&c| c).count();
-        if let Some(quads) = quads.ok().filter(|q| q.len() == wanted) {
-            let lines = (first_line..).zip(&content).filter(|(_, &c)| c);
-            let mut repaired = Vec::new();
-            for (quad, (line, _)) in quads.into_iter().zip(lines) {
-                let quad = self.repair_at(quad, line, &mut repaired);
-                out.push(Stmt { quad, line });
-            }
-            problems.extend(repaired);
-            return;
-        }
-        // Slow path: line by line, with the line numbers of this chunk.
-        let buf = std::mem::take(&mut self.buf);
-        let last_line = self.line;
-        for (k, text) in buf.split_inclusive(|&b| b == b'\n').enumerate() {
-            self.line = first_line + k as u64;
-            let results: Vec<_> = match self.parser {
-                Low::NTriples => NTriplesParser::new()
-                    .lenient()
-                    .for_slice(text)
-                    .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph)))
-                    .collect(),
-                _ => NQuadsParser::new().lenient().for_slice(text).collect(),
-            };
-            self.take(results.into_iter(), out, problems);
-        }
-        self.line = last_line;
-        self.buf = buf;
+        chunk
     }
 
     fn drain(&mut self, out: &mut Vec<Stmt>, problems: &mut Vec<Problem>) {
@@ -433,25 +426,118 @@ impl StatementSource {
     }
 
     fn repair(&self, quad: Quad, problems: &mut Vec<Problem>) -> Quad {
-        self.repair_at(quad, self.line, problems)
+        repair_at(&self.name, quad, self.line, problems)
     }
+}
 
-    fn repair_at(&self, mut quad: Quad, line: u64, problems: &mut Vec<Problem>) -> Quad {
-        if let Term::Literal(l) = &quad.object {
-            if l.language().is_none() && l.datatype() == rdf::LANG_STRING {
-                problems.push(Problem {
-                    file: self.name.clone(),
-                    line: Some(line),
-                    member: None,
-                    reason: "rdf:langString literal without a language tag, read as xsd:string"
-                        .into(),
-                    dropped: false,
-                });
-                quad.object = Literal::new_typed_literal(l.value(), xsd::STRING).into();
+/// Lines of N-Triples/N-Quads read but not parsed yet.
+struct Chunk {
+    buf: Vec<u8>,
+    first_line: u64,
+    /// Per line: holds a statement (not blank, not a comment).
+    content: Vec<bool>,
+    /// An I/O error that ended the input after these lines.
+    read_error: Option<Problem>,
+}
+
+fn parse_line_format(ntriples: bool, text: &[u8]) -> Vec<Result<Quad, oxttl::TurtleSyntaxError>> {
+    if ntriples {
+        NTriplesParser::new()
+            .lenient()
+            .for_slice(text)
+            .map(|r| r.map(|t| t.in_graph(GraphName::DefaultGraph)))
+            .collect()
+    } else {
+        NQuadsParser::new().lenient().for_slice(text).collect()
+    }
+}
+
+/// A chunk parsed in one go; a chunk that does not give exactly one statement per content line
+/// (an error, two statements on a line) is parsed again line by line, so errors stay on their
+/// line and every statement knows its line.
+fn parse_chunk(ntriples: bool, name: &str, chunk: &Chunk) -> (Vec<Stmt>, Vec<Problem>) {
+    let mut out = Vec::with_capacity(chunk.content.len());
+    let mut problems = Vec::new();
+    if parse_whole_chunk(ntriples, name, chunk, &mut out, &mut problems) {
+        return (out, problems);
+    }
+    out.clear();
+    problems.clear();
+    for (k, text) in chunk.buf.split_inclusive(|&b| b == b'\n').enumerate() {
+        let line = chunk.first_line + k as u64;
+        // One report per bad line: after the first error the rest of the line is noise.
+        let mut failed = false;
+        for r in parse_line_format(ntriples, text) {
+            match r {
+                Ok(quad) => {
+                    let quad = repair_at(name, quad, line, &mut problems);
+                    out.push(Stmt { quad, line });
+                }
+                Err(_) if failed => {}
+                Err(e) => {
+                    failed = true;
+                    problems.push(Problem {
+                        file: name.to_owned(),
+                        line: Some(line),
+                        member: None,
+                        reason: format!("syntax error, statement skipped: {}", e.message()),
+                        dropped: true,
+                    });
+                }
             }
         }
-        quad
     }
+    (out, problems)
+}
+
+/// The fast path: true when the chunk gave exactly one statement per content line.
+fn parse_whole_chunk(
+    ntriples: bool,
+    name: &str,
+    chunk: &Chunk,
+    out: &mut Vec<Stmt>,
+    problems: &mut Vec<Problem>,
+) -> bool {
+    let mut lines = (chunk.first_line..)
+        .zip(&chunk.content)
+        .filter(|(_, &c)| c)
+        .map(|(line, _)| line);
+    let mut push = |r: Result<Quad, oxttl::TurtleSyntaxError>| match (r, lines.next()) {
+        (Ok(quad), Some(line)) => {
+            let quad = repair_at(name, quad, line, problems);
+            out.push(Stmt { quad, line });
+            true
+        }
+        _ => false,
+    };
+    let all = if ntriples {
+        NTriplesParser::new()
+            .lenient()
+            .for_slice(&chunk.buf)
+            .all(|r| push(r.map(|t| t.in_graph(GraphName::DefaultGraph))))
+    } else {
+        NQuadsParser::new()
+            .lenient()
+            .for_slice(&chunk.buf)
+            .all(&mut push)
+    };
+    all && lines.next().is_none()
+}
+
+fn repair_at(name: &str, mut quad: Quad, line: u64, problems: &mut Vec<Problem>) -> Quad {
+    if let Term::Literal(l) = &quad.object {
+        if l.language().is_none() && l.datatype() == rdf::LANG_STRING {
+            problems.push(Problem {
+                file: name.to_owned(),
+                line: Some(line),
+                member: None,
+                reason: "rdf:langString literal without a language tag, read as xsd:string".into(),
+                dropped: false,
+            });
+            quad.object = Literal::new_typed_literal(l.value(), xsd::STRING).into();
+        }
+    }
+    quad
 }
 
 /// A line that can start a Turtle/TriG statement: not indented, not a continuation.

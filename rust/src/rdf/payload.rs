@@ -11,7 +11,8 @@
 use std::fmt::Write;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use oxrdf::{NamedOrBlankNode, NamedOrBlankNodeRef, TermRef, TripleRef};
+use oxrdf::vocab::xsd;
+use oxrdf::{LiteralRef, NamedOrBlankNode, NamedOrBlankNodeRef, TermRef, TripleRef};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// A subject or object, by kind and string, as a map key.
@@ -68,15 +69,19 @@ impl<'a> Sorter<'a> {
         if !self.in_progress.insert(label) {
             return 0x9e37_79b9;
         }
+        // Taken out while borrowed: `in_progress` keeps the recursion off this label.
         let triples = self
             .by_subject
-            .get(&(true, label))
-            .cloned()
+            .get_mut(&(true, label))
+            .map(std::mem::take)
             .unwrap_or_default();
         let mut keys: Vec<_> = triples
             .iter()
             .map(|t| (t.predicate.as_str(), self.object_key(t.object)))
             .collect();
+        if let Some(slot) = self.by_subject.get_mut(&(true, label)) {
+            *slot = triples;
+        }
         keys.sort_unstable();
         let mut h = DefaultHasher::new();
         keys.hash(&mut h);
@@ -87,11 +92,12 @@ impl<'a> Sorter<'a> {
     }
 
     fn sort_subject(&mut self, key: Key<'a>) -> Vec<TripleRef<'a>> {
-        let Some(mut triples) = self.by_subject.get(&key).cloned() else {
+        // Each subject is sorted once (`visit`), after its own hash (if blank) is known.
+        let Some(triples) = self.by_subject.get_mut(&key).map(std::mem::take) else {
             return Vec::new();
         };
         let mut keyed: Vec<_> = triples
-            .drain(..)
+            .into_iter()
             .map(|t| ((t.predicate.as_str(), self.object_key(t.object)), t))
             .collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0));
@@ -185,21 +191,74 @@ pub fn write_ntriples<'a>(triples: &[TripleRef<'a>], out: &mut String) {
     };
     for t in triples {
         match t.subject {
-            NamedOrBlankNodeRef::NamedNode(n) => {
-                let _ = write!(out, "{n}");
-            }
+            NamedOrBlankNodeRef::NamedNode(n) => write_iri(n.as_str(), out),
             NamedOrBlankNodeRef::BlankNode(b) => blank(b.as_str(), out),
         }
-        let _ = write!(out, " {} ", t.predicate);
+        out.push(' ');
+        write_iri(t.predicate.as_str(), out);
+        out.push(' ');
         match t.object {
-            TermRef::NamedNode(n) => {
-                let _ = write!(out, "{n}");
-            }
+            TermRef::NamedNode(n) => write_iri(n.as_str(), out),
             TermRef::BlankNode(b) => blank(b.as_str(), out),
-            TermRef::Literal(l) => {
-                let _ = write!(out, "{l}");
-            }
+            TermRef::Literal(l) => write_literal(l, out),
         }
         out.push_str(" .\n");
+    }
+}
+
+/// `<iri>`, as oxrdf writes it.
+fn write_iri(iri: &str, out: &mut String) {
+    out.push('<');
+    out.push_str(iri);
+    out.push('>');
+}
+
+/// A literal as oxrdf writes it, without `fmt` when its value needs no escape.
+fn write_literal(l: LiteralRef<'_>, out: &mut String) {
+    let plain = |v: &str| {
+        !v.bytes().any(|b| b < 0x20 || b == 0x7f || b == b'"' || b == b'\\')
+            // U+FFFE and U+FFFF are escaped too.
+            && !v.contains(['\u{fffe}', '\u{ffff}'])
+    };
+    if l.language().is_some() || !plain(l.value()) {
+        let _ = write!(out, "{l}");
+        return;
+    }
+    out.push('"');
+    out.push_str(l.value());
+    out.push('"');
+    if l.datatype() != xsd::STRING {
+        out.push_str("^^");
+        write_iri(l.datatype().as_str(), out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Rng;
+    use oxrdf::{Literal, NamedNode};
+
+    #[test]
+    fn literals_are_written_as_oxrdf_writes_them() {
+        let mut rng = Rng(7);
+        let alphabet = [
+            "a", "Z", " ", "\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{8}", "\u{c}", "\u{1f}",
+            "\u{7f}", "é", "\u{fffe}", "\u{ffff}", "\u{fffd}", "😀",
+        ];
+        let dt = NamedNode::new_unchecked("http://www.opengis.net/ont/geosparql#wktLiteral");
+        for _ in 0..2000 {
+            let value: String = (0..rng.index(6))
+                .map(|_| alphabet[rng.index(alphabet.len())])
+                .collect();
+            let literal = match rng.index(3) {
+                0 => Literal::new_simple_literal(value),
+                1 => Literal::new_typed_literal(value, dt.clone()),
+                _ => Literal::new_language_tagged_literal_unchecked(value, "nl-be"),
+            };
+            let mut got = String::new();
+            write_literal(literal.as_ref(), &mut got);
+            assert_eq!(got, literal.to_string());
+        }
     }
 }
