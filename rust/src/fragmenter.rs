@@ -20,16 +20,11 @@ use crate::cover;
 use crate::tile::{self, Tile};
 use crate::timebucket::{self, Granularity, Zone};
 use crate::view::{Fragmentation, Order, View, ViewError};
+use crate::vocab::{
+    GEO_WKT_LITERAL, TREE_EQUAL, TREE_GEO_CONTAINS, TREE_GTE, TREE_LT, TREE_RELATION_CLASS,
+    XSD_ANY_URI, XSD_DATE_TIME,
+};
 use crate::xsd;
-
-pub const TREE_RELATION: &str = "https://w3id.org/tree#Relation";
-pub const TREE_GEO_CONTAINS: &str = "https://w3id.org/tree#GeospatiallyContainsRelation";
-pub const TREE_GTE: &str = "https://w3id.org/tree#GreaterThanOrEqualToRelation";
-pub const TREE_LT: &str = "https://w3id.org/tree#LessThanRelation";
-pub const TREE_EQUAL: &str = "https://w3id.org/tree#EqualToRelation";
-pub const XSD_DATETIME: &str = "http://www.w3.org/2001/XMLSchema#dateTime";
-pub const XSD_ANYURI: &str = "http://www.w3.org/2001/XMLSchema#anyURI";
-pub const GEO_WKT_LITERAL: &str = "http://www.opengis.net/ont/geosparql#wktLiteral";
 
 /// The most fragmentations a view may chain.
 pub const MAX_LEVELS: usize = 4;
@@ -717,13 +712,13 @@ impl Fragmenter {
                         TREE_GTE,
                         Some(path),
                         Some(timebucket::format_utc(start)),
-                        Some(XSD_DATETIME),
+                        Some(XSD_DATE_TIME),
                     ));
                     out.push(rel(
                         TREE_LT,
                         Some(path),
                         Some(timebucket::format_utc(end)),
-                        Some(XSD_DATETIME),
+                        Some(XSD_DATE_TIME),
                     ));
                 }
                 (Step::Ref { id: r }, Fragmentation::Reference { path, .. }) => {
@@ -731,10 +726,10 @@ impl Fragmenter {
                         TREE_EQUAL,
                         Some(path),
                         Some(self.references[r as usize].clone()),
-                        Some(XSD_ANYURI),
+                        Some(XSD_ANY_URI),
                     ));
                 }
-                _ => out.push(rel(TREE_RELATION, None, None, None)),
+                _ => out.push(rel(TREE_RELATION_CLASS, None, None, None)),
             }
         }
         // The page chain of every leaf: bucket → page 1 → page 2 → …
@@ -746,7 +741,7 @@ impl Fragmenter {
                     parent_page: (p > 0).then_some(p),
                     child: id,
                     child_page: Some(p + 1),
-                    kind: TREE_RELATION,
+                    kind: TREE_RELATION_CLASS,
                     path: None,
                     value: None,
                     datatype: None,

@@ -12,6 +12,7 @@ pub mod render;
 pub mod tile;
 pub mod timebucket;
 pub mod view;
+pub mod vocab;
 pub mod wkt;
 pub mod xsd;
 

@@ -4,9 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::timebucket::{Granularity, Zone};
 
-pub const GEO_AS_WKT: &str = "http://www.opengis.net/ont/geosparql#asWKT";
-pub const PROV_GENERATED_AT_TIME: &str = "http://www.w3.org/ns/prov#generatedAtTime";
-pub const RDF_TYPE: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
+use crate::vocab::{GEO_AS_WKT, PROV_GENERATED_AT_TIME, RDF_TYPE};
 
 /// One level of the fragmentation list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

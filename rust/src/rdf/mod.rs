@@ -16,8 +16,7 @@ use oxrdf::NamedNode;
 pub use parse::Format;
 pub use reader::{Input, MemberReader};
 
-pub const TREE_MEMBER: &str = "https://w3id.org/tree#member";
-pub const XSD_DATE_TIME: &str = "http://www.w3.org/2001/XMLSchema#dateTime";
+pub use crate::vocab::{TREE_MEMBER, XSD_DATE_TIME};
 
 /// Why reading could not start or go on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -16,51 +16,7 @@ use crate::view::{Fragmentation, View};
 
 pub use payload::check_iri;
 
-pub const TREE: &str = "https://w3id.org/tree#";
-pub const LDES: &str = "https://w3id.org/ldes#";
-pub const RDF: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#";
-pub const XSD: &str = "http://www.w3.org/2001/XMLSchema#";
-pub const DCT: &str = "http://purl.org/dc/terms/";
-pub const GEO: &str = "http://www.opengis.net/ont/geosparql#";
-pub const PROV: &str = "http://www.w3.org/ns/prov#";
-
-/// The one property of our own in a view description: the zone of a time fragmentation,
-/// written only when it is not UTC (the reference server buckets in UTC and has no such term).
-pub const LDESFRAG_TIMEZONE: &str = "https://w3id.org/ldesfrag#timezone";
-
-const RDF_TYPE: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type";
-const RDF_FIRST: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#first";
-const RDF_REST: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#rest";
-const RDF_NIL: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#nil";
-const XSD_INTEGER: &str = "http://www.w3.org/2001/XMLSchema#integer";
-const XSD_BOOLEAN: &str = "http://www.w3.org/2001/XMLSchema#boolean";
-const XSD_ANY_URI: &str = "http://www.w3.org/2001/XMLSchema#anyURI";
-
-const TREE_NODE_CLASS: &str = "https://w3id.org/tree#Node";
-const TREE_RELATION: &str = "https://w3id.org/tree#relation";
-const TREE_NODE: &str = "https://w3id.org/tree#node";
-const TREE_PATH: &str = "https://w3id.org/tree#path";
-const TREE_VALUE: &str = "https://w3id.org/tree#value";
-const TREE_REMAINING: &str = "https://w3id.org/tree#remainingItems";
-const TREE_MEMBER: &str = "https://w3id.org/tree#member";
-const TREE_VIEW: &str = "https://w3id.org/tree#view";
-const TREE_SHAPE: &str = "https://w3id.org/tree#shape";
-const TREE_VIEW_DESCRIPTION: &str = "https://w3id.org/tree#viewDescription";
-const TREE_VIEW_DESCRIPTION_CLASS: &str = "https://w3id.org/tree#ViewDescription";
-const TREE_STRATEGY: &str = "https://w3id.org/tree#fragmentationStrategy";
-const TREE_PAGE_SIZE: &str = "https://w3id.org/tree#pageSize";
-const TREE_FRAG_PATH: &str = "https://w3id.org/tree#fragmentationPath";
-const TREE_MAX_ZOOM: &str = "https://w3id.org/tree#maxZoom";
-const TREE_MAX_GRANULARITY: &str = "https://w3id.org/tree#maxGranularity";
-const TREE_FRAG_KEY: &str = "https://w3id.org/tree#fragmentationKey";
-const TREE_GEO_FRAG: &str = "https://w3id.org/tree#GeospatialFragmentation";
-const TREE_TIME_FRAG: &str = "https://w3id.org/tree#HierarchicalTimeBasedFragmentation";
-const TREE_REF_FRAG: &str = "https://w3id.org/tree#ReferenceFragmentation";
-const LDES_EVENT_STREAM: &str = "https://w3id.org/ldes#EventStream";
-const LDES_IMMUTABLE: &str = "https://w3id.org/ldes#immutable";
-const LDES_TIMESTAMP_PATH: &str = "https://w3id.org/ldes#timestampPath";
-const LDES_VERSION_OF_PATH: &str = "https://w3id.org/ldes#versionOfPath";
-const DCT_IS_PART_OF: &str = "http://purl.org/dc/terms/isPartOf";
+use crate::vocab::*;
 
 /// An RDF syntax of the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
