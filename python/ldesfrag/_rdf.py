@@ -160,10 +160,11 @@ def _format_of(path: str, format: RdfFormat | None) -> RdfFormat:
 def _graph_input(graph: Any, n: int) -> tuple[str, str, bytes | None]:
     import rdflib
 
-    name = f"<rdflib graph {n}: {graph.identifier}>"
     if isinstance(graph, rdflib.ConjunctiveGraph):  # Dataset is a ConjunctiveGraph
+        # (a dataset's own identifier is deprecated in rdflib 7 and says nothing anyway)
         data = graph.serialize(format="nquads", encoding="utf-8")
-        return (name, "nquads", data)
+        return (f"<rdflib dataset {n}>", "nquads", data)
+    name = f"<rdflib graph {n}: {graph.identifier}>"
     return (name, "ntriples", graph.serialize(format="nt", encoding="utf-8"))
 
 
