@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from ldesfrag._fragmenter import Fragmenter
 from ldesfrag._rdf import DCT_IS_VERSION_OF, CreateVersions, MemberMode, MemberReader
-from ldesfrag._render import RdfFormat, render_page
+from ldesfrag._render import FILE_EXTENSIONS, RdfFormat, render_page
 from ldesfrag._view import HierarchicalTime, View
 from ldesfrag.exceptions import LdesfragError, StateError, StreamClosedError, ViewError
 
@@ -55,13 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["FORMATS", "PublishSummary", "bucket_path", "node_path", "publish"]
 
 #: File extension → the format name of :func:`render_page`.
-FORMATS: dict[str, RdfFormat] = {
-    "ttl": "turtle",
-    "nt": "ntriples",
-    "nq": "nquads",
-    "trig": "trig",
-    "jsonld": "jsonld",
-}
+FORMATS: dict[str, RdfFormat] = {ext[1:]: f for f, ext in FILE_EXTENSIONS.items()}
 STATE_DIR = ".ldesfrag"
 _STATE_VERSION = 1
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.=")

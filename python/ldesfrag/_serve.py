@@ -19,23 +19,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from ldesfrag._render import MUTABLE_CACHE_CONTROL, etag
+from ldesfrag._render import CONTENT_TYPES, FILE_EXTENSIONS, MUTABLE_CACHE_CONTROL, etag
 
 __all__ = ["INDEX_FILES", "MEDIA_TYPES", "LdesServer", "serve"]
 
-#: Content types by file extension.
+#: Content types by file extension: the RDF formats the publisher writes, and a few others.
 MEDIA_TYPES = {
-    ".ttl": "text/turtle",
-    ".nt": "application/n-triples",
-    ".nq": "application/n-quads",
-    ".trig": "application/trig",
-    ".jsonld": "application/ld+json",
+    **{FILE_EXTENSIONS[f]: CONTENT_TYPES[f] for f in CONTENT_TYPES},
     ".json": "application/json",
     ".html": "text/html; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
 }
 #: What a folder URL serves, first found wins.
-INDEX_FILES = tuple(f"index{ext}" for ext in (".ttl", ".nt", ".nq", ".trig", ".jsonld"))
+INDEX_FILES = tuple(f"index{ext}" for ext in FILE_EXTENSIONS.values())
 HEADERS_FILE = "_headers"
 
 
