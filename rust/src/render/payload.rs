@@ -133,6 +133,19 @@ impl<'a> Line<'a> {
         Ok(())
     }
 
+    /// After a backslash: `\uXXXX` or `\UXXXXXXXX` (shared by IRIs and literals); false when
+    /// the byte there starts neither, for the caller to report.
+    fn uchar(&mut self) -> Res<bool> {
+        let n = match self.peek() {
+            Some(b'u') => 4,
+            Some(b'U') => 8,
+            _ => return Ok(false),
+        };
+        self.i += 1;
+        self.hex(n)?;
+        Ok(true)
+    }
+
     /// `<…>`: returns the text between the brackets.
     fn iri(&mut self) -> Res<&'a str> {
         // Fast path: the first `>` ends an IRI without escapes or forbidden characters.
@@ -169,16 +182,8 @@ impl<'a> Line<'a> {
                 }
                 b'\\' => {
                     self.i += 1;
-                    match self.peek() {
-                        Some(b'u') => {
-                            self.i += 1;
-                            self.hex(4)?;
-                        }
-                        Some(b'U') => {
-                            self.i += 1;
-                            self.hex(8)?;
-                        }
-                        _ => return self.err("invalid escape in IRI"),
+                    if !self.uchar()? {
+                        return self.err("invalid escape in IRI");
                     }
                 }
                 c if forbidden_in_iri(c) => return self.err("character not allowed in an IRI"),
@@ -236,14 +241,7 @@ impl<'a> Line<'a> {
                         Some(b't' | b'b' | b'n' | b'r' | b'f' | b'"' | b'\'' | b'\\') => {
                             self.i += 1
                         }
-                        Some(b'u') => {
-                            self.i += 1;
-                            self.hex(4)?;
-                        }
-                        Some(b'U') => {
-                            self.i += 1;
-                            self.hex(8)?;
-                        }
+                        _ if self.uchar()? => {}
                         _ => return self.err("invalid escape in literal"),
                     }
                 }
