@@ -297,6 +297,56 @@ def _publish_process(dumps, out, kill_at=None, batch_size=150):
     return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
 
 
+def test_rewrites_swap_in_place_and_spares_never_leave_stale_bytes(tmp_path):
+    from ldesfrag._publish import _Writer
+
+    out = tmp_path / "site"
+    w = _Writer(out)
+    w.stage("a/index.ttl", b"x" * 100)
+    w.stage("b.ttl", b"y" * 10)
+    w.flush()  # new files: the spares became them
+    inode = (out / "a/index.ttl").stat().st_ino
+    w.stage("a/index.ttl", b"short")
+    w.flush()  # a's old inode (100 bytes) is now a spare
+    w.stage("d.ttl", b"d" * 5)  # smaller than every spare: a new one, never a truncated one
+    w.stage("b.ttl", b"z" * 300)  # takes the 100-byte spare, overwritten in place
+    w.flush()
+    assert (out / "a/index.ttl").read_bytes() == b"short"
+    assert (out / "d.ttl").read_bytes() == b"d" * 5
+    assert (out / "b.ttl").read_bytes() == b"z" * 300
+    if sys.platform == "linux":  # elsewhere a rename replaces the file and leaves no spare
+        assert (out / "b.ttl").stat().st_ino == inode  # reused, not freed
+        spares = [p.read_bytes() for p in (out / STATE_DIR / "tmp").iterdir()]
+        assert spares == [b"y" * 10]  # b's old version
+    again = _Writer(out)  # a new run finds the spares
+    again.stage("c.ttl", b"c" * 10)
+    again.flush()
+    assert (out / "c.ttl").read_bytes() == b"c" * 10
+    assert not any((out / STATE_DIR / "tmp").iterdir())
+
+
+def test_swap_files_swaps_existing_targets_and_renames_onto_new_ones(tmp_path):
+    from ldesfrag._ldesfrag import swap_files, write_files
+
+    (tmp_path / "old").write_bytes(b"old version")
+    spares = [tmp_path / "s1", tmp_path / "s2"]
+    targets = [tmp_path / "old", tmp_path / "new/dir/file"]
+    write_files(spares, [b"new version", b"fresh"])
+    sizes = swap_files(spares, targets)
+    assert (tmp_path / "old").read_bytes() == b"new version"
+    assert (tmp_path / "new/dir/file").read_bytes() == b"fresh"
+    assert not spares[1].exists()
+    assert sizes[1] == -1
+    if sizes[0] >= 0:  # swapped: the spare holds the old file
+        assert spares[0].read_bytes() == b"old version"
+        assert sizes[0] == len(b"old version")
+    else:  # no RENAME_EXCHANGE here: a plain replace
+        assert sys.platform != "linux"
+        assert not spares[0].exists()
+    with pytest.raises(FileNotFoundError):
+        swap_files([tmp_path / "missing"], [tmp_path / "old"])
+
+
 def test_a_run_killed_at_any_write_and_rerun_gives_the_one_shot_tree(dumps, one_shot, tmp_path):
     expected = tree(one_shot[0])
     killed = 0
@@ -314,7 +364,9 @@ def test_a_run_killed_at_any_write_and_rerun_gives_the_one_shot_tree(dumps, one_
         else:
             assert first.returncode == 0, first.stderr
         assert tree(out) == expected, kill_at
-        assert not any((out / STATE_DIR / "tmp").iterdir())
+        spares = list((out / STATE_DIR / "tmp").iterdir())
+        assert all(re.fullmatch(r"spare-\d+", p.name) for p in spares)
+        assert sum(p.stat().st_size for p in spares) <= sum(map(len, expected.values()))
     assert killed >= 5
 
 

@@ -1,4 +1,5 @@
 # Stubs of the native module (checked against it with mypy.stubtest).
+import os
 from typing import final
 
 from arro3.core import Array, Table
@@ -14,9 +15,12 @@ __all__ = [
     "etag",
     "parse_datetime",
     "render_page",
+    "render_pages",
+    "swap_files",
     "tile",
     "tiles_for_points",
     "validate_view",
+    "write_files",
 ]
 __version__: str
 
@@ -41,7 +45,23 @@ def render_page(
     shape: str | None = None,
     format: str = "turtle",
 ) -> tuple[bytes, str]: ...
+def render_pages(
+    pages: MembersLike,
+    *,
+    stream: str,
+    members: MembersLike | None = None,
+    relations: MembersLike | None = None,
+    view_json: str | None = None,
+    timestamp_path: str | None = None,
+    version_of_path: str | None = None,
+    shape: str | None = None,
+    format: str = "turtle",
+) -> tuple[list[bytes], list[str]]: ...
 def etag(body: bytes) -> str: ...
+def write_files(paths: list[str | os.PathLike[str]], bodies: list[bytes]) -> None: ...
+def swap_files(
+    spares: list[str | os.PathLike[str]], targets: list[str | os.PathLike[str]]
+) -> list[int]: ...
 
 @final
 class Fragmenter:

@@ -7,6 +7,11 @@ use arrow_array::cast::AsArray;
 use arrow_array::Array;
 use ldesfrag::rdf::{iri, ColumnKind, ColumnSpec, Config, Format, Input, MemberReader, Mode};
 
+// As in the extension (see lib.rs), which has it already with `--features python`.
+#[cfg(not(feature = "python"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let path = &args[1];

@@ -37,6 +37,7 @@ mod exceptions {
 }
 use exceptions::*;
 
+mod fs;
 mod render;
 
 impl From<fragmenter::Error> for PyErr {
@@ -484,7 +485,10 @@ fn _ldesfrag(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyFragmenter>()?;
     m.add_class::<rdf::PyMemberReader>()?;
     m.add_function(wrap_pyfunction!(render::render_page, m)?)?;
+    m.add_function(wrap_pyfunction!(render::render_pages, m)?)?;
     m.add_function(wrap_pyfunction!(render::etag, m)?)?;
+    m.add_function(wrap_pyfunction!(fs::write_files, m)?)?;
+    m.add_function(wrap_pyfunction!(fs::swap_files, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

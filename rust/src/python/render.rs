@@ -7,6 +7,7 @@ use arrow_schema::DataType;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3_arrow::input::AnyRecordBatch;
+use rayon::prelude::*;
 
 use super::exceptions::{ColumnError, InvalidMemberError, LdesfragError, ViewError};
 use super::run;
@@ -246,4 +247,166 @@ pub fn render_page<'py>(
 #[pyfunction]
 pub fn etag(py: Python<'_>, body: &[u8]) -> PyResult<String> {
     run(py, || render::etag(body))
+}
+
+/// Column `name` as row indices (any integer type, no nulls).
+fn indices(batch: &RecordBatch, name: &str, why: &str) -> PyResult<Vec<usize>> {
+    let a = columns::column(batch, name, why).map_err(col_err)?;
+    let bad = || {
+        LdesfragError::new_err(format!(
+            "{name} must be non-negative integers without nulls"
+        ))
+    };
+    let values: Vec<Option<i128>> = match a.data_type() {
+        DataType::UInt64 => a
+            .as_primitive::<UInt64Type>()
+            .iter()
+            .map(|v| v.map(i128::from))
+            .collect(),
+        DataType::UInt32 => a
+            .as_primitive::<UInt32Type>()
+            .iter()
+            .map(|v| v.map(i128::from))
+            .collect(),
+        DataType::Int64 => a
+            .as_primitive::<Int64Type>()
+            .iter()
+            .map(|v| v.map(i128::from))
+            .collect(),
+        DataType::Int32 => a
+            .as_primitive::<Int32Type>()
+            .iter()
+            .map(|v| v.map(i128::from))
+            .collect(),
+        _ => return Err(col_err(columns::type_error(name, a.as_ref(), "integers"))),
+    };
+    values
+        .into_iter()
+        .map(|v| v.and_then(|v| usize::try_from(v).ok()).ok_or_else(bad))
+        .collect()
+}
+
+fn flags(batch: &RecordBatch, name: &str) -> PyResult<Vec<bool>> {
+    match batch.column_by_name(name) {
+        None => Ok(vec![false; batch.num_rows()]),
+        Some(a) if a.data_type() == &DataType::Boolean => {
+            Ok(a.as_boolean().iter().map(|v| v.unwrap_or(false)).collect())
+        }
+        Some(a) => Err(col_err(columns::type_error(name, a.as_ref(), "booleans"))),
+    }
+}
+
+/// Many pages at once, rendered in parallel: what `publish` writes per batch.
+///
+/// `pages` has one row per page: `node` (its IRI), `start` and `count` (its members: a slice of
+/// `members`), and optional `immutable` and `root` flags. `relations` has the columns of
+/// `render_page`'s relations plus `page`, the row in `pages` they start from. Returns the bodies
+/// and their ETags, in the order of `pages`.
+#[pyfunction]
+#[pyo3(signature = (
+    pages, *, stream, members = None, relations = None, view_json = None,
+    timestamp_path = None, version_of_path = None, shape = None, format = "turtle",
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn render_pages<'py>(
+    py: Python<'py>,
+    pages: AnyRecordBatch,
+    stream: &str,
+    members: Option<AnyRecordBatch>,
+    relations: Option<AnyRecordBatch>,
+    view_json: Option<&str>,
+    timestamp_path: Option<&str>,
+    version_of_path: Option<&str>,
+    shape: Option<&str>,
+    format: &str,
+) -> PyResult<(Vec<Bound<'py, PyBytes>>, Vec<String>)> {
+    let format = Format::parse(format)
+        .ok_or_else(|| LdesfragError::new_err(format!("unknown format {format:?}")))?;
+    let view = view_json
+        .map(View::from_json)
+        .transpose()
+        .map_err(|e| ViewError::new_err(e.to_string()))?;
+    let page_batches = batches(Some(pages))?;
+    let member_batches = batches(members)?;
+    let relation_batches = batches(relations)?;
+    let rendered = run(py, || -> PyResult<Vec<(Vec<u8>, String)>> {
+        let members = self::members(&member_batches)?;
+        let rels = self::relations(&relation_batches)?;
+        let mut of_page: Vec<usize> = Vec::with_capacity(rels.len());
+        for batch in &relation_batches {
+            of_page.extend(indices(
+                batch,
+                "page",
+                "as the page each relation starts from",
+            )?);
+        }
+        let mut specs = Vec::new();
+        for batch in &page_batches {
+            let nodes = strings(batch, "node", "as the page IRIs", true)?.expect("required");
+            let starts = indices(batch, "start", "as the first member of each page")?;
+            let counts = indices(batch, "count", "as the number of members of each page")?;
+            let immutable = flags(batch, "immutable")?;
+            let root = flags(batch, "root")?;
+            for i in 0..batch.num_rows() {
+                let node = nodes
+                    .get(i)
+                    .ok_or_else(|| LdesfragError::new_err("page IRIs must not be null"))?;
+                let span = starts[i]..starts[i].saturating_add(counts[i]);
+                if span.end > members.len() {
+                    return Err(LdesfragError::new_err(format!(
+                        "page {node}: members {}..{} beyond the {} given",
+                        span.start,
+                        span.end,
+                        members.len()
+                    )));
+                }
+                specs.push((node, span, immutable[i], root[i]));
+            }
+        }
+        // Relations grouped by page, in their given order.
+        let mut grouped: Vec<Vec<Relation<'_>>> = vec![Vec::new(); specs.len()];
+        for (r, &p) in rels.iter().zip(&of_page) {
+            grouped
+                .get_mut(p)
+                .ok_or_else(|| {
+                    LdesfragError::new_err(format!("relation of page {p}: no such page"))
+                })?
+                .push(*r);
+        }
+        specs
+            .par_iter()
+            .zip(&grouped)
+            .map(|((node, span, immutable, root), rels)| {
+                let page = Page {
+                    immutable: *immutable,
+                    root: *root,
+                    view: if *root { view.as_ref() } else { None },
+                    timestamp_path,
+                    version_of_path,
+                    shape,
+                    ..Page::new(node, stream)
+                };
+                let body = render::render(&page, &members[span.clone()], rels, format).map_err(
+                    |e| match e {
+                        RenderError::Payload { row, id, line, why } => RenderError::Payload {
+                            row: row + span.start,
+                            id,
+                            line,
+                            why,
+                        },
+                        e => e,
+                    },
+                )?;
+                let etag = render::etag(&body);
+                Ok((body, etag))
+            })
+            .collect()
+    })??;
+    let mut bodies = Vec::with_capacity(rendered.len());
+    let mut etags = Vec::with_capacity(rendered.len());
+    for (body, etag) in rendered {
+        bodies.push(PyBytes::new(py, &body));
+        etags.push(etag);
+    }
+    Ok((bodies, etags))
 }
