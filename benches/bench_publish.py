@@ -6,8 +6,9 @@ Its size is ``LDESFRAG_BENCH_PUBLISH_MEMBERS`` (default 20 000: the smoke run st
 reference is rdflib parsing the first 20 000 members of the same dump (the reference server, which
 cannot run here, publishes 300 to 2,000 members/s).
 
-The 1 M-member figure of benches/RESULTS.md, with peak RSS and state size, comes from one run in
-a fresh process: ``python benches/bench_publish.py 1000000``.
+The 1 M- and 10 M-member figures of benches/RESULTS.md, with peak RSS and state size, come from one
+run in a fresh process: ``python benches/bench_publish.py 1000000 [DUMP]`` (DUMP: a dump of that
+many members written before, so that writing it is not timed).
 """
 
 from __future__ import annotations
@@ -107,22 +108,29 @@ def test_same_members(dumps):
     assert found == rdflib_members(dumps / "ref.nt")
 
 
-def main(n: int) -> None:
-    """One measured run in this process: members/s, peak RSS, state and output size."""
+def main(n: int, dump: Path | None = None) -> None:
+    """One measured run in this process: members/s, peak RSS, state and output size. ``dump``:
+    an existing dump of ``n`` members (made by :func:`write_dump`) instead of a new one."""
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as d:
-        dump = Path(d) / "dump.nt"
-        write_dump(dump, n)
+        if dump is None:
+            dump = Path(d) / "dump.nt"
+            write_dump(dump, n)
+        out = Path(d) / "out"
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
-        summary = run_publish(dump, Path(d) / "out")
+        cpu = time.process_time()
+        summary = run_publish(dump, out)
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        state = sum(f.stat().st_size for f in (Path(d) / "out" / ".ldesfrag").rglob("*"))
-        size = sum(f.stat().st_size for f in (Path(d) / "out").rglob("*") if f.is_file())
+        spares = sum(f.stat().st_size for f in (out / ".ldesfrag" / "tmp").iterdir())
+        state = sum(f.stat().st_size for f in (out / ".ldesfrag").rglob("*")) - spares
+        size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) - state - spares
         print(f"{n:,} members ({dump.stat().st_size / 1e6:,.0f} MB N-Triples) in {seconds:.1f} s")
-        print(f"  {n / seconds:,.0f} members/s")
+        print(f"  {n / seconds:,.0f} members/s (CPU {cpu:.1f} s, load {os.getloadavg()[0]:.1f})")
         print(f"  peak RSS {peak / 1024:,.0f} MiB (before publish: {rss_before / 1024:,.0f} MiB)")
-        print(f"  state {state / 1e6:,.1f} MB, output {size / 1e6:,.0f} MB")
+        print(f"  state {state / 1e6:,.1f} MB, spare files {spares / 1e6:,.1f} MB")
+        print(f"  output {size / 1e6:,.0f} MB")
         print(f"  {summary}")
         ref = Path(d) / "ref.nt"
         write_dump(ref, REF_N)
@@ -134,4 +142,7 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else N)
+    main(
+        int(sys.argv[1]) if len(sys.argv) > 1 else N,
+        Path(sys.argv[2]) if len(sys.argv) > 2 else None,
+    )

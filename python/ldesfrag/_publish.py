@@ -363,10 +363,12 @@ class _Publisher:
         self.mutable_keys = pages["key"].filter(pc.invert(pages["immutable"])).combine_chunks()
         # Open members: the logged rows of pages that are still mutable.
         logged = [self._read(n) for n in self.state["logs"]["open"]]
-        self.open_chunks = [
-            t.filter(pc.is_in(t["key"], value_set=self.mutable_keys)) for t in logged
-        ]
-        self.open_rows = sum(t.num_rows for t in self.open_chunks)
+        # Open members in chunks, each with the set of its page keys (so rendering a batch reads
+        # only the chunks holding its pages).
+        self.open_chunks: list[tuple[pa.Table, set[str]]] = []
+        for t in logged:
+            self._keep_open(t.filter(pc.is_in(t["key"], value_set=self.mutable_keys)))
+        self.open_rows = sum(t.num_rows for t, _ in self.open_chunks)
         self.logged_open = sum(t.num_rows for t in logged)
         self.logged_headers = 0
         for name in self.state["logs"]["headers"]:
@@ -450,13 +452,21 @@ class _Publisher:
         self._remove_unlisted()
 
     # ---- structure -------------------------------------------------------------------------
+    def _keep_open(self, table: pa.Table) -> None:
+        self.open_chunks.append((table, set(self.pc.unique(table["key"]).to_pylist())))
+
+    def _open_members(self, keys: set[str] | None = None) -> pa.Table:
+        """The open members (of the pages ``keys`` and maybe others), as one table."""
+        chunks = [t for t, ks in self.open_chunks if keys is None or not keys.isdisjoint(ks)]
+        return self.pa.concat_tables(chunks) if chunks else self._empty_open()
+
     def _compact_open(self) -> pa.Table:
         """Keeps in memory only the rows of mutable pages, as one chunk."""
-        pa, pc = self.pa, self.pc
-        table = pa.concat_tables(self.open_chunks) if self.open_chunks else self._empty_open()
-        table = table.filter(pc.is_in(table["key"], value_set=self.mutable_keys)).combine_chunks()
-        self.open_chunks = [table]
-        return table
+        table = self._open_members()
+        table = table.filter(self.pc.is_in(table["key"], value_set=self.mutable_keys))
+        self.open_chunks = []
+        self._keep_open(table.combine_chunks())
+        return self.open_chunks[0][0]
 
     def _empty_open(self) -> pa.Table:
         pa = self.pa
@@ -508,20 +518,20 @@ class _Publisher:
             assigned["bucket"], pc.cast(assigned["page"], pa.string()), "\n"
         )
         ts = (
-            table["timestamp"]
+            pc.cast(table["timestamp"], pa.string())
             if self.settings["timestamp_path"] and "timestamp" in table.column_names
             else pa.nulls(table.num_rows, pa.string())
         )
-        new = pa.table(
-            {
-                "key": keys,
-                "seq": seq,
-                "id": pc.take(table["id"], rows),
-                "payload": pc.take(table["payload"], rows),
-                "timestamp": pc.take(pc.cast(ts, pa.string()), rows),
-            }
+        columns = {"id": table["id"], "payload": table["payload"], "timestamp": ts}
+        # One leaf per member, in order (points, no rejections): no copy needed.
+        identity = assigned.num_rows == table.num_rows and (
+            table.num_rows < 2
+            or pc.all(pc.equal(pc.pairwise_diff(rows.combine_chunks()), 1)).as_py()
         )
-        self.open_chunks.append(new)
+        if not identity:
+            columns = {name: pc.take(c, rows) for name, c in columns.items()}
+        new = pa.table({"key": keys, "seq": seq, **columns})
+        self._keep_open(new)
         self.new_open.append(new)
         self.open_rows += new.num_rows
         self.state["members"] += table.num_rows
@@ -550,7 +560,7 @@ class _Publisher:
         self._render(keys.to_pylist(), set(immutable.to_pylist()), rel)
         # Rows of immutable pages are dead; dropped from memory once they are the majority.
         self.open_rows = pc.sum(pages["members"].filter(mutable)).as_py() or 0
-        if sum(t.num_rows for t in self.open_chunks) > 2 * self.open_rows + self.batch_size:
+        if sum(t.num_rows for t, _ in self.open_chunks) > 2 * self.open_rows + self.batch_size:
             self._compact_open()
         self.summary_counts = (
             pc.count_distinct(pages["bucket"]).as_py(),
@@ -562,7 +572,7 @@ class _Publisher:
         """Renders the pages ``keys`` (in parallel, in Rust) and stages those that changed."""
         pa, pc = self.pa, self.pc
         want = pa.array(keys, pa.string())
-        table = pa.concat_tables(self.open_chunks) if self.open_chunks else self._empty_open()
+        table = self._open_members(set(keys))
         members = table.filter(pc.is_in(table["key"], value_set=want))
         members = members.sort_by([("key", "ascending"), ("seq", "ascending")])
         # Members are sorted by key: each page's members are one slice.

@@ -13,6 +13,7 @@ use ldesfrag::rdf::{iri, ColumnKind, ColumnSpec, Config, Format, Input, MemberRe
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    ldesfrag::tune_allocator();
     let args: Vec<String> = std::env::args().collect();
     let path = &args[1];
     let rounds: usize = args.get(2).map_or(3, |s| s.parse().expect("rounds"));

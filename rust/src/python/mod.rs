@@ -477,6 +477,7 @@ impl PyFragmenter {
 
 #[pymodule]
 fn _ldesfrag(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    crate::tune_allocator();
     m.add_function(wrap_pyfunction!(tile, m)?)?;
     m.add_function(wrap_pyfunction!(tiles_for_points, m)?)?;
     m.add_function(wrap_pyfunction!(cover, m)?)?;
