@@ -38,6 +38,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from os import PathLike
@@ -178,13 +179,18 @@ class _Writer:
         self.files += 1
         self.bytes += len(data)
 
-    def flush(self) -> None:
-        """Writes the staged files to their spares, makes them durable, then swaps (or renames)
-        them into place."""
-        if not self.pending:
-            return
-        spares, targets, bodies = map(list, zip(*self.pending, strict=True))
-        self.pending.clear()
+    def take(self) -> list[tuple[str, str, bytes]]:
+        """The staged files, for :meth:`put`; staging starts over."""
+        pending, self.pending = self.pending, []
+        return pending
+
+    def put(self, pending: list[tuple[str, str, bytes]]) -> list[tuple[int, str]]:
+        """Writes files to their spares, makes them durable, then swaps (or renames) them into
+        place. Returns the spares that now hold old versions, for :meth:`give_back`. Runs in the
+        committing thread: it touches no state but the files named."""
+        if not pending:
+            return []
+        spares, targets, bodies = map(list, zip(*pending, strict=True))
         _ldesfrag.write_files(spares, bodies)
         os.sync()  # one sync for the batch instead of one fsync per page
         if self.kill_at is None:
@@ -194,9 +200,11 @@ class _Writer:
             for spare, target in zip(spares, targets, strict=True):
                 self._checkpoint()
                 old += _ldesfrag.swap_files([spare], [target])
-        for spare, size in zip(spares, old, strict=True):
-            if size >= 0:  # the spare now holds the target's old version
-                bisect.insort(self.spares, (size, spare.rsplit("/", 1)[1]))
+        return [(n, s.rsplit("/", 1)[1]) for s, n in zip(spares, old, strict=True) if n >= 0]
+
+    def give_back(self, spares: list[tuple[int, str]]) -> None:
+        for spare in spares:
+            bisect.insort(self.spares, spare)
 
     def write_now(self, target: Path, data: bytes) -> None:
         """One atomic, durable write (temp + fsync + rename + directory fsync)."""
@@ -312,6 +320,8 @@ class _Publisher:
         self.stream: str = settings["stream"]
         self.state_dir = out / STATE_DIR
         self.writer = _Writer(out)
+        self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldesfrag-commit")
+        self.committing: Future[list[tuple[int, str]]] | None = None
         self.members_this_run = 0
         self.started = time.perf_counter()
         self._load()
@@ -358,7 +368,7 @@ class _Publisher:
                 self.view, (self.state_dir / f"fragmenter-{state['generation']}.bin").read_bytes()
             )
             self.fresh = False
-        self._remove_unlisted()
+        self._remove_unlisted(self._state_files())
         pages = self._pages()
         self.mutable_keys = pages["key"].filter(pc.invert(pages["immutable"])).combine_chunks()
         # Open members: the logged rows of pages that are still mutable.
@@ -384,46 +394,52 @@ class _Publisher:
         with self.pa.OSFile(str(self.state_dir / name)) as f:
             return self.pa.ipc.open_file(f).read_all()
 
-    def _log(self, name: str, table: pa.Table) -> str:
-        """Writes one segment of a log; a segment is never rewritten, only dropped."""
+    def _ipc(self, table: pa.Table) -> bytes:
+        """One segment of a log (a segment is never rewritten, only dropped)."""
         pa = self.pa
         sink = pa.BufferOutputStream()
         # LZ4: payloads are N-Triples text, a fraction of their size compressed, at GB/s.
         options = pa.ipc.IpcWriteOptions(compression="lz4")
         with pa.ipc.new_file(sink, table.schema, options=options) as w:
             w.write_table(table)
-        file = f"{name}-{self.state['generation'] + 1}.arrow"
-        self.writer.write_now(self.state_dir / file, sink.getvalue().to_pybytes())
-        return file
+        return bytes(sink.getvalue().to_pybytes())
 
-    def _remove_unlisted(self) -> None:
-        """Drops state files of other generations (replaced, or left by a killed commit)."""
+    def _state_files(self) -> set[str]:
         keep = {f"fragmenter-{self.state['generation']}.bin", "state.json", "lock"}
         keep.update(n for names in self.state["logs"].values() for n in names)
+        return keep
+
+    def _remove_unlisted(self, keep: set[str]) -> None:
+        """Drops state files of other generations (replaced, or left by a killed commit)."""
         for f in self.state_dir.iterdir():
             if f.is_file() and f.name not in keep:
                 f.unlink()
 
     def _commit(self) -> None:
-        """Writes the batch's pages, then the state, atomically and last.
+        """Writes the batch's pages, then the state, atomically and last, in the committing
+        thread while the next batch is read and rendered; waits for the previous commit first,
+        so commits happen in order and at most one is in flight.
 
         The open members and the page headers are logs: a commit appends the batch's segment,
         or, when most logged rows are dead (pages now immutable, headers rewritten), one
         compacted segment replaces the log. So a commit writes O(batch), amortised.
         """
         pa = self.pa
-        self.writer.flush()
+        files = self.writer.take()
         gen = self.state["generation"] + 1
-        self.writer.write_now(self.state_dir / f"fragmenter-{gen}.bin", self.fragmenter.state())
+        fragmenter = self.fragmenter.state()
+        segments: list[tuple[str, Any]] = []  # (file, table)
         logs = self.state["logs"]
         live = self.open_rows
         if self.logged_open > 2 * live + self.batch_size or len(logs["open"]) >= _MAX_SEGMENTS:
             table = self._compact_open()
-            logs["open"] = [self._log("open", table)]
+            segments.append((f"open-{gen}.arrow", table))
+            logs["open"] = [f"open-{gen}.arrow"]
             self.logged_open = table.num_rows
         elif self.new_open:
             table = pa.concat_tables(self.new_open)
-            logs["open"] = [*logs["open"], self._log("open", table)]
+            segments.append((f"open-{gen}.arrow", table))
+            logs["open"] = [*logs["open"], f"open-{gen}.arrow"]
             self.logged_open += table.num_rows
         self.new_open = []
         if (
@@ -443,13 +459,31 @@ class _Publisher:
                     "etag": pa.array([entries[p][1] for p in paths], pa.string()),
                 }
             )
-            logs["headers"] = [*logs["headers"], self._log("headers", table)]
+            segments.append((f"headers-{gen}.arrow", table))
+            logs["headers"] = [*logs["headers"], f"headers-{gen}.arrow"]
             self.logged_headers += table.num_rows
         self.new_headers = {}
         self.state["generation"] = gen
         text = json.dumps(self.state, indent=1, sort_keys=True).encode()
-        self.writer.write_now(self.state_dir / "state.json", text)
-        self._remove_unlisted()
+        keep = self._state_files()
+
+        def commit() -> list[tuple[int, str]]:
+            spares = self.writer.put(files)
+            self.writer.write_now(self.state_dir / f"fragmenter-{gen}.bin", fragmenter)
+            for name, table in segments:
+                self.writer.write_now(self.state_dir / name, self._ipc(table))
+            self.writer.write_now(self.state_dir / "state.json", text)
+            self._remove_unlisted(keep)
+            return spares
+
+        self.wait()
+        self.committing = self.committer.submit(commit)
+
+    def wait(self) -> None:
+        """Waits for the commit in flight (raising its error, if any)."""
+        if self.committing is not None:
+            committing, self.committing = self.committing, None
+            self.writer.give_back(committing.result())
 
     # ---- structure -------------------------------------------------------------------------
     def _keep_open(self, table: pa.Table) -> None:
@@ -715,6 +749,7 @@ class _Publisher:
             self._commit()
         elif not hasattr(self, "summary_counts"):
             self._render_changed(set())  # nothing changed: only counts
+        self.wait()
         self._write_headers()
         buckets, pages, immutable = self.summary_counts
         return PublishSummary(
@@ -818,7 +853,11 @@ def publish(
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root):
         publisher = _Publisher(root, view, settings, options, versions, batch_size, progress)
-        return publisher.run(files, close)
+        try:
+            return publisher.run(files, close)
+        finally:
+            # A commit in flight completes (its state is consistent) even when the run failed.
+            publisher.committer.shutdown(wait=True)
 
 
 def print_progress(members: int, seconds: float) -> None:
