@@ -17,6 +17,7 @@ from ldesfrag import Geospatial, HierarchicalTime, View, publish, serve
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT = ROOT / "interop" / "node_modules" / ".bin" / "ldes-client"
 MEMBERS = 4_000
+ATTEMPTS = 5
 
 
 def block_members(stdout: str) -> list[str]:
@@ -48,7 +49,7 @@ def test_ldes_client_replicates_every_member(tmp_path):
         assert summary.immutable_pages > 0
         assert summary.pages > 2 * summary.buckets  # several pages per bucket
         assert any(k.startswith("tile=unknown") for k in _buckets(site))
-        for attempt in range(3):
+        for attempt in range(ATTEMPTS):
             run = subprocess.run(
                 ["node", str(CLIENT), url],
                 capture_output=True,
@@ -63,9 +64,10 @@ def test_ldes_client_replicates_every_member(tmp_path):
             assert got <= expected, sorted(got - expected)[:5]
             if got == expected:
                 break
-            # The client sometimes drops a few members at the end (ldes-client-notes.md).
+            # The client sometimes drops members of the last pages it fetched and still exits 0
+            # (ldes-client-notes.md; more often on a loaded machine): run it again.
             print(f"attempt {attempt + 1}: {len(expected - got)} members short")
-        assert got == expected, f"{len(expected - got)} members missing after 3 runs"
+        assert got == expected, f"{len(expected - got)} members missing after {ATTEMPTS} runs"
 
 
 def _buckets(site: Path) -> set[str]:

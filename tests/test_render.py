@@ -676,3 +676,70 @@ def test_etag_is_strong_and_follows_the_body():
 @given(body=st.binary(max_size=5000))
 def test_etag_is_blake3_of_any_body(body):
     assert ldesfrag._render.etag(body) == '"' + blake3.blake3(body).hexdigest()[:32] + '"'
+
+
+@given(
+    sizes=st.lists(st.integers(0, 5), min_size=1, max_size=6),
+    seed=st.integers(0, 2**32 - 1),
+    fmt=st.sampled_from(FORMATS),
+)
+def test_render_pages_gives_each_page_as_render_page_does(sizes, seed, fmt):
+    """The batch renderer of `publish`: pages over one shuffled members table through `order`."""
+    import random
+
+    rows = member_rows(sum(sizes))
+    shuffled = list(range(len(rows)))
+    random.Random(seed).shuffle(shuffled)
+    table = members_table([rows[i] for i in shuffled])
+    order = [shuffled.index(i) for i in range(len(rows))]  # page order → row in `table`
+    nodes = [f"{NODE}&p={k}" for k in range(len(sizes))]
+    starts = [sum(sizes[:k]) for k in range(len(sizes))]
+    relations = pa.table(
+        {
+            "page": pa.array([0, len(sizes) - 1], pa.uint32()),
+            **{
+                k: [r[k] for r in RELATIONS[:2]]
+                for k in ("type", "node", "path", "value", "datatype")
+            },
+        }
+    )
+    pages = pa.table(
+        {
+            "node": nodes,
+            "start": pa.array(starts, pa.uint64()),
+            "count": pa.array(sizes, pa.uint64()),
+            "immutable": [k % 2 == 0 for k in range(len(sizes))],
+        }
+    )
+    bodies, etags = ldesfrag._ldesfrag.render_pages(
+        pages,
+        stream=STREAM,
+        members=table,
+        order=pa.array(order, pa.uint64()),
+        relations=relations,
+        format=fmt,
+    )
+    for k, node in enumerate(nodes):
+        own = ([RELATIONS[0]] if k == 0 else []) + ([RELATIONS[1]] if k == len(sizes) - 1 else [])
+        expected = render_page(
+            node,
+            stream=STREAM,
+            members=members_table(rows[starts[k] : starts[k] + sizes[k]]),
+            relations=[{key: r[key] for key in r if key != "remaining_items"} for r in own],
+            immutable=k % 2 == 0,
+            format=fmt,
+        )
+        assert bodies[k] == expected.body
+        assert etags[k] == expected.etag
+
+
+def test_render_pages_names_a_bad_members_row_in_the_given_table():
+    rows = member_rows(3)
+    bad = (rows[1][0], "not n-triples\n", rows[1][2])
+    table = members_table([rows[2], bad, rows[0]])
+    pages = pa.table({"node": [NODE], "start": pa.array([0], pa.uint64()), "count": [3]})
+    with pytest.raises(InvalidMemberError) as e:
+        ldesfrag._ldesfrag.render_pages(
+            pages, stream=STREAM, members=table, order=pa.array([2, 1, 0], pa.uint64())
+        )
+    assert e.value.row == 1

@@ -50,6 +50,7 @@ def render_pages(
     *,
     stream: str,
     members: MembersLike | None = None,
+    order: ArrayLike | None = None,
     relations: MembersLike | None = None,
     view_json: str | None = None,
     timestamp_path: str | None = None,

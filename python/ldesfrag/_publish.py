@@ -607,10 +607,14 @@ class _Publisher:
         pa, pc = self.pa, self.pc
         want = pa.array(keys, pa.string())
         table = self._open_members(set(keys))
-        members = table.filter(pc.is_in(table["key"], value_set=want))
-        members = members.sort_by([("key", "ascending"), ("seq", "ascending")])
-        # Members are sorted by key: each page's members are one slice.
-        counts = pc.value_counts(members["key"])
+        # The rows of the pages' members, sorted by page then arrival (only the rows are sorted:
+        # render_pages reads the members through them).
+        chosen = pc.indices_nonzero(pc.is_in(table["key"], value_set=want).combine_chunks())
+        picked = table.select(["key", "seq"]).take(chosen)
+        by_page = pc.sort_indices(picked, sort_keys=[("key", "ascending"), ("seq", "ascending")])
+        order = pc.take(chosen, by_page)
+        # Each page's members are one slice of `order`.
+        counts = pc.value_counts(pc.take(picked["key"], by_page))
         spans: dict[str, tuple[int, int]] = {}
         start = 0
         for key, n in zip(
@@ -654,7 +658,8 @@ class _Publisher:
         bodies, etags = _ldesfrag.render_pages(
             pages,
             stream=self.stream,
-            members=members.select(columns),
+            members=table.select(columns),
+            order=order,
             relations=relations,
             view_json=self.view.to_json(),
             timestamp_path=self.settings["timestamp_path"],

@@ -6,7 +6,7 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use pyo3_arrow::input::AnyRecordBatch;
+use pyo3_arrow::input::{AnyArray, AnyRecordBatch};
 use rayon::prelude::*;
 
 use super::exceptions::{ColumnError, InvalidMemberError, LdesfragError, ViewError};
@@ -299,12 +299,13 @@ fn flags(batch: &RecordBatch, name: &str) -> PyResult<Vec<bool>> {
 /// Many pages at once, rendered in parallel: what `publish` writes per batch.
 ///
 /// `pages` has one row per page: `node` (its IRI), `start` and `count` (its members: a slice of
-/// `members`), and optional `immutable` and `root` flags. `relations` has the columns of
+/// `members`, or of `order`, row numbers of `members`, when given: no need to sort the members
+/// themselves), and optional `immutable` and `root` flags. `relations` has the columns of
 /// `render_page`'s relations plus `page`, the row in `pages` they start from. Returns the bodies
 /// and their ETags, in the order of `pages`.
 #[pyfunction]
 #[pyo3(signature = (
-    pages, *, stream, members = None, relations = None, view_json = None,
+    pages, *, stream, members = None, order = None, relations = None, view_json = None,
     timestamp_path = None, version_of_path = None, shape = None, format = "turtle",
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -313,6 +314,7 @@ pub fn render_pages<'py>(
     pages: AnyRecordBatch,
     stream: &str,
     members: Option<AnyRecordBatch>,
+    order: Option<AnyArray>,
     relations: Option<AnyRecordBatch>,
     view_json: Option<&str>,
     timestamp_path: Option<&str>,
@@ -329,79 +331,97 @@ pub fn render_pages<'py>(
     let page_batches = batches(Some(pages))?;
     let member_batches = batches(members)?;
     let relation_batches = batches(relations)?;
-    let rendered = run(py, || -> PyResult<Vec<(Vec<u8>, String)>> {
-        let members = self::members(&member_batches)?;
-        let rels = self::relations(&relation_batches)?;
-        let mut of_page: Vec<usize> = Vec::with_capacity(rels.len());
-        for batch in &relation_batches {
-            of_page.extend(indices(
-                batch,
-                "page",
-                "as the page each relation starts from",
-            )?);
-        }
-        let mut specs = Vec::new();
-        for batch in &page_batches {
-            let nodes = strings(batch, "node", "as the page IRIs", true)?.expect("required");
-            let starts = indices(batch, "start", "as the first member of each page")?;
-            let counts = indices(batch, "count", "as the number of members of each page")?;
-            let immutable = flags(batch, "immutable")?;
-            let root = flags(batch, "root")?;
-            for i in 0..batch.num_rows() {
-                let node = nodes
-                    .get(i)
-                    .ok_or_else(|| LdesfragError::new_err("page IRIs must not be null"))?;
-                let span = starts[i]..starts[i].saturating_add(counts[i]);
-                if span.end > members.len() {
-                    return Err(LdesfragError::new_err(format!(
-                        "page {node}: members {}..{} beyond the {} given",
-                        span.start,
-                        span.end,
-                        members.len()
-                    )));
+    let order = order.map(super::one_array).transpose()?;
+    let rendered =
+        run(py, || -> PyResult<Vec<(Vec<u8>, String)>> {
+            let given = self::members(&member_batches)?;
+            // The members in page order, and each one's row in `members`.
+            let rows: Vec<usize> = match &order {
+                None => (0..given.len()).collect(),
+                Some(order) => {
+                    let batch = RecordBatch::try_from_iter([("order", order.clone())])
+                        .map_err(|e| ColumnError::new_err(e.to_string()))?;
+                    indices(&batch, "order", "as member rows")?
                 }
-                specs.push((node, span, immutable[i], root[i]));
+            };
+            let members =
+                rows.iter()
+                    .map(|&r| {
+                        given.get(r).copied().ok_or_else(|| {
+                            LdesfragError::new_err(format!("order: no member row {r}"))
+                        })
+                    })
+                    .collect::<PyResult<Vec<Member<'_>>>>()?;
+            let rels = self::relations(&relation_batches)?;
+            let mut of_page: Vec<usize> = Vec::with_capacity(rels.len());
+            for batch in &relation_batches {
+                of_page.extend(indices(
+                    batch,
+                    "page",
+                    "as the page each relation starts from",
+                )?);
             }
-        }
-        // Relations grouped by page, in their given order.
-        let mut grouped: Vec<Vec<Relation<'_>>> = vec![Vec::new(); specs.len()];
-        for (r, &p) in rels.iter().zip(&of_page) {
-            grouped
-                .get_mut(p)
-                .ok_or_else(|| {
-                    LdesfragError::new_err(format!("relation of page {p}: no such page"))
-                })?
-                .push(*r);
-        }
-        specs
-            .par_iter()
-            .zip(&grouped)
-            .map(|((node, span, immutable, root), rels)| {
-                let page = Page {
-                    immutable: *immutable,
-                    root: *root,
-                    view: if *root { view.as_ref() } else { None },
-                    timestamp_path,
-                    version_of_path,
-                    shape,
-                    ..Page::new(node, stream)
-                };
-                let body = render::render(&page, &members[span.clone()], rels, format).map_err(
-                    |e| match e {
-                        RenderError::Payload { row, id, line, why } => RenderError::Payload {
-                            row: row + span.start,
-                            id,
-                            line,
-                            why,
-                        },
-                        e => e,
-                    },
-                )?;
-                let etag = render::etag(&body);
-                Ok((body, etag))
-            })
-            .collect()
-    })??;
+            let mut specs = Vec::new();
+            for batch in &page_batches {
+                let nodes = strings(batch, "node", "as the page IRIs", true)?.expect("required");
+                let starts = indices(batch, "start", "as the first member of each page")?;
+                let counts = indices(batch, "count", "as the number of members of each page")?;
+                let immutable = flags(batch, "immutable")?;
+                let root = flags(batch, "root")?;
+                for i in 0..batch.num_rows() {
+                    let node = nodes
+                        .get(i)
+                        .ok_or_else(|| LdesfragError::new_err("page IRIs must not be null"))?;
+                    let span = starts[i]..starts[i].saturating_add(counts[i]);
+                    if span.end > members.len() {
+                        return Err(LdesfragError::new_err(format!(
+                            "page {node}: members {}..{} beyond the {} given",
+                            span.start,
+                            span.end,
+                            members.len()
+                        )));
+                    }
+                    specs.push((node, span, immutable[i], root[i]));
+                }
+            }
+            // Relations grouped by page, in their given order.
+            let mut grouped: Vec<Vec<Relation<'_>>> = vec![Vec::new(); specs.len()];
+            for (r, &p) in rels.iter().zip(&of_page) {
+                grouped
+                    .get_mut(p)
+                    .ok_or_else(|| {
+                        LdesfragError::new_err(format!("relation of page {p}: no such page"))
+                    })?
+                    .push(*r);
+            }
+            specs
+                .par_iter()
+                .zip(&grouped)
+                .map(|((node, span, immutable, root), rels)| {
+                    let page = Page {
+                        immutable: *immutable,
+                        root: *root,
+                        view: if *root { view.as_ref() } else { None },
+                        timestamp_path,
+                        version_of_path,
+                        shape,
+                        ..Page::new(node, stream)
+                    };
+                    let body = render::render(&page, &members[span.clone()], rels, format)
+                        .map_err(|e| match e {
+                            RenderError::Payload { row, id, line, why } => RenderError::Payload {
+                                row: rows[row + span.start],
+                                id,
+                                line,
+                                why,
+                            },
+                            e => e,
+                        })?;
+                    let etag = render::etag(&body);
+                    Ok((body, etag))
+                })
+                .collect()
+        })??;
     let mut bodies = Vec::with_capacity(rendered.len());
     let mut etags = Vec::with_capacity(rendered.len());
     for (body, etag) in rendered {
