@@ -76,7 +76,7 @@ fn main() {
             .assign(std::slice::from_ref(&batch), OnInvalid::Unknown)
             .expect("assign");
         let max_rows: usize =
-            std::env::var("MAX_ROWS").map_or(1 << 20, |s| s.parse().expect("rows"));
+            std::env::var("MAX_ROWS").map_or(1 << 16, |s| s.parse().expect("rows"));
         let buckets = f.bucket_columns(&out.buckets, max_rows);
         best = best.min(t.elapsed().as_secs_f64());
         last = Some((out, buckets));

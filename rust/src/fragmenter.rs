@@ -343,24 +343,30 @@ impl Fragmenter {
 
     /// One array of the ids of `buckets`, or two halves (recursively) if that would not fit.
     fn id_arrays(&self, buckets: &[u32]) -> Vec<StringArray> {
-        let len = |b: u32| self.id_offsets[b as usize + 1] - self.id_offsets[b as usize];
-        let bytes: usize = buckets.iter().map(|&b| len(b)).sum();
-        if bytes > i32::MAX as usize && buckets.len() > 1 {
+        let ends = &self.id_offsets;
+        let mut offsets = Vec::with_capacity(buckets.len() + 1);
+        offsets.push(0i32);
+        let mut end = 0usize;
+        for &b in buckets {
+            end += ends[b as usize + 1] - ends[b as usize];
+            // Wraps only past i32::MAX, and then the offsets are dropped below.
+            offsets.push(end as i32);
+        }
+        if end > i32::MAX as usize {
+            assert!(buckets.len() > 1, "a bucket id longer than 2 GiB");
             let (a, b) = buckets.split_at(buckets.len() / 2);
             let mut arrays = self.id_arrays(a);
             arrays.extend(self.id_arrays(b));
             return arrays;
         }
-        let mut offsets = Vec::with_capacity(buckets.len() + 1);
-        offsets.push(0i32);
-        let mut values = Vec::with_capacity(bytes);
+        let arena = self.ids.as_bytes();
+        let mut values = Vec::with_capacity(end);
         for &b in buckets {
-            values.extend_from_slice(self.descriptor(b).as_bytes());
-            offsets.push(i32::try_from(values.len()).expect("a bucket id shorter than 2 GiB"));
+            values.extend_from_slice(&arena[ends[b as usize]..ends[b as usize + 1]]);
         }
         let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-        // SAFETY: `values` is whole bucket ids (each a `str`) laid end to end, and `offsets` are
-        // their ends: valid UTF-8 between any two offsets.
+        // SAFETY: `values` is whole bucket ids (each a `str` cut from the arena at its
+        // offsets) laid end to end, and `offsets` are their ends: valid UTF-8 between any two.
         let array = unsafe { StringArray::new_unchecked(offsets, Buffer::from_vec(values), None) };
         vec![array]
     }
@@ -1237,78 +1243,88 @@ fn chunk_keys(
     end: usize,
 ) -> Chunk {
     let one_each = levels.iter().all(|l| l.offsets.is_none());
-    let mut ch = Chunk {
-        start,
-        keys: Vec::new(),
-        counts: Vec::new(),
-        slots: Vec::new(),
-        local: Vec::with_capacity(end - start),
-        rows: (!one_each || skip.is_some()).then(Vec::new),
-    };
     let mut numbers = Numbering::with_bits(10);
-    let mut add = |key: LeafKey, row: usize| {
-        let n = numbers.number(key);
-        if n as usize == ch.keys.len() {
-            ch.keys.push(key);
-            ch.counts.push(0);
-        }
-        ch.counts[n as usize] += 1;
-        ch.local.push(n);
-        if let Some(rows) = &mut ch.rows {
-            rows.push(row as u64);
-        }
-    };
-    let n_levels = levels.len();
+    let mut local = Vec::with_capacity(end - start);
+    let mut rows = (!one_each || skip.is_some()).then(Vec::new);
     let mut key = LeafKey([0; MAX_LEVELS]);
-    for pos in start..end {
-        let row = order.map_or(pos, |o| o[pos]);
-        if skip.is_some_and(|s| s[row]) {
-            continue;
+    if one_each && skip.is_none() && order.is_none() {
+        // The common case, kept tight: one entry per member, members in row order.
+        let words: Vec<&[u64]> = levels.iter().map(|l| &l.words[start..end]).collect();
+        for i in 0..end - start {
+            for (w, level) in key.0.iter_mut().zip(&words) {
+                *w = level[i];
+            }
+            local.push(numbers.count(&key));
         }
-        if one_each {
+    } else {
+        let n_levels = levels.len();
+        for pos in start..end {
+            let row = order.map_or(pos, |o| o[pos]);
+            if skip.is_some_and(|s| s[row]) {
+                continue;
+            }
+            // Every combination of the levels' words (an odometer); one for most members.
+            let mut lists: [&[u64]; MAX_LEVELS] = [&[]; MAX_LEVELS];
             for (l, level) in levels.iter().enumerate() {
-                key.0[l] = level.words[row];
+                lists[l] = level.row(row);
             }
-            add(key, row);
-            continue;
-        }
-        // Every combination of the levels' words (an odometer); one for most members.
-        let mut lists: [&[u64]; MAX_LEVELS] = [&[]; MAX_LEVELS];
-        for (l, level) in levels.iter().enumerate() {
-            lists[l] = level.row(row);
-        }
-        let mut idx = [0usize; MAX_LEVELS];
-        'combos: loop {
-            for l in 0..n_levels {
-                key.0[l] = lists[l][idx[l]];
-            }
-            add(key, row);
-            for l in (0..n_levels).rev() {
-                idx[l] += 1;
-                if idx[l] < lists[l].len() {
-                    continue 'combos;
+            let mut idx = [0usize; MAX_LEVELS];
+            'combos: loop {
+                for l in 0..n_levels {
+                    key.0[l] = lists[l][idx[l]];
                 }
-                idx[l] = 0;
+                local.push(numbers.count(&key));
+                if let Some(rows) = &mut rows {
+                    rows.push(row as u64);
+                }
+                for l in (0..n_levels).rev() {
+                    idx[l] += 1;
+                    if idx[l] < lists[l].len() {
+                        continue 'combos;
+                    }
+                    idx[l] = 0;
+                }
+                break;
             }
-            break;
         }
     }
-    ch
+    let (keys, counts) = numbers.into_keys();
+    Chunk {
+        start,
+        keys,
+        counts,
+        slots: Vec::new(),
+        local,
+        rows,
+    }
 }
 
-/// Numbers for the distinct leaf keys of a chunk, in order of first appearance: a small open
-/// addressing table (linear probing, at most half full) that stays in cache.
+/// Numbers for the distinct leaf keys of a chunk, in order of first appearance, and their
+/// entry counts: a small open addressing table (linear probing, at most half full) that stays
+/// in cache.
 struct Numbering {
-    /// (key, number + 1); 0 marks an empty slot.
-    table: Vec<(LeafKey, u32)>,
+    table: Vec<Entry>,
     shift: u32,
     len: u32,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    key: LeafKey,
+    /// The number + 1; 0 marks an empty slot.
+    number: u32,
+    count: u32,
+}
+
 impl Numbering {
     fn with_bits(bits: u32) -> Numbering {
+        let empty = Entry {
+            key: LeafKey([0; MAX_LEVELS]),
+            number: 0,
+            count: 0,
+        };
         Numbering {
-            table: vec![(LeafKey([0; MAX_LEVELS]), 0); 1 << bits],
+            table: vec![empty; 1 << bits],
             shift: 64 - bits,
             len: 0,
         }
@@ -1331,42 +1347,69 @@ impl Numbering {
         (h.wrapping_mul(K[MAX_LEVELS]) >> self.shift) as usize
     }
 
-    /// The key's number: the count of distinct keys before its first appearance.
+    /// Counts one more entry of `key`; its number: the count of distinct keys before its
+    /// first appearance.
     #[inline]
-    fn number(&mut self, key: LeafKey) -> u32 {
+    fn count(&mut self, key: &LeafKey) -> u32 {
         let mask = self.table.len() - 1;
-        let mut i = self.slot(&key);
+        let mut i = self.slot(key);
         loop {
-            let (k, n) = self.table[i];
-            if n == 0 {
-                break;
+            let e = &mut self.table[i];
+            if e.number == 0 {
+                return self.insert(key, i);
             }
-            if k == key {
-                return n - 1;
+            if e.key == *key {
+                e.count += 1;
+                return e.number - 1;
             }
             i = (i + 1) & mask;
         }
+    }
+
+    /// A new key, at the empty slot `i` where its probe ended.
+    #[inline(never)]
+    fn insert(&mut self, key: &LeafKey, mut i: usize) -> u32 {
         if 2 * (self.len as usize + 1) > self.table.len() {
             self.grow();
-            return self.number(key);
+            i = self.free_slot(key);
         }
-        self.table[i] = (key, self.len + 1);
         self.len += 1;
+        self.table[i] = Entry {
+            key: *key,
+            number: self.len,
+            count: 1,
+        };
         self.len - 1
+    }
+
+    fn free_slot(&self, key: &LeafKey) -> usize {
+        let mask = self.table.len() - 1;
+        let mut i = self.slot(key);
+        while self.table[i].number != 0 {
+            i = (i + 1) & mask;
+        }
+        i
     }
 
     fn grow(&mut self) {
         let bits = 64 - self.shift + 1;
         let old = std::mem::replace(self, Numbering::with_bits(bits));
         self.len = old.len;
-        let mask = self.table.len() - 1;
-        for (key, n) in old.table.into_iter().filter(|&(_, n)| n > 0) {
-            let mut i = self.slot(&key);
-            while self.table[i].1 != 0 {
-                i = (i + 1) & mask;
-            }
-            self.table[i] = (key, n);
+        for e in old.table.into_iter().filter(|e| e.number > 0) {
+            let i = self.free_slot(&e.key);
+            self.table[i] = e;
         }
+    }
+
+    /// The keys in order of their numbers, with their counts.
+    fn into_keys(self) -> (Vec<LeafKey>, Vec<u64>) {
+        let mut keys = vec![LeafKey([0; MAX_LEVELS]); self.len as usize];
+        let mut counts = vec![0; self.len as usize];
+        for e in self.table.into_iter().filter(|e| e.number > 0) {
+            keys[e.number as usize - 1] = e.key;
+            counts[e.number as usize - 1] = u64::from(e.count);
+        }
+        (keys, counts)
     }
 }
 
@@ -1478,6 +1521,7 @@ pub fn percent_encode_value(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Rng;
     use arrow_array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
     use std::sync::Arc;
 
@@ -1624,6 +1668,250 @@ mod tests {
             Fragmenter::from_state(other, &s),
             Err(Error::State(_))
         ));
+    }
+
+    /// Random members around a DST change, with invalid values of every kind: null ids,
+    /// missing or out-of-range coordinates, bad WKT, missing times, relative references.
+    fn random_members(rng: &mut Rng, n: usize) -> RecordBatch {
+        use arrow_array::builder::{ListBuilder, StringBuilder};
+        let mut pick = |p: f64| rng.unit() < p;
+        let ids: Vec<Option<String>> = (0..n)
+            .map(|i| (!pick(0.02)).then(|| format!("m{}", i % 97)))
+            .collect();
+        let lon: Vec<Option<f64>> = (0..n)
+            .map(|_| match rng.index(40) {
+                0 => None,
+                1 => Some(f64::NAN),
+                _ => Some(3.0 + 0.3 * rng.unit()),
+            })
+            .collect();
+        let lat: Vec<Option<f64>> = (0..n)
+            .map(|_| {
+                Some(if rng.index(50) == 0 {
+                    95.0
+                } else {
+                    50.9 + 0.2 * rng.unit()
+                })
+            })
+            .collect();
+        let geometry: Vec<Option<String>> = (0..n)
+            .map(|i| match rng.index(20) {
+                0 => None,
+                1 => Some("POINT (a b)".to_owned()),
+                2 | 3 => Some(format!(
+                    "LINESTRING ({} 51.0, {} 51.1)",
+                    3.0 + 0.1 * rng.unit(),
+                    3.1 + 0.2 * rng.unit()
+                )),
+                _ => lon[i].map(|x| format!("POINT ({x} {})", lat[i].unwrap_or(0.0))),
+            })
+            .collect();
+        // 2023-03-24..28 (the change to summer time in Brussels), and a few on 1969-12-31.
+        let ts: Vec<Option<i64>> = (0..n)
+            .map(|_| match rng.index(30) {
+                0 => None,
+                1 => Some(-43_200_000_000 + rng.below(1_000_000) as i64),
+                _ => Some(1_679_616_000_000_000 + rng.below(345_600_000_000) as i64),
+            })
+            .collect();
+        let values = [
+            "http://ex.org/A",
+            "http://ex.org/B?x=1&y=2",
+            "relative",
+            "urn:x:y",
+        ];
+        let mut refs = ListBuilder::new(StringBuilder::new());
+        for _ in 0..n {
+            if rng.index(25) == 0 {
+                refs.append(false);
+                continue;
+            }
+            for _ in 0..rng.index(3) + usize::from(rng.index(4) > 0) {
+                refs.values().append_value(values[rng.index(values.len())]);
+            }
+            refs.append(true);
+        }
+        batch(vec![
+            ("id", Arc::new(StringArray::from(ids)) as ArrayRef),
+            ("lon", Arc::new(Float64Array::from(lon))),
+            ("lat", Arc::new(Float64Array::from(lat))),
+            ("geometry", Arc::new(StringArray::from(geometry))),
+            ("timestamp", Arc::new(TimestampMicrosecondArray::from(ts))),
+            ("reference", Arc::new(refs.finish())),
+        ])
+    }
+
+    /// One word per level (points, times), lists (WKT covers, references), both orders.
+    const VIEWS: [&str; 4] = [
+        r#"{"fragmentations":[{"type":"Geospatial","max_zoom":9,"column":"point"},{"type":"HierarchicalTime","max_granularity":"day"}],"page_size":3}"#,
+        r#"{"fragmentations":[{"type":"HierarchicalTime","max_granularity":"hour","timezone":"Europe/Brussels"},{"type":"Geospatial","max_zoom":10}],"page_size":2}"#,
+        r#"{"fragmentations":[{"type":"Reference"},{"type":"Geospatial","max_zoom":8,"column":"point"},{"type":"HierarchicalTime","max_granularity":"month"}],"page_size":4,"order":"timestamp"}"#,
+        r#"{"fragmentations":[],"page_size":7,"order":"timestamp"}"#,
+    ];
+
+    type Outcome = (Vec<(u64, String, u32)>, Vec<Invalid>);
+
+    /// Two calls (the second continues the first) in chunks of `chunk` members.
+    fn two_calls(
+        f: &mut Fragmenter,
+        calls: &[Vec<RecordBatch>; 2],
+        mode: OnInvalid,
+        chunk: usize,
+    ) -> [Outcome; 2] {
+        calls.each_ref().map(|batches| {
+            let (a, inv) = f.assign_in_chunks(batches, mode, chunk).expect("assign");
+            (snapshot(f, &a), inv)
+        })
+    }
+
+    #[test]
+    fn chunking_changes_nothing() {
+        let mut rng = Rng(7);
+        for json in VIEWS {
+            let sizes = [[300, 0, 211], [1, 450, 0]];
+            let calls = sizes.map(|s| s.map(|n| random_members(&mut rng, n)).to_vec());
+            for mode in [OnInvalid::Unknown, OnInvalid::Reject] {
+                let mut one = Fragmenter::new(view(json)).expect("fragmenter");
+                let expected = two_calls(&mut one, &calls, mode, usize::MAX);
+                for chunk in [1, 2, 7, 64] {
+                    let mut f = Fragmenter::new(view(json)).expect("fragmenter");
+                    let got = two_calls(&mut f, &calls, mode, chunk);
+                    assert_eq!(got, expected, "{json} {mode:?} chunk {chunk}");
+                    assert_eq!(f.relations(), one.relations());
+                    assert_eq!(f.pages(), one.pages());
+                    assert_eq!(f.state(), one.state());
+                }
+                check_outcome(&one, &calls, mode, &expected);
+            }
+        }
+    }
+
+    /// What every assignment must satisfy, checked without the fragmenter's own machinery:
+    /// rejected members are out and all others in, in the view's order, and each member's
+    /// page follows from the count of members its bucket already had.
+    fn check_outcome(
+        f: &Fragmenter,
+        calls: &[Vec<RecordBatch>; 2],
+        mode: OnInvalid,
+        outcome: &[Outcome; 2],
+    ) {
+        let size = f.view().page_size as u64;
+        let mut seen: std::collections::HashMap<&str, u64> = Default::default();
+        for ((entries, invalid), batches) in outcome.iter().zip(calls) {
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            let rejected: Vec<u64> = invalid
+                .iter()
+                .filter(|i| i.rejected)
+                .map(|i| i.row)
+                .collect();
+            assert_eq!(
+                invalid.iter().any(|i| i.rejected && i.column != "id"),
+                mode == OnInvalid::Reject && !invalid.iter().all(|i| i.column == "id")
+            );
+            let mut assigned: Vec<u64> = entries.iter().map(|e| e.0).collect();
+            if f.view().order == Order::Arrival {
+                assert!(assigned.windows(2).all(|w| w[0] <= w[1]));
+            }
+            assigned.sort_unstable();
+            assigned.dedup();
+            let all: Vec<u64> = (0..rows as u64).filter(|r| !rejected.contains(r)).collect();
+            assert_eq!(assigned, all);
+            for (_, bucket, page) in entries {
+                let n = seen.entry(bucket.as_str()).or_default();
+                assert_eq!(u64::from(*page), *n / size + 1, "{bucket}");
+                *n += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn points_and_time_columns_agree_with_wkt_and_strings() {
+        // The one-word-per-level path (lon/lat, Arrow timestamps) against the list path (WKT
+        // points, xsd:dateTime strings) on the same members, missing values included.
+        let mut rng = Rng(3);
+        let n = 2_000;
+        let lon: Vec<Option<f64>> = (0..n)
+            .map(|_| (rng.index(20) > 0).then(|| 3.0 + rng.unit()))
+            .collect();
+        let lat: Vec<f64> = (0..n).map(|_| 50.5 + rng.unit()).collect();
+        let ts: Vec<Option<i64>> = (0..n)
+            .map(|_| (rng.index(20) > 0).then(|| -86_400_000_000 + rng.below(1 << 50) as i64))
+            .collect();
+        let ids = Arc::new(StringArray::from_iter_values(
+            (0..n).map(|i| format!("m{i}")),
+        )) as ArrayRef;
+        let columns = batch(vec![
+            ("id", ids.clone()),
+            ("lon", Arc::new(Float64Array::from(lon.clone()))),
+            ("lat", Arc::new(Float64Array::from(lat.clone()))),
+            (
+                "timestamp",
+                Arc::new(TimestampMicrosecondArray::from(ts.clone())),
+            ),
+        ]);
+        let wkt: Vec<Option<String>> = (0..n)
+            .map(|i| lon[i].map(|x| format!("POINT ({x} {})", lat[i])))
+            .collect();
+        let strings: Vec<Option<String>> =
+            ts.iter().map(|t| t.map(timebucket::format_utc)).collect();
+        let text = batch(vec![
+            ("id", ids),
+            ("geometry", Arc::new(StringArray::from(wkt))),
+            ("timestamp", Arc::new(StringArray::from(strings))),
+        ]);
+        for json in [
+            r#"{"fragmentations":[{"type":"Geospatial","max_zoom":14},{"type":"HierarchicalTime","max_granularity":"day"}],"page_size":5}"#,
+            r#"{"fragmentations":[{"type":"HierarchicalTime","max_granularity":"second","timezone":"Europe/Brussels"},{"type":"Geospatial","max_zoom":3}],"page_size":2,"order":"timestamp"}"#,
+        ] {
+            for mode in [OnInvalid::Unknown, OnInvalid::Reject] {
+                let run = |b: &RecordBatch| {
+                    let mut f = Fragmenter::new(view(json)).expect("fragmenter");
+                    let (a, inv) = f
+                        .assign_in_chunks(std::slice::from_ref(b), mode, 300)
+                        .expect("assign");
+                    let inv: Vec<(u64, bool)> = inv.iter().map(|i| (i.row, i.rejected)).collect();
+                    (snapshot(&f, &a), inv, f.pages())
+                };
+                let fast = run(&columns);
+                assert_eq!(fast, run(&text), "{json} {mode:?}");
+                assert!(!fast.1.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn the_day_before_the_epoch_is_a_day_like_any_other() {
+        let b = batch(vec![
+            ("id", Arc::new(StringArray::from(vec!["a"])) as ArrayRef),
+            (
+                "timestamp",
+                Arc::new(TimestampMicrosecondArray::from(vec![-43_200_000_000])),
+            ),
+        ]);
+        let mut f = Fragmenter::new(view(
+            r#"{"fragmentations":[{"type":"HierarchicalTime","max_granularity":"day"}]}"#,
+        ))
+        .expect("fragmenter");
+        let (a, inv) = f.assign(&[b], OnInvalid::Unknown).expect("assign");
+        assert!(inv.is_empty());
+        assert_eq!(f.descriptor(a.buckets[0]), "year=1969&month=12&day=31");
+    }
+
+    #[test]
+    fn bucket_columns_split_by_rows() {
+        let mut f = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
+        let (a, _) = f
+            .assign(&[members(20)], OnInvalid::Unknown)
+            .expect("assign");
+        let arrays = f.bucket_columns(&a.buckets, 7);
+        assert_eq!(arrays.iter().map(Array::len).collect::<Vec<_>>(), [7, 7, 6]);
+        let ids: Vec<&str> = arrays
+            .iter()
+            .flat_map(|a| a.iter().map(|v| v.expect("not null")))
+            .collect();
+        let expected: Vec<&str> = a.buckets.iter().map(|&b| f.descriptor(b)).collect();
+        assert_eq!(ids, expected);
+        assert_eq!(f.bucket_columns(&[], 7)[0].len(), 0);
     }
 
     #[test]
