@@ -538,24 +538,29 @@ impl Fragmenter {
         id
     }
 
-    /// Finds or creates the leaf of a composite key, level by level.
+    /// Creates the leaf of a composite key that `leaves` does not hold, and the buckets above
+    /// it that are missing, level by level.
     fn walk(&mut self, composite: &[u64; MAX_LEVELS]) -> u32 {
+        // The id of the bucket reached so far, written from the key as the walk goes down (no
+        // reads of parents' ids from the arena: on sparse data those miss the cache).
+        let mut id = std::mem::take(&mut self.scratch);
+        id.clear();
         let mut b = 0u32;
         let n_levels = self.view.fragmentations.len();
         for (l, &k) in composite.iter().enumerate().take(n_levels) {
-            let level = l as u8;
+            let (level, last) = (l as u8, l + 1 == n_levels);
             if k == UNKNOWN {
-                b = self.child(b, level, Step::Unknown, b);
+                b = self.child(b, level, Step::Unknown, &mut id, last);
                 continue;
             }
             match &self.view.fragmentations[l] {
                 Fragmentation::Geospatial { .. } => {
-                    let hub = self.child(b, level, Step::GeoHub, b);
+                    let hub = self.hub(b, level, Step::GeoHub, &mut id);
                     let step = Step::Tile {
                         x: k as u32,
                         y: (k >> 32) as u32,
                     };
-                    b = self.child(hub, level, step, b);
+                    b = self.child(hub, level, step, &mut id, last);
                 }
                 Fragmentation::HierarchicalTime {
                     max_granularity, ..
@@ -563,34 +568,43 @@ impl Fragmenter {
                     let max = *max_granularity;
                     for g in max.levels() {
                         let key = timebucket::coarsen(time_key(k), max, g);
-                        b = self.child(b, level, Step::Time { g, key }, b);
+                        b = self.child(b, level, Step::Time { g, key }, &mut id, last && g == max);
                     }
                 }
                 Fragmentation::Reference { .. } => {
-                    let hub = self.child(b, level, Step::RefHub, b);
-                    b = self.child(hub, level, Step::Ref { id: k as u32 }, b);
+                    let hub = self.hub(b, level, Step::RefHub, &mut id);
+                    b = self.child(hub, level, Step::Ref { id: k as u32 }, &mut id, last);
                 }
             }
         }
+        self.scratch = id;
         b
     }
 
-    /// The child of `parent` reached by `step`, created if new. Its id extends that of `base`
-    /// (the parent itself, or for tiles and references the bucket above their hub).
-    fn child(&mut self, parent: u32, level: u8, step: Step, base: u32) -> u32 {
-        if let Some(&c) = self.children.get(&(parent, step)) {
-            return c;
-        }
-        let mut id = std::mem::take(&mut self.scratch);
-        id.clear();
-        id.push_str(self.descriptor(base));
+    /// The hub below `parent` (created if new); `id` (the parent's) is left as it was: the
+    /// hub's children extend the parent's id, not the hub's.
+    fn hub(&mut self, parent: u32, level: u8, step: Step, id: &mut String) -> u32 {
+        let mark = id.len();
+        let hub = self.child(parent, level, step, id, false);
+        id.truncate(mark);
+        hub
+    }
+
+    /// The child of `parent` reached by `step`, created if new; `id`, the id of the bucket it
+    /// extends, becomes the child's. A leaf is always new (`leaves` holds every leaf), and only
+    /// `leaves` finds it: `children` holds the inner buckets only, so it stays small.
+    fn child(&mut self, parent: u32, level: u8, step: Step, id: &mut String, leaf: bool) -> u32 {
         if !id.is_empty() {
             id.push('&');
         }
-        self.write_pair(&mut id, level, step);
-        self.ids.push_str(&id);
+        self.write_pair(id, level, step);
+        if !leaf {
+            if let Some(&c) = self.children.get(&(parent, step)) {
+                return c;
+            }
+        }
+        self.ids.push_str(id);
         self.id_offsets.push(self.ids.len());
-        self.scratch = id;
         let c = self.buckets.len() as u32;
         self.buckets.push(Bucket {
             parent,
@@ -598,8 +612,62 @@ impl Fragmenter {
             step,
         });
         self.counts.push(0);
-        self.children.insert((parent, step), c);
+        if !leaf {
+            self.children.insert((parent, step), c);
+        }
         c
+    }
+
+    /// Whether a bucket is a leaf: the last step of the last level (the root without levels).
+    fn is_leaf(&self, b: &Bucket) -> bool {
+        let n_levels = self.view.fragmentations.len();
+        if n_levels == 0 || b.step == Step::Root {
+            return n_levels == 0 && b.step == Step::Root;
+        }
+        if b.level as usize + 1 != n_levels {
+            return false;
+        }
+        match (&self.view.fragmentations[b.level as usize], b.step) {
+            (_, Step::Unknown) => true,
+            (Fragmentation::Geospatial { .. }, Step::Tile { .. }) => true,
+            (Fragmentation::Reference { .. }, Step::Ref { .. }) => true,
+            (
+                Fragmentation::HierarchicalTime {
+                    max_granularity, ..
+                },
+                Step::Time { g, .. },
+            ) => g == *max_granularity,
+            _ => false,
+        }
+    }
+
+    /// The composite key of a leaf, from the steps on its path (each level's last step).
+    fn composite_of(&self, leaf: u32) -> LeafKey {
+        let mut key = LeafKey([0; MAX_LEVELS]);
+        let mut b = leaf;
+        while b != 0 {
+            let bucket = self.buckets[b as usize];
+            let word = match (
+                &self.view.fragmentations[bucket.level as usize],
+                bucket.step,
+            ) {
+                (_, Step::Unknown) => Some(UNKNOWN),
+                (_, Step::Tile { x, y }) => Some(u64::from(y) << 32 | u64::from(x)),
+                (_, Step::Ref { id }) => Some(u64::from(id)),
+                (
+                    Fragmentation::HierarchicalTime {
+                        max_granularity, ..
+                    },
+                    Step::Time { g, key },
+                ) if g == *max_granularity => Some(time_word(key)),
+                _ => None,
+            };
+            if let Some(w) = word {
+                key.0[bucket.level as usize] = w;
+            }
+            b = bucket.parent;
+        }
+        key
     }
 
     fn level_key(&self, level: u8) -> &str {
@@ -998,9 +1066,6 @@ impl Fragmenter {
             if !(root_ok || child_ok) || !ref_ok {
                 return Err(Error::State(format!("corrupt state: bucket {i}")));
             }
-            if i > 0 && f.children.insert((b.parent, b.step), i as u32).is_some() {
-                return Err(Error::State(format!("corrupt state: bucket {i} repeats")));
-            }
         }
         if saved.counts.len() != saved.buckets.len() {
             return Err(bad("corrupt state: bucket counts"));
@@ -1015,6 +1080,17 @@ impl Fragmenter {
                 level: b.level,
                 step: b.step,
             });
+        }
+        for i in 0..f.buckets.len() as u32 {
+            let b = f.buckets[i as usize];
+            let repeats = if f.is_leaf(&b) {
+                f.leaves.insert(f.composite_of(i), i).is_some()
+            } else {
+                i > 0 && f.children.insert((b.parent, b.step), i).is_some()
+            };
+            if repeats {
+                return Err(Error::State(format!("corrupt state: bucket {i} repeats")));
+            }
         }
         f.counts = saved.counts;
         Ok(f)
@@ -1751,32 +1827,48 @@ mod tests {
 
     type Outcome = (Vec<(u64, String, u32)>, Vec<Invalid>);
 
-    /// Two calls (the second continues the first) in chunks of `chunk` members.
+    /// Two calls (the second continues the first, from a saved state if `restore`) in chunks
+    /// of `chunk` members; the fragmenter at the end.
     fn two_calls(
-        f: &mut Fragmenter,
+        json: &str,
         calls: &[Vec<RecordBatch>; 2],
         mode: OnInvalid,
         chunk: usize,
-    ) -> [Outcome; 2] {
-        calls.each_ref().map(|batches| {
+        restore: bool,
+    ) -> ([Outcome; 2], Fragmenter) {
+        let mut f = Fragmenter::new(view(json)).expect("fragmenter");
+        let mut outcomes = Vec::new();
+        for (i, batches) in calls.iter().enumerate() {
+            if restore && i > 0 {
+                f = Fragmenter::from_state(view(json), &f.state()).expect("state");
+            }
             let (a, inv) = f.assign_in_chunks(batches, mode, chunk).expect("assign");
-            (snapshot(f, &a), inv)
-        })
+            outcomes.push((snapshot(&f, &a), inv));
+        }
+        let [first, second]: [Outcome; 2] = outcomes.try_into().expect("two calls");
+        ([first, second], f)
     }
 
     #[test]
-    fn chunking_changes_nothing() {
+    fn chunking_and_restoring_change_nothing() {
         let mut rng = Rng(7);
         for json in VIEWS {
             let sizes = [[300, 0, 211], [1, 450, 0]];
             let calls = sizes.map(|s| s.map(|n| random_members(&mut rng, n)).to_vec());
             for mode in [OnInvalid::Unknown, OnInvalid::Reject] {
-                let mut one = Fragmenter::new(view(json)).expect("fragmenter");
-                let expected = two_calls(&mut one, &calls, mode, usize::MAX);
-                for chunk in [1, 2, 7, 64] {
-                    let mut f = Fragmenter::new(view(json)).expect("fragmenter");
-                    let got = two_calls(&mut f, &calls, mode, chunk);
-                    assert_eq!(got, expected, "{json} {mode:?} chunk {chunk}");
+                let (expected, one) = two_calls(json, &calls, mode, usize::MAX, false);
+                for (chunk, restore) in [
+                    (1, false),
+                    (2, true),
+                    (7, false),
+                    (64, true),
+                    (usize::MAX, true),
+                ] {
+                    let (got, f) = two_calls(json, &calls, mode, chunk, restore);
+                    assert_eq!(
+                        got, expected,
+                        "{json} {mode:?} chunk {chunk} restore {restore}"
+                    );
                     assert_eq!(f.relations(), one.relations());
                     assert_eq!(f.pages(), one.pages());
                     assert_eq!(f.state(), one.state());
