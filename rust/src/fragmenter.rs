@@ -1972,6 +1972,53 @@ mod tests {
     }
 
     #[test]
+    fn batches_of_points_and_of_wkt_mix_in_one_call() {
+        let points = members(40);
+        let wkt: Vec<String> = (0..30)
+            .map(|i| format!("LINESTRING (3.0 51.0, {} 51.2)", 3.0 + i as f64 * 0.01))
+            .collect();
+        let lines = batch(vec![
+            (
+                "id",
+                Arc::new(StringArray::from_iter_values(
+                    (0..30).map(|i| format!("l{i}")),
+                )) as ArrayRef,
+            ),
+            ("geometry", Arc::new(StringArray::from(wkt))),
+            (
+                "timestamp",
+                Arc::new(TimestampMicrosecondArray::from(vec![
+                    1_683_900_000_000_000;
+                    30
+                ])),
+            ),
+        ]);
+        let calls = [
+            vec![points.clone(), lines.clone(), points.clone()],
+            vec![lines, points],
+        ];
+        let mut one = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
+        let (a, _) = one
+            .assign(&calls.concat(), OnInvalid::Unknown)
+            .expect("assign");
+        let expected = snapshot(&one, &a);
+        let mut f = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
+        let mut got = Vec::new();
+        let mut start = 0;
+        for batches in &calls {
+            let (a, _) = f.assign(batches, OnInvalid::Unknown).expect("assign");
+            got.extend(
+                snapshot(&f, &a)
+                    .into_iter()
+                    .map(|(r, b, p)| (r + start, b, p)),
+            );
+            start += batches.iter().map(RecordBatch::num_rows).sum::<usize>() as u64;
+        }
+        assert_eq!(got, expected);
+        assert!(expected.len() > 150, "lines cover several tiles");
+    }
+
+    #[test]
     fn the_day_before_the_epoch_is_a_day_like_any_other() {
         let b = batch(vec![
             ("id", Arc::new(StringArray::from(vec!["a"])) as ArrayRef),
