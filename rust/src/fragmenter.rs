@@ -236,12 +236,14 @@ struct Chunk {
     /// First position (in processing order) of the chunk.
     start: usize,
     keys: Vec<LeafKey>,
-    /// Entries per key; after the sequential pass, the key's leaf and first page slot.
+    /// Entries per key.
     counts: Vec<u64>,
+    /// Per key, filled by the sequential pass: its leaf and the slot of its first entry.
     slots: Vec<Slot>,
     /// Per entry (member × leaf), in order: the key's number.
     local: Vec<u32>,
-    /// Per entry: the row, unless every position gives exactly one entry.
+    /// Per entry: the row; `None` when every position gives one entry (one word per level, no
+    /// member left out), so that the rows follow from the order.
     rows: Option<Vec<u64>>,
 }
 
