@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 
+import numpy as np
 import pyarrow as pa
 import pytest
 import twin
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ldesfrag
@@ -256,3 +257,98 @@ def test_members_as_polars_record_batches_and_streams():
     assert rows(Fragmenter(view).assign(batch)) == expected
     reader = pa.RecordBatchReader.from_batches(batch.schema, [batch.slice(0, 1), batch.slice(1)])
     assert rows(Fragmenter(view).assign(reader)) == expected
+
+
+def big_members(seed, n):
+    """`n` random members (enough for several parallel chunks), with every kind of invalid value,
+    as lon/lat + Arrow timestamps and as WKT points + xsd:dateTime strings."""
+    rng = np.random.default_rng(seed)
+    lon = rng.uniform(3.0, 3.6, n)
+    lat = rng.uniform(50.9, 51.1, n)
+    us = rng.integers(1_679_700_000_000_000, 1_680_000_000_000_000, n)  # 2023-03-25..28
+    no_lon = rng.random(n) < 0.02
+    no_ts = rng.random(n) < 0.02
+    no_id = rng.random(n) < 0.01
+    ids = pa.array([None if m else f"http://ex.org/m/{i}" for i, m in enumerate(no_id)])
+    stamps = pa.array(us, pa.timestamp("us", "UTC"), mask=no_ts)
+    iso = np.datetime_as_string(us.astype("datetime64[us]"), unit="us")
+    points = pa.table(
+        {
+            "id": ids,
+            "lon": pa.array(lon, mask=no_lon),
+            "lat": lat,
+            "timestamp": stamps,
+        }
+    )
+    text = pa.table(
+        {
+            "id": ids,
+            "geometry": pa.array(
+                [
+                    None if m else f"POINT ({x!r} {y!r})"
+                    for x, y, m in zip(lon.tolist(), lat.tolist(), no_lon, strict=True)
+                ]
+            ),
+            "timestamp": pa.array(
+                [None if m else f"{t}Z" for t, m in zip(iso, no_ts, strict=True)], pa.string()
+            ),
+        }
+    )
+    return points, text
+
+
+arrival_views = [
+    View([Geospatial(12), HierarchicalTime("hour")], page_size=3),
+    View([HierarchicalTime("day", timezone="Europe/Brussels"), Geospatial(14)], page_size=5),
+]
+# Timestamp order sorts each call: not split-invariant, but the same on both paths.
+big_views = st.sampled_from(
+    [
+        *arrival_views,
+        View([Geospatial(10), HierarchicalTime("minute")], page_size=2, order="timestamp"),
+    ]
+)
+
+
+@settings(max_examples=12)
+@given(
+    st.integers(0, 2**32),
+    st.integers(4_000, 30_000),
+    big_views,
+    st.sampled_from(["unknown", "reject"]),
+)
+def test_points_and_timestamps_agree_with_wkt_and_strings(seed, n, view, mode):
+    """The one-key-per-level path (lon/lat, Arrow timestamps) against the general one (WKT,
+    xsd:dateTime strings) on the same members, over several parallel chunks."""
+    points, text = big_members(seed, n)
+    fast, general = Fragmenter(view, on_invalid=mode), Fragmenter(view, on_invalid=mode)
+    assert pa.table(fast.assign(points)).equals(pa.table(general.assign(text)))
+    assert pa.table(fast.rejected())["row"].equals(pa.table(general.rejected())["row"])
+    assert pa.table(fast.pages()).equals(pa.table(general.pages()))
+    assert pa.table(fast.relations()).equals(pa.table(general.relations()))
+
+
+@settings(max_examples=12)
+@given(st.integers(0, 2**32), st.integers(4_000, 30_000), st.sampled_from(arrival_views), st.data())
+def test_large_calls_split_anywhere_equal_one_call(seed, n, view, data):
+    """Batch-split and state round-trip invariance across the parallel chunks of large calls,
+    and pages that follow the member counts of their buckets."""
+    points, _ = big_members(seed, n)
+    one = Fragmenter(view, on_invalid="reject")
+    expected = rows(one.assign(points))
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=3)))
+    f = Fragmenter(view, on_invalid="reject")
+    got = []
+    start = 0
+    for cut in [*cuts, n]:
+        part = points.slice(start, cut - start)
+        got += [(r + start, b, p) for r, b, p in rows(f.assign(part))]
+        if data.draw(st.booleans()):
+            f = Fragmenter.from_state(view, f.state(), on_invalid="reject")
+        start = cut
+    assert got == expected
+    assert pa.table(f.pages()).equals(pa.table(one.pages()))
+    counts = Counter()
+    for _, bucket, page in expected:
+        assert page == counts[bucket] // view.page_size + 1
+        counts[bucket] += 1

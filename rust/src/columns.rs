@@ -191,17 +191,35 @@ pub fn floats<'a>(
 /// A temporal column read as instants: microseconds since the epoch (UTC), `None` where null.
 /// Timestamps of any unit (the zone does not change the instant) and dates (midnight UTC).
 pub fn instants(array: &dyn Array) -> Option<Vec<Option<i64>>> {
+    let (values, nulls) = instant_values(array)?;
+    Some(
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| nulls.as_ref().is_none_or(|n| n.is_valid(i)).then_some(v))
+            .collect(),
+    )
+}
+
+/// [`instants`] as one value per row (borrowed for microsecond timestamps; converted on the
+/// rayon pool otherwise) and the nulls, where the values are meaningless.
+pub fn instant_values(array: &dyn Array) -> Option<(Cow<'_, [i64]>, Option<NullBuffer>)> {
     fn map<T: arrow_array::ArrowPrimitiveType>(
         array: &dyn Array,
-        f: impl Fn(T::Native) -> i64,
-    ) -> Vec<Option<i64>> {
-        array
-            .as_primitive::<T>()
-            .iter()
-            .map(|v| v.map(&f))
-            .collect()
+        f: impl Fn(T::Native) -> i64 + Sync,
+    ) -> Cow<'_, [i64]> {
+        use rayon::prelude::*;
+        Cow::Owned(
+            array
+                .as_primitive::<T>()
+                .values()
+                .par_iter()
+                .with_min_len(1 << 14)
+                .map(|&v| f(v))
+                .collect(),
+        )
     }
-    Some(match array.data_type() {
+    let values = match array.data_type() {
         DataType::Timestamp(TimeUnit::Second, _) => {
             map::<TimestampSecondType>(array, |v| v.saturating_mul(1_000_000))
         }
@@ -209,7 +227,7 @@ pub fn instants(array: &dyn Array) -> Option<Vec<Option<i64>>> {
             map::<TimestampMillisecondType>(array, |v| v.saturating_mul(1_000))
         }
         DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            map::<TimestampMicrosecondType>(array, |v| v)
+            Cow::Borrowed(&array.as_primitive::<TimestampMicrosecondType>().values()[..])
         }
         DataType::Timestamp(TimeUnit::Nanosecond, _) => {
             map::<TimestampNanosecondType>(array, |v| v.div_euclid(1_000))
@@ -217,7 +235,8 @@ pub fn instants(array: &dyn Array) -> Option<Vec<Option<i64>>> {
         DataType::Date32 => map::<Date32Type>(array, |d| d as i64 * 86_400_000_000),
         DataType::Date64 => map::<Date64Type>(array, |ms| ms.saturating_mul(1_000)),
         _ => return None,
-    })
+    };
+    Some((values, array.logical_nulls()))
 }
 
 /// Maps rows `0..n` to optional values on the rayon pool, in chunks written in place: the

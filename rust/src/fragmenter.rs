@@ -1,16 +1,22 @@
 //! The fragmenter: members in, `(row, leaf bucket, page)` out, plus the bucket tree, its
 //! relations and the page state (DESIGN.md §4).
 //!
-//! A call runs in two phases. The first reads the columns and computes, per member and per
-//! fragmentation, integer keys (tiles, time bucket ordinals, interned references) or the reason
-//! they are missing; it may fail and then changes nothing. The second, which cannot fail, walks
-//! the members in order, finds each leaf bucket through one hash lookup on the composite key,
-//! and numbers pages from the leaf's member count. Strings are built only for new buckets and
-//! for the output.
+//! A call runs in phases. The first reads the columns and computes on the rayon pool, per
+//! member and per fragmentation, integer keys (tiles, time bucket ordinals, later interned
+//! references) or the reason they are missing; it may fail and then changes nothing. Then
+//! chunks of members, in parallel, map their composite leaf keys to chunk-local numbers; one
+//! sequential pass maps each chunk's distinct keys to leaf buckets (created if new, in order of
+//! first appearance) and reserves their members' page slots; and the chunks, in parallel again,
+//! write each member's leaf and page. The result does not depend on the chunking. Bucket ids
+//! (strings) are written once per new bucket, without `fmt`, into one arena, and copied into
+//! the output only at the edge ([`Fragmenter::bucket_columns`]).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::mem::MaybeUninit;
 
-use arrow_array::RecordBatch;
+use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -25,7 +31,6 @@ use crate::vocab::{
     XSD_ANY_URI, XSD_DATE_TIME,
 };
 use crate::xsd;
-
 /// The most fragmentations a view may chain.
 pub const MAX_LEVELS: usize = 4;
 /// Default cap on the tiles of one geometry; larger covers go to `tile=unknown` with a reason.
@@ -70,12 +75,11 @@ enum Step {
     Unknown,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy)]
 struct Bucket {
     parent: u32,
     level: u8,
     step: Step,
-    descriptor: String,
 }
 
 /// The fragmentation state of one view. Deterministic: the same members in the same order give
@@ -85,16 +89,19 @@ pub struct Fragmenter {
     view: View,
     zones: Vec<Option<Zone>>,
     buckets: Vec<Bucket>,
+    /// Every bucket's id, concatenated: bucket `b`'s is `ids[id_offsets[b]..id_offsets[b + 1]]`.
+    ids: String,
+    id_offsets: Vec<usize>,
     /// Members per bucket, beside the buckets for cache density; only leaves hold members.
     counts: Vec<u64>,
     children: FxHashMap<(u32, Step), u32>,
     leaves: FxHashMap<LeafKey, u32>,
-    /// The last leaf found: consecutive members often share it (same site, same day).
-    last_leaf: Option<(LeafKey, u32)>,
     references: Vec<String>,
     reference_ids: FxHashMap<String, u32>,
     closed: bool,
     max_tiles: usize,
+    /// A new bucket's id is written here first (its parent's id is in the arena).
+    scratch: String,
 }
 
 /// The composite key of a leaf: one word per fragmentation, zero past the last. Hashed word by
@@ -149,36 +156,110 @@ pub struct Page {
     pub immutable: bool,
 }
 
+/// The word of a missing or invalid value, at every level.
 const UNKNOWN: u64 = u64::MAX;
+const SIGN: u64 = 1 << 63;
 
-/// Per-level keys of one call, computed before anything changes.
-enum LevelKeys {
-    /// One or more tiles per row (CSR), `y << 32 | x`; empty = unknown.
-    Tiles { offsets: Vec<u32>, keys: Vec<u64> },
-    /// One time bucket ordinal per row at the level's max granularity.
-    Times(Vec<Option<i64>>),
-    /// Zero or more reference strings per row (CSR into `values`); empty = unknown.
-    Refs {
-        offsets: Vec<u32>,
-        values: Vec<String>,
-    },
+/// A time bucket ordinal as a key word: order kept, and `UNKNOWN` would be `i64::MAX`, which no
+/// instant reaches at any granularity (a plain cast made day -1, 1969-12-31, unknown).
+#[inline]
+fn time_word(key: i64) -> u64 {
+    key as u64 ^ SIGN
+}
+
+#[inline]
+fn time_key(word: u64) -> i64 {
+    (word ^ SIGN) as i64
+}
+
+/// The keys of one level for every member of a call: one or more words per row, `UNKNOWN` for
+/// a missing or invalid value. Tiles are `y << 32 | x`, times [`time_word`]s, references the
+/// call's numbers (interned once the call cannot fail).
+#[derive(Default)]
+struct LevelKeys {
+    words: Vec<u64>,
+    /// Row `r`'s words are `words[offsets[r]..offsets[r + 1]]`; `None`: one word per row.
+    offsets: Option<Vec<usize>>,
+}
+
+impl LevelKeys {
+    fn one(words: Vec<u64>) -> LevelKeys {
+        LevelKeys {
+            words,
+            offsets: None,
+        }
+    }
+
+    #[inline]
+    fn row(&self, r: usize) -> &[u64] {
+        match &self.offsets {
+            None => std::slice::from_ref(&self.words[r]),
+            Some(o) => &self.words[o[r]..o[r + 1]],
+        }
+    }
+
+    /// Appends the next batch's keys (for most calls, the first and only batch).
+    fn append(&mut self, next: LevelKeys) {
+        if self.words.is_empty() && self.offsets.is_none() {
+            *self = next;
+            return;
+        }
+        if self.offsets.is_some() || next.offsets.is_some() {
+            let base = self.words.len();
+            let offsets = self
+                .offsets
+                .get_or_insert_with(|| (0..=self.words.len()).collect());
+            let next_offsets = next
+                .offsets
+                .unwrap_or_else(|| (0..=next.words.len()).collect());
+            offsets.extend(next_offsets[1..].iter().map(|o| o + base));
+        }
+        self.words.extend(next.words);
+    }
+}
+
+/// Keys of all the batches of one call (phase 1).
+struct CallKeys<'a> {
+    rows: usize,
+    levels: Vec<LevelKeys>,
+    /// (row, column, reason), sorted by row.
+    invalid: Vec<(u64, String, String)>,
+    /// For `Order::Timestamp`: each row's instant, `i64::MAX` where missing.
+    order_times: Vec<i64>,
+    /// The reference values of the call, numbered in order of first appearance.
+    refs: Vec<&'a str>,
+    ref_numbers: FxHashMap<&'a str, u32>,
+}
+
+/// The leaf keys of one chunk of members, numbered in order of first appearance (phase 2).
+struct Chunk {
+    /// First position (in processing order) of the chunk.
+    start: usize,
+    keys: Vec<LeafKey>,
+    /// Entries per key.
+    counts: Vec<u64>,
+    /// Per key, filled by the sequential pass: its leaf and the slot of its first entry.
+    slots: Vec<Slot>,
+    /// Per entry (member × leaf), in order: the key's number.
+    local: Vec<u32>,
+    /// Per entry: the row; `None` when every position gives one entry (one word per level, no
+    /// member left out), so that the rows follow from the order.
+    rows: Option<Vec<u64>>,
+}
+
+/// Where the next member of a leaf goes: its page, and the room left on it.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    leaf: u32,
+    room: u32,
+    page: u64,
 }
 
 /// Tiles of one chunk of geometries: per-row counts, the tiles, and (row, reason) failures.
 struct CoverChunk {
-    counts: Vec<u32>,
+    counts: Vec<usize>,
     keys: Vec<u64>,
     bad: Vec<(usize, String)>,
-}
-
-/// Keys of one record batch, all levels.
-struct BatchKeys {
-    len: usize,
-    levels: Vec<LevelKeys>,
-    /// (row in batch, column, reason), sorted by row.
-    invalid: Vec<(usize, String, String)>,
-    /// For `Order::Timestamp`: the instant of each row.
-    order_times: Vec<Option<i64>>,
 }
 
 impl Fragmenter {
@@ -203,20 +284,21 @@ impl Fragmenter {
             parent: u32::MAX,
             level: 0,
             step: Step::Root,
-            descriptor: String::new(),
         };
         Ok(Fragmenter {
             view,
             zones,
             buckets: vec![root],
+            ids: String::new(),
+            id_offsets: vec![0, 0],
             counts: vec![0],
             children: FxHashMap::default(),
             leaves: FxHashMap::default(),
-            last_leaf: None,
             references: Vec::new(),
             reference_ids: FxHashMap::default(),
             closed: false,
             max_tiles: DEFAULT_MAX_TILES,
+            scratch: String::new(),
         })
     }
 
@@ -243,7 +325,52 @@ impl Fragmenter {
 
     /// The canonical id of a bucket (DESIGN.md §4), the empty string for the root.
     pub fn descriptor(&self, bucket: u32) -> &str {
-        &self.buckets[bucket as usize].descriptor
+        let b = bucket as usize;
+        &self.ids[self.id_offsets[b]..self.id_offsets[b + 1]]
+    }
+
+    /// The ids of `buckets` (the `bucket` column of an assignment), as string arrays of at most
+    /// `max_rows` rows and fewer than 2^31 bytes each (the reach of Arrow `Utf8` offsets),
+    /// built on the rayon pool.
+    pub fn bucket_columns(&self, buckets: &[u32], max_rows: usize) -> Vec<StringArray> {
+        if buckets.is_empty() {
+            return vec![StringArray::from(Vec::<&str>::new())];
+        }
+        let parts: Vec<Vec<StringArray>> = buckets
+            .par_chunks(max_rows.max(1))
+            .map(|rows| self.id_arrays(rows))
+            .collect();
+        parts.into_iter().flatten().collect()
+    }
+
+    /// One array of the ids of `buckets`, or two halves (recursively) if that would not fit.
+    fn id_arrays(&self, buckets: &[u32]) -> Vec<StringArray> {
+        let ends = &self.id_offsets;
+        let mut offsets = Vec::with_capacity(buckets.len() + 1);
+        offsets.push(0i32);
+        let mut end = 0usize;
+        for &b in buckets {
+            end += ends[b as usize + 1] - ends[b as usize];
+            // Wraps only past i32::MAX, and then the offsets are dropped below.
+            offsets.push(end as i32);
+        }
+        if end > i32::MAX as usize {
+            assert!(buckets.len() > 1, "a bucket id longer than 2 GiB");
+            let (a, b) = buckets.split_at(buckets.len() / 2);
+            let mut arrays = self.id_arrays(a);
+            arrays.extend(self.id_arrays(b));
+            return arrays;
+        }
+        let arena = self.ids.as_bytes();
+        let mut values = Vec::with_capacity(end);
+        for &b in buckets {
+            values.extend_from_slice(&arena[ends[b as usize]..ends[b as usize + 1]]);
+        }
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        // SAFETY: `values` is whole bucket ids (each a `str` cut from the arena at its
+        // offsets) laid end to end, and `offsets` are their ends: valid UTF-8 between any two.
+        let array = unsafe { StringArray::new_unchecked(offsets, Buffer::from_vec(values), None) };
+        vec![array]
     }
 
     /// Assigns the members of `batches` (one call: rows are numbered across the batches).
@@ -252,151 +379,155 @@ impl Fragmenter {
         batches: &[RecordBatch],
         on_invalid: OnInvalid,
     ) -> Result<(Assignments, Vec<Invalid>), Error> {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        // A few chunks per thread to balance the load, large enough that a chunk sees most of
+        // its leaves more than once.
+        let chunk = (rows / (4 * rayon::current_num_threads())).clamp(1 << 12, 1 << 18);
+        self.assign_in_chunks(batches, on_invalid, chunk)
+    }
+
+    /// [`Fragmenter::assign`] with phases 2 and 3 in chunks of `chunk` members.
+    fn assign_in_chunks(
+        &mut self,
+        batches: &[RecordBatch],
+        on_invalid: OnInvalid,
+        chunk: usize,
+    ) -> Result<(Assignments, Vec<Invalid>), Error> {
         if self.closed {
             return Err(Error::Closed);
         }
         // Phase 1: keys, reasons, order. Nothing is changed yet.
-        let keys = batches
-            .iter()
-            .map(|b| self.batch_keys(b))
-            .collect::<Result<Vec<_>, _>>()?;
-        // The first row of each batch in the call's numbering.
-        let mut starts = Vec::with_capacity(keys.len());
-        let mut total = 0u64;
-        for bk in &keys {
-            starts.push(total);
-            total += bk.len as u64;
+        let mut call = CallKeys {
+            rows: 0,
+            levels: (0..self.view.fragmentations.len())
+                .map(|_| LevelKeys::default())
+                .collect(),
+            invalid: Vec::new(),
+            order_times: Vec::new(),
+            refs: Vec::new(),
+            ref_numbers: FxHashMap::default(),
+        };
+        for batch in batches {
+            self.batch_keys(batch, &mut call)?;
         }
-        let mut invalid = Vec::new();
-        for (bk, &base) in keys.iter().zip(&starts) {
-            for (row, column, reason) in &bk.invalid {
-                let row = base + *row as u64;
-                if on_invalid == OnInvalid::Raise {
-                    return Err(Error::InvalidMember {
-                        row,
-                        reason: format!("{column}: {reason}"),
-                    });
-                }
-                // A member without an id is never assigned: it could not be published.
-                let rejected = on_invalid == OnInvalid::Reject || column == "id";
-                invalid.push(Invalid {
+        let total = call.rows;
+        let mut invalid = Vec::with_capacity(call.invalid.len());
+        let mut skip: Option<Vec<bool>> = None;
+        for (row, column, reason) in std::mem::take(&mut call.invalid) {
+            if on_invalid == OnInvalid::Raise {
+                return Err(Error::InvalidMember {
                     row,
-                    column: column.clone(),
-                    reason: reason.clone(),
-                    rejected,
+                    reason: format!("{column}: {reason}"),
                 });
             }
-        }
-        let mut order: Vec<(usize, usize)> = keys
-            .iter()
-            .enumerate()
-            .flat_map(|(b, bk)| (0..bk.len).map(move |r| (b, r)))
-            .collect();
-        if self.view.order == Order::Timestamp {
-            let ids = batches
-                .iter()
-                .map(|b| {
-                    let col = columns::column(b, "id", "to identify members")?;
-                    Ids::try_new("id", col.as_ref())
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            // Stable: equal (timestamp, id) keep arrival order. Members without a time go last.
-            order.sort_by(|&(b1, r1), &(b2, r2)| {
-                let t1 = keys[b1].order_times[r1].unwrap_or(i64::MAX);
-                let t2 = keys[b2].order_times[r2].unwrap_or(i64::MAX);
-                t1.cmp(&t2).then_with(|| ids[b1].cmp(r1, &ids[b2], r2))
+            // A member without an id is never assigned: it could not be published.
+            let rejected = on_invalid == OnInvalid::Reject || column == "id";
+            if rejected {
+                skip.get_or_insert_with(|| vec![false; total])[row as usize] = true;
+            }
+            invalid.push(Invalid {
+                row,
+                column,
+                reason,
+                rejected,
             });
         }
+        let order = match self.view.order {
+            Order::Arrival => None,
+            Order::Timestamp => Some(timestamp_order(batches, &call.order_times)?),
+        };
 
-        // Phase 2: buckets and pages.
-        let mut skip = vec![false; total as usize];
-        for inv in &invalid {
-            if inv.rejected {
-                skip[inv.row as usize] = true;
-            }
+        // Phase 2: leaves and page slots. Nothing can fail from here on.
+        let (order, skip) = (order.as_deref(), skip.as_deref());
+        let mut levels = call.levels;
+        if !call.refs.is_empty() {
+            self.intern_refs(&mut levels, &call.refs, total, order, skip);
         }
-        let mut out = Assignments::default();
-        out.rows.reserve(total as usize);
-        let n_levels = self.view.fragmentations.len();
-        let mut composite = LeafKey([0; MAX_LEVELS]);
-        let mut choices: Vec<Vec<u64>> = vec![Vec::new(); n_levels];
-        for (b, r) in order {
-            let row = starts[b] + r as u64;
-            if skip[row as usize] {
-                continue;
-            }
-            let bk = &keys[b];
-            for (l, lk) in bk.levels.iter().enumerate() {
-                let c = &mut choices[l];
-                c.clear();
-                match lk {
-                    LevelKeys::Tiles { offsets, keys } => {
-                        let (s, e) = (offsets[r] as usize, offsets[r + 1] as usize);
-                        if s == e {
-                            c.push(UNKNOWN);
-                        } else {
-                            c.extend_from_slice(&keys[s..e]);
-                        }
-                    }
-                    LevelKeys::Times(t) => c.push(t[r].map_or(UNKNOWN, |k| k as u64)),
-                    LevelKeys::Refs { offsets, values } => {
-                        let (s, e) = (offsets[r] as usize, offsets[r + 1] as usize);
-                        if s == e {
-                            c.push(UNKNOWN);
-                        }
-                        for v in &values[s..e] {
-                            let id = self.intern(v);
-                            if !c.contains(&(id as u64)) {
-                                c.push(id as u64);
-                            }
-                        }
-                    }
-                }
-            }
-            // Every combination of the levels' keys (an odometer); one for most members.
-            let mut idx = [0usize; MAX_LEVELS];
-            'combos: loop {
-                for (l, c) in choices.iter().enumerate() {
-                    composite.0[l] = c[idx[l]];
-                }
-                self.place(row, &composite, &mut out);
-                for l in (0..n_levels).rev() {
-                    idx[l] += 1;
-                    if idx[l] < choices[l].len() {
-                        continue 'combos;
-                    }
-                    idx[l] = 0;
-                }
-                break;
-            }
+        let mut chunks: Vec<Chunk> = (0..total.div_ceil(chunk))
+            .into_par_iter()
+            .map(|c| {
+                chunk_keys(
+                    &levels,
+                    order,
+                    skip,
+                    c * chunk,
+                    ((c + 1) * chunk).min(total),
+                )
+            })
+            .collect();
+        for ch in &mut chunks {
+            self.reserve(ch);
         }
-        Ok((out, invalid))
+        // Phase 3: rows, leaves and pages.
+        Ok((write_entries(&chunks, order, self.view.page_size), invalid))
     }
 
-    #[inline]
-    fn place(&mut self, row: u64, composite: &LeafKey, out: &mut Assignments) {
-        let leaf = match self.last_leaf {
-            Some((k, l)) if k == *composite => l,
-            _ => {
-                let l = match self.leaves.get(composite) {
-                    Some(&l) => l,
-                    None => {
-                        let l = self.walk(&composite.0);
-                        self.leaves.insert(*composite, l);
-                        l
-                    }
-                };
-                self.last_leaf = Some((*composite, l));
-                l
+    /// Interns the call's references in the order members are taken, and turns the reference
+    /// levels' words from the call's numbers into reference ids.
+    fn intern_refs(
+        &mut self,
+        levels: &mut [LevelKeys],
+        refs: &[&str],
+        rows: usize,
+        order: Option<&[usize]>,
+        skip: Option<&[bool]>,
+    ) {
+        let ref_levels: Vec<usize> = (self.view.fragmentations.iter().enumerate())
+            .filter(|(_, f)| matches!(f, Fragmentation::Reference { .. }))
+            .map(|(l, _)| l)
+            .collect();
+        // Call number → reference id; the values of rejected members are never interned.
+        let mut ids = vec![u32::MAX; refs.len()];
+        for pos in 0..rows {
+            let row = order.map_or(pos, |o| o[pos]);
+            if skip.is_some_and(|s| s[row]) {
+                continue;
             }
-        };
-        let count = &mut self.counts[leaf as usize];
-        let page = *count / self.view.page_size as u64 + 1;
-        *count += 1;
-        out.rows.push(row);
-        out.buckets.push(leaf);
-        out.pages
-            .push(u32::try_from(page).expect("fewer than 2^32 pages in a bucket"));
+            for &l in &ref_levels {
+                for &w in levels[l].row(row) {
+                    if w != UNKNOWN && ids[w as usize] == u32::MAX {
+                        ids[w as usize] = self.intern(refs[w as usize]);
+                    }
+                }
+            }
+        }
+        for &l in &ref_levels {
+            for w in &mut levels[l].words {
+                if *w != UNKNOWN {
+                    *w = u64::from(ids[*w as usize]);
+                }
+            }
+        }
+    }
+
+    /// Maps a chunk's distinct keys to leaf buckets (created if new) and reserves the places
+    /// of its members in them.
+    fn reserve(&mut self, ch: &mut Chunk) {
+        let size = u64::from(self.view.page_size);
+        let mut slots = Vec::with_capacity(ch.keys.len());
+        for (key, &n) in ch.keys.iter().zip(&ch.counts) {
+            let leaf = match self.leaves.get(key) {
+                Some(&l) => l,
+                None => {
+                    let l = self.walk(&key.0);
+                    self.leaves.insert(*key, l);
+                    l
+                }
+            };
+            let count = &mut self.counts[leaf as usize];
+            let first = *count;
+            *count += n;
+            assert!(
+                count.div_ceil(size) <= u64::from(u32::MAX),
+                "fewer than 2^32 pages in a bucket"
+            );
+            slots.push(Slot {
+                leaf,
+                room: (size - first % size) as u32,
+                page: first / size + 1,
+            });
+        }
+        ch.slots = slots;
     }
 
     fn intern(&mut self, value: &str) -> u32 {
@@ -409,64 +540,136 @@ impl Fragmenter {
         id
     }
 
-    /// Finds or creates the leaf of a composite key, level by level.
+    /// Creates the leaf of a composite key that `leaves` does not hold, and the buckets above
+    /// it that are missing, level by level.
     fn walk(&mut self, composite: &[u64; MAX_LEVELS]) -> u32 {
+        // The id of the bucket reached so far, written from the key as the walk goes down (no
+        // reads of parents' ids from the arena: on sparse data those miss the cache).
+        let mut id = std::mem::take(&mut self.scratch);
+        id.clear();
         let mut b = 0u32;
         let n_levels = self.view.fragmentations.len();
         for (l, &k) in composite.iter().enumerate().take(n_levels) {
-            let level = l as u8;
+            let (level, last) = (l as u8, l + 1 == n_levels);
             if k == UNKNOWN {
-                b = self.child(b, level, Step::Unknown, b);
+                b = self.child(b, level, Step::Unknown, &mut id, last);
                 continue;
             }
             match &self.view.fragmentations[l] {
                 Fragmentation::Geospatial { .. } => {
-                    let hub = self.child(b, level, Step::GeoHub, b);
+                    let hub = self.hub(b, level, Step::GeoHub, &mut id);
                     let step = Step::Tile {
                         x: k as u32,
                         y: (k >> 32) as u32,
                     };
-                    b = self.child(hub, level, step, b);
+                    b = self.child(hub, level, step, &mut id, last);
                 }
                 Fragmentation::HierarchicalTime {
                     max_granularity, ..
                 } => {
                     let max = *max_granularity;
                     for g in max.levels() {
-                        let key = timebucket::coarsen(k as i64, max, g);
-                        b = self.child(b, level, Step::Time { g, key }, b);
+                        let key = timebucket::coarsen(time_key(k), max, g);
+                        b = self.child(b, level, Step::Time { g, key }, &mut id, last && g == max);
                     }
                 }
                 Fragmentation::Reference { .. } => {
-                    let hub = self.child(b, level, Step::RefHub, b);
-                    b = self.child(hub, level, Step::Ref { id: k as u32 }, b);
+                    let hub = self.hub(b, level, Step::RefHub, &mut id);
+                    b = self.child(hub, level, Step::Ref { id: k as u32 }, &mut id, last);
                 }
             }
         }
+        self.scratch = id;
         b
     }
 
-    /// The child of `parent` reached by `step`, created if new. Its descriptor extends that of
-    /// `base` (the parent itself, or for tiles and references the bucket above their hub).
-    fn child(&mut self, parent: u32, level: u8, step: Step, base: u32) -> u32 {
-        if let Some(&c) = self.children.get(&(parent, step)) {
-            return c;
+    /// The hub below `parent` (created if new); `id` (the parent's) is left as it was: the
+    /// hub's children extend the parent's id, not the hub's.
+    fn hub(&mut self, parent: u32, level: u8, step: Step, id: &mut String) -> u32 {
+        let mark = id.len();
+        let hub = self.child(parent, level, step, id, false);
+        id.truncate(mark);
+        hub
+    }
+
+    /// The child of `parent` reached by `step`, created if new; `id`, the id of the bucket it
+    /// extends, becomes the child's. A leaf is always new (`leaves` holds every leaf), and only
+    /// `leaves` finds it: `children` holds the inner buckets only, so it stays small.
+    fn child(&mut self, parent: u32, level: u8, step: Step, id: &mut String, leaf: bool) -> u32 {
+        if !id.is_empty() {
+            id.push('&');
         }
-        let mut descriptor = self.buckets[base as usize].descriptor.clone();
-        if !descriptor.is_empty() {
-            descriptor.push('&');
+        self.write_pair(id, level, step);
+        if !leaf {
+            if let Some(&c) = self.children.get(&(parent, step)) {
+                return c;
+            }
         }
-        self.write_pair(&mut descriptor, level, step);
-        let id = self.buckets.len() as u32;
+        self.ids.push_str(id);
+        self.id_offsets.push(self.ids.len());
+        let c = self.buckets.len() as u32;
         self.buckets.push(Bucket {
             parent,
             level,
             step,
-            descriptor,
         });
         self.counts.push(0);
-        self.children.insert((parent, step), id);
-        id
+        if !leaf {
+            self.children.insert((parent, step), c);
+        }
+        c
+    }
+
+    /// Whether a bucket is a leaf: the last step of the last level (the root without levels).
+    fn is_leaf(&self, b: &Bucket) -> bool {
+        let n_levels = self.view.fragmentations.len();
+        if n_levels == 0 || b.step == Step::Root {
+            return n_levels == 0 && b.step == Step::Root;
+        }
+        if b.level as usize + 1 != n_levels {
+            return false;
+        }
+        match (&self.view.fragmentations[b.level as usize], b.step) {
+            (_, Step::Unknown) => true,
+            (Fragmentation::Geospatial { .. }, Step::Tile { .. }) => true,
+            (Fragmentation::Reference { .. }, Step::Ref { .. }) => true,
+            (
+                Fragmentation::HierarchicalTime {
+                    max_granularity, ..
+                },
+                Step::Time { g, .. },
+            ) => g == *max_granularity,
+            _ => false,
+        }
+    }
+
+    /// The composite key of a leaf, from the steps on its path (each level's last step).
+    fn composite_of(&self, leaf: u32) -> LeafKey {
+        let mut key = LeafKey([0; MAX_LEVELS]);
+        let mut b = leaf;
+        while b != 0 {
+            let bucket = self.buckets[b as usize];
+            let word = match (
+                &self.view.fragmentations[bucket.level as usize],
+                bucket.step,
+            ) {
+                (_, Step::Unknown) => Some(UNKNOWN),
+                (_, Step::Tile { x, y }) => Some(u64::from(y) << 32 | u64::from(x)),
+                (_, Step::Ref { id }) => Some(u64::from(id)),
+                (
+                    Fragmentation::HierarchicalTime {
+                        max_granularity, ..
+                    },
+                    Step::Time { g, key },
+                ) if g == *max_granularity => Some(time_word(key)),
+                _ => None,
+            };
+            if let Some(w) = word {
+                key.0[bucket.level as usize] = w;
+            }
+            b = bucket.parent;
+        }
+        key
     }
 
     fn level_key(&self, level: u8) -> &str {
@@ -489,80 +692,99 @@ impl Fragmenter {
         match step {
             Step::Root => {}
             Step::Unknown => {
-                let _ = write!(s, "{key}=unknown");
+                s.push_str(key);
+                s.push_str("=unknown");
             }
             Step::GeoHub => s.push_str("tile=0/0/0"),
             Step::Tile { x, y } => {
-                let _ = write!(s, "tile={}/{x}/{y}", self.zoom(level));
+                s.push_str("tile=");
+                timebucket::push_decimal(s, u64::from(self.zoom(level)), 1);
+                s.push('/');
+                timebucket::push_decimal(s, u64::from(x), 1);
+                s.push('/');
+                timebucket::push_decimal(s, u64::from(y), 1);
             }
             Step::Time { g, key } => {
-                let _ = write!(s, "{}={}", g.key(), timebucket::key_label(key, g));
+                s.push_str(g.key());
+                s.push('=');
+                timebucket::push_key_label(s, key, g);
             }
             Step::RefHub => {
-                let _ = write!(s, "{key}=");
+                s.push_str(key);
+                s.push('=');
             }
             Step::Ref { id } => {
-                let _ = write!(s, "{key}=");
+                s.push_str(key);
+                s.push('=');
                 percent_encode_value(s, &self.references[id as usize]);
             }
         }
     }
 
-    /// Reads one batch into keys (phase 1).
-    fn batch_keys(&self, batch: &RecordBatch) -> Result<BatchKeys, Error> {
+    /// Reads one batch into the call's keys (phase 1).
+    fn batch_keys<'a>(&self, batch: &'a RecordBatch, call: &mut CallKeys<'a>) -> Result<(), Error> {
         let n = batch.num_rows();
         let mut invalid: Vec<(usize, String, String)> = Vec::new();
-        let ids = Ids::try_new(
-            "id",
-            columns::column(batch, "id", "to identify members")?.as_ref(),
-        )?;
-        for i in 0..n {
-            if !ids.is_valid(i) {
-                invalid.push((i, "id".into(), "missing member id".into()));
-            }
+        let ids = columns::column(batch, "id", "to identify members")?;
+        Ids::try_new("id", ids.as_ref())?;
+        if let Some(nulls) = ids.nulls().filter(|n| n.null_count() > 0) {
+            invalid.extend(
+                (0..n)
+                    .filter(|&i| nulls.is_null(i))
+                    .map(|i| (i, "id".to_owned(), "missing member id".to_owned())),
+            );
         }
-        let mut levels = Vec::with_capacity(self.view.fragmentations.len());
-        let mut order_times = Vec::new();
+        let by_time = self.view.order == Order::Timestamp;
+        let mut order_times = None;
         for (l, f) in self.view.fragmentations.iter().enumerate() {
-            match f {
+            let keys = match f {
                 Fragmentation::Geospatial {
                     max_zoom, column, ..
-                } => {
-                    levels.push(self.geo_keys(batch, column, *max_zoom, &mut invalid)?);
-                }
+                } => self.geo_keys(batch, column, *max_zoom, &mut invalid)?,
                 Fragmentation::HierarchicalTime {
                     max_granularity,
                     column,
                     ..
                 } => {
                     let zone = self.zones[l].as_ref().expect("time levels have a zone");
-                    let times = read_times(batch, column, &mut invalid)?;
-                    let keys = times
-                        .par_iter()
-                        .map(|t| t.map(|us| timebucket::bucket_key(us, *max_granularity, zone)))
+                    let (times, nulls) = read_times(batch, column, &mut invalid)?;
+                    let g = *max_granularity;
+                    let words = (times.par_iter().with_min_len(1 << 14).enumerate())
+                        .map(|(i, &t)| match &nulls {
+                            Some(n) if n.is_null(i) => UNKNOWN,
+                            _ => time_word(timebucket::bucket_key(t, g, zone)),
+                        })
                         .collect();
-                    if order_times.is_empty() {
-                        order_times = times;
+                    if by_time && order_times.is_none() {
+                        order_times = Some(instants_or_max(&times, nulls.as_ref()));
                     }
-                    levels.push(LevelKeys::Times(keys));
+                    LevelKeys::one(words)
                 }
                 Fragmentation::Reference { column, .. } => {
-                    levels.push(ref_keys(batch, column, &mut invalid)?);
+                    ref_keys(batch, column, &mut invalid, call)?
                 }
-            }
+            };
+            call.levels[l].append(keys);
         }
-        if self.view.order == Order::Timestamp && order_times.is_empty() {
-            let mut ignored = Vec::new();
-            order_times = read_times(batch, self.view.timestamp_column(), &mut ignored)?;
+        if by_time {
+            let times = match order_times {
+                Some(t) => t,
+                None => {
+                    let column = self.view.timestamp_column();
+                    let (t, nulls) = read_times(batch, column, &mut Vec::new())?;
+                    instants_or_max(&t, nulls.as_ref())
+                }
+            };
+            call.order_times.extend(times);
         }
         // One reason per row and column is enough; keep them in row order.
         invalid.sort_by_key(|(row, _, _)| *row);
-        Ok(BatchKeys {
-            len: n,
-            levels,
-            invalid,
-            order_times,
-        })
+        let base = call.rows as u64;
+        call.invalid.extend(
+            (invalid.into_iter()).map(|(row, column, reason)| (base + row as u64, column, reason)),
+        );
+        call.rows += n;
+        Ok(())
     }
 
     fn geo_keys(
@@ -573,41 +795,15 @@ impl Fragmenter {
         invalid: &mut Vec<(usize, String, String)>,
     ) -> Result<LevelKeys, Error> {
         let n = batch.num_rows();
-        let tile_key = |x: u32, y: u32| (y as u64) << 32 | x as u64;
-        if batch.column_by_name(column).is_none()
-            && batch.column_by_name("lon").is_some()
-            && batch.column_by_name("lat").is_some()
-        {
-            let (lon, lon_nulls) = columns::floats(
-                "lon",
-                batch.column_by_name("lon").expect("checked").as_ref(),
-            )?;
-            let (lat, lat_nulls) = columns::floats(
-                "lat",
-                batch.column_by_name("lat").expect("checked").as_ref(),
-            )?;
-            let present =
-                |n: &Option<arrow_buffer::NullBuffer>, i| n.as_ref().is_none_or(|n| n.is_valid(i));
-            let (mut x, mut y, mut ok) = (vec![0u32; n], vec![0u32; n], vec![false; n]);
-            tile::tiles_for_points(&lon, &lat, zoom, &mut x, &mut y, &mut ok);
-            let mut offsets = Vec::with_capacity(n + 1);
-            let mut keys = Vec::with_capacity(n);
-            offsets.push(0u32);
-            for i in 0..n {
-                if !(present(&lon_nulls, i) && present(&lat_nulls, i)) {
-                    invalid.push((i, "lon/lat".into(), "missing coordinate".into()));
-                } else if !ok[i] {
-                    let reason = match tile::check_point(lon[i], lat[i]) {
-                        Err(e) => e.to_string(),
-                        Ok(()) => "invalid coordinate".into(),
-                    };
-                    invalid.push((i, "lon/lat".into(), reason));
-                } else {
-                    keys.push(tile_key(x[i], y[i]));
-                }
-                offsets.push(keys.len() as u32);
+        if batch.column_by_name(column).is_none() {
+            if let (Some(lon), Some(lat)) =
+                (batch.column_by_name("lon"), batch.column_by_name("lat"))
+            {
+                let (lon, lon_nulls) = columns::floats("lon", lon.as_ref())?;
+                let (lat, lat_nulls) = columns::floats("lat", lat.as_ref())?;
+                let nulls = NullBuffer::union(lon_nulls.as_ref(), lat_nulls.as_ref());
+                return Ok(LevelKeys::one(point_keys(&lon, &lat, nulls, zoom, invalid)));
             }
-            return Ok(LevelKeys::Tiles { offsets, keys });
         }
         let col = columns::column(
             batch,
@@ -620,6 +816,7 @@ impl Fragmenter {
         // Covers are the expensive part: chunks in parallel, then stitched in row order.
         const CHUNK: usize = 4096;
         let max_tiles = self.max_tiles;
+        let tile_key = |x: u32, y: u32| (y as u64) << 32 | x as u64;
         let parts: Vec<CoverChunk> = (0..n.div_ceil(CHUNK))
             .into_par_iter()
             .map(|c| {
@@ -659,25 +856,31 @@ impl Fragmenter {
                             }
                         }
                     }
-                    counts.push((keys.len() - before) as u32);
+                    if keys.len() == before {
+                        keys.push(UNKNOWN);
+                    }
+                    counts.push(keys.len() - before);
                 }
                 CoverChunk { counts, keys, bad }
             })
             .collect();
         let mut offsets = Vec::with_capacity(n + 1);
-        offsets.push(0u32);
+        offsets.push(0);
         let mut keys = Vec::new();
         for part in parts {
+            let mut end = keys.len();
             for c in part.counts {
-                let last = *offsets.last().expect("non-empty");
-                offsets.push(last + c);
+                end += c;
+                offsets.push(end);
             }
             keys.extend(part.keys);
             invalid.extend(part.bad.into_iter().map(|(i, r)| (i, column.to_owned(), r)));
         }
-        Ok(LevelKeys::Tiles { offsets, keys })
+        Ok(LevelKeys {
+            words: keys,
+            offsets: Some(offsets),
+        })
     }
-
     /// All relations of the structure, parents before children, in bucket creation order.
     pub fn relations(&self) -> Vec<Relation> {
         let mut out = Vec::new();
@@ -790,9 +993,17 @@ impl Fragmenter {
 
     /// The state as bytes: enough to continue exactly where this fragmenter stands.
     pub fn state(&self) -> Vec<u8> {
+        let buckets = (self.buckets.iter().enumerate())
+            .map(|(i, b)| SavedBucket {
+                parent: b.parent,
+                level: b.level,
+                step: b.step,
+                descriptor: self.descriptor(i as u32).to_owned(),
+            })
+            .collect();
         let saved = Saved {
             view: self.view.to_json(),
-            buckets: self.buckets.clone(),
+            buckets,
             counts: self.counts.clone(),
             references: self.references.clone(),
             closed: self.closed,
@@ -840,6 +1051,9 @@ impl Fragmenter {
             return Err(bad("corrupt state: duplicate references"));
         }
         let n_levels = f.view.fragmentations.len();
+        if saved.buckets.is_empty() {
+            return Err(bad("corrupt state: no root bucket"));
+        }
         // Check the tree so that no later lookup can index out of bounds.
         for (i, b) in saved.buckets.iter().enumerate() {
             let root_ok = i == 0 && b.step == Step::Root && b.descriptor.is_empty();
@@ -854,47 +1068,118 @@ impl Fragmenter {
             if !(root_ok || child_ok) || !ref_ok {
                 return Err(Error::State(format!("corrupt state: bucket {i}")));
             }
-            if i > 0 && f.children.insert((b.parent, b.step), i as u32).is_some() {
-                return Err(Error::State(format!("corrupt state: bucket {i} repeats")));
-            }
         }
         if saved.counts.len() != saved.buckets.len() {
             return Err(bad("corrupt state: bucket counts"));
         }
-        f.buckets = saved.buckets;
+        f.buckets.clear();
+        f.id_offsets.truncate(1);
+        for b in saved.buckets {
+            f.ids.push_str(&b.descriptor);
+            f.id_offsets.push(f.ids.len());
+            f.buckets.push(Bucket {
+                parent: b.parent,
+                level: b.level,
+                step: b.step,
+            });
+        }
+        for i in 0..f.buckets.len() as u32 {
+            let b = f.buckets[i as usize];
+            let repeats = if f.is_leaf(&b) {
+                f.leaves.insert(f.composite_of(i), i).is_some()
+            } else {
+                i > 0 && f.children.insert((b.parent, b.step), i).is_some()
+            };
+            if repeats {
+                return Err(Error::State(format!("corrupt state: bucket {i} repeats")));
+            }
+        }
         f.counts = saved.counts;
         Ok(f)
     }
 }
 
+/// A bucket as the state stores it (state version 1: the id is saved with its tree place).
+#[derive(Serialize, Deserialize)]
+struct SavedBucket {
+    parent: u32,
+    level: u8,
+    step: Step,
+    descriptor: String,
+}
+
 #[derive(Serialize, Deserialize)]
 struct Saved {
     view: String,
-    buckets: Vec<Bucket>,
+    buckets: Vec<SavedBucket>,
     counts: Vec<u64>,
     references: Vec<String>,
     closed: bool,
     max_tiles: u64,
 }
 
-/// Reads a time column: Arrow temporal types, or xsd:dateTime / xsd:date strings.
-fn read_times(
-    batch: &RecordBatch,
+/// The processing order of `Order::Timestamp`: rows by (timestamp, id), members without a time
+/// last; stable, so equal (timestamp, id) keep arrival order.
+fn timestamp_order(batches: &[RecordBatch], times: &[i64]) -> Result<Vec<usize>, Error> {
+    let ids = batches
+        .iter()
+        .map(|b| {
+            let col = columns::column(b, "id", "to identify members")?;
+            Ids::try_new("id", col.as_ref())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut starts = Vec::with_capacity(batches.len());
+    let mut start = 0;
+    for b in batches {
+        starts.push(start);
+        start += b.num_rows();
+    }
+    // The batch of a row and its index there (row 0 is in the first batch: no underflow).
+    let locate = |row: usize| {
+        let b = starts.partition_point(|&s| s <= row) - 1;
+        (b, row - starts[b])
+    };
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    order.par_sort_by(|&a, &b| {
+        times[a].cmp(&times[b]).then_with(|| {
+            let ((ba, ra), (bb, rb)) = (locate(a), locate(b));
+            ids[ba].cmp(ra, &ids[bb], rb)
+        })
+    });
+    Ok(order)
+}
+
+/// Instants for ordering: `i64::MAX` (last) where missing.
+fn instants_or_max(times: &[i64], nulls: Option<&NullBuffer>) -> Vec<i64> {
+    match nulls {
+        None => times.to_vec(),
+        Some(n) => (times.iter().enumerate())
+            .map(|(i, &t)| if n.is_valid(i) { t } else { i64::MAX })
+            .collect(),
+    }
+}
+
+/// Reads a time column: Arrow temporal types, or xsd:dateTime / xsd:date strings. Instants in
+/// microseconds; meaningless where the nulls say so (missing or invalid: reasons in `invalid`).
+fn read_times<'a>(
+    batch: &'a RecordBatch,
     column: &str,
     invalid: &mut Vec<(usize, String, String)>,
-) -> Result<Vec<Option<i64>>, Error> {
+) -> Result<(Cow<'a, [i64]>, Option<NullBuffer>), Error> {
     let col = columns::column(
         batch,
         column,
         "for the time fragmentation or timestamp order",
     )?;
-    if let Some(t) = columns::instants(col.as_ref()) {
-        for (i, v) in t.iter().enumerate() {
-            if v.is_none() {
-                invalid.push((i, column.to_owned(), "missing timestamp".into()));
-            }
+    if let Some((values, nulls)) = columns::instant_values(col.as_ref()) {
+        if let Some(n) = nulls.as_ref().filter(|n| n.null_count() > 0) {
+            invalid.extend(
+                (0..n.len())
+                    .filter(|&i| n.is_null(i))
+                    .map(|i| (i, column.to_owned(), "missing timestamp".to_owned())),
+            );
         }
-        return Ok(t);
+        return Ok((values, nulls));
     }
     let strings = Strings::try_new(col.as_ref()).ok_or_else(|| {
         columns::type_error(
@@ -909,52 +1194,104 @@ fn read_times(
             .and_then(|s| xsd::parse_xsd_datetime(s, xsd::Naive::Utc).ok())
     });
     // Only the failures are parsed again, to say why.
-    Ok(values
-        .into_iter()
-        .zip(valid)
-        .enumerate()
-        .map(|(i, (us, ok))| {
-            if !ok {
-                let reason = match strings.get(i) {
-                    None => "missing timestamp".to_owned(),
-                    Some(s) => xsd::parse_xsd_datetime(s, xsd::Naive::Utc)
-                        .err()
-                        .map_or_else(|| "invalid timestamp".to_owned(), |e| e.to_string()),
-                };
-                invalid.push((i, column.to_owned(), reason));
-            }
-            ok.then_some(us)
-        })
-        .collect())
+    for (i, _) in valid.iter().enumerate().filter(|(_, ok)| !**ok) {
+        let reason = match strings.get(i) {
+            None => "missing timestamp".to_owned(),
+            Some(s) => xsd::parse_xsd_datetime(s, xsd::Naive::Utc)
+                .err()
+                .map_or_else(|| "invalid timestamp".to_owned(), |e| e.to_string()),
+        };
+        invalid.push((i, column.to_owned(), reason));
+    }
+    let nulls = Some(NullBuffer::from(valid)).filter(|n| n.null_count() > 0);
+    Ok((Cow::Owned(values), nulls))
 }
 
-/// Reference values: absolute IRIs (a scheme, no spaces or angle brackets), one or several.
-fn ref_keys(
-    batch: &RecordBatch,
+/// The tile word of each point, `UNKNOWN` (with a reason) where a coordinate is missing or
+/// invalid. Chunks in parallel, each through small buffers that stay in cache.
+fn point_keys(
+    lon: &[f64],
+    lat: &[f64],
+    nulls: Option<NullBuffer>,
+    zoom: u8,
+    invalid: &mut Vec<(usize, String, String)>,
+) -> Vec<u64> {
+    const ROWS: usize = 1 << 14;
+    let present = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
+    let lens: Vec<usize> = lon.chunks(ROWS).map(<[f64]>::len).collect();
+    let words = par_write(&lens, |c, out| {
+        let (lo, m) = (c * ROWS, lens[c]);
+        let (mut x, mut y, mut ok) = (vec![0u32; m], vec![0u32; m], vec![false; m]);
+        tile::tiles_for_points(
+            &lon[lo..lo + m],
+            &lat[lo..lo + m],
+            zoom,
+            &mut x,
+            &mut y,
+            &mut ok,
+        );
+        for k in 0..m {
+            out.push(if ok[k] && present(lo + k) {
+                u64::from(y[k]) << 32 | u64::from(x[k])
+            } else {
+                UNKNOWN
+            });
+        }
+    });
+    let any_bad = words.contains(&UNKNOWN);
+    if any_bad {
+        for (i, _) in words.iter().enumerate().filter(|(_, &w)| w == UNKNOWN) {
+            let reason = if !present(i) {
+                "missing coordinate".to_owned()
+            } else {
+                match tile::check_point(lon[i], lat[i]) {
+                    Err(e) => e.to_string(),
+                    Ok(()) => "invalid coordinate".to_owned(),
+                }
+            };
+            invalid.push((i, "lon/lat".to_owned(), reason));
+        }
+    }
+    words
+}
+
+/// Reference values: absolute IRIs (a scheme, no spaces or angle brackets), one or several,
+/// numbered in the call's table (duplicates within a row dropped).
+fn ref_keys<'a>(
+    batch: &'a RecordBatch,
     column: &str,
     invalid: &mut Vec<(usize, String, String)>,
+    call: &mut CallKeys<'a>,
 ) -> Result<LevelKeys, Error> {
     let col = columns::column(batch, column, "for the reference fragmentation")?;
     let refs = StringsPerRow::try_new(col.as_ref()).ok_or_else(|| {
         columns::type_error(column, col.as_ref(), "IRI strings or a list of IRI strings")
     })?;
-    let mut offsets = vec![0u32];
-    let mut values = Vec::new();
+    let n = batch.num_rows();
+    let mut offsets = Vec::with_capacity(n + 1);
+    offsets.push(0);
+    let mut words = Vec::with_capacity(n);
     let mut strs = Vec::new();
-    for i in 0..batch.num_rows() {
+    for i in 0..n {
+        let before = words.len();
         match refs.row(i, &mut strs) {
             None => invalid.push((i, column.to_owned(), "missing reference".into())),
             Some(()) => {
-                let before = values.len();
                 let mut bad = None;
-                for s in &strs {
-                    if is_absolute_iri(s) {
-                        values.push((*s).to_owned());
-                    } else {
+                for &s in &strs {
+                    if !is_absolute_iri(s) {
                         bad = Some(format!("{s:?} is not an absolute IRI"));
+                        continue;
+                    }
+                    let number = *call.ref_numbers.entry(s).or_insert_with(|| {
+                        call.refs.push(s);
+                        (call.refs.len() - 1) as u32
+                    });
+                    if !words[before..].contains(&u64::from(number)) {
+                        words.push(u64::from(number));
                     }
                 }
-                if values.len() == before {
+                if words.len() == before {
                     invalid.push((
                         i,
                         column.to_owned(),
@@ -963,9 +1300,274 @@ fn ref_keys(
                 }
             }
         }
-        offsets.push(values.len() as u32);
+        if words.len() == before {
+            words.push(UNKNOWN);
+        }
+        offsets.push(words.len());
     }
-    Ok(LevelKeys::Refs { offsets, values })
+    Ok(LevelKeys {
+        words,
+        offsets: Some(offsets),
+    })
+}
+
+/// Phase 2, one chunk of positions `start..end` (in processing order): each entry's leaf key,
+/// numbered within the chunk in order of first appearance.
+fn chunk_keys(
+    levels: &[LevelKeys],
+    order: Option<&[usize]>,
+    skip: Option<&[bool]>,
+    start: usize,
+    end: usize,
+) -> Chunk {
+    let one_each = levels.iter().all(|l| l.offsets.is_none());
+    let mut numbers = Numbering::with_bits(10);
+    let mut local = Vec::with_capacity(end - start);
+    let mut rows = (!one_each || skip.is_some()).then(Vec::new);
+    let mut key = LeafKey([0; MAX_LEVELS]);
+    if one_each && skip.is_none() && order.is_none() {
+        // The common case, kept tight: one entry per member, members in row order.
+        let words: Vec<&[u64]> = levels.iter().map(|l| &l.words[start..end]).collect();
+        for i in 0..end - start {
+            for (w, level) in key.0.iter_mut().zip(&words) {
+                *w = level[i];
+            }
+            local.push(numbers.count(&key));
+        }
+    } else {
+        let n_levels = levels.len();
+        for pos in start..end {
+            let row = order.map_or(pos, |o| o[pos]);
+            if skip.is_some_and(|s| s[row]) {
+                continue;
+            }
+            // Every combination of the levels' words (an odometer); one for most members.
+            let mut lists: [&[u64]; MAX_LEVELS] = [&[]; MAX_LEVELS];
+            for (l, level) in levels.iter().enumerate() {
+                lists[l] = level.row(row);
+            }
+            let mut idx = [0usize; MAX_LEVELS];
+            'combos: loop {
+                for l in 0..n_levels {
+                    key.0[l] = lists[l][idx[l]];
+                }
+                local.push(numbers.count(&key));
+                if let Some(rows) = &mut rows {
+                    rows.push(row as u64);
+                }
+                for l in (0..n_levels).rev() {
+                    idx[l] += 1;
+                    if idx[l] < lists[l].len() {
+                        continue 'combos;
+                    }
+                    idx[l] = 0;
+                }
+                break;
+            }
+        }
+    }
+    let (keys, counts) = numbers.into_keys();
+    Chunk {
+        start,
+        keys,
+        counts,
+        slots: Vec::new(),
+        local,
+        rows,
+    }
+}
+
+/// Numbers for the distinct leaf keys of a chunk, in order of first appearance, and their
+/// entry counts: a small open addressing table (linear probing, at most half full) that stays
+/// in cache.
+struct Numbering {
+    table: Vec<Entry>,
+    shift: u32,
+    len: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    key: LeafKey,
+    /// The number + 1; 0 marks an empty slot.
+    number: u32,
+    count: u32,
+}
+
+impl Numbering {
+    fn with_bits(bits: u32) -> Numbering {
+        let empty = Entry {
+            key: LeafKey([0; MAX_LEVELS]),
+            number: 0,
+            count: 0,
+        };
+        Numbering {
+            table: vec![empty; 1 << bits],
+            shift: 64 - bits,
+            len: 0,
+        }
+    }
+
+    /// Multiply-xor of the words, then the high bits of one more multiplication.
+    #[inline]
+    fn slot(&self, key: &LeafKey) -> usize {
+        const K: [u64; MAX_LEVELS + 1] = [
+            0x9E37_79B9_7F4A_7C15,
+            0xC2B2_AE3D_27D4_EB4F,
+            0x1656_67B1_9E37_79F9,
+            0xD6E8_FEB8_6659_FD93,
+            0xFF51_AFD7_ED55_8CCD,
+        ];
+        let mut h = 0u64;
+        for (w, k) in key.0.iter().zip(K) {
+            h ^= w.wrapping_mul(k);
+        }
+        (h.wrapping_mul(K[MAX_LEVELS]) >> self.shift) as usize
+    }
+
+    /// Counts one more entry of `key`; its number: the count of distinct keys before its
+    /// first appearance.
+    #[inline]
+    fn count(&mut self, key: &LeafKey) -> u32 {
+        let mask = self.table.len() - 1;
+        let mut i = self.slot(key);
+        loop {
+            let e = &mut self.table[i];
+            if e.number == 0 {
+                return self.insert(key, i);
+            }
+            if e.key == *key {
+                e.count += 1;
+                return e.number - 1;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// A new key, at the empty slot `i` where its probe ended.
+    #[inline(never)]
+    fn insert(&mut self, key: &LeafKey, mut i: usize) -> u32 {
+        if 2 * (self.len as usize + 1) > self.table.len() {
+            self.grow();
+            i = self.free_slot(key);
+        }
+        self.len += 1;
+        self.table[i] = Entry {
+            key: *key,
+            number: self.len,
+            count: 1,
+        };
+        self.len - 1
+    }
+
+    fn free_slot(&self, key: &LeafKey) -> usize {
+        let mask = self.table.len() - 1;
+        let mut i = self.slot(key);
+        while self.table[i].number != 0 {
+            i = (i + 1) & mask;
+        }
+        i
+    }
+
+    fn grow(&mut self) {
+        let bits = 64 - self.shift + 1;
+        let old = std::mem::replace(self, Numbering::with_bits(bits));
+        self.len = old.len;
+        for e in old.table.into_iter().filter(|e| e.number > 0) {
+            let i = self.free_slot(&e.key);
+            self.table[i] = e;
+        }
+    }
+
+    /// The keys in order of their numbers, with their counts.
+    fn into_keys(self) -> (Vec<LeafKey>, Vec<u64>) {
+        let mut keys = vec![LeafKey([0; MAX_LEVELS]); self.len as usize];
+        let mut counts = vec![0; self.len as usize];
+        for e in self.table.into_iter().filter(|e| e.number > 0) {
+            keys[e.number as usize - 1] = e.key;
+            counts[e.number as usize - 1] = u64::from(e.count);
+        }
+        (keys, counts)
+    }
+}
+
+/// Phase 3: each entry's row, leaf and page, the chunks in parallel from their reserved slots.
+fn write_entries(chunks: &[Chunk], order: Option<&[usize]>, page_size: u32) -> Assignments {
+    let lens: Vec<usize> = chunks.iter().map(|c| c.local.len()).collect();
+    let rows = par_write(&lens, |c, out| {
+        let ch = &chunks[c];
+        match (&ch.rows, order) {
+            (Some(rows), _) => rows.iter().for_each(|&r| out.push(r)),
+            (None, Some(o)) => o[ch.start..ch.start + lens[c]]
+                .iter()
+                .for_each(|&r| out.push(r as u64)),
+            (None, None) => (ch.start..ch.start + lens[c]).for_each(|r| out.push(r as u64)),
+        }
+    });
+    let buckets = par_write(&lens, |c, out| {
+        let ch = &chunks[c];
+        ch.local
+            .iter()
+            .for_each(|&n| out.push(ch.slots[n as usize].leaf));
+    });
+    let pages = par_write(&lens, |c, out| {
+        let mut slots = chunks[c].slots.clone();
+        for &n in &chunks[c].local {
+            let s = &mut slots[n as usize];
+            // `reserve` checked that every page number fits.
+            out.push(s.page as u32);
+            s.room -= 1;
+            if s.room == 0 {
+                s.page += 1;
+                s.room = page_size;
+            }
+        }
+    });
+    Assignments {
+        rows,
+        buckets,
+        pages,
+    }
+}
+
+/// One part of a vector being written in parallel (see [`par_write`]).
+struct Part<'a, T> {
+    out: &'a mut [MaybeUninit<T>],
+    len: usize,
+}
+
+impl<T> Part<'_, T> {
+    #[inline]
+    fn push(&mut self, value: T) {
+        self.out[self.len].write(value);
+        self.len += 1;
+    }
+}
+
+/// A vector written in parallel parts, without zeroing it first: part `i` holds `lens[i]`
+/// values, pushed by `fill(i, part)`, which must push exactly that many (checked).
+fn par_write<T: Copy + Send + Sync>(
+    lens: &[usize],
+    fill: impl Fn(usize, &mut Part<'_, T>) + Sync,
+) -> Vec<T> {
+    let total = lens.iter().sum();
+    let mut v = Vec::with_capacity(total);
+    let mut rest = &mut v.spare_capacity_mut()[..total];
+    let mut parts = Vec::with_capacity(lens.len());
+    for &len in lens {
+        let (out, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        parts.push(Part { out, len: 0 });
+        rest = tail;
+    }
+    let complete = parts.into_par_iter().enumerate().all(|(i, mut part)| {
+        fill(i, &mut part);
+        part.len == part.out.len()
+    });
+    assert!(complete, "a part of a parallel write was left short");
+    // SAFETY: the parts cover the first `total` slots, and every part was written in full
+    // (`push` writes slot `len` before counting it; `complete` checked the counts).
+    unsafe { v.set_len(total) };
+    v
 }
 
 fn is_absolute_iri(s: &str) -> bool {
@@ -997,6 +1599,7 @@ pub fn percent_encode_value(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Rng;
     use arrow_array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
     use std::sync::Arc;
 
@@ -1143,6 +1746,313 @@ mod tests {
             Fragmenter::from_state(other, &s),
             Err(Error::State(_))
         ));
+    }
+
+    /// Random members around a DST change, with invalid values of every kind: null ids,
+    /// missing or out-of-range coordinates, bad WKT, missing times, relative references.
+    fn random_members(rng: &mut Rng, n: usize) -> RecordBatch {
+        use arrow_array::builder::{ListBuilder, StringBuilder};
+        let mut pick = |p: f64| rng.unit() < p;
+        let ids: Vec<Option<String>> = (0..n)
+            .map(|i| (!pick(0.02)).then(|| format!("m{}", i % 97)))
+            .collect();
+        let lon: Vec<Option<f64>> = (0..n)
+            .map(|_| match rng.index(40) {
+                0 => None,
+                1 => Some(f64::NAN),
+                _ => Some(3.0 + 0.3 * rng.unit()),
+            })
+            .collect();
+        let lat: Vec<Option<f64>> = (0..n)
+            .map(|_| {
+                Some(if rng.index(50) == 0 {
+                    95.0
+                } else {
+                    50.9 + 0.2 * rng.unit()
+                })
+            })
+            .collect();
+        let geometry: Vec<Option<String>> = (0..n)
+            .map(|i| match rng.index(20) {
+                0 => None,
+                1 => Some("POINT (a b)".to_owned()),
+                2 | 3 => Some(format!(
+                    "LINESTRING ({} 51.0, {} 51.1)",
+                    3.0 + 0.1 * rng.unit(),
+                    3.1 + 0.2 * rng.unit()
+                )),
+                _ => lon[i].map(|x| format!("POINT ({x} {})", lat[i].unwrap_or(0.0))),
+            })
+            .collect();
+        // 2023-03-24..28 (the change to summer time in Brussels), and a few on 1969-12-31.
+        let ts: Vec<Option<i64>> = (0..n)
+            .map(|_| match rng.index(30) {
+                0 => None,
+                1 => Some(-43_200_000_000 + rng.below(1_000_000) as i64),
+                _ => Some(1_679_616_000_000_000 + rng.below(345_600_000_000) as i64),
+            })
+            .collect();
+        let values = [
+            "http://ex.org/A",
+            "http://ex.org/B?x=1&y=2",
+            "relative",
+            "urn:x:y",
+        ];
+        let mut refs = ListBuilder::new(StringBuilder::new());
+        for _ in 0..n {
+            if rng.index(25) == 0 {
+                refs.append(false);
+                continue;
+            }
+            for _ in 0..rng.index(3) + usize::from(rng.index(4) > 0) {
+                refs.values().append_value(values[rng.index(values.len())]);
+            }
+            refs.append(true);
+        }
+        batch(vec![
+            ("id", Arc::new(StringArray::from(ids)) as ArrayRef),
+            ("lon", Arc::new(Float64Array::from(lon))),
+            ("lat", Arc::new(Float64Array::from(lat))),
+            ("geometry", Arc::new(StringArray::from(geometry))),
+            ("timestamp", Arc::new(TimestampMicrosecondArray::from(ts))),
+            ("reference", Arc::new(refs.finish())),
+        ])
+    }
+
+    /// One word per level (points, times), lists (WKT covers, references), both orders.
+    const VIEWS: [&str; 4] = [
+        r#"{"fragmentations":[{"type":"Geospatial","max_zoom":9,"column":"point"},{"type":"HierarchicalTime","max_granularity":"day"}],"page_size":3}"#,
+        r#"{"fragmentations":[{"type":"HierarchicalTime","max_granularity":"hour","timezone":"Europe/Brussels"},{"type":"Geospatial","max_zoom":10}],"page_size":2}"#,
+        r#"{"fragmentations":[{"type":"Reference"},{"type":"Geospatial","max_zoom":8,"column":"point"},{"type":"HierarchicalTime","max_granularity":"month"}],"page_size":4,"order":"timestamp"}"#,
+        r#"{"fragmentations":[],"page_size":7,"order":"timestamp"}"#,
+    ];
+
+    type Outcome = (Vec<(u64, String, u32)>, Vec<Invalid>);
+
+    /// Two calls (the second continues the first, from a saved state if `restore`) in chunks
+    /// of `chunk` members; the fragmenter at the end.
+    fn two_calls(
+        json: &str,
+        calls: &[Vec<RecordBatch>; 2],
+        mode: OnInvalid,
+        chunk: usize,
+        restore: bool,
+    ) -> ([Outcome; 2], Fragmenter) {
+        let mut f = Fragmenter::new(view(json)).expect("fragmenter");
+        let mut outcomes = Vec::new();
+        for (i, batches) in calls.iter().enumerate() {
+            if restore && i > 0 {
+                f = Fragmenter::from_state(view(json), &f.state()).expect("state");
+            }
+            let (a, inv) = f.assign_in_chunks(batches, mode, chunk).expect("assign");
+            outcomes.push((snapshot(&f, &a), inv));
+        }
+        let [first, second]: [Outcome; 2] = outcomes.try_into().expect("two calls");
+        ([first, second], f)
+    }
+
+    #[test]
+    fn chunking_and_restoring_change_nothing() {
+        let mut rng = Rng(7);
+        for json in VIEWS {
+            let sizes = [[300, 0, 211], [1, 450, 0]];
+            let calls = sizes.map(|s| s.map(|n| random_members(&mut rng, n)).to_vec());
+            for mode in [OnInvalid::Unknown, OnInvalid::Reject] {
+                let (expected, one) = two_calls(json, &calls, mode, usize::MAX, false);
+                for (chunk, restore) in [
+                    (1, false),
+                    (2, true),
+                    (7, false),
+                    (64, true),
+                    (usize::MAX, true),
+                ] {
+                    let (got, f) = two_calls(json, &calls, mode, chunk, restore);
+                    assert_eq!(
+                        got, expected,
+                        "{json} {mode:?} chunk {chunk} restore {restore}"
+                    );
+                    assert_eq!(f.relations(), one.relations());
+                    assert_eq!(f.pages(), one.pages());
+                    assert_eq!(f.state(), one.state());
+                }
+                check_outcome(&one, &calls, mode, &expected);
+            }
+        }
+    }
+
+    /// What every assignment must satisfy, checked without the fragmenter's own machinery:
+    /// rejected members are out and all others in, in the view's order, and each member's
+    /// page follows from the count of members its bucket already had.
+    fn check_outcome(
+        f: &Fragmenter,
+        calls: &[Vec<RecordBatch>; 2],
+        mode: OnInvalid,
+        outcome: &[Outcome; 2],
+    ) {
+        let size = f.view().page_size as u64;
+        let mut seen: std::collections::HashMap<&str, u64> = Default::default();
+        for ((entries, invalid), batches) in outcome.iter().zip(calls) {
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            let rejected: Vec<u64> = invalid
+                .iter()
+                .filter(|i| i.rejected)
+                .map(|i| i.row)
+                .collect();
+            assert_eq!(
+                invalid.iter().any(|i| i.rejected && i.column != "id"),
+                mode == OnInvalid::Reject && !invalid.iter().all(|i| i.column == "id")
+            );
+            let mut assigned: Vec<u64> = entries.iter().map(|e| e.0).collect();
+            if f.view().order == Order::Arrival {
+                assert!(assigned.windows(2).all(|w| w[0] <= w[1]));
+            }
+            assigned.sort_unstable();
+            assigned.dedup();
+            let all: Vec<u64> = (0..rows as u64).filter(|r| !rejected.contains(r)).collect();
+            assert_eq!(assigned, all);
+            for (_, bucket, page) in entries {
+                let n = seen.entry(bucket.as_str()).or_default();
+                assert_eq!(u64::from(*page), *n / size + 1, "{bucket}");
+                *n += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn points_and_time_columns_agree_with_wkt_and_strings() {
+        // The one-word-per-level path (lon/lat, Arrow timestamps) against the list path (WKT
+        // points, xsd:dateTime strings) on the same members, missing values included.
+        let mut rng = Rng(3);
+        let n = 2_000;
+        let lon: Vec<Option<f64>> = (0..n)
+            .map(|_| (rng.index(20) > 0).then(|| 3.0 + rng.unit()))
+            .collect();
+        let lat: Vec<f64> = (0..n).map(|_| 50.5 + rng.unit()).collect();
+        let ts: Vec<Option<i64>> = (0..n)
+            .map(|_| (rng.index(20) > 0).then(|| -86_400_000_000 + rng.below(1 << 50) as i64))
+            .collect();
+        let ids = Arc::new(StringArray::from_iter_values(
+            (0..n).map(|i| format!("m{i}")),
+        )) as ArrayRef;
+        let columns = batch(vec![
+            ("id", ids.clone()),
+            ("lon", Arc::new(Float64Array::from(lon.clone()))),
+            ("lat", Arc::new(Float64Array::from(lat.clone()))),
+            (
+                "timestamp",
+                Arc::new(TimestampMicrosecondArray::from(ts.clone())),
+            ),
+        ]);
+        let wkt: Vec<Option<String>> = (0..n)
+            .map(|i| lon[i].map(|x| format!("POINT ({x} {})", lat[i])))
+            .collect();
+        let strings: Vec<Option<String>> =
+            ts.iter().map(|t| t.map(timebucket::format_utc)).collect();
+        let text = batch(vec![
+            ("id", ids),
+            ("geometry", Arc::new(StringArray::from(wkt))),
+            ("timestamp", Arc::new(StringArray::from(strings))),
+        ]);
+        for json in [
+            r#"{"fragmentations":[{"type":"Geospatial","max_zoom":14},{"type":"HierarchicalTime","max_granularity":"day"}],"page_size":5}"#,
+            r#"{"fragmentations":[{"type":"HierarchicalTime","max_granularity":"second","timezone":"Europe/Brussels"},{"type":"Geospatial","max_zoom":3}],"page_size":2,"order":"timestamp"}"#,
+        ] {
+            for mode in [OnInvalid::Unknown, OnInvalid::Reject] {
+                let run = |b: &RecordBatch| {
+                    let mut f = Fragmenter::new(view(json)).expect("fragmenter");
+                    let (a, inv) = f
+                        .assign_in_chunks(std::slice::from_ref(b), mode, 300)
+                        .expect("assign");
+                    let inv: Vec<(u64, bool)> = inv.iter().map(|i| (i.row, i.rejected)).collect();
+                    (snapshot(&f, &a), inv, f.pages())
+                };
+                let fast = run(&columns);
+                assert_eq!(fast, run(&text), "{json} {mode:?}");
+                assert!(!fast.1.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn batches_of_points_and_of_wkt_mix_in_one_call() {
+        let points = members(40);
+        let wkt: Vec<String> = (0..30)
+            .map(|i| format!("LINESTRING (3.0 51.0, {} 51.2)", 3.0 + i as f64 * 0.01))
+            .collect();
+        let lines = batch(vec![
+            (
+                "id",
+                Arc::new(StringArray::from_iter_values(
+                    (0..30).map(|i| format!("l{i}")),
+                )) as ArrayRef,
+            ),
+            ("geometry", Arc::new(StringArray::from(wkt))),
+            (
+                "timestamp",
+                Arc::new(TimestampMicrosecondArray::from(vec![
+                    1_683_900_000_000_000;
+                    30
+                ])),
+            ),
+        ]);
+        let calls = [
+            vec![points.clone(), lines.clone(), points.clone()],
+            vec![lines, points],
+        ];
+        let mut one = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
+        let (a, _) = one
+            .assign(&calls.concat(), OnInvalid::Unknown)
+            .expect("assign");
+        let expected = snapshot(&one, &a);
+        let mut f = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
+        let mut got = Vec::new();
+        let mut start = 0;
+        for batches in &calls {
+            let (a, _) = f.assign(batches, OnInvalid::Unknown).expect("assign");
+            got.extend(
+                snapshot(&f, &a)
+                    .into_iter()
+                    .map(|(r, b, p)| (r + start, b, p)),
+            );
+            start += batches.iter().map(RecordBatch::num_rows).sum::<usize>() as u64;
+        }
+        assert_eq!(got, expected);
+        assert!(expected.len() > 150, "lines cover several tiles");
+    }
+
+    #[test]
+    fn the_day_before_the_epoch_is_a_day_like_any_other() {
+        let b = batch(vec![
+            ("id", Arc::new(StringArray::from(vec!["a"])) as ArrayRef),
+            (
+                "timestamp",
+                Arc::new(TimestampMicrosecondArray::from(vec![-43_200_000_000])),
+            ),
+        ]);
+        let mut f = Fragmenter::new(view(
+            r#"{"fragmentations":[{"type":"HierarchicalTime","max_granularity":"day"}]}"#,
+        ))
+        .expect("fragmenter");
+        let (a, inv) = f.assign(&[b], OnInvalid::Unknown).expect("assign");
+        assert!(inv.is_empty());
+        assert_eq!(f.descriptor(a.buckets[0]), "year=1969&month=12&day=31");
+    }
+
+    #[test]
+    fn bucket_columns_split_by_rows() {
+        let mut f = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
+        let (a, _) = f
+            .assign(&[members(20)], OnInvalid::Unknown)
+            .expect("assign");
+        let arrays = f.bucket_columns(&a.buckets, 7);
+        assert_eq!(arrays.iter().map(Array::len).collect::<Vec<_>>(), [7, 7, 6]);
+        let ids: Vec<&str> = arrays
+            .iter()
+            .flat_map(|a| a.iter().map(|v| v.expect("not null")))
+            .collect();
+        let expected: Vec<&str> = a.buckets.iter().map(|&b| f.descriptor(b)).collect();
+        assert_eq!(ids, expected);
+        assert_eq!(f.bucket_columns(&[], 7)[0].len(), 0);
     }
 
     #[test]

@@ -331,19 +331,45 @@ pub fn coarsen(key: i64, from: Granularity, to: Granularity) -> i64 {
 /// year "2023" (at least 4 digits, `-` for years before 0000: "-0044"), month "05", day "12",
 /// hour "14", minute "05", second "09".
 pub fn key_label(key: i64, g: Granularity) -> String {
+    let mut s = String::new();
+    push_key_label(&mut s, key, g);
+    s
+}
+
+/// [`key_label`] appended to `out` (no allocation, no `fmt`: bucket ids are built in bulk).
+pub fn push_key_label(out: &mut String, key: i64, g: Granularity) {
+    // Every value but the year is within 0..=99 (rem_euclid, or a day of the month).
+    let two = |out: &mut String, v: i64| push_decimal(out, v as u64, 2);
     match g {
-        Granularity::Year => year_label(key),
-        Granularity::Month => format!("{:02}", key.rem_euclid(12) + 1),
-        Granularity::Day => format!("{:02}", civil_from_days(key).2),
-        Granularity::Hour => format!("{:02}", key.rem_euclid(24)),
-        Granularity::Minute | Granularity::Second => format!("{:02}", key.rem_euclid(60)),
+        Granularity::Year => push_year(out, key),
+        Granularity::Month => two(out, key.rem_euclid(12) + 1),
+        Granularity::Day => two(out, i64::from(civil_from_days(key).2)),
+        Granularity::Hour => two(out, key.rem_euclid(24)),
+        Granularity::Minute | Granularity::Second => two(out, key.rem_euclid(60)),
     }
 }
 
+/// The decimal digits of `v`, left-padded with zeros to at least `width` digits.
+pub fn push_decimal(out: &mut String, mut v: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    while v > 0 || start == digits.len() || digits.len() - start < width {
+        start -= 1;
+        digits[start] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if start == 0 {
+            break;
+        }
+    }
+    out.extend(digits[start..].iter().map(|&d| d as char));
+}
+
 /// An XSD 1.1 year: four or more digits, a leading `-` before year 0.
-fn year_label(year: i64) -> String {
-    let sign = if year < 0 { "-" } else { "" };
-    format!("{sign}{:04}", year.unsigned_abs())
+fn push_year(out: &mut String, year: i64) {
+    if year < 0 {
+        out.push('-');
+    }
+    push_decimal(out, year.unsigned_abs(), 4);
 }
 
 /// `[start, end)` of the bucket as UTC microseconds: `start` is the earliest instant whose
@@ -367,7 +393,8 @@ pub fn format_utc(us: i64) -> String {
     let in_day = us.rem_euclid(US_PER_DAY);
     let second = in_day / US_PER_SEC;
     let micros = in_day % US_PER_SEC;
-    let mut s = year_label(y);
+    let mut s = String::new();
+    push_year(&mut s, y);
     // Writing into a String cannot fail.
     let _ = write!(
         s,

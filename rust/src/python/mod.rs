@@ -7,7 +7,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use arrow_array::builder::{ArrayBuilder, StringBuilder, UInt32Builder};
+use arrow_array::builder::{ArrayBuilder, UInt32Builder};
 use arrow_array::{
     Array, ArrayRef, BooleanArray, ListArray, RecordBatch, StringArray, StructArray,
     TimestampMicrosecondArray, UInt32Array, UInt64Array,
@@ -270,8 +270,9 @@ fn on_invalid_arg(s: &str) -> PyResult<OnInvalid> {
     }
 }
 
-/// Rows per output record batch: keeps string offsets far below 2^31 bytes.
-const OUT_BATCH: usize = 1 << 20;
+/// Rows per output record batch: each batch's bucket ids are copied by one task, and its
+/// buffers stay small enough for the allocator to reuse from one call to the next.
+const OUT_BATCH: usize = 1 << 16;
 
 #[pyclass(module = "ldesfrag._ldesfrag", name = "Fragmenter")]
 struct PyFragmenter {
@@ -341,20 +342,20 @@ impl PyFragmenter {
         ]));
         let out_schema = schema.clone();
         let batches = run(py, move || {
-            let n = assigned.rows.len();
-            (0..n.div_ceil(OUT_BATCH).max(1))
-                .map(|c| {
-                    let (lo, hi) = (c * OUT_BATCH, ((c + 1) * OUT_BATCH).min(n));
-                    let rows = UInt64Array::from(assigned.rows[lo..hi].to_vec());
-                    let mut buckets = StringBuilder::with_capacity(hi - lo, (hi - lo) * 48);
-                    for &b in &assigned.buckets[lo..hi] {
-                        buckets.append_value(inner.descriptor(b));
-                    }
-                    let pages = UInt32Array::from(assigned.pages[lo..hi].to_vec());
-                    RecordBatch::try_new(
-                        out_schema.clone(),
-                        vec![Arc::new(rows), Arc::new(buckets.finish()), Arc::new(pages)],
-                    )
+            let rows = ScalarBuffer::from(assigned.rows);
+            let pages = ScalarBuffer::from(assigned.pages);
+            let mut start = 0;
+            let batches = inner.bucket_columns(&assigned.buckets, OUT_BATCH);
+            (batches.into_iter())
+                .map(|buckets| {
+                    let n = buckets.len();
+                    let columns: Vec<ArrayRef> = vec![
+                        Arc::new(UInt64Array::new(rows.slice(start, n), None)),
+                        Arc::new(buckets),
+                        Arc::new(UInt32Array::new(pages.slice(start, n), None)),
+                    ];
+                    start += n;
+                    RecordBatch::try_new(out_schema.clone(), columns)
                 })
                 .collect::<Result<Vec<_>, _>>()
         })?
