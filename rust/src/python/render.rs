@@ -2,7 +2,7 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, UInt32Type, UInt64Type};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{Array, ArrowPrimitiveType, RecordBatch};
 use arrow_schema::DataType;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -257,27 +257,20 @@ fn indices(batch: &RecordBatch, name: &str, why: &str) -> PyResult<Vec<usize>> {
             "{name} must be non-negative integers without nulls"
         ))
     };
-    let values: Vec<Option<i128>> = match a.data_type() {
-        DataType::UInt64 => a
-            .as_primitive::<UInt64Type>()
+    fn wide<T: ArrowPrimitiveType>(a: &dyn Array) -> Vec<Option<i128>>
+    where
+        T::Native: Into<i128>,
+    {
+        a.as_primitive::<T>()
             .iter()
-            .map(|v| v.map(i128::from))
-            .collect(),
-        DataType::UInt32 => a
-            .as_primitive::<UInt32Type>()
-            .iter()
-            .map(|v| v.map(i128::from))
-            .collect(),
-        DataType::Int64 => a
-            .as_primitive::<Int64Type>()
-            .iter()
-            .map(|v| v.map(i128::from))
-            .collect(),
-        DataType::Int32 => a
-            .as_primitive::<Int32Type>()
-            .iter()
-            .map(|v| v.map(i128::from))
-            .collect(),
+            .map(|v| v.map(Into::into))
+            .collect()
+    }
+    let values = match a.data_type() {
+        DataType::UInt64 => wide::<UInt64Type>(a.as_ref()),
+        DataType::UInt32 => wide::<UInt32Type>(a.as_ref()),
+        DataType::Int64 => wide::<Int64Type>(a.as_ref()),
+        DataType::Int32 => wide::<Int32Type>(a.as_ref()),
         _ => return Err(col_err(columns::type_error(name, a.as_ref(), "integers"))),
     };
     values
