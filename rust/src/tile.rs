@@ -140,18 +140,26 @@ pub fn tile_bbox_wkt(t: Tile) -> String {
 // ---------------------------------------------------------------------------------------------
 // Vectorised path.
 
-/// `c[0] + c[1]·t + … + c[N-1]·t^(N-1)` (N <= 12) by Estrin's scheme with fused multiply-adds:
-/// a shallow dependency tree instead of a Horner chain, which is what bounds the vector loop.
+/// `c[0] + c[1]·t + … + c[N-1]·t^(N-1)` (9 <= N <= 12) by Estrin's scheme with fused
+/// multiply-adds: a shallow dependency tree instead of a Horner chain, which is what bounds the
+/// vector loop.
 #[inline(always)]
 fn estrin<const N: usize>(t: f64, c: &[f64; N]) -> f64 {
-    const { assert!(N <= 12) };
-    let k = |i: usize| if i < N { c[i] } else { 0.0 };
+    const { assert!(9 <= N && N <= 12) };
+    // In range for every N the match below keeps (N is a constant).
+    let k = |i: usize| c[i.min(N - 1)];
     let t2 = t * t;
     let t4 = t2 * t2;
     let q = |i: usize| k(i + 1).mul_add(t, k(i));
     let r0 = q(2).mul_add(t2, q(0));
     let r1 = q(6).mul_add(t2, q(4));
-    let r2 = q(10).mul_add(t2, q(8));
+    // The coefficients from c[8] on, without multiplying zeros.
+    let r2 = match N {
+        9 => k(8),
+        10 => q(8),
+        11 => k(10).mul_add(t2, q(8)),
+        _ => q(10).mul_add(t2, q(8)),
+    };
     (r2 * t4).mul_add(t4, r1.mul_add(t4, r0))
 }
 
