@@ -339,10 +339,11 @@ fn trim(raw: &[u8]) -> (&[u8], usize) {
 /// Parses an `xsd:dateTime` or `xsd:date` lexical form into microseconds since
 /// 1970-01-01T00:00:00Z. See the module documentation for the accepted forms.
 pub fn parse_xsd_datetime(s: &str, naive: Naive) -> Result<i64, DateTimeError> {
-    parse_bytes(s.as_bytes(), naive)
+    let b = s.as_bytes();
+    parse_common(b).map_or_else(|| parse_bytes(b, naive), Ok)
 }
 
-/// [`parse_xsd_datetime`] of the bytes of a string.
+/// The general parser behind [`parse_xsd_datetime`], on the bytes of a string.
 fn parse_bytes(raw: &[u8], naive: Naive) -> Result<i64, DateTimeError> {
     // XML whitespace is at most b' ': one cheap test keeps trimming off the common path.
     let (b, lead) = match (raw.first(), raw.last()) {
