@@ -7,7 +7,6 @@ pub mod columns;
 pub mod cover;
 pub mod crs;
 pub mod fragmenter;
-pub mod outbuf;
 pub mod rdf;
 pub mod render;
 pub mod tile;

@@ -10,8 +10,6 @@
 use std::f64::consts::PI;
 use std::mem::MaybeUninit;
 
-use crate::outbuf;
-
 /// The deepest zoom level accepted (2^30 tiles a side, the limit of mercantile's users too).
 pub const MAX_ZOOM: u8 = 30;
 /// mercantile's `EPSILON`: points this close to the right/lower edge count in the next tile.
@@ -459,7 +457,7 @@ pub struct PointTiles {
 pub fn tiles_of_points(lon: &[f64], lat: &[f64], zoom: u8) -> PointTiles {
     let n = lon.len();
     let words = n.div_ceil(BLOCK);
-    let (mut x, mut y) = (outbuf::with_capacity(n), outbuf::with_capacity(n));
+    let (mut x, mut y) = (Vec::with_capacity(n), Vec::with_capacity(n));
     let mut valid = Vec::with_capacity(words);
     let invalid = tiles_into(
         lon,

@@ -18,8 +18,6 @@
 //! error, never a panic. It allocates nothing and calls no chrono code, because the
 //! fragmenter parses tens of millions of timestamps per second.
 
-use crate::outbuf;
-
 /// Microseconds in a second.
 pub const US_PER_SEC: i64 = 1_000_000;
 /// Microseconds in a (UTC or local) day.
@@ -579,7 +577,7 @@ where
 {
     use rayon::prelude::*;
     let words = n.div_ceil(64);
-    let mut values = outbuf::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
     let mut valid = Vec::with_capacity(words);
     let invalid = values.spare_capacity_mut()[..n]
         .par_chunks_mut(CHUNK)
