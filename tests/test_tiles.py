@@ -67,6 +67,47 @@ def test_vectorised_equals_mercantile(points, z):
             assert g == {"x": expected[0], "y": expected[1]}
 
 
+edge_offsets = st.sampled_from([-1e-9, -1e-12, -1e-13, -1e-14, 0.0, 1e-14, 1e-13, 1e-12, 1e-9])
+edge_points = st.tuples(
+    st.integers(min_value=0, max_value=2**30),
+    st.integers(min_value=0, max_value=2**30),
+    edge_offsets,
+    edge_offsets,
+)
+
+
+@given(st.lists(edge_points, min_size=1, max_size=200), zooms)
+def test_vectorised_near_tile_edges_equals_mercantile(edges, z):
+    """Points within 1e-9..1e-14 degrees of column and row edges, many per call."""
+    n = 2**z
+    lon = [min(max((i % (n + 1)) / n * 360.0 - 180.0 + dx, -180.0), 180.0) for i, _, dx, _ in edges]
+    lat = [
+        math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * (j % (n + 1)) / n)))) + dy
+        for _, j, _, dy in edges
+    ]
+    got = ldesfrag.tiles_for_points(np.array(lon), np.array(lat), z).to_pylist()
+    for lo, la, g in zip(lon, lat, got, strict=True):
+        expected = mercantile_or_none(lo, la, z)
+        if expected is not None:
+            assert g == {"x": expected[0], "y": expected[1]}, (lo, la)
+
+
+invalid_points = st.sampled_from(
+    [(math.nan, 0.0), (0.0, 90.0), (math.inf, 10.0), (10.0, -math.inf), (0.0, -91.0)]
+)
+
+
+@given(st.lists(st.one_of(st.tuples(lons, lats), invalid_points), max_size=300), zooms)
+def test_vectorised_nulls_exactly_where_invalid(points, z):
+    lon = np.array([p[0] for p in points], dtype=np.float64)
+    lat = np.array([p[1] for p in points], dtype=np.float64)
+    out = pa.array(ldesfrag.tiles_for_points(lon, lat, z))
+    for (lo, la), g in zip(points, out.to_pylist(), strict=True):
+        assert (g is not None) == (math.isfinite(lo) and math.isfinite(la) and abs(la) < 90)
+    if out.null_count == 0:
+        assert out.buffers()[0] is None  # no validity bitmap when every point is valid
+
+
 def test_vectorised_dense_band_at_every_zoom():
     """A million points through the parallel path, checked against mercantile on a sample."""
     rng = np.random.default_rng(7)

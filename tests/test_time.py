@@ -185,6 +185,50 @@ def test_lexical_forms_give_the_exact_instant(values):
     assert parse_us(texts, naive="reject") == [None if n else us for _, us, n in values]
 
 
+def days_in_month(year: int, month: int) -> int:
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    return [31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+
+
+@st.composite
+def fixed_width_forms(draw):
+    """(text, µs or None with naive read as UTC, naive?) of `YYYY-MM-DDThh:mm:ss[.f](zone)`,
+    the shape parsed without the general parser, with every field drawn past its range too."""
+    year = draw(st.integers(0, 9999))
+    month, day = draw(st.integers(0, 13)), draw(st.integers(0, 32))
+    hour, minute, second = (
+        draw(st.integers(0, 25)),
+        draw(st.integers(0, 60)),
+        draw(st.integers(0, 60)),
+    )
+    fraction = draw(st.sampled_from(["", "0", "000", "999", "000000", "123456", "1234567", "5"]))
+    sign, oh, om = draw(st.sampled_from("+-")), draw(st.integers(0, 15)), draw(st.integers(0, 60))
+    zone = draw(st.sampled_from(["Z", "", f"{sign}{oh:02d}:{om:02d}"]))
+    text = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
+    text += ("." + fraction if fraction else "") + zone
+    zoned = zone not in ("Z", "")
+    offset = (oh * 60 + om) * (-1 if sign == "-" else 1) if zoned else 0
+    end_of_day = hour == 24 and minute == 0 and second == 0 and set(fraction) <= {"0"}
+    valid = (
+        1 <= month <= 12
+        and 1 <= day <= days_in_month(year, month)
+        and (hour <= 23 or end_of_day)
+        and minute <= 59
+        and second <= 59
+        and (not zoned or (om <= 59 and oh * 60 + om <= 14 * 60))
+    )
+    us = int(fraction.ljust(6, "0")[:6]) if fraction else 0
+    expected = at(year, month, day, hour, minute, second, us, offset) if valid else None
+    return text, expected, zone == ""
+
+
+@given(st.lists(fixed_width_forms(), min_size=1, max_size=150))
+def test_fixed_width_forms_in_and_out_of_range(values):
+    texts = [text for text, _, _ in values]
+    assert parse_us(texts) == [us for _, us, _ in values]
+    assert parse_us(texts, naive="reject") == [None if n else us for _, us, n in values]
+
+
 # --- 2. edge cases ---------------------------------------------------------------------------
 
 EDGES = [

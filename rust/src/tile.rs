@@ -8,6 +8,7 @@
 //! scalar path: the polynomials only have to be accurate to far better than that margin.
 
 use std::f64::consts::PI;
+use std::mem::MaybeUninit;
 
 /// The deepest zoom level accepted (2^30 tiles a side, the limit of mercantile's users too).
 pub const MAX_ZOOM: u8 = 30;
@@ -137,28 +138,33 @@ pub fn tile_bbox_wkt(t: Tile) -> String {
 // ---------------------------------------------------------------------------------------------
 // Vectorised path.
 
-/// `c[0] + c[1]·t + … + c[11]·t¹¹` by Estrin's scheme with fused multiply-adds: a shallow
-/// dependency tree instead of a 12-step Horner chain, which is what bounds the vector loop.
+/// `c[0] + c[1]·t + … + c[N-1]·t^(N-1)` (9 <= N <= 12) by Estrin's scheme with fused
+/// multiply-adds: a shallow dependency tree instead of a Horner chain, which is what bounds the
+/// vector loop.
 #[inline(always)]
-fn estrin12(t: f64, c: &[f64; 12]) -> f64 {
+fn estrin<const N: usize>(t: f64, c: &[f64; N]) -> f64 {
+    const { assert!(9 <= N && N <= 12) };
+    // In range for every N the match below keeps (N is a constant).
+    let k = |i: usize| c[i.min(N - 1)];
     let t2 = t * t;
     let t4 = t2 * t2;
-    let q0 = c[1].mul_add(t, c[0]);
-    let q1 = c[3].mul_add(t, c[2]);
-    let q2 = c[5].mul_add(t, c[4]);
-    let q3 = c[7].mul_add(t, c[6]);
-    let q4 = c[9].mul_add(t, c[8]);
-    let q5 = c[11].mul_add(t, c[10]);
-    let r0 = q1.mul_add(t2, q0);
-    let r1 = q3.mul_add(t2, q2);
-    let r2 = q5.mul_add(t2, q4);
+    let q = |i: usize| k(i + 1).mul_add(t, k(i));
+    let r0 = q(2).mul_add(t2, q(0));
+    let r1 = q(6).mul_add(t2, q(4));
+    // The coefficients from c[8] on, without multiplying zeros.
+    let r2 = match N {
+        9 => k(8),
+        10 => q(8),
+        11 => k(10).mul_add(t2, q(8)),
+        _ => q(10).mul_add(t2, q(8)),
+    };
     (r2 * t4).mul_add(t4, r1.mul_add(t4, r0))
 }
 
-/// sin(a) for |a| <= 1.4846 (85.06°): Taylor series to a^23, error < 1e-19.
+/// sin(a) for |a| <= 1.4846 (85.06°): Taylor series to a^19, error < 1e-16.
 #[inline(always)]
 fn sin_poly(a: f64) -> f64 {
-    const C: [f64; 12] = [
+    const C: [f64; 10] = [
         1.0,
         -1.0 / 6.0,
         1.0 / 120.0,
@@ -169,40 +175,8 @@ fn sin_poly(a: f64) -> f64 {
         -1.0 / 1_307_674_368_000.0,
         1.0 / 355_687_428_096_000.0,
         -1.0 / 121_645_100_408_832_000.0,
-        1.0 / 51_090_942_171_709_440_000.0,
-        -1.0 / 25_852_016_738_884_976_640_000.0,
     ];
-    a * estrin12(a * a, &C)
-}
-
-/// ln(q) for finite q > 0 (normal numbers): exponent plus 2·atanh((m-1)/(m+1)), m in [√½, √2).
-#[inline(always)]
-fn ln_poly(q: f64) -> f64 {
-    const LN2: f64 = std::f64::consts::LN_2;
-    const MANT: u64 = (1u64 << 52) - 1;
-    // atanh(r)/r = 1 + r²/3 + r⁴/5 + …; |r| <= 0.1716, so the r²⁴ term is below 1e-19.
-    const C: [f64; 12] = [
-        1.0,
-        1.0 / 3.0,
-        1.0 / 5.0,
-        1.0 / 7.0,
-        1.0 / 9.0,
-        1.0 / 11.0,
-        1.0 / 13.0,
-        1.0 / 15.0,
-        1.0 / 17.0,
-        1.0 / 19.0,
-        1.0 / 21.0,
-        1.0 / 23.0,
-    ];
-    let bits = q.to_bits();
-    let e0 = ((bits >> 52) & 0x7ff) as i64 - 1023;
-    let m0 = f64::from_bits((bits & MANT) | (1023u64 << 52));
-    let big = m0 > std::f64::consts::SQRT_2;
-    let m = if big { m0 * 0.5 } else { m0 };
-    let e = if big { e0 + 1 } else { e0 } as f64;
-    let r = (m - 1.0) / (m + 1.0);
-    e.mul_add(LN2, 2.0 * r * estrin12(r * r, &C))
+    a * estrin(a * a, &C)
 }
 
 /// A tile index in float form → u32. NaN (from invalid input, fixed up later) becomes 0; the
@@ -219,98 +193,202 @@ fn to_index(v: f64) -> u32 {
     unsafe { v.to_int_unchecked::<u32>() }
 }
 
-/// Marks a row of `tiles_y` that the scalar path must settle.
-const SETTLE: u32 = u32::MAX;
-
-/// The branch-free body: `out_x`, `out_y` and `valid`; `SETTLE` in `out_y` where the point is
-/// invalid or its approximate y lies too close to a tile edge (the caller settles those).
+/// ln(n / d) for finite n, d > 0 (normal numbers) with a single division: the exponents are
+/// subtracted, the mantissa ratio brought into [√½, √2] and its log taken as
+/// 2·atanh((m_n - m_d)/(m_n + m_d)). Dividing first and taking a log of the quotient costs two.
 #[inline(always)]
-fn tiles_approx_body(
-    lon: &[f64],
-    lat: &[f64],
+fn ln_ratio(n: f64, d: f64) -> f64 {
+    const LN2: f64 = std::f64::consts::LN_2;
+    const MANT: u64 = (1u64 << 52) - 1;
+    const ONE: u64 = 1023u64 << 52;
+    // ln(m) = 2·atanh(r) = r·(2 + 2r²/3 + 2r⁴/5 + …); |r| <= 0.1716, so the r¹⁸ term is
+    // below 1e-15.
+    const C: [f64; 9] = [
+        2.0,
+        2.0 / 3.0,
+        2.0 / 5.0,
+        2.0 / 7.0,
+        2.0 / 9.0,
+        2.0 / 11.0,
+        2.0 / 13.0,
+        2.0 / 15.0,
+        2.0 / 17.0,
+    ];
+    let (nb, db) = (n.to_bits(), d.to_bits());
+    let e0 = ((nb >> 52) & 0x7ff) as i64 - ((db >> 52) & 0x7ff) as i64;
+    // Both mantissas in [1, 2): their ratio is in (½, 2).
+    let mn0 = f64::from_bits((nb & MANT) | ONE);
+    let md0 = f64::from_bits((db & MANT) | ONE);
+    let high = mn0 > std::f64::consts::SQRT_2 * md0;
+    let low = mn0 * std::f64::consts::SQRT_2 < md0;
+    let md = if high { md0 * 2.0 } else { md0 };
+    let mn = if low { mn0 * 2.0 } else { mn0 };
+    let e = (e0 + i64::from(high) - i64::from(low)) as f64;
+    let r = (mn - md) / (mn + md);
+    e.mul_add(LN2, r * estrin(r * r, &C))
+}
+
+/// Points per block: one word of the validity bitmap.
+const BLOCK: usize = 64;
+
+/// Tiles of one block of points, written to `x` and `y` (0 where invalid); returns the
+/// validity bits and whether some point lies too close to a tile edge for the polynomials
+/// (the caller settles those with the exact path).
+///
+/// The stages run as separate loops over the block (the intermediate values stay in L1):
+/// each loop is short, so the CPU overlaps many of its iterations instead of waiting on one
+/// long chain of dependent operations per point.
+#[inline(always)]
+fn block_approx(
+    lon: &[f64; BLOCK],
+    lat: &[f64; BLOCK],
     zoom: u8,
-    out_x: &mut [u32],
-    out_y: &mut [u32],
-    valid: &mut [bool],
-) {
+    x: &mut [u32; BLOCK],
+    y: &mut [u32; BLOCK],
+) -> (u64, bool) {
     let z2 = (1u64 << zoom) as f64;
     let last = z2 - 1.0;
-    // The polynomial error in y is below 1e-13 for |lat| <= 85.06; the margin covers it and
-    // mercantile's epsilon (whose effect is then reproduced by the exact path).
+    // mercantile's tile coordinates are t = (v + ε)·z2 with v = lon/360 + ½ and
+    // v = ½ - ln((1 + sin φ)/(1 - sin φ))/(4π); here each is one fused multiply-add with the
+    // constants folded, within a few ulps of t. The polynomial error in v is below 1e-13 for
+    // |lat| <= 85.06; the margin covers both and mercantile's epsilon (whose effect is then
+    // reproduced by the exact path).
+    let (kx, ky, k0) = (z2 / 360.0, -z2 * (0.25 / PI), (0.5 + EPSILON) * z2);
     let margin = 1e-12 * z2 + 1e-9;
-    // Equal lengths, stated to the compiler so that the loop has no bounds checks (and vectorises).
-    let n = lon.len();
-    let (lat, out_x, out_y, valid) = (&lat[..n], &mut out_x[..n], &mut out_y[..n], &mut valid[..n]);
-    for i in 0..n {
-        let x = lon[i] / 360.0 + 0.5;
-        let tx = ((x + EPSILON) * z2).floor();
-        let gx = if x <= 0.0 {
-            0.0
-        } else if x >= 1.0 {
-            last
-        } else {
-            tx
-        };
-        out_x[i] = to_index(gx);
-
-        let la = lat[i];
-        let a = la.clamp(-CLAMP_LAT, CLAMP_LAT) * (PI / 180.0);
-        let s = sin_poly(a);
-        let y = 0.5 - ln_poly((1.0 + s) / (1.0 - s)) * (0.25 / PI);
-        let t = (y + EPSILON) * z2;
+    let near = |t: f64| {
         let ft = t.floor();
-        let near = (t - ft < margin) | (ft + 1.0 - t < margin);
+        (t - ft < margin) | (ft + 1.0 - t < margin)
+    };
+    let (mut num, mut den) = ([0.0f64; BLOCK], [0.0f64; BLOCK]);
+    for i in 0..BLOCK {
+        let a = lat[i].clamp(-CLAMP_LAT, CLAMP_LAT) * (PI / 180.0);
+        let s = sin_poly(a);
+        num[i] = 1.0 + s;
+        den[i] = 1.0 - s;
+    }
+    let mut ok = [false; BLOCK];
+    let mut settle = [false; BLOCK];
+    for i in 0..BLOCK {
+        let (lo, la) = (lon[i], lat[i]);
+        let valid = lo.is_finite() & la.is_finite() & (la.abs() < 90.0);
+        let tx = lo.mul_add(kx, k0);
+        let ty = ln_ratio(num[i], den[i]).mul_add(ky, k0);
+        let gx = tx.floor().clamp(0.0, last);
         let gy = if la > CLAMP_LAT {
             0.0
         } else if la < -CLAMP_LAT {
             last
-        } else if near {
-            -1.0
-        } else if t < 0.0 {
-            0.0
-        } else if t >= z2 {
-            last
         } else {
-            ft
+            ty.floor().clamp(0.0, last)
         };
-        // -1.0 saturates to 0 in `as u32`; mark explicitly.
-        let ok = lon[i].is_finite() & la.is_finite() & (la.abs() < 90.0);
-        valid[i] = ok;
-        out_y[i] = if gy < 0.0 || !ok {
-            SETTLE
-        } else {
-            to_index(gy)
-        };
+        let clamped = la.abs() > CLAMP_LAT;
+        settle[i] = valid & (near(tx) | (near(ty) & !clamped));
+        ok[i] = valid;
+        x[i] = if valid { to_index(gx) } else { 0 };
+        y[i] = if valid { to_index(gy) } else { 0 };
     }
+    (pack_bits(&ok), settle.iter().fold(false, |a, &b| a | b))
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-fn tiles_approx_avx512(
+/// Packs 64 booleans into a word, bit i = `b[i]` (Arrow's bitmap order), eight at a time: a
+/// multiply gathers the low bit of each byte into the top byte.
+#[inline(always)]
+fn pack_bits(b: &[bool; BLOCK]) -> u64 {
+    let mut word = 0u64;
+    for (k, eight) in b.chunks_exact(8).enumerate() {
+        let mut w = 0u64;
+        for (j, &v) in eight.iter().enumerate() {
+            w |= u64::from(v) << (8 * j);
+        }
+        word |= (w.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+    }
+    word
+}
+
+/// Tiles of a run of points into `x`, `y` and the validity words (one per 64 points, the last
+/// one partial); returns the number of invalid points.
+#[inline(always)]
+fn tiles_run(
     lon: &[f64],
     lat: &[f64],
     zoom: u8,
-    x: &mut [u32],
-    y: &mut [u32],
-    ok: &mut [bool],
-) {
-    tiles_approx_body(lon, lat, zoom, x, y, ok)
+    x: &mut [MaybeUninit<u32>],
+    y: &mut [MaybeUninit<u32>],
+    valid: &mut [MaybeUninit<u64>],
+) -> usize {
+    let mut invalid = 0;
+    let (mut bx, mut by) = ([0u32; BLOCK], [0u32; BLOCK]);
+    for (b, word) in valid.iter_mut().enumerate() {
+        let lo = b * BLOCK;
+        let len = (lon.len() - lo).min(BLOCK);
+        // A partial last block is padded with a valid point; its bits are masked off.
+        let (mut plon, mut plat) = ([0.0f64; BLOCK], [0.0f64; BLOCK]);
+        let (blon, blat) = if len == BLOCK {
+            (
+                lon[lo..lo + BLOCK].try_into().expect("a full block"),
+                lat[lo..lo + BLOCK].try_into().expect("a full block"),
+            )
+        } else {
+            plon[..len].copy_from_slice(&lon[lo..lo + len]);
+            plat[..len].copy_from_slice(&lat[lo..lo + len]);
+            (&plon, &plat)
+        };
+        let (mut bits, settle) = block_approx(blon, blat, zoom, &mut bx, &mut by);
+        if settle {
+            for i in 0..len {
+                if bits >> i & 1 == 1 {
+                    (bx[i], by[i]) = tile_xy_unchecked(blon[i], blat[i], zoom);
+                }
+            }
+        }
+        if len < BLOCK {
+            bits &= (1u64 << len) - 1;
+        }
+        invalid += len - bits.count_ones() as usize;
+        word.write(bits);
+        for (o, &v) in x[lo..lo + len].iter_mut().zip(&bx) {
+            o.write(v);
+        }
+        for (o, &v) in y[lo..lo + len].iter_mut().zip(&by) {
+            o.write(v);
+        }
+    }
+    invalid
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn tiles_approx_avx2(
+macro_rules! dispatch_run {
+    ($($name:ident: $features:literal;)*) => {
+        $(
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = $features)]
+            fn $name(
+                lon: &[f64],
+                lat: &[f64],
+                zoom: u8,
+                x: &mut [MaybeUninit<u32>],
+                y: &mut [MaybeUninit<u32>],
+                valid: &mut [MaybeUninit<u64>],
+            ) -> usize {
+                tiles_run(lon, lat, zoom, x, y, valid)
+            }
+        )*
+    };
+}
+
+dispatch_run! {
+    tiles_run_avx512: "avx512f,avx512dq,avx512vl,avx2,fma";
+    tiles_run_avx2: "avx2,fma";
+}
+
+/// [`tiles_run`] compiled for the best instruction set this CPU has (the wheel stays portable).
+fn tiles_run_dispatch(
     lon: &[f64],
     lat: &[f64],
     zoom: u8,
-    x: &mut [u32],
-    y: &mut [u32],
-    ok: &mut [bool],
-) {
-    tiles_approx_body(lon, lat, zoom, x, y, ok)
-}
-
-fn tiles_approx(lon: &[f64], lat: &[f64], zoom: u8, x: &mut [u32], y: &mut [u32], ok: &mut [bool]) {
+    x: &mut [MaybeUninit<u32>],
+    y: &mut [MaybeUninit<u32>],
+    valid: &mut [MaybeUninit<u64>],
+) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f")
@@ -319,22 +397,91 @@ fn tiles_approx(lon: &[f64], lat: &[f64], zoom: u8, x: &mut [u32], y: &mut [u32]
             && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the features the function is compiled for were detected just above.
-            return unsafe { tiles_approx_avx512(lon, lat, zoom, x, y, ok) };
+            return unsafe { tiles_run_avx512(lon, lat, zoom, x, y, valid) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: as above.
-            return unsafe { tiles_approx_avx2(lon, lat, zoom, x, y, ok) };
+            return unsafe { tiles_run_avx2(lon, lat, zoom, x, y, valid) };
         }
     }
-    tiles_approx_body(lon, lat, zoom, x, y, ok)
+    tiles_run(lon, lat, zoom, x, y, valid)
 }
 
-/// Rows per parallel task: large enough to amortise scheduling, small enough for two cores.
+/// Points per parallel task (a whole number of blocks): large enough to amortise scheduling,
+/// small enough to balance two cores.
 const CHUNK: usize = 1 << 16;
 
-/// Tiles of many points at one zoom. `valid[i]` is false where the point is invalid (see
-/// [`check_point`]); there `x[i]`, `y[i]` are 0. Runs on the rayon pool for large inputs.
+/// Tiles of many points at one zoom, written into uninitialised output (every element is
+/// written): `x[i]`, `y[i]` (0 where the point is invalid, see [`check_point`]) and the
+/// validity words (`lon.len().div_ceil(64)`). Returns the number of invalid points. Runs on
+/// the rayon pool for large inputs.
+fn tiles_into(
+    lon: &[f64],
+    lat: &[f64],
+    zoom: u8,
+    x: &mut [MaybeUninit<u32>],
+    y: &mut [MaybeUninit<u32>],
+    valid: &mut [MaybeUninit<u64>],
+) -> usize {
+    use rayon::prelude::*;
+    let n = lon.len();
+    assert!(lat.len() == n && x.len() == n && y.len() == n);
+    assert!(valid.len() == n.div_ceil(BLOCK) && zoom <= MAX_ZOOM);
+    if n <= CHUNK {
+        return tiles_run_dispatch(lon, lat, zoom, x, y, valid);
+    }
+    lon.par_chunks(CHUNK)
+        .zip(lat.par_chunks(CHUNK))
+        .zip(x.par_chunks_mut(CHUNK).zip(y.par_chunks_mut(CHUNK)))
+        .zip(valid.par_chunks_mut(CHUNK / BLOCK))
+        .map(|(((lo, la), (ox, oy)), ok)| tiles_run_dispatch(lo, la, zoom, ox, oy, ok))
+        .sum()
+}
+
+/// The tiles of many points, in Arrow's layout.
+#[derive(Debug)]
+pub struct PointTiles {
+    /// Column of each point (0 where the point is invalid).
+    pub x: Vec<u32>,
+    /// Row of each point (0 where the point is invalid).
+    pub y: Vec<u32>,
+    /// Validity bitmap: bit `i % 64` of word `i / 64` is set for a valid point (see
+    /// [`check_point`]); bits past the end are clear.
+    pub valid: Vec<u64>,
+    /// How many points are invalid.
+    pub invalid: usize,
+}
+
+/// Tiles of many points at one zoom, each equal to [`tile`]; `lon` and `lat` have one length.
+pub fn tiles_of_points(lon: &[f64], lat: &[f64], zoom: u8) -> PointTiles {
+    let n = lon.len();
+    let words = n.div_ceil(BLOCK);
+    let (mut x, mut y) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut valid = Vec::with_capacity(words);
+    let invalid = tiles_into(
+        lon,
+        lat,
+        zoom,
+        &mut x.spare_capacity_mut()[..n],
+        &mut y.spare_capacity_mut()[..n],
+        &mut valid.spare_capacity_mut()[..words],
+    );
+    // SAFETY: `tiles_into` wrote all `n` points and `words` words (it asserts the lengths).
+    unsafe {
+        x.set_len(n);
+        y.set_len(n);
+        valid.set_len(words);
+    }
+    PointTiles {
+        x,
+        y,
+        valid,
+        invalid,
+    }
+}
+
+/// [`tiles_of_points`] into initialised output with one `bool` per point in `valid`.
 pub fn tiles_for_points(
     lon: &[f64],
     lat: &[f64],
@@ -343,38 +490,27 @@ pub fn tiles_for_points(
     y: &mut [u32],
     valid: &mut [bool],
 ) {
-    use rayon::prelude::*;
-    assert!(lon.len() == lat.len() && x.len() == lon.len() && y.len() == lon.len());
-    assert!(valid.len() == lon.len() && zoom <= MAX_ZOOM);
-    if lon.len() <= CHUNK {
-        return tiles_chunk(lon, lat, zoom, x, y, valid);
+    let n = lon.len();
+    assert!(valid.len() == n);
+    let mut words = vec![0u64; n.div_ceil(BLOCK)];
+    tiles_into(
+        lon,
+        lat,
+        zoom,
+        as_uninit(x),
+        as_uninit(y),
+        as_uninit(&mut words),
+    );
+    for (i, v) in valid.iter_mut().enumerate() {
+        *v = words[i / BLOCK] >> (i % BLOCK) & 1 == 1;
     }
-    lon.par_chunks(CHUNK)
-        .zip(lat.par_chunks(CHUNK))
-        .zip(x.par_chunks_mut(CHUNK).zip(y.par_chunks_mut(CHUNK)))
-        .zip(valid.par_chunks_mut(CHUNK))
-        .for_each(|(((lo, la), (ox, oy)), ok)| tiles_chunk(lo, la, zoom, ox, oy, ok));
 }
 
-/// One chunk: the vectorised pass, then the exact path for near-edge points.
-fn tiles_chunk(
-    lon: &[f64],
-    lat: &[f64],
-    zoom: u8,
-    x: &mut [u32],
-    y: &mut [u32],
-    valid: &mut [bool],
-) {
-    tiles_approx(lon, lat, zoom, x, y, valid);
-    for i in 0..lon.len() {
-        if y[i] == SETTLE {
-            (x[i], y[i]) = if valid[i] {
-                tile_xy_unchecked(lon[i], lat[i], zoom)
-            } else {
-                (0, 0)
-            };
-        }
-    }
+/// An initialised slice as output space.
+fn as_uninit<T: Copy>(s: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and only initialised values (`T: Copy`, no
+    // drop) are ever written through the result, so `s` stays initialised.
+    unsafe { &mut *(s as *mut [T] as *mut [MaybeUninit<T>]) }
 }
 
 #[cfg(test)]
@@ -469,6 +605,64 @@ mod tests {
                 for i in 0..3 {
                     assert_eq!((x[i], y[i]), tile_xy_unchecked(lons[i], lats[i], z));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn column_edges_go_to_the_scalar_path() {
+        // x is computed as lon·(1/360) + ½, a few ulps from mercantile's lon/360 + ½.
+        for z in [1u8, 9, 14, 22, 30] {
+            let mut lons = Vec::new();
+            for k in [0u32, 1, 2, 3, 5, 7] {
+                let col = (k as u64 * (1u64 << z) / 8) as u32;
+                let lon = tile_lon(col, z);
+                for d in [
+                    -1e-9, -1e-12, -1e-13, -1e-14, 0.0, 1e-14, 1e-13, 1e-12, 1e-9,
+                ] {
+                    lons.push(lon + d);
+                }
+                lons.extend([lon.next_up(), lon.next_down()]);
+            }
+            lons.extend([180.0, -180.0, 179.99999999999997, 1e300, -1e300, f64::MAX]);
+            let lats = vec![50.0; lons.len()];
+            let got = tiles_of_points(&lons, &lats, z);
+            assert_eq!(got.invalid, 0);
+            for i in 0..lons.len() {
+                assert_eq!(
+                    (got.x[i], got.y[i]),
+                    tile_xy_unchecked(lons[i], lats[i], z),
+                    "z{z} lon {}",
+                    lons[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn validity_bitmap_in_arrow_layout() {
+        for n in [0usize, 1, 63, 64, 65, 130, CHUNK + 1, 3 * CHUNK - 7] {
+            // Every 7th point has no valid latitude, every 11th no valid longitude.
+            let lon: Vec<f64> = (0..n)
+                .map(|i| if i % 11 == 3 { f64::NAN } else { 4.0 })
+                .collect();
+            let lat: Vec<f64> = (0..n)
+                .map(|i| if i % 7 == 2 { 90.0 } else { 51.0 })
+                .collect();
+            let got = tiles_of_points(&lon, &lat, 12);
+            assert_eq!((got.x.len(), got.y.len()), (n, n));
+            assert_eq!(got.valid.len(), n.div_ceil(64));
+            let expect = tile_xy_unchecked(4.0, 51.0, 12);
+            let mut invalid = 0;
+            for i in 0..n {
+                let ok = check_point(lon[i], lat[i]).is_ok();
+                invalid += usize::from(!ok);
+                assert_eq!(got.valid[i / 64] >> (i % 64) & 1 == 1, ok, "{n} {i}");
+                assert_eq!((got.x[i], got.y[i]), if ok { expect } else { (0, 0) });
+            }
+            assert_eq!(got.invalid, invalid);
+            if n % 64 != 0 {
+                assert_eq!(got.valid[n / 64] >> (n % 64), 0);
             }
         }
     }

@@ -337,7 +337,12 @@ fn trim(raw: &[u8]) -> (&[u8], usize) {
 /// Parses an `xsd:dateTime` or `xsd:date` lexical form into microseconds since
 /// 1970-01-01T00:00:00Z. See the module documentation for the accepted forms.
 pub fn parse_xsd_datetime(s: &str, naive: Naive) -> Result<i64, DateTimeError> {
-    let raw = s.as_bytes();
+    let b = s.as_bytes();
+    parse_common(b).map_or_else(|| parse_bytes(b, naive), Ok)
+}
+
+/// The general parser behind [`parse_xsd_datetime`], on the bytes of a string.
+fn parse_bytes(raw: &[u8], naive: Naive) -> Result<i64, DateTimeError> {
     // XML whitespace is at most b' ': one cheap test keeps trimming off the common path.
     let (b, lead) = match (raw.first(), raw.last()) {
         (Some(&f), Some(&l)) if f.min(l) <= b' ' => trim(raw),
@@ -451,6 +456,160 @@ pub fn parse_xsd_datetime(s: &str, naive: Naive) -> Result<i64, DateTimeError> {
     match seconds.checked_mul(US_PER_SEC) {
         Some(us) => us.checked_add(micros).ok_or(DateTimeError::OutOfRange),
         None => near_the_edge(seconds, micros),
+    }
+}
+
+/// The instant of the usual shapes `YYYY-MM-DDThh:mm:ss[.fff|.ffffff](Z|±hh:mm)` with every
+/// field in range, or `None` for anything else, valid or not (the caller then runs the full
+/// parser, which gives the same instant for these shapes). Straight-line code with no error
+/// values: most timestamps in the wild have one of these shapes.
+#[inline(always)]
+fn parse_common(b: &[u8]) -> Option<i64> {
+    const DATE: [u64; 2] = template(b"dddd-dd-");
+    const DAY_HOUR_MINUTE: [u64; 2] = template(b"ddTdd:dd");
+    const TIME: [u64; 2] = template(b"dd:dd:dd");
+    /// The day count of 1970-01-01 on the scale used below (years shifted by one era).
+    const EPOCH: u32 = shifted_days(1969 + 400, 306) as u32 + 1;
+    // The fields are read here rather than through `common_prefix`: no `Fields` to build, so
+    // everything stays in registers.
+    let head: &[u8; 19] = b.first_chunk()?;
+    let word = |k: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&head[k..k + 8]);
+        u64::from_le_bytes(w)
+    };
+    let (a, d, t) = (word(0), word(8), word(11));
+    if (mismatch(a, DATE) | mismatch(d, DAY_HOUR_MINUTE) | mismatch(t, TIME)) != 0 {
+        return None;
+    }
+    let (a, d, t) = (pairs(a), pairs(d), pairs(t));
+    let year = u32::from(lane(a, 0)) * 100 + u32::from(lane(a, 2));
+    let (month, day) = (lane(a, 5), lane(d, 0));
+    let (hour, minute, second) = (lane(d, 3), lane(d, 6), lane(t, 6));
+    let digit = |c: u8| c.wrapping_sub(b'0');
+    let three = |t: &[u8]| {
+        let (a, b, c) = (digit(t[0]), digit(t[1]), digit(t[2]));
+        ((a | b | c) < 10).then(|| i64::from(a) * 100 + i64::from(b) * 10 + i64::from(c))
+    };
+    let (micros, zone) = match &b[19..] {
+        [b'.', t @ ..] => {
+            // Three or six digits, then a one- or six-byte zone.
+            let digits = match t.len() {
+                4 | 9 => 3,
+                7 | 12 => 6,
+                _ => return None,
+            };
+            let ms = three(t)?;
+            let micros = if digits == 3 {
+                ms * 1_000
+            } else {
+                ms * 1_000 + three(&t[3..])?
+            };
+            (micros, &t[digits..])
+        }
+        zone => (0, zone),
+    };
+    let offset = match *zone {
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (h1, h2, m1, m2) = (digit(h1), digit(h2), digit(m1), digit(m2));
+            if (h1 | h2 | m1 | m2) >= 10 {
+                return None;
+            }
+            let (hours, minutes) = (i64::from(h1 * 10 + h2), i64::from(m1 * 10 + m2));
+            if minutes > 59 || hours * 60 + minutes > 14 * 60 {
+                return None;
+            }
+            let magnitude = hours * 3600 + minutes * 60;
+            if sign == b'-' {
+                -magnitude
+            } else {
+                magnitude
+            }
+        }
+        _ => return None,
+    };
+    // Without branches: months and days of random instants are not predictable.
+    // Bits 2m..2m+1 hold (days in month m) - 28 for a common year; Feb gains the leap day.
+    let short = (0x03BB_EECC_u32 >> (2 * u32::from(month & 15))) & 3;
+    let leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0));
+    let last_day = 28 + short as u8 + u8::from(leap & (month == 2));
+    let in_range = (month.wrapping_sub(1) < 12)
+        & (day.wrapping_sub(1) < last_day)
+        & (hour <= 23)
+        & (minute <= 59)
+        & (second <= 59);
+    if !in_range {
+        return None;
+    }
+    // `days_from_civil` for years 0..=9999, in u32 and without its clamp.
+    let jan_or_feb = month <= 2;
+    let y = year + 400 - u32::from(jan_or_feb);
+    let m = u32::from(if jan_or_feb { month + 9 } else { month - 3 });
+    let days = y * 365 + y / 4 - y / 100 + y / 400 + (153 * m + 2) / 5 + u32::from(day);
+    let seconds = (i64::from(days) - i64::from(EPOCH)) * 86_400
+        + i64::from(u32::from(hour) * 3600 + u32::from(minute) * 60 + u32::from(second))
+        - offset;
+    // Four-digit years: far from overflowing.
+    Some(seconds * US_PER_SEC + micros)
+}
+
+/// Values per parallel task (a whole number of bitmap words).
+const CHUNK: usize = 1 << 14;
+
+/// Instants of a column of values, in Arrow's layout.
+#[derive(Debug)]
+pub struct Instants {
+    /// Microseconds since the epoch (0 where the value is null or invalid).
+    pub values: Vec<i64>,
+    /// Validity bitmap: bit `i % 64` of word `i / 64` is set where value `i` parsed; bits past
+    /// the end are clear.
+    pub valid: Vec<u64>,
+    /// How many values are null or invalid.
+    pub invalid: usize,
+}
+
+/// Parses `n` values, `get(i)` giving the bytes of value `i` (`None` for a null), each as
+/// [`parse_xsd_datetime`] would; in parallel on the rayon pool.
+pub fn parse_many<'a, F>(n: usize, get: F, naive: Naive) -> Instants
+where
+    F: Fn(usize) -> Option<&'a [u8]> + Sync,
+{
+    use rayon::prelude::*;
+    let words = n.div_ceil(64);
+    let mut values = Vec::with_capacity(n);
+    let mut valid = Vec::with_capacity(words);
+    let invalid = values.spare_capacity_mut()[..n]
+        .par_chunks_mut(CHUNK)
+        .zip(valid.spare_capacity_mut()[..words].par_chunks_mut(CHUNK / 64))
+        .enumerate()
+        .map(|(c, (values, words))| {
+            let mut invalid = 0;
+            for (w, (values, word)) in values.chunks_mut(64).zip(words).enumerate() {
+                let first = c * CHUNK + w * 64;
+                let mut bits = 0u64;
+                for (k, out) in values.iter_mut().enumerate() {
+                    let us = get(first + k)
+                        .and_then(|b| parse_common(b).or_else(|| parse_bytes(b, naive).ok()));
+                    bits |= u64::from(us.is_some()) << k;
+                    out.write(us.unwrap_or(0));
+                }
+                invalid += values.len() - bits.count_ones() as usize;
+                word.write(bits);
+            }
+            invalid
+        })
+        .sum();
+    // SAFETY: the loops above wrote each of the `n` values and `words` words (the chunks of
+    // both cover them exactly: CHUNK values per CHUNK / 64 words).
+    unsafe {
+        values.set_len(n);
+        valid.set_len(words);
+    }
+    Instants {
+        values,
+        valid,
+        invalid,
     }
 }
 
@@ -740,6 +899,113 @@ mod tests {
                 let s = String::from_utf8(v).expect("ASCII");
                 let _ = parse_xsd_datetime(&s, Naive::Utc);
             }
+        }
+    }
+
+    /// The fast path either declines or agrees with the full parser.
+    fn check_common(b: &[u8]) {
+        if let Some(us) = parse_common(b) {
+            assert_eq!(
+                Ok(us),
+                parse_bytes(b, Naive::Reject),
+                "{:?}",
+                String::from_utf8_lossy(b)
+            );
+        }
+    }
+
+    #[test]
+    fn the_common_shapes_take_the_fast_path() {
+        for s in [
+            "2023-05-12T14:00:00Z",
+            "2023-05-12T14:00:00.123Z",
+            "2023-05-12T14:00:00.123456Z",
+            "2023-05-12T14:00:00+01:00",
+            "2023-05-12T14:00:00.123-05:30",
+            "2023-05-12T14:00:00.123456+14:00",
+            "0000-02-29T00:00:00-14:00",
+            "9999-12-31T23:59:59.999999Z",
+        ] {
+            assert_eq!(
+                parse_common(s.as_bytes()).map(Ok),
+                Some(parse_xsd_datetime(s, Naive::Reject)),
+                "{s}"
+            );
+        }
+        // Valid but unusual shapes are left to the full parser.
+        for s in [
+            "2023-05-12T24:00:00Z",
+            "2023-05-12T14:00:00",
+            "2023-05-12T14:00:00.5Z",
+            "2023-05-12T14:00:00.1234567Z",
+            " 2023-05-12T14:00:00Z",
+            "12023-05-12T14:00:00Z",
+            "2023-05-12Z",
+        ] {
+            assert!(parse_xsd_datetime(s, Naive::Utc).is_ok(), "{s}");
+            assert_eq!(parse_common(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_parser_on_near_valid_values() {
+        // Every one- and two-byte substitution of each shape (bytes that matter to the
+        // parser), so every field goes out of range and every separator is broken.
+        let alphabet = b"0123456789+-:.TZ z\x00";
+        for base in [
+            "2024-02-29T23:59:59Z",
+            "2023-12-31T24:00:00.000Z",
+            "2023-05-12T14:00:00.123456+14:00",
+            "1999-09-30T09:09:09.999-09:59",
+        ] {
+            let base = base.as_bytes();
+            for i in 0..base.len() {
+                for &c in alphabet {
+                    let mut v = base.to_vec();
+                    v[i] = c;
+                    check_common(&v);
+                    for j in i + 1..base.len() {
+                        for &d in b"019+:." {
+                            let mut w = v.clone();
+                            w[j] = d;
+                            check_common(&w);
+                        }
+                    }
+                }
+                check_common(&base[..i]);
+            }
+        }
+    }
+
+    #[test]
+    fn parse_many_matches_one_by_one() {
+        let texts: Vec<String> = (0..1_000)
+            .map(|i| match i % 5 {
+                0 => format!("2023-01-{:02}T{:02}:00:00Z", i % 31 + 1, i % 25),
+                1 => format!("2024-02-{:02}T12:00:00.{:03}+01:00", i % 31 + 1, i),
+                2 => format!("-{:04}-03-01", i),
+                3 => format!("2023-05-12T14:00:{:02}", i % 61),
+                _ => "garbage".to_owned(),
+            })
+            .collect();
+        for naive in [Naive::Utc, Naive::Reject] {
+            let got = parse_many(
+                texts.len() + 1,
+                |i| texts.get(i).map(|s| s.as_bytes()),
+                naive,
+            );
+            let mut invalid = 1;
+            for (i, s) in texts.iter().enumerate() {
+                let expected = parse_xsd_datetime(s, naive).ok();
+                invalid += usize::from(expected.is_none());
+                let valid = got.valid[i / 64] >> (i % 64) & 1 == 1;
+                assert_eq!(valid.then_some(got.values[i]), expected, "{s}");
+                assert!(valid || got.values[i] == 0);
+            }
+            // The last value is a null; no bit is set past the end.
+            assert_eq!(got.valid.len(), 16);
+            assert_eq!(got.valid[15] >> (1_000 % 64), 0);
+            assert_eq!(got.invalid, invalid);
         }
     }
 

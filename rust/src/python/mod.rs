@@ -12,7 +12,7 @@ use arrow_array::{
     Array, ArrayRef, BooleanArray, ListArray, RecordBatch, StringArray, StructArray,
     TimestampMicrosecondArray, UInt32Array, UInt64Array,
 };
-use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -145,15 +145,16 @@ fn tiles_for_points<'py>(
         if lat.len() != n {
             return Err(format!("lon has {n} values, lat has {}", lat.len()));
         }
-        let (mut x, mut y, mut ok) = (vec![0u32; n], vec![0u32; n], vec![false; n]);
-        tile_kernel::tiles_for_points(&lon, &lat, z, &mut x, &mut y, &mut ok);
-        let mut nulls = NullBuffer::from(ok);
+        let tiles = tile_kernel::tiles_of_points(&lon, &lat, z);
+        let valid = BooleanBuffer::new(Buffer::from_vec(tiles.valid), 0, n);
+        // No bitmap at all when every point is valid (and present).
+        let mut nulls = (tiles.invalid > 0).then(|| NullBuffer::new(valid));
         for input in [lon_nulls, lat_nulls].into_iter().flatten() {
-            nulls = NullBuffer::new(nulls.inner() & input.inner());
+            nulls = NullBuffer::union(nulls.as_ref(), Some(&input));
         }
-        let x: ArrayRef = Arc::new(UInt32Array::new(ScalarBuffer::from(x), None));
-        let y: ArrayRef = Arc::new(UInt32Array::new(ScalarBuffer::from(y), None));
-        let nulls = Some(nulls).filter(|n| n.null_count() > 0);
+        let x: ArrayRef = Arc::new(UInt32Array::new(ScalarBuffer::from(tiles.x), None));
+        let y: ArrayRef = Arc::new(UInt32Array::new(ScalarBuffer::from(tiles.y), None));
+        let nulls = nulls.filter(|n| n.null_count() > 0);
         Ok(Arc::new(StructArray::new(tile_fields(), vec![x, y], nulls)))
     })?
     .map_err(ColumnError::new_err)?;
@@ -239,12 +240,21 @@ fn parse_datetime<'py>(
     let out = run(py, move || -> Result<ArrayRef, String> {
         let strings = Strings::try_new(array.as_ref())
             .ok_or_else(|| format!("values must be strings, not {}", array.data_type()))?;
-        let (values, valid) = columns::par_map_i64(strings.len(), |i| {
-            strings
-                .get(i)
-                .and_then(|s| xsd::parse_xsd_datetime(s, naive).ok())
-        });
-        let nulls = Some(NullBuffer::from(valid)).filter(|n| n.null_count() > 0);
+        let n = strings.len();
+        let parsed = match strings {
+            Strings::Utf8(a) => {
+                xsd::parse_many(n, |i| a.is_valid(i).then(|| a.value(i).as_bytes()), naive)
+            }
+            Strings::Large(a) => {
+                xsd::parse_many(n, |i| a.is_valid(i).then(|| a.value(i).as_bytes()), naive)
+            }
+            Strings::View(a) => {
+                xsd::parse_many(n, |i| a.is_valid(i).then(|| a.value(i).as_bytes()), naive)
+            }
+        };
+        let valid = BooleanBuffer::new(Buffer::from_vec(parsed.valid), 0, n);
+        let nulls = (parsed.invalid > 0).then(|| NullBuffer::new(valid));
+        let values = parsed.values;
         Ok(Arc::new(
             TimestampMicrosecondArray::new(ScalarBuffer::from(values), nulls).with_timezone("UTC"),
         ))
