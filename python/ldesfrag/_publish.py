@@ -174,7 +174,7 @@ class _Writer:
         return f"spare-{self.next_spare - 1}"
 
     def stage(self, rel: str, data: bytes) -> None:
-        """Queues ``data`` for ``rel``, written by :meth:`flush`."""
+        """Queues ``data`` for ``rel``, written by the :meth:`put` of a commit."""
         self.pending.append((f"{self.tmp}/{self._spare(len(data))}", f"{self.root}/{rel}", data))
         self.files += 1
         self.bytes += len(data)

@@ -10,20 +10,9 @@ use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicr
 use ldesfrag::fragmenter::{Fragmenter, OnInvalid};
 use ldesfrag::view::View;
 
-/// xorshift64*: reproducible data without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn members(kind: &str, n: usize) -> RecordBatch {
     let mut rng = Rng(11);

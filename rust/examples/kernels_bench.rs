@@ -6,19 +6,9 @@ use std::time::Instant;
 use arrow_array::{Array, StringArray};
 use ldesfrag::{tile, xsd};
 
-/// xorshift64*: reproducible data without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn best<T>(rounds: usize, n: usize, what: &str, mut f: impl FnMut() -> T) {
     let mut best = f64::INFINITY;
