@@ -239,28 +239,6 @@ pub fn instant_values(array: &dyn Array) -> Option<(Cow<'_, [i64]>, Option<NullB
     Some((values, array.logical_nulls()))
 }
 
-/// Maps rows `0..n` to optional values on the rayon pool, in chunks written in place: the
-/// values (0 where `None`) and their validity, ready to become an Arrow array without copies.
-pub fn par_map_i64(n: usize, f: impl Fn(usize) -> Option<i64> + Sync) -> (Vec<i64>, Vec<bool>) {
-    use rayon::prelude::*;
-    const CHUNK: usize = 1 << 14;
-    let mut values = vec![0i64; n];
-    let mut valid = vec![false; n];
-    values
-        .par_chunks_mut(CHUNK)
-        .zip(valid.par_chunks_mut(CHUNK))
-        .enumerate()
-        .for_each(|(c, (vs, ok))| {
-            for (k, (v, o)) in vs.iter_mut().zip(ok.iter_mut()).enumerate() {
-                if let Some(x) = f(c * CHUNK + k) {
-                    *v = x;
-                    *o = true;
-                }
-            }
-        });
-    (values, valid)
-}
-
 /// Member ids: strings or integers. Compared only to break timestamp ties.
 #[derive(Debug, Clone, Copy)]
 pub enum Ids<'a> {

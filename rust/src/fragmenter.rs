@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::mem::MaybeUninit;
 
 use arrow_array::{Array, RecordBatch, StringArray};
-use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -1188,13 +1188,12 @@ fn read_times<'a>(
             "a timestamp, date or xsd:dateTime string",
         )
     })?;
-    let (values, valid) = columns::par_map_i64(strings.len(), |i| {
-        strings
-            .get(i)
-            .and_then(|s| xsd::parse_xsd_datetime(s, xsd::Naive::Utc).ok())
-    });
+    let n = strings.len();
+    let parsed = xsd::parse_many(n, |i| strings.get(i).map(str::as_bytes), xsd::Naive::Utc);
+    let nulls = (parsed.invalid > 0)
+        .then(|| NullBuffer::new(BooleanBuffer::new(Buffer::from_vec(parsed.valid), 0, n)));
     // Only the failures are parsed again, to say why.
-    for (i, _) in valid.iter().enumerate().filter(|(_, ok)| !**ok) {
+    for i in (0..n).filter(|&i| nulls.as_ref().is_some_and(|v| v.is_null(i))) {
         let reason = match strings.get(i) {
             None => "missing timestamp".to_owned(),
             Some(s) => xsd::parse_xsd_datetime(s, xsd::Naive::Utc)
@@ -1203,7 +1202,7 @@ fn read_times<'a>(
         };
         invalid.push((i, column.to_owned(), reason));
     }
-    let nulls = Some(NullBuffer::from(valid)).filter(|n| n.null_count() > 0);
+    let values = parsed.values;
     Ok((Cow::Owned(values), nulls))
 }
 
@@ -1221,18 +1220,10 @@ fn point_keys(
     let lens: Vec<usize> = lon.chunks(ROWS).map(<[f64]>::len).collect();
     let words = par_write(&lens, |c, out| {
         let (lo, m) = (c * ROWS, lens[c]);
-        let (mut x, mut y, mut ok) = (vec![0u32; m], vec![0u32; m], vec![false; m]);
-        tile::tiles_for_points(
-            &lon[lo..lo + m],
-            &lat[lo..lo + m],
-            zoom,
-            &mut x,
-            &mut y,
-            &mut ok,
-        );
+        let t = tile::tiles_of_points(&lon[lo..lo + m], &lat[lo..lo + m], zoom);
         for k in 0..m {
-            out.push(if ok[k] && present(lo + k) {
-                u64::from(y[k]) << 32 | u64::from(x[k])
+            out.push(if t.is_valid(k) && present(lo + k) {
+                u64::from(t.y[k]) << 32 | u64::from(t.x[k])
             } else {
                 UNKNOWN
             });

@@ -481,36 +481,11 @@ pub fn tiles_of_points(lon: &[f64], lat: &[f64], zoom: u8) -> PointTiles {
     }
 }
 
-/// [`tiles_of_points`] into initialised output with one `bool` per point in `valid`.
-pub fn tiles_for_points(
-    lon: &[f64],
-    lat: &[f64],
-    zoom: u8,
-    x: &mut [u32],
-    y: &mut [u32],
-    valid: &mut [bool],
-) {
-    let n = lon.len();
-    assert!(valid.len() == n);
-    let mut words = vec![0u64; n.div_ceil(BLOCK)];
-    tiles_into(
-        lon,
-        lat,
-        zoom,
-        as_uninit(x),
-        as_uninit(y),
-        as_uninit(&mut words),
-    );
-    for (i, v) in valid.iter_mut().enumerate() {
-        *v = words[i / BLOCK] >> (i % BLOCK) & 1 == 1;
+impl PointTiles {
+    /// Whether point `i` is valid (its bit in [`PointTiles::valid`]).
+    pub fn is_valid(&self, i: usize) -> bool {
+        self.valid[i / BLOCK] >> (i % BLOCK) & 1 == 1
     }
-}
-
-/// An initialised slice as output space.
-fn as_uninit<T: Copy>(s: &mut [T]) -> &mut [MaybeUninit<T>] {
-    // SAFETY: `MaybeUninit<T>` has `T`'s layout, and only initialised values (`T: Copy`, no
-    // drop) are ever written through the result, so `s` stays initialised.
-    unsafe { &mut *(s as *mut [T] as *mut [MaybeUninit<T>]) }
 }
 
 #[cfg(test)]
@@ -577,12 +552,11 @@ mod tests {
             .map(|i| -180.0 + 360.0 * i as f64 / (n - 1) as f64)
             .collect();
         for z in [0u8, 1, 5, 12, 18, 24, 28, 30] {
-            let (mut x, mut y, mut ok) = (vec![0; n], vec![0; n], vec![false; n]);
-            tiles_for_points(&lon, &lat, z, &mut x, &mut y, &mut ok);
+            let got = tiles_of_points(&lon, &lat, z);
             for i in 0..n {
-                assert!(ok[i]);
+                assert!(got.is_valid(i));
                 assert_eq!(
-                    (x[i], y[i]),
+                    (got.x[i], got.y[i]),
                     tile_xy_unchecked(lon[i], lat[i], z),
                     "z{z} {} {}",
                     lon[i],
@@ -600,10 +574,9 @@ mod tests {
                 let lat = tile_lat(row, z);
                 let lats: Vec<f64> = [-1e-12, 0.0, 1e-12].iter().map(|d| lat + d).collect();
                 let lons = vec![10.0; 3];
-                let (mut x, mut y, mut ok) = (vec![0; 3], vec![0; 3], vec![false; 3]);
-                tiles_for_points(&lons, &lats, z, &mut x, &mut y, &mut ok);
+                let got = tiles_of_points(&lons, &lats, z);
                 for i in 0..3 {
-                    assert_eq!((x[i], y[i]), tile_xy_unchecked(lons[i], lats[i], z));
+                    assert_eq!((got.x[i], got.y[i]), tile_xy_unchecked(lons[i], lats[i], z));
                 }
             }
         }
@@ -671,8 +644,8 @@ mod tests {
     fn invalid_points_are_flagged() {
         let lon = [0.0, f64::NAN, 0.0, f64::INFINITY, 0.0];
         let lat = [0.0, 0.0, 90.0, 0.0, -95.0];
-        let (mut x, mut y, mut ok) = ([0; 5], [0; 5], [false; 5]);
-        tiles_for_points(&lon, &lat, 4, &mut x, &mut y, &mut ok);
+        let got = tiles_of_points(&lon, &lat, 4);
+        let ok: Vec<bool> = (0..5).map(|i| got.is_valid(i)).collect();
         assert_eq!(ok, [true, false, false, false, false]);
     }
 }
