@@ -171,6 +171,20 @@ fn relations(batches: &[RecordBatch]) -> PyResult<Vec<Relation<'_>>> {
     Ok(out)
 }
 
+/// The arguments every renderer takes: the format's name and the view as JSON.
+fn format_and_view(format: &str, view_json: Option<&str>) -> PyResult<(Format, Option<View>)> {
+    let format = Format::parse(format).ok_or_else(|| {
+        LdesfragError::new_err(format!(
+            "format must be \"turtle\", \"ntriples\", \"nquads\", \"trig\" or \"jsonld\", not {format:?}"
+        ))
+    })?;
+    let view = view_json
+        .map(View::from_json)
+        .transpose()
+        .map_err(|e| ViewError::new_err(e.to_string()))?;
+    Ok((format, view))
+}
+
 /// One relation as a tuple: (type, node, path, value, datatype, remaining_items).
 type RelationRow = (
     String,
@@ -204,15 +218,7 @@ pub fn render_page<'py>(
     shape: Option<&str>,
     format: &str,
 ) -> PyResult<(Bound<'py, PyBytes>, String)> {
-    let format = Format::parse(format).ok_or_else(|| {
-        LdesfragError::new_err(format!(
-            "format must be \"turtle\", \"ntriples\", \"nquads\", \"trig\" or \"jsonld\", not {format:?}"
-        ))
-    })?;
-    let view = view_json
-        .map(View::from_json)
-        .transpose()
-        .map_err(|e| ViewError::new_err(e.to_string()))?;
+    let (format, view) = format_and_view(format, view_json)?;
     let member_batches = batches(members)?;
     let relation_batches = batches(relations)?;
     let rows = relation_rows.unwrap_or_default();
@@ -315,12 +321,7 @@ pub fn render_pages<'py>(
     shape: Option<&str>,
     format: &str,
 ) -> PyResult<(Vec<Bound<'py, PyBytes>>, Vec<String>)> {
-    let format = Format::parse(format)
-        .ok_or_else(|| LdesfragError::new_err(format!("unknown format {format:?}")))?;
-    let view = view_json
-        .map(View::from_json)
-        .transpose()
-        .map_err(|e| ViewError::new_err(e.to_string()))?;
+    let (format, view) = format_and_view(format, view_json)?;
     let page_batches = batches(Some(pages))?;
     let member_batches = batches(members)?;
     let relation_batches = batches(relations)?;
