@@ -569,7 +569,7 @@ class _Publisher:
         self.new_open.append(new)
         self.open_rows += new.num_rows
         self.state["members"] += table.num_rows
-        self._render_changed(set(pc.unique(keys).to_pylist()))
+        self._render_changed(set(self.open_chunks[-1][1]))  # the batch's pages
 
     def _render_changed(self, changed: set[str], force_root: bool = False) -> None:
         pa, pc = self.pa, self.pc
