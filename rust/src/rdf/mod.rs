@@ -7,6 +7,7 @@
 //! read in bounded windows and [`payload`] for the payload's canonical order.
 
 mod extract;
+mod line;
 pub mod parse;
 pub mod payload;
 pub mod reader;

@@ -18,7 +18,7 @@ use oxttl::turtle::LowLevelTurtleParser;
 use oxttl::{NQuadsParser, NTriplesParser, TriGParser, TurtleParser};
 use rayon::prelude::*;
 
-use super::{Error, Problem};
+use super::{line, Error, Problem};
 
 /// An RDF syntax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -452,19 +452,22 @@ fn parse_line_format(ntriples: bool, text: &[u8]) -> Vec<Result<Quad, oxttl::Tur
     }
 }
 
-/// A chunk parsed in one go; a chunk that does not give exactly one statement per content line
-/// (an error, two statements on a line) is parsed again line by line, so errors stay on their
-/// line and every statement knows its line.
+/// A chunk parsed line by line: the common forms by [`line::parse`], every other line by oxttl,
+/// so errors stay on their line and every statement knows its line.
 fn parse_chunk(ntriples: bool, name: &str, chunk: &Chunk) -> (Vec<Stmt>, Vec<Problem>) {
     let mut out = Vec::with_capacity(chunk.content.len());
     let mut problems = Vec::new();
-    if parse_whole_chunk(ntriples, name, chunk, &mut out, &mut problems) {
-        return (out, problems);
-    }
-    out.clear();
-    problems.clear();
-    for (k, text) in chunk.buf.split_inclusive(|&b| b == b'\n').enumerate() {
+    let lines = chunk.buf.split_inclusive(|&b| b == b'\n');
+    for ((k, text), &content) in lines.enumerate().zip(&chunk.content) {
+        if !content {
+            continue; // blank or a comment
+        }
         let line = chunk.first_line + k as u64;
+        if let Some(quad) = line::parse(text, !ntriples) {
+            let quad = repair_at(name, quad, line, &mut problems);
+            out.push(Stmt { quad, line });
+            continue;
+        }
         // One report per bad line: after the first error the rest of the line is noise.
         let mut failed = false;
         for r in parse_line_format(ntriples, text) {
@@ -488,40 +491,6 @@ fn parse_chunk(ntriples: bool, name: &str, chunk: &Chunk) -> (Vec<Stmt>, Vec<Pro
         }
     }
     (out, problems)
-}
-
-/// The fast path: true when the chunk gave exactly one statement per content line.
-fn parse_whole_chunk(
-    ntriples: bool,
-    name: &str,
-    chunk: &Chunk,
-    out: &mut Vec<Stmt>,
-    problems: &mut Vec<Problem>,
-) -> bool {
-    let mut lines = (chunk.first_line..)
-        .zip(&chunk.content)
-        .filter(|(_, &c)| c)
-        .map(|(line, _)| line);
-    let mut push = |r: Result<Quad, oxttl::TurtleSyntaxError>| match (r, lines.next()) {
-        (Ok(quad), Some(line)) => {
-            let quad = repair_at(name, quad, line, problems);
-            out.push(Stmt { quad, line });
-            true
-        }
-        _ => false,
-    };
-    let all = if ntriples {
-        NTriplesParser::new()
-            .lenient()
-            .for_slice(&chunk.buf)
-            .all(|r| push(r.map(|t| t.in_graph(GraphName::DefaultGraph))))
-    } else {
-        NQuadsParser::new()
-            .lenient()
-            .for_slice(&chunk.buf)
-            .all(&mut push)
-    };
-    all && lines.next().is_none()
 }
 
 fn repair_at(name: &str, mut quad: Quad, line: u64, problems: &mut Vec<Problem>) -> Quad {
