@@ -743,3 +743,46 @@ def test_render_pages_names_a_bad_members_row_in_the_given_table():
             pages, stream=STREAM, members=table, order=pa.array([2, 1, 0], pa.uint64())
         )
     assert e.value.row == 1
+
+
+@given(
+    chunks=st.lists(
+        st.lists(st.tuples(st.sampled_from(["a\n1", "a\n2", "b\n1", "c\n0"]), st.integers(0, 50))),
+        max_size=4,
+    ),
+    keys=st.lists(st.sampled_from(["a\n1", "a\n2", "b\n1", "c\n0", "d\n1"]), max_size=6),
+)
+def test_page_rows_lists_each_pages_rows_by_arrival(chunks, keys):
+    """`publish` finds a batch's pages' members with page_rows: checked against a Python twin
+    over a chunked table (row numbers run across chunks), absent and repeated keys."""
+    # seq is unique per row, as in publish (a member's arrival number on its page).
+    seqs = iter(range(10**6, 0, -7))
+    chunks = [[(k, next(seqs) + s) for k, s in chunk] for chunk in chunks]
+    schema = pa.schema([("key", pa.string()), ("seq", pa.uint64())])
+    table = pa.Table.from_batches(
+        [
+            pa.record_batch(
+                [[k for k, _ in c], pa.array([s for _, s in c], pa.uint64())], schema=schema
+            )
+            for c in chunks
+        ],
+        schema=schema,
+    )
+    order, start, count = ldesfrag._ldesfrag.page_rows(table, pa.array(keys, pa.string()))
+    order, start, count = (pa.array(a).to_pylist() for a in (order, start, count))
+    rows = [r for c in chunks for r in c]
+    expected: list[int] = []
+    for i, key in enumerate(keys):
+        mine = (
+            [] if key in keys[:i] else sorted((s, r) for r, (k, s) in enumerate(rows) if k == key)
+        )
+        assert start[i] == len(expected)
+        assert count[i] == len(mine)
+        expected += [r for _, r in mine]
+    assert order == expected
+
+
+def test_page_rows_wants_a_uint64_seq():
+    table = pa.table({"key": ["a\n1"], "seq": pa.array([1], pa.int64())})
+    with pytest.raises(ldesfrag.ColumnError, match="seq"):
+        ldesfrag._ldesfrag.page_rows(table, pa.array(["a\n1"]))

@@ -607,21 +607,9 @@ class _Publisher:
         pa, pc = self.pa, self.pc
         want = pa.array(keys, pa.string())
         table = self._open_members(set(keys))
-        # The rows of the pages' members, sorted by page then arrival (only the rows are sorted:
-        # render_pages reads the members through them).
-        chosen = pc.indices_nonzero(pc.is_in(table["key"], value_set=want).combine_chunks())
-        picked = table.select(["key", "seq"]).take(chosen)
-        by_page = pc.sort_indices(picked, sort_keys=[("key", "ascending"), ("seq", "ascending")])
-        order = pc.take(chosen, by_page)
-        # Each page's members are one slice of `order`.
-        counts = pc.value_counts(pc.take(picked["key"], by_page))
-        spans: dict[str, tuple[int, int]] = {}
-        start = 0
-        for key, n in zip(
-            counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
-        ):
-            spans[key] = (start, n)
-            start += n
+        # The rows of each page's members, by arrival (only row numbers: render_pages reads the
+        # members through them).
+        order, starts, counts = _ldesfrag.page_rows(table.select(["key", "seq"]), want)
         index = {key: i for i, key in enumerate(keys)}
         rel = rel.filter(pc.is_in(rel["key"], value_set=want))
         children = zip(rel["child"].to_pylist(), rel["child_page"].to_pylist(), strict=True)
@@ -635,20 +623,17 @@ class _Publisher:
                 "datatype": rel["datatype"],
             }
         )
-        nodes, starts, sizes, paths = [], [], [], []
+        nodes, paths = [], []
         for key in keys:
             bucket, page_text = key.rsplit("\n", 1)
             page = int(page_text) or None
             nodes.append(self.iri(bucket, page))
             paths.append(node_path(bucket, page, self.ext))
-            start, n = spans.get(key, (0, 0)) if page else (0, 0)
-            starts.append(start)
-            sizes.append(n)
         pages = pa.table(
             {
                 "node": pa.array(nodes, pa.string()),
-                "start": pa.array(starts, pa.uint64()),
-                "count": pa.array(sizes, pa.uint64()),
+                "start": pa.array(starts),
+                "count": pa.array(counts),
                 "immutable": pa.array([k in immutable for k in keys], pa.bool_()),
                 "root": pa.array([k == "\n0" for k in keys], pa.bool_()),
             }

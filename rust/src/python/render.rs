@@ -2,12 +2,15 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, UInt32Type, UInt64Type};
-use arrow_array::{Array, ArrowPrimitiveType, RecordBatch};
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, RecordBatch, UInt64Array};
 use arrow_schema::DataType;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3_arrow::input::{AnyArray, AnyRecordBatch};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use super::exceptions::{ColumnError, InvalidMemberError, LdesfragError, ViewError};
 use super::run;
@@ -423,4 +426,72 @@ pub fn render_pages<'py>(
         etags.push(etag);
     }
     Ok((bodies, etags))
+}
+
+/// The rows of `members` (columns `key`, a string, and `seq`, a uint64) on each page of `keys`,
+/// for `render_pages`: `order` lists them page by page, in the order of `keys`, each page's
+/// by `seq`; page `i` holds `order[start[i]..start[i] + count[i]]`. One hash probe per row
+/// instead of a join and a sort on string keys in Python.
+#[pyfunction]
+pub fn page_rows<'py>(
+    py: Python<'py>,
+    members: AnyRecordBatch,
+    keys: AnyArray,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let member_batches = batches(Some(members))?;
+    let keys = super::one_array(keys)?;
+    let (order, start, count) = run(py, || -> PyResult<_> {
+        let wanted = Strings::try_new(keys.as_ref())
+            .ok_or_else(|| col_err(columns::type_error("keys", keys.as_ref(), "string")))?;
+        let mut index: FxHashMap<&str, u32> = FxHashMap::default();
+        index.reserve(wanted.len());
+        for i in 0..wanted.len() {
+            if let Some(k) = wanted.get(i) {
+                index.entry(k).or_insert(i as u32);
+            }
+        }
+        // (page, seq, row) of every row on a wanted page.
+        let mut found: Vec<(u32, u64, u64)> = Vec::new();
+        let mut offset = 0u64;
+        for batch in &member_batches {
+            let key =
+                strings(batch, "key", "as the page key of each row", true)?.expect("required");
+            let seq =
+                columns::column(batch, "seq", "as the arrival of each row").map_err(col_err)?;
+            let seq = match seq.data_type() {
+                DataType::UInt64 if seq.null_count() == 0 => seq.as_primitive::<UInt64Type>(),
+                _ => {
+                    return Err(col_err(columns::type_error(
+                        "seq",
+                        seq.as_ref(),
+                        "uint64 without nulls",
+                    )))
+                }
+            };
+            for r in 0..batch.num_rows() {
+                if let Some(&page) = key.get(r).and_then(|k| index.get(k)) {
+                    found.push((page, seq.value(r), offset + r as u64));
+                }
+            }
+            offset += batch.num_rows() as u64;
+        }
+        found.par_sort_unstable();
+        let mut count = vec![0u64; wanted.len()];
+        for &(page, _, _) in &found {
+            count[page as usize] += 1;
+        }
+        // A key given twice: its first place holds the rows, the other is empty.
+        let start: Vec<u64> = count
+            .iter()
+            .scan(0u64, |at, &n| {
+                let s = *at;
+                *at += n;
+                Some(s)
+            })
+            .collect();
+        let order: Vec<u64> = found.into_iter().map(|(_, _, row)| row).collect();
+        Ok((order, start, count))
+    })??;
+    let out = |v: Vec<u64>| super::array_out(py, Arc::new(UInt64Array::from(v)) as ArrayRef);
+    Ok((out(order)?, out(start)?, out(count)?))
 }

@@ -84,19 +84,19 @@ impl<'a> Cursor<'a> {
 
     /// `<iri>`: absolute (a scheme first), every character allowed unescaped in an IRIREF.
     fn iri(&mut self) -> Option<NamedNode> {
-        let b = self.bytes();
-        let len = b[1..].iter().position(|&c| c == b'>')?;
-        let iri = &b[1..=len];
+        let b = &self.bytes()[1..];
+        let len = b.iter().position(|&c| !IRI_CHAR[c as usize])?;
+        if b[len] != b'>' {
+            return None;
+        }
+        let iri = &b[..len];
         let scheme = iri.iter().position(|&c| c == b':')?;
         let scheme_ok = scheme > 0
             && iri[0].is_ascii_alphabetic()
             && iri[1..scheme]
                 .iter()
                 .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
-        let chars_ok = iri.iter().all(|&c| {
-            c > b' ' && !matches!(c, b'<' | b'"' | b'{' | b'}' | b'|' | b'^' | b'`' | b'\\')
-        });
-        if !(scheme_ok && chars_ok) {
+        if !scheme_ok {
             return None;
         }
         let start = self.pos + 1;
@@ -195,6 +195,20 @@ impl<'a> Cursor<'a> {
         }
     }
 }
+
+/// The bytes an IRIREF holds unescaped (UTF-8 beyond ASCII included).
+static IRI_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0x21;
+    while c < 256 {
+        t[c] = !matches!(
+            c as u8,
+            b'<' | b'>' | b'"' | b'{' | b'}' | b'|' | b'^' | b'`' | b'\\'
+        );
+        c += 1;
+    }
+    t
+};
 
 fn is_end(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'#')
