@@ -317,6 +317,7 @@ class _Publisher:
         self.progress = progress
         self.ext: str = settings["format"]
         self.base: str = settings["base_url"]
+        self.nodes: dict[tuple[str, int | None], tuple[str, str]] = {}
         self.stream: str = settings["stream"]
         self.state_dir = out / STATE_DIR
         self.writer = _Writer(out)
@@ -533,10 +534,18 @@ class _Publisher:
         counts = rel.group_by("key").aggregate([("key", "count")])
         return dict(zip(counts["key"].to_pylist(), counts["key_count"].to_pylist(), strict=True))
 
+    def node(self, bucket: str, page: int | None) -> tuple[str, str]:
+        """A node's IRI and file path, remembered: each batch links to many of the same
+        nodes again."""
+        known = self.nodes.get((bucket, page))
+        if known is None:
+            path = node_path(bucket, page, self.ext)
+            known = (self.base + path if bucket or page else self.base, path)
+            self.nodes[(bucket, page)] = known
+        return known
+
     def iri(self, bucket: str, page: int | None) -> str:
-        if not bucket and not page:
-            return self.base
-        return self.base + node_path(bucket, page, self.ext)
+        return self.node(bucket, page)[0]
 
     # ---- one batch -------------------------------------------------------------------------
     def add(self, batch: Any, rejected: Counter[str]) -> None:
@@ -626,9 +635,9 @@ class _Publisher:
         nodes, paths = [], []
         for key in keys:
             bucket, page_text = key.rsplit("\n", 1)
-            page = int(page_text) or None
-            nodes.append(self.iri(bucket, page))
-            paths.append(node_path(bucket, page, self.ext))
+            iri, path = self.node(bucket, int(page_text) or None)
+            nodes.append(iri)
+            paths.append(path)
         pages = pa.table(
             {
                 "node": pa.array(nodes, pa.string()),

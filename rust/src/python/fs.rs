@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use rayon::prelude::*;
 
 /// Writes each body to its path from the start, without truncating: callers pick files no
-/// larger than the body (spares), so nothing stale remains and no block is freed.
+/// larger than the body (spares), so nothing stale remains and no block is freed. One file
+/// after another: `publish` calls this from its committing thread while rayon renders the next
+/// batch, and new files in one directory only contend for its lock (threads spin on it).
 #[pyfunction]
 pub fn write_files(
     py: Python<'_>,
@@ -24,7 +25,7 @@ pub fn write_files(
     }
     let bodies: Vec<&[u8]> = bodies.iter().map(|b| b.as_bytes()).collect();
     py.detach(|| {
-        paths.par_iter().zip(&bodies).try_for_each(|(p, body)| {
+        paths.iter().zip(&bodies).try_for_each(|(p, body)| {
             let mut f = OpenOptions::new()
                 .write(true)
                 .create(true)
