@@ -35,7 +35,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let rounds: usize = args.next().map_or(20, |s| s.parse().expect("rounds"));
     let only = args.next().unwrap_or_default();
-    let n = 2_000_000;
+    // A third argument sets the number of values (2 M, as the Python benchmarks, by default).
+    let n: usize = args
+        .next()
+        .map_or(2_000_000, |s| s.parse().expect("values"));
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     if only.is_empty() || only == "tiles" {
         // The benchmark's box (Belgium) and the whole Web Mercator square.
