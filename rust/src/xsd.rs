@@ -489,7 +489,8 @@ fn parse_common(b: &[u8]) -> Option<i64> {
     let digit = |c: u8| c.wrapping_sub(b'0');
     let three = |t: &[u8]| {
         let (a, b, c) = (digit(t[0]), digit(t[1]), digit(t[2]));
-        ((a | b | c) < 10).then(|| i64::from(a) * 100 + i64::from(b) * 10 + i64::from(c))
+        // `max`, not `|`: 9 | 2 is 11, which sent values such as ".923" to the full parser.
+        (a.max(b).max(c) < 10).then(|| i64::from(a) * 100 + i64::from(b) * 10 + i64::from(c))
     };
     let (micros, zone) = match &b[19..] {
         [b'.', t @ ..] => {
@@ -513,7 +514,7 @@ fn parse_common(b: &[u8]) -> Option<i64> {
         [b'Z'] => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
             let (h1, h2, m1, m2) = (digit(h1), digit(h2), digit(m1), digit(m2));
-            if (h1 | h2 | m1 | m2) >= 10 {
+            if h1.max(h2).max(m1).max(m2) >= 10 {
                 return None;
             }
             let (hours, minutes) = (i64::from(h1 * 10 + h2), i64::from(m1 * 10 + m2));
@@ -925,6 +926,11 @@ mod tests {
             "2023-05-12T14:00:00.123456+14:00",
             "0000-02-29T00:00:00-14:00",
             "9999-12-31T23:59:59.999999Z",
+            // Digits whose bits together exceed 9 (8 | 2, 9 | 4, …).
+            "2023-05-12T14:00:00.923Z",
+            "2023-05-12T14:00:00.987654-09:30",
+            "2023-05-12T14:00:00+09:45",
+            "2023-05-12T14:00:00.284+13:59",
         ] {
             assert_eq!(
                 parse_common(s.as_bytes()).map(Ok),
