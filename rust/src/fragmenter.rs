@@ -4,10 +4,11 @@
 //! A call runs in phases. The first reads the columns and computes on the rayon pool, per
 //! member and per fragmentation, integer keys (tiles, time bucket ordinals, later interned
 //! references) or the reason they are missing; it may fail and then changes nothing. Then
-//! chunks of members, in parallel, map their composite leaf keys to chunk-local numbers; one
-//! sequential pass maps each chunk's distinct keys to leaf buckets (created if new, in order of
-//! first appearance) and reserves their members' page slots; and the chunks, in parallel again,
-//! write each member's leaf and page. The result does not depend on the chunking. Bucket ids
+//! chunks of members, in parallel, map their composite leaf keys to chunk-local numbers and
+//! look up the leaves that already exist; one sequential pass maps the other distinct keys to
+//! leaf buckets (created if new, in order of first appearance: under a parent met before, from
+//! the parent's id and one pair) and reserves every key's page slots; and the chunks, in
+//! parallel again, write each member's row, leaf and page. The result does not depend on the chunking. Bucket ids
 //! (strings) are written once per new bucket, without `fmt`, into one arena, and copied into
 //! the output only at the edge ([`Fragmenter::bucket_columns`]).
 
@@ -104,14 +105,15 @@ pub struct Fragmenter {
     max_tiles: usize,
     /// A new bucket's id is written here first (its parent's id is in the arena).
     scratch: String,
-    /// The parent of the leaves below one [`Fragmenter::up_key`], and the bucket whose id
-    /// theirs extend (the parent, or a hub's parent): a new leaf under a known parent is
-    /// made without the walk from the root.
-    parents: FxHashMap<UpKey, (u32, u32)>,
+    /// The parent of the leaves below one [`UpKey`], and where in `ids` the id is that
+    /// theirs extend (the parent's, or a hub's parent's; kept here, since on sparse data a
+    /// read of `id_offsets` misses the cache): a new leaf under a known parent is made
+    /// without the walk from the root.
+    parents: FxHashMap<UpKey, (u32, usize, usize)>,
 }
 
-/// A leaf key with the last level's word replaced by what the leaf's parent depends on
-/// (see [`Fragmenter::up_key`]), and whether that word was `UNKNOWN`.
+/// A leaf key with the last level's word replaced by what the leaf's parent depends on (the
+/// time key one granularity up, or 0), and whether that word was `UNKNOWN`.
 type UpKey = ([u64; MAX_LEVELS], bool);
 
 /// The composite key of a leaf: one word per fragmentation, zero past the last. Hashed word by
@@ -683,16 +685,20 @@ impl Fragmenter {
         let mut up = key.0;
         up[last] = up_word;
         let up = (up, k == UNKNOWN);
-        if let Some(&(parent, base)) = self.parents.get(&up) {
+        if let Some(&(parent, from, to)) = self.parents.get(&up) {
             let mut id = std::mem::take(&mut self.scratch);
             id.clear();
-            id.push_str(self.descriptor(base));
+            id.push_str(&self.ids[from..to]);
             let leaf = self.child(parent, last as u8, step, &mut id, true);
             self.scratch = id;
             return leaf;
         }
         let (leaf, parent, base) = self.walk(&key.0);
-        self.parents.insert(up, (parent, base));
+        let (from, to) = (
+            self.id_offsets[base as usize],
+            self.id_offsets[base as usize + 1],
+        );
+        self.parents.insert(up, (parent, from, to));
         leaf
     }
 
