@@ -4,16 +4,19 @@
 //! A call runs in phases. The first reads the columns and computes on the rayon pool, per
 //! member and per fragmentation, integer keys (tiles, time bucket ordinals, later interned
 //! references) or the reason they are missing; it may fail and then changes nothing. Then
-//! chunks of members, in parallel, map their composite leaf keys to chunk-local numbers; one
-//! sequential pass maps each chunk's distinct keys to leaf buckets (created if new, in order of
-//! first appearance) and reserves their members' page slots; and the chunks, in parallel again,
-//! write each member's leaf and page. The result does not depend on the chunking. Bucket ids
+//! chunks of members, in parallel, map their composite leaf keys to chunk-local numbers and
+//! look up the leaves that already exist; one sequential pass maps the other distinct keys to
+//! leaf buckets (created if new, in order of first appearance: under a parent met before, from
+//! the parent's id and one pair) and reserves every key's page slots; and the chunks, in
+//! parallel again, write each member's row, leaf and page. The result does not depend on the chunking. Bucket ids
 //! (strings) are written once per new bucket, without `fmt`, into one arena, and copied into
 //! the output only at the edge ([`Fragmenter::bucket_columns`]).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::mem::MaybeUninit;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 
 use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
@@ -102,7 +105,16 @@ pub struct Fragmenter {
     max_tiles: usize,
     /// A new bucket's id is written here first (its parent's id is in the arena).
     scratch: String,
+    /// The parent of the leaves below one [`UpKey`], and where in `ids` the id is that
+    /// theirs extend (the parent's, or a hub's parent's; kept here, since on sparse data a
+    /// read of `id_offsets` misses the cache): a new leaf under a known parent is made
+    /// without the walk from the root.
+    parents: FxHashMap<UpKey, (u32, usize, usize)>,
 }
+
+/// A leaf key with the last level's word replaced by what the leaf's parent depends on (the
+/// time key one granularity up, or 0), and whether that word was `UNKNOWN`.
+type UpKey = ([u64; MAX_LEVELS], bool);
 
 /// The composite key of a leaf: one word per fragmentation, zero past the last. Hashed word by
 /// word (the derived slice hash goes byte by byte through the hasher).
@@ -238,6 +250,8 @@ struct Chunk {
     keys: Vec<LeafKey>,
     /// Entries per key.
     counts: Vec<u64>,
+    /// Per key, its leaf if it existed before the call, else [`NEW`].
+    known: Vec<u32>,
     /// Per key, filled by the sequential pass: its leaf and the slot of its first entry.
     slots: Vec<Slot>,
     /// Per entry (member × leaf), in order: the key's number.
@@ -246,6 +260,9 @@ struct Chunk {
     /// member left out), so that the rows follow from the order.
     rows: Option<Vec<u64>>,
 }
+
+/// A chunk key without a leaf before the call.
+const NEW: u32 = u32::MAX;
 
 /// Where the next member of a leaf goes: its page, and the room left on it.
 #[derive(Debug, Clone, Copy)]
@@ -299,6 +316,7 @@ impl Fragmenter {
             closed: false,
             max_tiles: DEFAULT_MAX_TILES,
             scratch: String::new(),
+            parents: FxHashMap::default(),
         })
     }
 
@@ -361,11 +379,34 @@ impl Fragmenter {
             arrays.extend(self.id_arrays(b));
             return arrays;
         }
+        // Each id is copied as one fixed-size block (no `memcpy` call, no branch on its
+        // length): the bytes past its end are garbage that the next id overwrites, and the
+        // last one's fall into the spare room of `values`.
+        const WIDE: usize = 64;
         let arena = self.ids.as_bytes();
-        let mut values = Vec::with_capacity(end);
-        for &b in buckets {
-            values.extend_from_slice(&arena[ends[b as usize]..ends[b as usize + 1]]);
+        let mut values: Vec<u8> = Vec::with_capacity(end + WIDE);
+        let out = values.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        for (&b, &at) in buckets.iter().zip(&offsets) {
+            let (from, to) = (ends[b as usize], ends[b as usize + 1]);
+            let src = &arena[from..to];
+            // SAFETY: `at` + the id's length <= `end` (the offsets sum the lengths), so the
+            // destination of either copy is within the capacity `end + WIDE`; the source of
+            // the wide copy is within the arena (checked).
+            unsafe {
+                if src.len() <= WIDE && from + WIDE <= arena.len() {
+                    std::ptr::copy_nonoverlapping(
+                        arena.as_ptr().add(from),
+                        out.add(at as usize),
+                        WIDE,
+                    );
+                } else {
+                    std::ptr::copy_nonoverlapping(src.as_ptr(), out.add(at as usize), src.len());
+                }
+            }
         }
+        // SAFETY: every byte below `end` belongs to exactly one id, written by that id's copy
+        // after any earlier (longer) copy ran over it.
+        unsafe { values.set_len(end) };
         let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
         // SAFETY: `values` is whole bucket ids (each a `str` cut from the arena at its
         // offsets) laid end to end, and `offsets` are their ends: valid UTF-8 between any two.
@@ -443,18 +484,34 @@ impl Fragmenter {
         if !call.refs.is_empty() {
             self.intern_refs(&mut levels, &call.refs, total, order, skip);
         }
+        let leaves = &self.leaves;
         let mut chunks: Vec<Chunk> = (0..total.div_ceil(chunk))
             .into_par_iter()
             .map(|c| {
-                chunk_keys(
+                let mut ch = chunk_keys(
                     &levels,
                     order,
                     skip,
                     c * chunk,
                     ((c + 1) * chunk).min(total),
-                )
+                );
+                // Existing leaves are found here, in parallel; the sequential pass below
+                // looks up only the rest.
+                ch.known = if leaves.is_empty() {
+                    vec![NEW; ch.keys.len()]
+                } else {
+                    (ch.keys.iter())
+                        .map(|k| leaves.get(k).copied().unwrap_or(NEW))
+                        .collect()
+                };
+                ch
             })
             .collect();
+        // Room for the new leaves (a bound: a leaf new in several chunks counts in each).
+        let new: usize = (chunks.iter())
+            .map(|c| c.known.iter().filter(|&&l| l == NEW).count())
+            .sum();
+        self.leaves.reserve(new);
         for ch in &mut chunks {
             self.reserve(ch);
         }
@@ -505,13 +562,17 @@ impl Fragmenter {
     fn reserve(&mut self, ch: &mut Chunk) {
         let size = u64::from(self.view.page_size);
         let mut slots = Vec::with_capacity(ch.keys.len());
-        for (key, &n) in ch.keys.iter().zip(&ch.counts) {
-            let leaf = match self.leaves.get(key) {
-                Some(&l) => l,
-                None => {
-                    let l = self.walk(&key.0);
-                    self.leaves.insert(*key, l);
-                    l
+        for ((key, &n), &known) in ch.keys.iter().zip(&ch.counts).zip(&ch.known) {
+            let leaf = if known != NEW {
+                known
+            } else {
+                match self.leaves.get(key) {
+                    Some(&l) => l,
+                    None => {
+                        let l = self.new_leaf(key);
+                        self.leaves.insert(*key, l);
+                        l
+                    }
                 }
             };
             let count = &mut self.counts[leaf as usize];
@@ -542,16 +603,20 @@ impl Fragmenter {
 
     /// Creates the leaf of a composite key that `leaves` does not hold, and the buckets above
     /// it that are missing, level by level.
-    fn walk(&mut self, composite: &[u64; MAX_LEVELS]) -> u32 {
+    /// Returns the leaf, its parent and the bucket whose id the leaf's extends.
+    fn walk(&mut self, composite: &[u64; MAX_LEVELS]) -> (u32, u32, u32) {
         // The id of the bucket reached so far, written from the key as the walk goes down (no
         // reads of parents' ids from the arena: on sparse data those miss the cache).
         let mut id = std::mem::take(&mut self.scratch);
         id.clear();
         let mut b = 0u32;
+        // Before each step: its parent and the bucket `id` is the id of.
+        let mut up = (0u32, 0u32);
         let n_levels = self.view.fragmentations.len();
         for (l, &k) in composite.iter().enumerate().take(n_levels) {
             let (level, last) = (l as u8, l + 1 == n_levels);
             if k == UNKNOWN {
+                up = (b, b);
                 b = self.child(b, level, Step::Unknown, &mut id, last);
                 continue;
             }
@@ -562,6 +627,7 @@ impl Fragmenter {
                         x: k as u32,
                         y: (k >> 32) as u32,
                     };
+                    up = (hub, b);
                     b = self.child(hub, level, step, &mut id, last);
                 }
                 Fragmentation::HierarchicalTime {
@@ -570,17 +636,70 @@ impl Fragmenter {
                     let max = *max_granularity;
                     for g in max.levels() {
                         let key = timebucket::coarsen(time_key(k), max, g);
+                        up = (b, b);
                         b = self.child(b, level, Step::Time { g, key }, &mut id, last && g == max);
                     }
                 }
                 Fragmentation::Reference { .. } => {
                     let hub = self.hub(b, level, Step::RefHub, &mut id);
+                    up = (hub, b);
                     b = self.child(hub, level, Step::Ref { id: k as u32 }, &mut id, last);
                 }
             }
         }
         self.scratch = id;
-        b
+        (b, up.0, up.1)
+    }
+
+    /// Creates the leaf of a composite key that `leaves` does not hold: under a parent met
+    /// before, the leaf's id is its base's (from the arena) and one pair; else by the walk.
+    fn new_leaf(&mut self, key: &LeafKey) -> u32 {
+        let n_levels = self.view.fragmentations.len();
+        let Some(last) = n_levels.checked_sub(1) else {
+            return self.walk(&key.0).0;
+        };
+        let k = key.0[last];
+        let (up_word, step) = if k == UNKNOWN {
+            (0, Step::Unknown)
+        } else {
+            match &self.view.fragmentations[last] {
+                Fragmentation::Geospatial { .. } => (
+                    0,
+                    Step::Tile {
+                        x: k as u32,
+                        y: (k >> 32) as u32,
+                    },
+                ),
+                Fragmentation::HierarchicalTime {
+                    max_granularity, ..
+                } => {
+                    let (g, key) = (*max_granularity, time_key(k));
+                    // The parent is the bucket one granularity up (none above a year).
+                    let up = (g.levels().take_while(|&p| p < g).last())
+                        .map_or(0, |p| time_word(timebucket::coarsen(key, g, p)));
+                    (up, Step::Time { g, key })
+                }
+                Fragmentation::Reference { .. } => (0, Step::Ref { id: k as u32 }),
+            }
+        };
+        let mut up = key.0;
+        up[last] = up_word;
+        let up = (up, k == UNKNOWN);
+        if let Some(&(parent, from, to)) = self.parents.get(&up) {
+            let mut id = std::mem::take(&mut self.scratch);
+            id.clear();
+            id.push_str(&self.ids[from..to]);
+            let leaf = self.child(parent, last as u8, step, &mut id, true);
+            self.scratch = id;
+            return leaf;
+        }
+        let (leaf, parent, base) = self.walk(&key.0);
+        let (from, to) = (
+            self.id_offsets[base as usize],
+            self.id_offsets[base as usize + 1],
+        );
+        self.parents.insert(up, (parent, from, to));
+        leaf
     }
 
     /// The hub below `parent` (created if new); `id` (the parent's) is left as it was: the
@@ -748,13 +867,7 @@ impl Fragmenter {
                 } => {
                     let zone = self.zones[l].as_ref().expect("time levels have a zone");
                     let (times, nulls) = read_times(batch, column, &mut invalid)?;
-                    let g = *max_granularity;
-                    let words = (times.par_iter().with_min_len(1 << 14).enumerate())
-                        .map(|(i, &t)| match &nulls {
-                            Some(n) if n.is_null(i) => UNKNOWN,
-                            _ => time_word(timebucket::bucket_key(t, g, zone)),
-                        })
-                        .collect();
+                    let words = time_words(&times, nulls.as_ref(), *max_granularity, zone);
                     if by_time && order_times.is_none() {
                         order_times = Some(instants_or_max(&times, nulls.as_ref()));
                     }
@@ -1206,6 +1319,30 @@ fn read_times<'a>(
     Ok((Cow::Owned(values), nulls))
 }
 
+/// The [`time_word`] of each instant's bucket, `UNKNOWN` where it is missing; chunks in
+/// parallel.
+fn time_words(times: &[i64], nulls: Option<&NullBuffer>, g: Granularity, zone: &Zone) -> Vec<u64> {
+    const ROWS: usize = 1 << 14;
+    let lens: Vec<usize> = times.chunks(ROWS).map(<[i64]>::len).collect();
+    let nulls = nulls.filter(|n| n.null_count() > 0);
+    par_write(&lens, |c, out| {
+        let (lo, m) = (c * ROWS, lens[c]);
+        match nulls {
+            // The common case: no branch per value, the granularity matched once.
+            None => {
+                timebucket::for_each_key(&times[lo..lo + m], g, zone, |k| out.push(time_word(k)))
+            }
+            Some(n) => (lo..lo + m).for_each(|i| {
+                out.push(if n.is_null(i) {
+                    UNKNOWN
+                } else {
+                    time_word(timebucket::bucket_key(times[i], g, zone))
+                })
+            }),
+        }
+    })
+}
+
 /// The tile word of each point, `UNKNOWN` (with a reason) where a coordinate is missing or
 /// invalid. Chunks in parallel, each through small buffers that stay in cache.
 fn point_keys(
@@ -1218,9 +1355,20 @@ fn point_keys(
     const ROWS: usize = 1 << 14;
     let present = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
     let lens: Vec<usize> = lon.chunks(ROWS).map(<[f64]>::len).collect();
+    let any_bad = AtomicBool::new(false);
     let words = par_write(&lens, |c, out| {
         let (lo, m) = (c * ROWS, lens[c]);
         let t = tile::tiles_of_points(&lon[lo..lo + m], &lat[lo..lo + m], zoom);
+        if t.invalid == 0 && nulls.is_none() {
+            // The common case: no test per point (the loop vectorises).
+            out.extend(
+                t.y.iter()
+                    .zip(&t.x)
+                    .map(|(&y, &x)| u64::from(y) << 32 | u64::from(x)),
+            );
+            return;
+        }
+        any_bad.store(true, Relaxed);
         for k in 0..m {
             out.push(if t.is_valid(k) && present(lo + k) {
                 u64::from(t.y[k]) << 32 | u64::from(t.x[k])
@@ -1229,8 +1377,7 @@ fn point_keys(
             });
         }
     });
-    let any_bad = words.contains(&UNKNOWN);
-    if any_bad {
+    if any_bad.load(Relaxed) {
         for (i, _) in words.iter().enumerate().filter(|(_, &w)| w == UNKNOWN) {
             let reason = if !present(i) {
                 "missing coordinate".to_owned()
@@ -1312,20 +1459,22 @@ fn chunk_keys(
     end: usize,
 ) -> Chunk {
     let one_each = levels.iter().all(|l| l.offsets.is_none());
-    let mut numbers = Numbering::with_bits(10);
+    if one_each && skip.is_none() && order.is_none() {
+        // The common case, kept tight: one entry per member, members in row order, keys of
+        // exactly the view's levels (hashed and compared without the unused words).
+        match levels.len() {
+            1 => return number_rows::<1>(levels, start, end),
+            2 => return number_rows::<2>(levels, start, end),
+            3 => return number_rows::<3>(levels, start, end),
+            4 => return number_rows::<4>(levels, start, end),
+            _ => {}
+        }
+    }
+    let mut numbers = Numbering::<MAX_LEVELS>::with_bits(10);
     let mut local = Vec::with_capacity(end - start);
     let mut rows = (!one_each || skip.is_some()).then(Vec::new);
-    let mut key = LeafKey([0; MAX_LEVELS]);
-    if one_each && skip.is_none() && order.is_none() {
-        // The common case, kept tight: one entry per member, members in row order.
-        let words: Vec<&[u64]> = levels.iter().map(|l| &l.words[start..end]).collect();
-        for i in 0..end - start {
-            for (w, level) in key.0.iter_mut().zip(&words) {
-                *w = level[i];
-            }
-            local.push(numbers.count(&key));
-        }
-    } else {
+    let mut key = [0; MAX_LEVELS];
+    {
         let n_levels = levels.len();
         for pos in start..end {
             let row = order.map_or(pos, |o| o[pos]);
@@ -1340,7 +1489,7 @@ fn chunk_keys(
             let mut idx = [0usize; MAX_LEVELS];
             'combos: loop {
                 for l in 0..n_levels {
-                    key.0[l] = lists[l][idx[l]];
+                    key[l] = lists[l][idx[l]];
                 }
                 local.push(numbers.count(&key));
                 if let Some(rows) = &mut rows {
@@ -1362,33 +1511,53 @@ fn chunk_keys(
         start,
         keys,
         counts,
+        known: Vec::new(),
         slots: Vec::new(),
         local,
         rows,
     }
 }
 
-/// Numbers for the distinct leaf keys of a chunk, in order of first appearance, and their
-/// entry counts: a small open addressing table (linear probing, at most half full) that stays
-/// in cache.
-struct Numbering {
-    table: Vec<Entry>,
+/// [`chunk_keys`] where every position is one entry of `N` words (the view's levels).
+fn number_rows<const N: usize>(levels: &[LevelKeys], start: usize, end: usize) -> Chunk {
+    let words: [&[u64]; N] = std::array::from_fn(|l| &levels[l].words[start..end]);
+    let mut numbers = Numbering::<N>::with_bits(10);
+    let local: Vec<u32> = (0..end - start)
+        .map(|i| numbers.count(&std::array::from_fn(|l| words[l][i])))
+        .collect();
+    let (keys, counts) = numbers.into_keys();
+    Chunk {
+        start,
+        keys,
+        counts,
+        known: Vec::new(),
+        slots: Vec::new(),
+        local,
+        rows: None,
+    }
+}
+
+/// Numbers for the distinct keys (`N` words) of a chunk, in order of first appearance, and
+/// their entry counts: a small open addressing table (linear probing, at most half full) that
+/// stays in cache.
+struct Numbering<const N: usize> {
+    table: Vec<Entry<N>>,
     shift: u32,
     len: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Entry {
-    key: LeafKey,
+struct Entry<const N: usize> {
+    key: [u64; N],
     /// The number + 1; 0 marks an empty slot.
     number: u32,
     count: u32,
 }
 
-impl Numbering {
-    fn with_bits(bits: u32) -> Numbering {
+impl<const N: usize> Numbering<N> {
+    fn with_bits(bits: u32) -> Numbering<N> {
         let empty = Entry {
-            key: LeafKey([0; MAX_LEVELS]),
+            key: [0; N],
             number: 0,
             count: 0,
         };
@@ -1401,7 +1570,7 @@ impl Numbering {
 
     /// Multiply-xor of the words, then the high bits of one more multiplication.
     #[inline]
-    fn slot(&self, key: &LeafKey) -> usize {
+    fn slot(&self, key: &[u64; N]) -> usize {
         const K: [u64; MAX_LEVELS + 1] = [
             0x9E37_79B9_7F4A_7C15,
             0xC2B2_AE3D_27D4_EB4F,
@@ -1410,7 +1579,7 @@ impl Numbering {
             0xFF51_AFD7_ED55_8CCD,
         ];
         let mut h = 0u64;
-        for (w, k) in key.0.iter().zip(K) {
+        for (w, k) in key.iter().zip(K) {
             h ^= w.wrapping_mul(k);
         }
         (h.wrapping_mul(K[MAX_LEVELS]) >> self.shift) as usize
@@ -1419,7 +1588,7 @@ impl Numbering {
     /// Counts one more entry of `key`; its number: the count of distinct keys before its
     /// first appearance.
     #[inline]
-    fn count(&mut self, key: &LeafKey) -> u32 {
+    fn count(&mut self, key: &[u64; N]) -> u32 {
         let mask = self.table.len() - 1;
         let mut i = self.slot(key);
         loop {
@@ -1437,7 +1606,7 @@ impl Numbering {
 
     /// A new key, at the empty slot `i` where its probe ended.
     #[inline(never)]
-    fn insert(&mut self, key: &LeafKey, mut i: usize) -> u32 {
+    fn insert(&mut self, key: &[u64; N], mut i: usize) -> u32 {
         if 2 * (self.len as usize + 1) > self.table.len() {
             self.grow();
             i = self.free_slot(key);
@@ -1451,7 +1620,7 @@ impl Numbering {
         self.len - 1
     }
 
-    fn free_slot(&self, key: &LeafKey) -> usize {
+    fn free_slot(&self, key: &[u64; N]) -> usize {
         let mask = self.table.len() - 1;
         let mut i = self.slot(key);
         while self.table[i].number != 0 {
@@ -1470,50 +1639,74 @@ impl Numbering {
         }
     }
 
-    /// The keys in order of their numbers, with their counts.
+    /// The keys in order of their numbers (as leaf keys, zero past the `N` words), with their
+    /// counts.
     fn into_keys(self) -> (Vec<LeafKey>, Vec<u64>) {
         let mut keys = vec![LeafKey([0; MAX_LEVELS]); self.len as usize];
         let mut counts = vec![0; self.len as usize];
         for e in self.table.into_iter().filter(|e| e.number > 0) {
-            keys[e.number as usize - 1] = e.key;
+            keys[e.number as usize - 1].0[..N].copy_from_slice(&e.key);
             counts[e.number as usize - 1] = u64::from(e.count);
         }
         (keys, counts)
     }
 }
 
-/// Phase 3: each entry's row, leaf and page, the chunks in parallel from their reserved slots.
+/// Phase 3: each entry's row, leaf and page, the chunks in parallel from their reserved slots,
+/// all three columns in one pass over a chunk.
 fn write_entries(chunks: &[Chunk], order: Option<&[usize]>, page_size: u32) -> Assignments {
     let lens: Vec<usize> = chunks.iter().map(|c| c.local.len()).collect();
-    let rows = par_write(&lens, |c, out| {
-        let ch = &chunks[c];
-        match (&ch.rows, order) {
-            (Some(rows), _) => rows.iter().for_each(|&r| out.push(r)),
-            (None, Some(o)) => o[ch.start..ch.start + lens[c]]
-                .iter()
-                .for_each(|&r| out.push(r as u64)),
-            (None, None) => (ch.start..ch.start + lens[c]).for_each(|r| out.push(r as u64)),
-        }
-    });
-    let buckets = par_write(&lens, |c, out| {
-        let ch = &chunks[c];
-        ch.local
-            .iter()
-            .for_each(|&n| out.push(ch.slots[n as usize].leaf));
-    });
-    let pages = par_write(&lens, |c, out| {
-        let mut slots = chunks[c].slots.clone();
-        for &n in &chunks[c].local {
-            let s = &mut slots[n as usize];
-            // `reserve` checked that every page number fits.
-            out.push(s.page as u32);
-            s.room -= 1;
-            if s.room == 0 {
-                s.page += 1;
-                s.room = page_size;
+    let total = lens.iter().sum();
+    let (mut rows, mut buckets, mut pages) = (
+        Vec::with_capacity(total),
+        Vec::with_capacity(total),
+        Vec::with_capacity(total),
+    );
+    let parts = (parts_of(&mut rows, &lens).into_iter()).zip(
+        parts_of(&mut buckets, &lens)
+            .into_iter()
+            .zip(parts_of(&mut pages, &lens)),
+    );
+    let complete = parts.collect::<Vec<_>>().into_par_iter().enumerate().all(
+        |(c, (mut r, (mut b, mut p)))| {
+            let ch = &chunks[c];
+            match (&ch.rows, order) {
+                (Some(rows), _) => r.extend(rows.iter().copied()),
+                (None, Some(o)) => {
+                    r.extend(o[ch.start..ch.start + lens[c]].iter().map(|&r| r as u64))
+                }
+                (None, None) => r.extend((ch.start..ch.start + lens[c]).map(|r| r as u64)),
             }
-        }
-    });
+            let mut slots = ch.slots.clone();
+            let n = ch.local.len();
+            let (bo, po) = (&mut b.out[..n], &mut p.out[..n]);
+            for ((&k, bo), po) in ch.local.iter().zip(bo).zip(po) {
+                let s = &mut slots[k as usize];
+                bo.write(s.leaf);
+                // `reserve` checked that every page number fits.
+                po.write(s.page as u32);
+                s.room -= 1;
+                if s.room == 0 {
+                    s.page += 1;
+                    s.room = page_size;
+                }
+            }
+            (b.len, p.len) = (n, n);
+            [
+                r.len == r.out.len(),
+                b.len == b.out.len(),
+                p.len == p.out.len(),
+            ] == [true; 3]
+        },
+    );
+    assert!(complete, "a part of a parallel write was left short");
+    // SAFETY: the parts cover the first `total` slots of each vector, and every part was
+    // written in full (`complete` checked the counts; `b` and `p` wrote `n` slots each).
+    unsafe {
+        rows.set_len(total);
+        buckets.set_len(total);
+        pages.set_len(total);
+    }
     Assignments {
         rows,
         buckets,
@@ -1533,6 +1726,33 @@ impl<T> Part<'_, T> {
         self.out[self.len].write(value);
         self.len += 1;
     }
+
+    /// Pushes `values`, zipped with the free slots so that a loop over slices vectorises.
+    #[inline]
+    fn extend(&mut self, values: impl ExactSizeIterator<Item = T>) {
+        let n = values.len();
+        assert!(
+            n <= self.out.len() - self.len,
+            "a part of a parallel write overflows"
+        );
+        for (slot, v) in self.out[self.len..].iter_mut().zip(values) {
+            slot.write(v);
+        }
+        self.len += n;
+    }
+}
+
+/// The spare capacity of `v` (at least the sum of `lens`) cut into empty parts of `lens`.
+fn parts_of<'a, T>(v: &'a mut Vec<T>, lens: &[usize]) -> Vec<Part<'a, T>> {
+    let total = lens.iter().sum();
+    let mut rest = &mut v.spare_capacity_mut()[..total];
+    let mut parts = Vec::with_capacity(lens.len());
+    for &len in lens {
+        let (out, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        parts.push(Part { out, len: 0 });
+        rest = tail;
+    }
+    parts
 }
 
 /// A vector written in parallel parts, without zeroing it first: part `i` holds `lens[i]`
@@ -1543,13 +1763,7 @@ fn par_write<T: Copy + Send + Sync>(
 ) -> Vec<T> {
     let total = lens.iter().sum();
     let mut v = Vec::with_capacity(total);
-    let mut rest = &mut v.spare_capacity_mut()[..total];
-    let mut parts = Vec::with_capacity(lens.len());
-    for &len in lens {
-        let (out, tail) = std::mem::take(&mut rest).split_at_mut(len);
-        parts.push(Part { out, len: 0 });
-        rest = tail;
-    }
+    let parts = parts_of(&mut v, lens);
     let complete = parts.into_par_iter().enumerate().all(|(i, mut part)| {
         fill(i, &mut part);
         part.len == part.out.len()
@@ -2044,6 +2258,65 @@ mod tests {
         let expected: Vec<&str> = a.buckets.iter().map(|&b| f.descriptor(b)).collect();
         assert_eq!(ids, expected);
         assert_eq!(f.bucket_columns(&[], 7)[0].len(), 0);
+    }
+
+    #[test]
+    fn bucket_columns_copy_short_long_and_last_ids() {
+        // Ids longer than a block copy, and the arena's last ids (no full block after them).
+        use arrow_array::builder::{ListBuilder, StringBuilder};
+        let view = view(r#"{"fragmentations":[{"type":"Reference"}],"page_size":2}"#);
+        let values: Vec<String> = (0..40)
+            .map(|i| format!("http://ex.org/{}", "x".repeat(i * 7 % 150)))
+            .collect();
+        let mut refs = ListBuilder::new(StringBuilder::new());
+        for v in values.iter().chain(values.iter().rev()) {
+            refs.values().append_value(v);
+            refs.append(true);
+        }
+        let b = batch(vec![
+            (
+                "id",
+                Arc::new(StringArray::from_iter_values(
+                    (0..80).map(|i| format!("m{i}")),
+                )) as ArrayRef,
+            ),
+            ("reference", Arc::new(refs.finish())),
+        ]);
+        let mut f = Fragmenter::new(view).expect("fragmenter");
+        let (a, _) = f.assign(&[b], OnInvalid::Unknown).expect("assign");
+        for rows in [1, 3, 64, 1000] {
+            let ids: Vec<String> = (f.bucket_columns(&a.buckets, rows).iter())
+                .flat_map(|a| a.iter().map(|v| v.expect("not null").to_owned()))
+                .collect();
+            let expected: Vec<String> = (a.buckets.iter())
+                .map(|&b| f.descriptor(b).to_owned())
+                .collect();
+            assert_eq!(ids, expected, "{rows} rows per array");
+            assert!(expected.iter().any(|id| id.len() > 100));
+            assert_eq!(expected[39], format!("reference={}", values[39]));
+        }
+    }
+
+    #[test]
+    fn leaves_under_known_parents_equal_the_walk() {
+        // One call finds most parents in its memo; restoring before every member walks from
+        // the root each time (the memo is not saved). Same buckets, ids, tree and counts.
+        let mut rng = Rng(9);
+        let members = random_members(&mut rng, 120);
+        for json in VIEWS {
+            // Arrival order: one member per call is then the same order as one call.
+            let json = &json.replace(r#","order":"timestamp""#, "");
+            let mut one = Fragmenter::new(view(json)).expect("fragmenter");
+            one.assign(std::slice::from_ref(&members), OnInvalid::Unknown)
+                .expect("assign");
+            let mut f = Fragmenter::new(view(json)).expect("fragmenter");
+            for i in 0..members.num_rows() {
+                f = Fragmenter::from_state(view(json), &f.state()).expect("state");
+                f.assign(&[members.slice(i, 1)], OnInvalid::Unknown)
+                    .expect("assign");
+            }
+            assert_eq!(f.state(), one.state(), "{json}");
+        }
     }
 
     #[test]

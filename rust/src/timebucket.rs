@@ -283,6 +283,23 @@ pub fn bucket_key(ts_us: i64, g: Granularity, zone: &Zone) -> i64 {
     local_key(local, g)
 }
 
+/// [`bucket_key`] of many instants, each passed to `put` in order: the zone and granularity are
+/// matched once, outside the loop, so that in UTC a day, hour, minute or second key is one
+/// division by a constant per value.
+#[inline]
+pub fn for_each_key(ts: &[i64], g: Granularity, zone: &Zone, mut put: impl FnMut(i64)) {
+    if zone.spans.is_some() {
+        return ts.iter().for_each(|&t| put(bucket_key(t, g, zone)));
+    }
+    match g {
+        Granularity::Day => ts.iter().for_each(|&t| put(t.div_euclid(US_PER_DAY))),
+        Granularity::Hour => ts.iter().for_each(|&t| put(t.div_euclid(US_PER_HOUR))),
+        Granularity::Minute => ts.iter().for_each(|&t| put(t.div_euclid(US_PER_MINUTE))),
+        Granularity::Second => ts.iter().for_each(|&t| put(t.div_euclid(US_PER_SEC))),
+        Granularity::Year | Granularity::Month => ts.iter().for_each(|&t| put(local_key(t, g))),
+    }
+}
+
 #[inline]
 fn local_key(local_us: i64, g: Granularity) -> i64 {
     match g {
@@ -434,6 +451,23 @@ mod tests {
     fn bounds_str(key: i64, g: Granularity, z: &Zone) -> (String, String) {
         let (a, b) = key_bounds(key, g, z);
         (format_utc(a), format_utc(b))
+    }
+
+    #[test]
+    fn keys_in_bulk_equal_one_by_one() {
+        let mut rng = crate::testing::Rng(5);
+        let mut ts: Vec<i64> = (0..2_000)
+            .map(|_| rng.next() as i64 >> rng.index(30))
+            .collect();
+        ts.extend([i64::MIN, i64::MAX, -1, 0, 1, -US_PER_DAY, US_PER_DAY - 1]);
+        for z in [Zone::utc(), zone("Europe/Brussels")] {
+            for g in Granularity::ALL {
+                let mut got = Vec::new();
+                for_each_key(&ts, g, &z, |k| got.push(k));
+                let want: Vec<i64> = ts.iter().map(|&t| bucket_key(t, g, &z)).collect();
+                assert_eq!(got, want, "{g:?} {z:?}");
+            }
+        }
     }
 
     #[test]
