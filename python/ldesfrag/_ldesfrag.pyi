@@ -13,6 +13,7 @@ __all__ = [
     "__version__",
     "cover",
     "etag",
+    "page_rows",
     "parse_datetime",
     "render_page",
     "render_pages",
