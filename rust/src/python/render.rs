@@ -65,24 +65,30 @@ fn strings<'a>(
         .ok_or_else(|| col_err(columns::type_error(name, array.as_ref(), "string")))
 }
 
-/// The members of all batches, with their row index across batches.
-fn members(batches: &[RecordBatch]) -> PyResult<Vec<Member<'_>>> {
-    let mut out = Vec::new();
+/// A member's timestamp column in one batch.
+enum Times<'a> {
+    Absent,
+    Instants(Vec<Option<i64>>),
+    /// Parsed only for the rows asked for: a publish batch hands over every open member to
+    /// render a few pages.
+    Lexical(Strings<'a>),
+}
+
+/// The members at `rows` (row indices across all batches, in that order), or all of them.
+fn members<'a>(batches: &'a [RecordBatch], rows: Option<&[usize]>) -> PyResult<Vec<Member<'a>>> {
+    let mut columns = Vec::with_capacity(batches.len());
+    let mut starts = Vec::with_capacity(batches.len());
+    let mut total = 0;
     for batch in batches {
         let ids = strings(batch, "id", "as the member IRIs", true)?.expect("required");
         let payloads =
             strings(batch, "payload", "as the member descriptions", true)?.expect("required");
-        let timestamps: Vec<Option<i64>> = match batch.column_by_name("timestamp") {
-            None => vec![None; batch.num_rows()],
+        let times = match batch.column_by_name("timestamp") {
+            None => Times::Absent,
             Some(a) => match (columns::instants(a.as_ref()), Strings::try_new(a.as_ref())) {
-                (Some(t), _) => t,
-                (None, Some(s)) => (0..s.len())
-                    .map(|i| {
-                        s.get(i)
-                            .and_then(|v| xsd::parse_xsd_datetime(v, xsd::Naive::Utc).ok())
-                    })
-                    .collect(),
-                (None, None) if a.data_type() == &DataType::Null => vec![None; a.len()],
+                (Some(t), _) => Times::Instants(t),
+                (None, Some(s)) => Times::Lexical(s),
+                (None, None) if a.data_type() == &DataType::Null => Times::Absent,
                 _ => {
                     return Err(col_err(columns::type_error(
                         "timestamp",
@@ -92,23 +98,43 @@ fn members(batches: &[RecordBatch]) -> PyResult<Vec<Member<'_>>> {
                 }
             },
         };
-        for (i, timestamp) in timestamps.into_iter().enumerate() {
-            let row = out.len();
-            let id = ids.get(i).ok_or_else(|| {
-                InvalidMemberError::new_err((
-                    format!("member {row}: the id is null"),
-                    row,
-                    "null id".to_owned(),
-                ))
-            })?;
-            out.push(Member {
-                id,
-                payload: payloads.get(i).unwrap_or(""),
-                timestamp,
-            });
-        }
+        columns.push((ids, payloads, times));
+        starts.push(total);
+        total += batch.num_rows();
     }
-    Ok(out)
+    let member = |row: usize| -> PyResult<Member<'a>> {
+        if row >= total {
+            return Err(LdesfragError::new_err(format!(
+                "order: no member row {row}"
+            )));
+        }
+        let b = starts.partition_point(|&s| s <= row) - 1;
+        let (ids, payloads, times) = &columns[b];
+        let i = row - starts[b];
+        let id = ids.get(i).ok_or_else(|| {
+            InvalidMemberError::new_err((
+                format!("member {row}: the id is null"),
+                row,
+                "null id".to_owned(),
+            ))
+        })?;
+        let timestamp = match times {
+            Times::Absent => None,
+            Times::Instants(t) => t[i],
+            Times::Lexical(s) => s
+                .get(i)
+                .and_then(|v| xsd::parse_xsd_datetime(v, xsd::Naive::Utc).ok()),
+        };
+        Ok(Member {
+            id,
+            payload: payloads.get(i).unwrap_or(""),
+            timestamp,
+        })
+    };
+    match rows {
+        Some(rows) => rows.iter().map(|&r| member(r)).collect(),
+        None => (0..total).map(member).collect(),
+    }
 }
 
 fn counts(batch: &RecordBatch) -> PyResult<Vec<Option<u64>>> {
@@ -226,7 +252,7 @@ pub fn render_page<'py>(
     let relation_batches = batches(relations)?;
     let rows = relation_rows.unwrap_or_default();
     let (body, etag) = run(py, || -> PyResult<(Vec<u8>, String)> {
-        let members = self::members(&member_batches)?;
+        let members = self::members(&member_batches, None)?;
         let mut rels = self::relations(&relation_batches)?;
         rels.extend(rows.iter().map(|r| Relation {
             kind: &r.0,
@@ -329,96 +355,90 @@ pub fn render_pages<'py>(
     let member_batches = batches(members)?;
     let relation_batches = batches(relations)?;
     let order = order.map(super::one_array).transpose()?;
-    let rendered =
-        run(py, || -> PyResult<Vec<(Vec<u8>, String)>> {
-            let given = self::members(&member_batches)?;
-            // The members in page order, and each one's row in `members`.
-            let rows: Vec<usize> = match &order {
-                None => (0..given.len()).collect(),
-                Some(order) => {
-                    let batch = RecordBatch::try_from_iter([("order", order.clone())])
-                        .map_err(|e| ColumnError::new_err(e.to_string()))?;
-                    indices(&batch, "order", "as member rows")?
+    let rendered = run(py, || -> PyResult<Vec<(Vec<u8>, String)>> {
+        // Each member's row in `members`, in page order.
+        let rows = match &order {
+            None => None,
+            Some(order) => {
+                let batch = RecordBatch::try_from_iter([("order", order.clone())])
+                    .map_err(|e| ColumnError::new_err(e.to_string()))?;
+                Some(indices(&batch, "order", "as member rows")?)
+            }
+        };
+        let members = self::members(&member_batches, rows.as_deref())?;
+        let rels = self::relations(&relation_batches)?;
+        let mut of_page: Vec<usize> = Vec::with_capacity(rels.len());
+        for batch in &relation_batches {
+            of_page.extend(indices(
+                batch,
+                "page",
+                "as the page each relation starts from",
+            )?);
+        }
+        let mut specs = Vec::new();
+        for batch in &page_batches {
+            let nodes = strings(batch, "node", "as the page IRIs", true)?.expect("required");
+            let starts = indices(batch, "start", "as the first member of each page")?;
+            let counts = indices(batch, "count", "as the number of members of each page")?;
+            let immutable = flags(batch, "immutable")?;
+            let root = flags(batch, "root")?;
+            for i in 0..batch.num_rows() {
+                let node = nodes
+                    .get(i)
+                    .ok_or_else(|| LdesfragError::new_err("page IRIs must not be null"))?;
+                let span = starts[i]..starts[i].saturating_add(counts[i]);
+                if span.end > members.len() {
+                    return Err(LdesfragError::new_err(format!(
+                        "page {node}: members {}..{} beyond the {} given",
+                        span.start,
+                        span.end,
+                        members.len()
+                    )));
                 }
-            };
-            let members =
-                rows.iter()
-                    .map(|&r| {
-                        given.get(r).copied().ok_or_else(|| {
-                            LdesfragError::new_err(format!("order: no member row {r}"))
-                        })
-                    })
-                    .collect::<PyResult<Vec<Member<'_>>>>()?;
-            let rels = self::relations(&relation_batches)?;
-            let mut of_page: Vec<usize> = Vec::with_capacity(rels.len());
-            for batch in &relation_batches {
-                of_page.extend(indices(
-                    batch,
-                    "page",
-                    "as the page each relation starts from",
-                )?);
+                specs.push((node, span, immutable[i], root[i]));
             }
-            let mut specs = Vec::new();
-            for batch in &page_batches {
-                let nodes = strings(batch, "node", "as the page IRIs", true)?.expect("required");
-                let starts = indices(batch, "start", "as the first member of each page")?;
-                let counts = indices(batch, "count", "as the number of members of each page")?;
-                let immutable = flags(batch, "immutable")?;
-                let root = flags(batch, "root")?;
-                for i in 0..batch.num_rows() {
-                    let node = nodes
-                        .get(i)
-                        .ok_or_else(|| LdesfragError::new_err("page IRIs must not be null"))?;
-                    let span = starts[i]..starts[i].saturating_add(counts[i]);
-                    if span.end > members.len() {
-                        return Err(LdesfragError::new_err(format!(
-                            "page {node}: members {}..{} beyond the {} given",
-                            span.start,
-                            span.end,
-                            members.len()
-                        )));
-                    }
-                    specs.push((node, span, immutable[i], root[i]));
-                }
-            }
-            // Relations grouped by page, in their given order.
-            let mut grouped: Vec<Vec<Relation<'_>>> = vec![Vec::new(); specs.len()];
-            for (r, &p) in rels.iter().zip(&of_page) {
-                grouped
-                    .get_mut(p)
-                    .ok_or_else(|| {
-                        LdesfragError::new_err(format!("relation of page {p}: no such page"))
-                    })?
-                    .push(*r);
-            }
-            specs
-                .par_iter()
-                .zip(&grouped)
-                .map(|((node, span, immutable, root), rels)| {
-                    let page = Page {
-                        immutable: *immutable,
-                        root: *root,
-                        view: if *root { view.as_ref() } else { None },
-                        timestamp_path,
-                        version_of_path,
-                        shape,
-                        ..Page::new(node, stream)
-                    };
-                    let body = render::render(&page, &members[span.clone()], rels, format)
-                        .map_err(|e| match e {
-                            RenderError::Payload { row, id, line, why } => RenderError::Payload {
-                                row: rows[row + span.start],
-                                id,
-                                line,
-                                why,
-                            },
-                            e => e,
-                        })?;
-                    let etag = render::etag(&body);
-                    Ok((body, etag))
-                })
-                .collect()
-        })??;
+        }
+        // Relations grouped by page, in their given order.
+        let mut grouped: Vec<Vec<Relation<'_>>> = vec![Vec::new(); specs.len()];
+        for (r, &p) in rels.iter().zip(&of_page) {
+            grouped
+                .get_mut(p)
+                .ok_or_else(|| {
+                    LdesfragError::new_err(format!("relation of page {p}: no such page"))
+                })?
+                .push(*r);
+        }
+        specs
+            .par_iter()
+            .zip(&grouped)
+            .map(|((node, span, immutable, root), rels)| {
+                let page = Page {
+                    immutable: *immutable,
+                    root: *root,
+                    view: if *root { view.as_ref() } else { None },
+                    timestamp_path,
+                    version_of_path,
+                    shape,
+                    ..Page::new(node, stream)
+                };
+                let body = render::render(&page, &members[span.clone()], rels, format).map_err(
+                    |e| match e {
+                        RenderError::Payload { row, id, line, why } => RenderError::Payload {
+                            row: rows
+                                .as_ref()
+                                .map_or(row + span.start, |r| r[row + span.start]),
+                            id,
+                            line,
+                            why,
+                        },
+                        e => e,
+                    },
+                )?;
+                let etag = render::etag(&body);
+                Ok((body, etag))
+            })
+            .collect()
+    })??;
     let mut bodies = Vec::with_capacity(rendered.len());
     let mut etags = Vec::with_capacity(rendered.len());
     for (body, etag) in rendered {

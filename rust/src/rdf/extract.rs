@@ -44,11 +44,17 @@ struct Cand {
     line: Option<u64>,
 }
 
+/// Statement positions by subject (default graph) and by graph name (named graphs). Each key
+/// maps to its first and last position; `next` chains a statement to the next one with the same
+/// key, so building the index allocates no list per key.
 struct Index<'a> {
     stmts: &'a [Stmt],
-    by_subject: FxHashMap<Key<'a>, Vec<u32>>,
-    by_graph: FxHashMap<Key<'a>, Vec<u32>>,
+    by_subject: FxHashMap<Key<'a>, (u32, u32)>,
+    by_graph: FxHashMap<Key<'a>, (u32, u32)>,
+    next: Vec<u32>,
 }
+
+const END: u32 = u32::MAX;
 
 fn graph_key(g: &GraphName) -> Option<Key<'_>> {
     match g {
@@ -65,21 +71,35 @@ fn is_tree_member_of(st: &Stmt, id: &str) -> bool {
 
 impl<'a> Index<'a> {
     fn new(stmts: &'a [Stmt]) -> Self {
-        let mut by_subject: FxHashMap<Key<'a>, Vec<u32>> = FxHashMap::default();
-        let mut by_graph: FxHashMap<Key<'a>, Vec<u32>> = FxHashMap::default();
+        let mut by_subject: FxHashMap<Key<'a>, (u32, u32)> =
+            FxHashMap::with_capacity_and_hasher(stmts.len() / 2, Default::default());
+        let mut by_graph: FxHashMap<Key<'a>, (u32, u32)> = FxHashMap::default();
+        let mut next = vec![END; stmts.len()];
         for (i, st) in stmts.iter().enumerate() {
-            match graph_key(&st.quad.graph_name) {
+            let i = i as u32;
+            let map = match graph_key(&st.quad.graph_name) {
                 None => by_subject.entry(subject_key(&st.quad.subject)),
                 Some(g) => by_graph.entry(g),
-            }
-            .or_default()
-            .push(i as u32);
+            };
+            map.and_modify(|(_, last)| {
+                next[*last as usize] = i;
+                *last = i;
+            })
+            .or_insert((i, i));
         }
         Index {
             stmts,
             by_subject,
             by_graph,
+            next,
         }
+    }
+
+    /// The positions of a key's statements, in order.
+    fn chain(&self, first: Option<&(u32, u32)>) -> impl Iterator<Item = u32> + '_ {
+        std::iter::successors(first.map(|&(i, _)| i), |&i| {
+            Some(self.next[i as usize]).filter(|&n| n != END)
+        })
     }
 
     /// The member's CBD in the default graph plus its named graph, as sorted positions.
@@ -88,10 +108,7 @@ impl<'a> Index<'a> {
         let mut seen: FxHashSet<&str> = FxHashSet::default();
         let mut stack: Vec<(bool, &str)> = vec![(blank, id)];
         while let Some(key) = stack.pop() {
-            let Some(positions) = self.by_subject.get(&key) else {
-                continue;
-            };
-            for &i in positions {
+            for i in self.chain(self.by_subject.get(&key)) {
                 let st = &self.stmts[i as usize];
                 if is_tree_member_of(st, id) {
                     continue;
@@ -105,13 +122,10 @@ impl<'a> Index<'a> {
             }
         }
         if !blank {
-            if let Some(positions) = self.by_graph.get(&(false, id)) {
-                out.extend(
-                    positions
-                        .iter()
-                        .filter(|&&i| !is_tree_member_of(&self.stmts[i as usize], id)),
-                );
-            }
+            out.extend(
+                self.chain(self.by_graph.get(&(false, id)))
+                    .filter(|&i| !is_tree_member_of(&self.stmts[i as usize], id)),
+            );
         }
         out.sort_unstable();
         out.dedup();
@@ -121,7 +135,7 @@ impl<'a> Index<'a> {
 
 /// The members that `mode` names in the window, first occurrence first, and the statements
 /// that name a member that cannot be one (blank node, literal).
-fn identify(cfg: &Config, file: &str, stmts: &[Stmt]) -> (Vec<Cand>, Vec<(u32, Problem)>) {
+fn identify<'a>(cfg: &Config, file: &str, stmts: &'a [Stmt]) -> (Vec<Cand>, Vec<(u32, Problem)>) {
     let mut cands: Vec<Cand> = Vec::new();
     let mut seen: FxHashSet<(bool, &str)> = FxHashSet::default();
     let mut bad: Vec<(u32, Problem)> = Vec::new();
@@ -137,8 +151,8 @@ fn identify(cfg: &Config, file: &str, stmts: &[Stmt]) -> (Vec<Cand>, Vec<(u32, P
             },
         )
     };
-    let mut add = |key: (bool, &str), i: usize, seen: &mut FxHashSet<_>| {
-        if seen.insert((key.0, key.1.to_owned())) {
+    let mut add = |key: Key<'a>, i: usize, seen: &mut FxHashSet<Key<'a>>| {
+        if seen.insert(key) {
             cands.push(Cand {
                 id: key.1.to_owned(),
                 blank: key.0,
@@ -147,8 +161,7 @@ fn identify(cfg: &Config, file: &str, stmts: &[Stmt]) -> (Vec<Cand>, Vec<(u32, P
             });
         }
     };
-    // `seen` holds owned keys through `add`; a separate set keeps borrowed ones cheap below.
-    let mut owned_seen: FxHashSet<(bool, String)> = FxHashSet::default();
+    let mut named: FxHashSet<Key<'a>> = FxHashSet::default();
     let in_own_graph = |st: &Stmt| match graph_key(&st.quad.graph_name) {
         None => true,
         Some(g) => g == subject_key(&st.quad.subject),
@@ -159,9 +172,7 @@ fn identify(cfg: &Config, file: &str, stmts: &[Stmt]) -> (Vec<Cand>, Vec<(u32, P
             Mode::VersionOf | Mode::Document => {
                 if q.predicate == cfg.version_of_path && in_own_graph(st) {
                     match &q.subject {
-                        NamedOrBlankNode::NamedNode(n) => {
-                            add((false, n.as_str()), i, &mut owned_seen)
-                        }
+                        NamedOrBlankNode::NamedNode(n) => add((false, n.as_str()), i, &mut named),
                         NamedOrBlankNode::BlankNode(b) => {
                             if seen.insert((true, b.as_str())) {
                                 bad.push(problem(
@@ -181,9 +192,7 @@ fn identify(cfg: &Config, file: &str, stmts: &[Stmt]) -> (Vec<Cand>, Vec<(u32, P
                     && in_own_graph(st)
                 {
                     match &q.subject {
-                        NamedOrBlankNode::NamedNode(n) => {
-                            add((false, n.as_str()), i, &mut owned_seen)
-                        }
+                        NamedOrBlankNode::NamedNode(n) => add((false, n.as_str()), i, &mut named),
                         NamedOrBlankNode::BlankNode(b) => {
                             if seen.insert((true, b.as_str())) {
                                 bad.push(problem(
@@ -200,13 +209,13 @@ fn identify(cfg: &Config, file: &str, stmts: &[Stmt]) -> (Vec<Cand>, Vec<(u32, P
                 if let (NamedOrBlankNode::NamedNode(n), GraphName::DefaultGraph) =
                     (&q.subject, &q.graph_name)
                 {
-                    add((false, n.as_str()), i, &mut owned_seen);
+                    add((false, n.as_str()), i, &mut named);
                 }
             }
             Mode::TreeMember => {
                 if q.predicate.as_str() == TREE_MEMBER {
                     match &q.object {
-                        Term::NamedNode(o) => add((false, o.as_str()), i, &mut owned_seen),
+                        Term::NamedNode(o) => add((false, o.as_str()), i, &mut named),
                         other => bad.push(problem(
                             i,
                             None,
@@ -217,7 +226,7 @@ fn identify(cfg: &Config, file: &str, stmts: &[Stmt]) -> (Vec<Cand>, Vec<(u32, P
             }
             Mode::NamedGraph => match &q.graph_name {
                 GraphName::NamedNode(g) if !is_tree_member_of(st, g.as_str()) => {
-                    add((false, g.as_str()), i, &mut owned_seen)
+                    add((false, g.as_str()), i, &mut named)
                 }
                 GraphName::NamedNode(_) => {}
                 GraphName::BlankNode(b) => {
