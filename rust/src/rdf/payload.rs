@@ -86,6 +86,10 @@ impl<K: Copy + Eq + std::hash::Hash> Ids<K> {
     }
 }
 
+/// An object's sort key: kind rank (IRI, literal, blank node), IRI or value, datatype,
+/// language, blank node hash.
+type ObjectKey<'a> = (u8, &'a str, &'a str, &'a str, u64);
+
 struct Sorter<'a> {
     triples: Vec<TripleRef<'a>>,
     subjects: Ids<Key<'a>>,
@@ -135,7 +139,7 @@ impl<'a> Sorter<'a> {
     }
 
     /// Sort key of an object: kind rank, then strings, then the blank node's hash.
-    fn object_key(&mut self, o: TermRef<'a>) -> (u8, &'a str, &'a str, &'a str, u64) {
+    fn object_key(&mut self, o: TermRef<'a>) -> ObjectKey<'a> {
         match o {
             TermRef::NamedNode(n) => (0, n.as_str(), "", "", 0),
             TermRef::Literal(l) => (
@@ -185,7 +189,7 @@ impl<'a> Sorter<'a> {
 }
 
 /// The hash of a blank node's sorted (predicate, object key) list.
-fn hash_keys(keys: &mut [(&str, (u8, &str, &str, &str, u64))]) -> u64 {
+fn hash_keys(keys: &mut [(&str, ObjectKey<'_>)]) -> u64 {
     keys.sort_unstable();
     let mut h = DefaultHasher::new();
     keys.hash(&mut h);
