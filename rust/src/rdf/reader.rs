@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::io::{BufReader, Cursor};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
@@ -124,6 +124,13 @@ impl MemberReader {
 
     /// The next batch of at most `batch_size` members; `None` at the end.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, Error> {
+        match pool() {
+            Some(pool) => pool.install(|| self.read_batch()),
+            None => self.read_batch(),
+        }
+    }
+
+    fn read_batch(&mut self) -> Result<Option<RecordBatch>, Error> {
         while self.rows.len() < self.cfg.batch_size
             && (self.cur.is_some() || !self.inputs.is_empty())
         {
@@ -240,6 +247,21 @@ impl MemberReader {
         RecordBatch::try_new(self.schema.clone(), columns)
             .map_err(|e| Error::Argument(format!("internal error building a batch: {e}")))
     }
+}
+
+/// Extraction's own rayon threads. `publish` extracts the next batch while it renders the
+/// current one: in one shared pool, extraction's parallel work queued behind rendering's and
+/// the two stages took turns; with a pool each, the system keeps both cores busy. None when the
+/// pool cannot be made (extraction then uses the global pool).
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("ldesfrag-extract-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 /// Frees `items` on the rayon pool, off the reader's sequential path: statements and rows are
