@@ -250,6 +250,9 @@ impl<'a> Graph<'a> {
             f(t, None);
         }
         for (pos, &(row, m)) in self.members.iter().enumerate() {
+            if let Some((_, next)) = self.members.get(pos + 2) {
+                prefetch(next.payload);
+            }
             payload::parse_each(m.payload, pos as u32, &mut f).map_err(|(line, why)| {
                 RenderError::Payload {
                     row,
@@ -275,6 +278,24 @@ impl<'a> Graph<'a> {
         self.lists.push(items);
         Term::List((self.lists.len() - 1) as u32)
     }
+}
+
+/// Asks the CPU to load the start of `s` into its cache. A page's members lie far apart in
+/// their batch (they arrived among every other page's), so each would otherwise begin with a
+/// wait on memory.
+#[inline]
+fn prefetch(s: &str) {
+    #[cfg(target_arch = "x86_64")]
+    for offset in (0..s.len().min(512)).step_by(64) {
+        // SAFETY: a prefetch reads nothing and never faults; the address lies within `s`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                s.as_ptr().add(offset).cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = s;
 }
 
 fn iri_arg<'a>(what: &str, iri: &'a str) -> Result<Term<'a>, RenderError> {
@@ -368,7 +389,10 @@ fn build<'a>(
     // Chronological order, stable; members without a timestamp last.
     let mut order: Vec<usize> = (0..members.len()).collect();
     order.sort_by_key(|&i| (members[i].timestamp.is_none(), members[i].timestamp));
-    for &i in &order {
+    for (k, &i) in order.iter().enumerate() {
+        if let Some(&next) = order.get(k + 4) {
+            prefetch(members[next].id);
+        }
         let m = &members[i];
         check_iri(m.id).map_err(|why| RenderError::Payload {
             row: i,
