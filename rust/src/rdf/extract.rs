@@ -137,7 +137,8 @@ impl<'a> Index<'a> {
 /// that name a member that cannot be one (blank node, literal).
 fn identify<'a>(cfg: &Config, file: &str, stmts: &'a [Stmt]) -> (Vec<Cand>, Vec<(u32, Problem)>) {
     let mut cands: Vec<Cand> = Vec::new();
-    let mut seen: FxHashSet<(bool, &str)> = FxHashSet::default();
+    // Members named so far, and blank nodes already reported.
+    let mut seen: FxHashSet<Key<'a>> = FxHashSet::default();
     let mut bad: Vec<(u32, Problem)> = Vec::new();
     let problem = |i: usize, member: Option<String>, reason: String| {
         (
@@ -161,7 +162,6 @@ fn identify<'a>(cfg: &Config, file: &str, stmts: &'a [Stmt]) -> (Vec<Cand>, Vec<
             });
         }
     };
-    let mut named: FxHashSet<Key<'a>> = FxHashSet::default();
     let in_own_graph = |st: &Stmt| match graph_key(&st.quad.graph_name) {
         None => true,
         Some(g) => g == subject_key(&st.quad.subject),
@@ -172,7 +172,7 @@ fn identify<'a>(cfg: &Config, file: &str, stmts: &'a [Stmt]) -> (Vec<Cand>, Vec<
             Mode::VersionOf | Mode::Document => {
                 if q.predicate == cfg.version_of_path && in_own_graph(st) {
                     match &q.subject {
-                        NamedOrBlankNode::NamedNode(n) => add((false, n.as_str()), i, &mut named),
+                        NamedOrBlankNode::NamedNode(n) => add((false, n.as_str()), i, &mut seen),
                         NamedOrBlankNode::BlankNode(b) => {
                             if seen.insert((true, b.as_str())) {
                                 bad.push(problem(
@@ -192,7 +192,7 @@ fn identify<'a>(cfg: &Config, file: &str, stmts: &'a [Stmt]) -> (Vec<Cand>, Vec<
                     && in_own_graph(st)
                 {
                     match &q.subject {
-                        NamedOrBlankNode::NamedNode(n) => add((false, n.as_str()), i, &mut named),
+                        NamedOrBlankNode::NamedNode(n) => add((false, n.as_str()), i, &mut seen),
                         NamedOrBlankNode::BlankNode(b) => {
                             if seen.insert((true, b.as_str())) {
                                 bad.push(problem(
@@ -209,13 +209,13 @@ fn identify<'a>(cfg: &Config, file: &str, stmts: &'a [Stmt]) -> (Vec<Cand>, Vec<
                 if let (NamedOrBlankNode::NamedNode(n), GraphName::DefaultGraph) =
                     (&q.subject, &q.graph_name)
                 {
-                    add((false, n.as_str()), i, &mut named);
+                    add((false, n.as_str()), i, &mut seen);
                 }
             }
             Mode::TreeMember => {
                 if q.predicate.as_str() == TREE_MEMBER {
                     match &q.object {
-                        Term::NamedNode(o) => add((false, o.as_str()), i, &mut named),
+                        Term::NamedNode(o) => add((false, o.as_str()), i, &mut seen),
                         other => bad.push(problem(
                             i,
                             None,
@@ -226,7 +226,7 @@ fn identify<'a>(cfg: &Config, file: &str, stmts: &'a [Stmt]) -> (Vec<Cand>, Vec<
             }
             Mode::NamedGraph => match &q.graph_name {
                 GraphName::NamedNode(g) if !is_tree_member_of(st, g.as_str()) => {
-                    add((false, g.as_str()), i, &mut named)
+                    add((false, g.as_str()), i, &mut seen)
                 }
                 GraphName::NamedNode(_) => {}
                 GraphName::BlankNode(b) => {

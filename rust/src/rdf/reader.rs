@@ -201,8 +201,10 @@ impl MemberReader {
         if cut == 0 {
             cur.target = cur.target.saturating_mul(2);
         } else {
-            let tail = cur.window.split_off(cut);
-            drop_elsewhere(std::mem::replace(&mut cur.window, tail));
+            // The next window starts with the carried statements, with room to grow.
+            let mut next = Vec::with_capacity(cur.window.capacity());
+            next.extend(cur.window.drain(cut..));
+            drop_elsewhere(std::mem::replace(&mut cur.window, next));
             // A large carried tail must not be re-examined for every few statements read.
             cur.target = self.cfg.window.max(cur.window.len().saturating_mul(2));
         }
