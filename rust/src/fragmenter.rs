@@ -261,6 +261,26 @@ struct Chunk {
     rows: Option<Vec<u64>>,
 }
 
+impl Chunk {
+    /// A chunk whose keys are numbered; the sequential pass fills `known` and `slots`.
+    fn numbered(
+        start: usize,
+        (keys, counts): (Vec<LeafKey>, Vec<u64>),
+        local: Vec<u32>,
+        rows: Option<Vec<u64>>,
+    ) -> Chunk {
+        Chunk {
+            start,
+            keys,
+            counts,
+            known: Vec::new(),
+            slots: Vec::new(),
+            local,
+            rows,
+        }
+    }
+}
+
 /// A chunk key without a leaf before the call.
 const NEW: u32 = u32::MAX;
 
@@ -1506,16 +1526,7 @@ fn chunk_keys(
             }
         }
     }
-    let (keys, counts) = numbers.into_keys();
-    Chunk {
-        start,
-        keys,
-        counts,
-        known: Vec::new(),
-        slots: Vec::new(),
-        local,
-        rows,
-    }
+    Chunk::numbered(start, numbers.into_keys(), local, rows)
 }
 
 /// [`chunk_keys`] where every position is one entry of `N` words (the view's levels).
@@ -1525,16 +1536,7 @@ fn number_rows<const N: usize>(levels: &[LevelKeys], start: usize, end: usize) -
     let local: Vec<u32> = (0..end - start)
         .map(|i| numbers.count(&std::array::from_fn(|l| words[l][i])))
         .collect();
-    let (keys, counts) = numbers.into_keys();
-    Chunk {
-        start,
-        keys,
-        counts,
-        known: Vec::new(),
-        slots: Vec::new(),
-        local,
-        rows: None,
-    }
+    Chunk::numbered(start, numbers.into_keys(), local, None)
 }
 
 /// Numbers for the distinct keys (`N` words) of a chunk, in order of first appearance, and
