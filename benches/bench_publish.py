@@ -8,7 +8,10 @@ cannot run here, publishes 300 to 2,000 members/s).
 
 The 1 M- and 10 M-member figures of benches/RESULTS.md, with peak RSS and state size, come from one
 run in a fresh process: ``python benches/bench_publish.py 1000000 [DUMP]`` (DUMP: a dump of that
-many members written before, so that writing it is not timed).
+many members written before, so that writing it is not timed). ``python benches/bench_publish.py N
+DUMP OUT`` publishes into OUT (new) and keeps it: on this VM's ext4 (no journal) creating files
+within minutes of deleting many is slow (the inode allocator skips recently deleted inodes), so
+measured runs do not delete the output of the run before.
 """
 
 from __future__ import annotations
@@ -108,14 +111,18 @@ def test_same_members(dumps):
     assert found == rdflib_members(dumps / "ref.nt")
 
 
-def main(n: int, dump: Path | None = None) -> None:
+def main(n: int, dump: Path | None = None, out: Path | None = None) -> None:
     """One measured run in this process: members/s, peak RSS, state and output size. ``dump``:
-    an existing dump of ``n`` members (made by :func:`write_dump`) instead of a new one."""
+    an existing dump of ``n`` members (made by :func:`write_dump`) instead of a new one; ``out``:
+    a new directory to publish into and keep."""
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as d:
         if dump is None:
             dump = Path(d) / "dump.nt"
             write_dump(dump, n)
-        out = Path(d) / "out"
+        if out is None:
+            out = Path(d) / "out"
+        elif out.exists():
+            raise SystemExit(f"{out} exists: measured runs publish into a new directory")
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
         cpu = time.process_time()
@@ -145,4 +152,5 @@ if __name__ == "__main__":
     main(
         int(sys.argv[1]) if len(sys.argv) > 1 else N,
         Path(sys.argv[2]) if len(sys.argv) > 2 else None,
+        Path(sys.argv[3]) if len(sys.argv) > 3 else None,
     )

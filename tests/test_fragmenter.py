@@ -145,6 +145,61 @@ def test_relations_form_a_tree_reaching_every_page(members, view):
             (node,) = parents[node]
 
 
+def node_states(f):
+    """Every node ((bucket, page), page 0 the bucket's own) → (members, immutable, relations
+    from it), from the full snapshots."""
+    states = {("", 0): [0, False, []]}
+    rels = pa.table(f.relations()).to_pylist()
+    for r in rels:
+        for node in ((r["parent"], r["parent_page"] or 0), (r["child"], r["child_page"] or 0)):
+            states.setdefault(node, [0, False, []])
+    for p in pa.table(f.pages()).to_pylist():
+        state = states.setdefault((p["bucket"], p["page"]), [0, False, []])
+        state[:2] = p["members"], p["immutable"]
+    for r in rels:
+        states[(r["parent"], r["parent_page"] or 0)][2].append(r)
+    return states
+
+
+@given(st.lists(st.lists(member_st, max_size=30), max_size=5), views, st.data())
+def test_changes_are_what_differs_between_snapshots(calls, view, data):
+    """changes() after each call (and a close) names exactly the nodes whose members,
+    immutability or relations differ from before, with every relation from them; a restored
+    fragmenter starts with none."""
+    f = Fragmenter(view)
+    first = f.changes()
+    assert pa.table(first.nodes).to_pylist() == [
+        {"bucket": "", "page": None, "members": 0, "immutable": False}
+    ]
+    assert pa.table(first.relations).num_rows == 0
+    before = node_states(f)
+    start = 0
+    for members in [*calls, None]:
+        if members is None:
+            f.close()
+        else:
+            if data.draw(st.booleans()):
+                f = Fragmenter.from_state(view, f.state())
+                assert pa.table(f.changes().nodes).num_rows == 0
+            f.assign(table(members, start))
+            start += len(members)
+        after = node_states(f)
+        changed = sorted(k for k, v in after.items() if before.get(k) != v)
+        nodes, relations = (pa.table(t) for t in f.changes())
+        got = [(n["bucket"], n["page"] or 0) for n in nodes.to_pylist()]
+        assert sorted(got) == changed
+        for n in nodes.to_pylist():
+            members_, immutable, _ = after[(n["bucket"], n["page"] or 0)]
+            assert (n["members"], n["immutable"]) == (members_, immutable)
+        expected = [r for k in changed for r in after[k][2]]
+
+        def by_parent(r):
+            return r["parent"], r["parent_page"] or 0
+
+        assert sorted(relations.to_pylist(), key=by_parent) == sorted(expected, key=by_parent)
+        before = after
+
+
 def test_geo_relations_carry_the_tile_bbox_and_time_bounds_are_utc():
     view = View([Geospatial(15), HierarchicalTime("day", timezone="Europe/Brussels")])
     f = Fragmenter(view)

@@ -5,7 +5,7 @@ interface (pyarrow, polars, arro3, duckdb, …) goes in, and ``arro3.core`` tabl
 which export the same interface, come out.
 """
 
-from ldesfrag._fragmenter import Fragmenter, MembersLike, OnInvalid
+from ldesfrag._fragmenter import Changes, Fragmenter, MembersLike, OnInvalid
 from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
 from ldesfrag._ldesfrag import __version__
 from ldesfrag._publish import PublishSummary, publish
@@ -58,6 +58,7 @@ __all__ = [
     "PROV_GENERATED_AT_TIME",
     "RDF_TYPE",
     "ArrayLike",
+    "Changes",
     "ColumnError",
     "CreateVersions",
     "Fragmentation",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypeAlias
+from typing import Literal, NamedTuple, TypeAlias
 
 from arro3.core import Table
 from arro3.core.types import ArrowArrayExportable, ArrowStreamExportable
@@ -11,11 +11,23 @@ from ldesfrag import _ldesfrag
 from ldesfrag._kernels import DEFAULT_MAX_TILES
 from ldesfrag._view import View
 
-__all__ = ["Fragmenter", "MembersLike", "OnInvalid"]
+__all__ = ["Changes", "Fragmenter", "MembersLike", "OnInvalid"]
 
 #: A table, record batch or stream of members (pyarrow, polars, arro3, duckdb, …).
 MembersLike: TypeAlias = ArrowArrayExportable | ArrowStreamExportable
 OnInvalid: TypeAlias = Literal["unknown", "reject", "raise"]
+
+
+class Changes(NamedTuple):
+    """What :meth:`Fragmenter.changes` reports: the nodes to render again and their relations.
+
+    ``nodes``: ``{bucket, page, members, immutable}``, sorted by (bucket, page); a null page is
+    the bucket's own node (no members, never immutable). ``relations``: every relation *from*
+    those nodes, as in :meth:`Fragmenter.relations` (same columns, same order).
+    """
+
+    nodes: Table
+    relations: Table
 
 
 class Fragmenter:
@@ -88,6 +100,20 @@ class Fragmenter:
         """Every relation of the structure: ``{parent, parent_page, child, child_page, type,
         path, value, datatype}``; a null page is the bucket's own (number-less) node."""
         return self._inner.relations()
+
+    def changes(self) -> Changes:
+        """The nodes whose rendering changed since the last call (or since this fragmenter
+        was made or restored; a new one reports its root), with every relation from them.
+
+        A node changes when it is new, when a page gains members or becomes immutable, and
+        when a node gains a relation (a new child bucket, a bucket's first page, a page's
+        successor). A server that renders exactly these after each :meth:`assign` (and
+        :meth:`close`) keeps every node current, at a cost that follows the change, not the
+        structure. A restored fragmenter starts with nothing changed: its nodes were rendered
+        when its state was saved.
+        """
+        nodes, relations = self._inner.changes()
+        return Changes(nodes, relations)
 
     def pages(self) -> Table:
         """Every page: ``{bucket, page, members, immutable}``. A page is immutable once a later

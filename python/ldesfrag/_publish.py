@@ -322,6 +322,8 @@ class _Publisher:
         self.state_dir = out / STATE_DIR
         self.writer = _Writer(out)
         self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldesfrag-commit")
+        # Log segments are encoded (LZ4) beside the commit's file writes, not before them.
+        self.encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldesfrag-encode")
         self.committing: Future[list[tuple[int, str]]] | None = None
         self.members_this_run = 0
         self.started = time.perf_counter()
@@ -371,14 +373,18 @@ class _Publisher:
             self.fresh = False
         self._remove_unlisted(self._state_files())
         pages = self._pages()
-        self.mutable_keys = pages["key"].filter(pc.invert(pages["immutable"])).combine_chunks()
+        mutable = pages.filter(pc.invert(pages["immutable"]))
+        # The mutable pages (key → members), kept current from the fragmenter's changes.
+        self.mutable: dict[str, int] = dict(
+            zip(mutable["key"].to_pylist(), mutable["members"].to_pylist(), strict=True)
+        )
         # Open members: the logged rows of pages that are still mutable.
         logged = [self._read(n) for n in self.state["logs"]["open"]]
         # Open members in chunks, each with the set of its page keys (so rendering a batch reads
         # only the chunks holding its pages).
         self.open_chunks: list[tuple[pa.Table, set[str]]] = []
         for t in logged:
-            self._keep_open(t.filter(pc.is_in(t["key"], value_set=self.mutable_keys)))
+            self._keep_open(t.filter(pc.is_in(t["key"], value_set=self._mutable_keys())))
         self.open_rows = sum(t.num_rows for t, _ in self.open_chunks)
         self.logged_open = sum(t.num_rows for t in logged)
         self.logged_headers = 0
@@ -389,7 +395,6 @@ class _Publisher:
             self.logged_headers += t.num_rows
         self.new_open: list[Any] = []
         self.new_headers: dict[str, tuple[str, str]] = {}
-        self.relation_counts = self._relation_counts(self._relations())
 
     def _read(self, name: str) -> pa.Table:
         with self.pa.OSFile(str(self.state_dir / name)) as f:
@@ -467,12 +472,13 @@ class _Publisher:
         self.state["generation"] = gen
         text = json.dumps(self.state, indent=1, sort_keys=True).encode()
         keep = self._state_files()
+        encoded = [(name, self.encoder.submit(self._ipc, table)) for name, table in segments]
 
         def commit() -> list[tuple[int, str]]:
             spares = self.writer.put(files)
             self.writer.write_now(self.state_dir / f"fragmenter-{gen}.bin", fragmenter)
-            for name, table in segments:
-                self.writer.write_now(self.state_dir / name, self._ipc(table))
+            for name, segment in encoded:
+                self.writer.write_now(self.state_dir / name, segment.result())
             self.writer.write_now(self.state_dir / "state.json", text)
             self._remove_unlisted(keep)
             return spares
@@ -498,7 +504,7 @@ class _Publisher:
     def _compact_open(self) -> pa.Table:
         """Keeps in memory only the rows of mutable pages, as one chunk."""
         table = self._open_members()
-        table = table.filter(self.pc.is_in(table["key"], value_set=self.mutable_keys))
+        table = table.filter(self.pc.is_in(table["key"], value_set=self._mutable_keys()))
         self.open_chunks = []
         self._keep_open(table.combine_chunks())
         return self.open_chunks[0][0]
@@ -515,24 +521,18 @@ class _Publisher:
             }
         )
 
-    def _relations(self) -> pa.Table:
+    def _key(self, bucket: Any, page: Any) -> Any:
+        """``bucket\npage`` per row (page 0: the bucket's own node), the key of a node."""
         pc, pa = self.pc, self.pa
-        rel = pa.table(self.fragmenter.relations())
-        parent_page = pc.fill_null(rel["parent_page"], pa.scalar(0, pa.uint32()))
-        key = pc.binary_join_element_wise(rel["parent"], pc.cast(parent_page, pa.string()), "\n")
-        return rel.append_column("key", key)
+        page = pc.fill_null(page, pa.scalar(0, pa.uint32()))
+        return pc.binary_join_element_wise(bucket, pc.cast(page, pa.string()), "\n")
 
     def _pages(self) -> pa.Table:
-        pc, pa = self.pc, self.pa
-        pages = pa.table(self.fragmenter.pages())
-        key = pc.binary_join_element_wise(
-            pages["bucket"], pc.cast(pages["page"], pa.string()), "\n"
-        )
-        return pages.append_column("key", key).combine_chunks()
+        pages = self.pa.table(self.fragmenter.pages())
+        return pages.append_column("key", self._key(pages["bucket"], pages["page"]))
 
-    def _relation_counts(self, rel: pa.Table) -> dict[str, int]:
-        counts = rel.group_by("key").aggregate([("key", "count")])
-        return dict(zip(counts["key"].to_pylist(), counts["key_count"].to_pylist(), strict=True))
+    def _mutable_keys(self) -> Any:
+        return self.pa.array(list(self.mutable), self.pa.string())
 
     def node(self, bucket: str, page: int | None) -> tuple[str, str]:
         """A node's IRI and file path, remembered: each batch links to many of the same
@@ -575,38 +575,39 @@ class _Publisher:
         self.new_open.append(new)
         self.open_rows += new.num_rows
         self.state["members"] += table.num_rows
-        self._render_changed(set(self.open_chunks[-1][1]))  # the batch's pages
+        self._render_changed()
 
-    def _render_changed(self, changed: set[str], force_root: bool = False) -> None:
-        pa, pc = self.pa, self.pc
-        pages = self._pages()
-        mutable = pc.invert(pages["immutable"])
-        now_mutable = pages["key"].filter(mutable).combine_chunks()
-        # Pages that were mutable and are no more get their last rendering (`ldes:immutable`).
-        newly_mask = pc.invert(pc.is_in(self.mutable_keys, value_set=now_mutable))
-        changed.update(self.mutable_keys.filter(newly_mask).to_pylist())
-        self.mutable_keys = now_mutable
-        rel = self._relations()
-        counts = self._relation_counts(rel)
-        changed.update(k for k, n in counts.items() if self.relation_counts.get(k) != n)
-        self.relation_counts = counts
-        if force_root:
-            changed.add("\n0")
-        keys = pa.array(sorted(changed), pa.string())
-        # Immutable among them: also pages made and filled within this batch.
-        immutable = keys.filter(
-            pc.is_in(keys, value_set=pages["key"].filter(pages["immutable"]).combine_chunks())
-        )
-        self._render(keys.to_pylist(), set(immutable.to_pylist()), rel)
+    def _render_changed(self) -> None:
+        """Renders the nodes the fragmenter changed since the last call (new members, new
+        relations, newly immutable: these get their last rendering, with `ldes:immutable`)."""
+        pa = self.pa
+        nodes, rel = (pa.table(t) for t in self.fragmenter.changes())
+        keys = self._key(nodes["bucket"], nodes["page"]).to_pylist()
+        immutable: set[str] = set()
+        is_page = nodes["page"].is_valid().to_pylist()
+        flags = nodes["immutable"].to_pylist()
+        members = nodes["members"].to_pylist()
+        for key, page, frozen, n in zip(keys, is_page, flags, members, strict=True):
+            if frozen:
+                immutable.add(key)
+                self.mutable.pop(key, None)
+            elif page:
+                self.mutable[key] = n
+        rel = rel.append_column("key", self._key(rel["parent"], rel["parent_page"]))
+        self._render(keys, immutable, rel)
         # Rows of immutable pages are dead; dropped from memory once they are the majority.
-        self.open_rows = pc.sum(pages["members"].filter(mutable)).as_py() or 0
+        self.open_rows = sum(self.mutable.values())
         if sum(t.num_rows for t, _ in self.open_chunks) > 2 * self.open_rows + self.batch_size:
             self._compact_open()
-        self.summary_counts = (
-            pc.count_distinct(pages["bucket"]).as_py(),
-            pages.num_rows,
-            pages.num_rows - pc.sum(mutable).as_py() if pages.num_rows else 0,
-        )
+
+    def _summary_counts(self) -> tuple[int, int, int]:
+        """(buckets with pages, pages, immutable pages)."""
+        pc = self.pc
+        pages = self._pages()
+        if not pages.num_rows:
+            return 0, 0, 0
+        frozen = pc.sum(pages["immutable"]).as_py()
+        return pc.count_distinct(pages["bucket"]).as_py(), pages.num_rows, frozen
 
     def _render(self, keys: list[str], immutable: set[str], rel: pa.Table) -> None:
         """Renders the pages ``keys`` (in parallel, in Rust) and stages those that changed."""
@@ -616,7 +617,6 @@ class _Publisher:
         # The rows of each page's members, by arrival (only row numbers: render_pages reads the
         # members through them).
         order, starts, counts = _ldesfrag.page_rows(table.select(["key", "seq"]), want)
-        rel = rel.filter(pc.is_in(rel["key"], value_set=want))
         children = zip(rel["child"].to_pylist(), rel["child_page"].to_pylist(), strict=True)
         # Most children were linked to before: their IRIs straight from the cache (a batch
         # renders ~16 k relations, mostly the same again).
@@ -709,7 +709,7 @@ class _Publisher:
             raise StreamClosedError(f"{self.out}: the stream is closed; no members can be added")
         if self.fresh or todo:
             # Registers the inputs (and renders the root of a new directory) before any batch.
-            self._render_changed(set(), force_root=self.fresh)
+            self._render_changed()
             self._commit()
         rejected: Counter[str] = Counter(self.state["rejected"])
         problems: Counter[str] = Counter(self.state["problems"])
@@ -744,13 +744,11 @@ class _Publisher:
         if close and not self.state["closed"]:
             self.fragmenter.close()
             self.state["closed"] = True
-            self._render_changed(set())
+            self._render_changed()
             self._commit()
-        elif not hasattr(self, "summary_counts"):
-            self._render_changed(set())  # nothing changed: only counts
         self.wait()
         self._write_headers()
-        buckets, pages, immutable = self.summary_counts
+        buckets, pages, immutable = self._summary_counts()
         return PublishSummary(
             members=self.state["members"],
             rejected=dict(rejected),
@@ -857,6 +855,7 @@ def publish(
         finally:
             # A commit in flight completes (its state is consistent) even when the run failed.
             publisher.committer.shutdown(wait=True)
+            publisher.encoder.shutdown(wait=True)
 
 
 def print_progress(members: int, seconds: float) -> None:

@@ -168,6 +168,32 @@ pub struct Page {
     pub immutable: bool,
 }
 
+/// Where a fragmenter stood ([`Fragmenter::mark`]); the default is before anything, so that
+/// the changes since it include the root.
+#[derive(Debug, Clone, Default)]
+pub struct Mark {
+    buckets: usize,
+    counts: Vec<u64>,
+    closed: bool,
+}
+
+/// A node of the structure: a page, or (`page` `None`) a bucket's own node, which holds no
+/// members and is never immutable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub bucket: u32,
+    pub page: Option<u32>,
+    pub members: u64,
+    pub immutable: bool,
+}
+
+/// What changed since a [`Mark`]: the nodes to render again and every relation from them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changes {
+    pub nodes: Vec<Node>,
+    pub relations: Vec<Relation>,
+}
+
 /// The word of a missing or invalid value, at every level.
 const UNKNOWN: u64 = u64::MAX;
 const SIGN: u64 = 1 << 63;
@@ -1016,8 +1042,17 @@ impl Fragmenter {
     }
     /// All relations of the structure, parents before children, in bucket creation order.
     pub fn relations(&self) -> Vec<Relation> {
+        self.relations_from(|_, _| true)
+    }
+
+    /// The relations whose parent node (bucket, page; `None` the bucket's own node) `from`
+    /// accepts, in the order of [`Fragmenter::relations`].
+    fn relations_from(&self, from: impl Fn(u32, Option<u32>) -> bool) -> Vec<Relation> {
         let mut out = Vec::new();
         for (id, b) in self.buckets.iter().enumerate().skip(1) {
+            if !from(b.parent, None) {
+                continue;
+            }
             let level = &self.view.fragmentations[b.level as usize];
             let rel = |kind, path: Option<&str>, value: Option<String>, datatype| Relation {
                 parent: b.parent,
@@ -1071,7 +1106,7 @@ impl Fragmenter {
         // The page chain of every leaf: bucket → page 1 → page 2 → …
         for (id, b) in self.leaf_buckets() {
             let last = self.last_page(b);
-            for p in 0..last {
+            for p in (0..last).filter(|&p| from(id, (p > 0).then_some(p))) {
                 out.push(Relation {
                     parent: id,
                     parent_page: (p > 0).then_some(p),
@@ -1122,6 +1157,67 @@ impl Fragmenter {
             }
         }
         out
+    }
+
+    /// Where this fragmenter stands, for a later [`Fragmenter::changes_since`].
+    pub fn mark(&self) -> Mark {
+        Mark {
+            buckets: self.buckets.len(),
+            counts: self.counts.clone(),
+            closed: self.closed,
+        }
+    }
+
+    /// The nodes whose rendering changed since `mark` (new nodes; pages with new members or
+    /// newly immutable; nodes with a new relation), sorted by (bucket, page), and every
+    /// relation from them: what a server renders again after a call, in O(buckets) instead of
+    /// a diff of two snapshots of [`Fragmenter::relations`] and [`Fragmenter::pages`].
+    pub fn changes_since(&self, mark: &Mark) -> Changes {
+        let size = self.view.page_size as u64;
+        // (bucket, page), page 0 being the bucket's own node.
+        let mut changed: Vec<(u32, u32)> = Vec::new();
+        for (id, b) in self.buckets.iter().enumerate().skip(mark.buckets) {
+            changed.push((id as u32, 0));
+            if id > 0 {
+                changed.push((b.parent, 0)); // it links to the new bucket
+            }
+        }
+        for (id, &n) in self.counts.iter().enumerate() {
+            let old = mark.counts.get(id).copied().unwrap_or(0);
+            if n == old && !(self.closed && !mark.closed && n > 0) {
+                continue;
+            }
+            if old == 0 {
+                changed.push((id as u32, 0)); // it links to its first page
+            }
+            // The old last page gained members, or a successor (so it is immutable now),
+            // or the stream was closed; and every page after it is new.
+            let old_last = old.div_ceil(size).max(1);
+            changed.extend((old_last..=n.div_ceil(size)).map(|p| (id as u32, p as u32)));
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        let wanted: rustc_hash::FxHashSet<(u32, u32)> = changed.iter().copied().collect();
+        let relations = self.relations_from(|b, p| wanted.contains(&(b, p.unwrap_or(0))));
+        let nodes = changed
+            .into_iter()
+            .map(|(bucket, page)| {
+                let n = self.counts[bucket as usize];
+                let last = self.last_page(n);
+                let members = match page {
+                    0 => 0,
+                    p if p < last => size,
+                    _ => n - (last as u64 - 1) * size,
+                };
+                Node {
+                    bucket,
+                    page: (page > 0).then_some(page),
+                    members,
+                    immutable: page > 0 && (page < last || self.closed),
+                }
+            })
+            .collect();
+        Changes { nodes, relations }
     }
 
     /// The state as bytes: enough to continue exactly where this fragmenter stands.
@@ -2329,5 +2425,71 @@ mod tests {
         assert!(is_absolute_iri("http://ex.org/x"));
         assert!(!is_absolute_iri("unknown"));
         assert!(!is_absolute_iri("http://ex.org/a b"));
+    }
+
+    /// Every node (page 0: a bucket's own) with its page state and the relations from it.
+    type NodeStates = std::collections::BTreeMap<(u32, u32), (Option<(u64, bool)>, Vec<Relation>)>;
+
+    fn node_states(f: &Fragmenter) -> NodeStates {
+        let mut out: NodeStates = (0..f.bucket_count() as u32)
+            .map(|b| ((b, 0), (None, Vec::new())))
+            .collect();
+        for p in f.pages() {
+            out.insert(
+                (p.bucket, p.page),
+                (Some((p.members, p.immutable)), Vec::new()),
+            );
+        }
+        for r in f.relations() {
+            let node = out.get_mut(&(r.parent, r.parent_page.unwrap_or(0)));
+            node.expect("relations start at nodes").1.push(r);
+        }
+        out
+    }
+
+    /// `changes_since` equals the nodes that differ between two snapshots and the relations
+    /// from them, over random calls in every view, across a state round trip and a close.
+    #[test]
+    fn changes_are_the_difference_of_snapshots() {
+        let mut rng = Rng(23);
+        for json in VIEWS {
+            let mut f = Fragmenter::new(view(json)).expect("fragmenter");
+            let mut mark = Mark::default();
+            let mut before = NodeStates::new();
+            for call in 0..12 {
+                if call == 6 {
+                    f = Fragmenter::from_state(view(json), &f.state()).expect("state");
+                    let restored = f.mark();
+                    assert!(f.changes_since(&restored).nodes.is_empty(), "{json}");
+                }
+                if call == 11 {
+                    f.close();
+                } else {
+                    let n = [0, 1, 5, 40, 300][rng.index(5)];
+                    f.assign(&[random_members(&mut rng, n)], OnInvalid::Unknown)
+                        .expect("assign");
+                }
+                let after = node_states(&f);
+                let changed: Vec<(u32, u32)> = (after.iter())
+                    .filter(|(k, v)| before.get(k) != Some(v))
+                    .map(|(k, _)| *k)
+                    .collect();
+                let got = f.changes_since(&mark);
+                let nodes: Vec<(u32, u32)> = (got.nodes.iter())
+                    .map(|n| (n.bucket, n.page.unwrap_or(0)))
+                    .collect();
+                assert_eq!(nodes, changed, "{json} call {call}");
+                for n in &got.nodes {
+                    let state = after[&(n.bucket, n.page.unwrap_or(0))].0;
+                    assert_eq!(state.map_or((0, false), |s| s), (n.members, n.immutable));
+                }
+                let relations: Vec<Relation> = (f.relations().into_iter())
+                    .filter(|r| changed.contains(&(r.parent, r.parent_page.unwrap_or(0))))
+                    .collect();
+                assert_eq!(got.relations, relations, "{json} call {call}");
+                mark = f.mark();
+                before = after;
+            }
+        }
     }
 }

@@ -289,6 +289,8 @@ struct PyFragmenter {
     inner: Fragmenter,
     on_invalid: OnInvalid,
     last_invalid: Vec<fragmenter::Invalid>,
+    /// Where `changes()` was last called (or the fragmenter made or restored).
+    mark: fragmenter::Mark,
 }
 
 #[pymethods]
@@ -303,6 +305,7 @@ impl PyFragmenter {
             inner,
             on_invalid: on_invalid_arg(on_invalid)?,
             last_invalid: Vec::new(),
+            mark: fragmenter::Mark::default(),
         })
     }
 
@@ -310,8 +313,10 @@ impl PyFragmenter {
     #[pyo3(signature = (view_json, state, *, on_invalid = "unknown"))]
     fn from_state(view_json: &str, state: &[u8], on_invalid: &str) -> PyResult<Self> {
         let view = View::from_json(view_json).map_err(fragmenter::Error::from)?;
+        let inner = Fragmenter::from_state(view, state)?;
         Ok(PyFragmenter {
-            inner: Fragmenter::from_state(view, state)?,
+            mark: inner.mark(),
+            inner,
             on_invalid: on_invalid_arg(on_invalid)?,
             last_invalid: Vec::new(),
         })
@@ -420,37 +425,41 @@ impl PyFragmenter {
     fn relations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let f = &self.inner;
         let rels = run(py, || f.relations())?;
-        one_batch(
+        relations_out(py, f, &rels)
+    }
+
+    /// The nodes changed since the last call and every relation from them; the mark moves on.
+    fn changes<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let (f, mark) = (&self.inner, &self.mark);
+        let (changes, next) = run(py, || (f.changes_since(mark), f.mark()))?;
+        self.mark = next;
+        let f = &self.inner;
+        let nodes = &changes.nodes;
+        let nodes = one_batch(
             py,
             vec![
-                Field::new("parent", DataType::Utf8, false),
-                Field::new("parent_page", DataType::UInt32, true),
-                Field::new("child", DataType::Utf8, false),
-                Field::new("child_page", DataType::UInt32, true),
-                Field::new("type", DataType::Utf8, false),
-                Field::new("path", DataType::Utf8, true),
-                Field::new("value", DataType::Utf8, true),
-                Field::new("datatype", DataType::Utf8, true),
+                Field::new("bucket", DataType::Utf8, false),
+                Field::new("page", DataType::UInt32, true),
+                Field::new("members", DataType::UInt64, false),
+                Field::new("immutable", DataType::Boolean, false),
             ],
             vec![
                 Arc::new(StringArray::from_iter_values(
-                    rels.iter().map(|r| f.descriptor(r.parent)),
+                    nodes.iter().map(|n| f.descriptor(n.bucket)),
                 )),
-                Arc::new(UInt32Array::from_iter(rels.iter().map(|r| r.parent_page))),
-                Arc::new(StringArray::from_iter_values(
-                    rels.iter().map(|r| f.descriptor(r.child)),
+                Arc::new(UInt32Array::from_iter(nodes.iter().map(|n| n.page))),
+                Arc::new(UInt64Array::from_iter_values(
+                    nodes.iter().map(|n| n.members),
                 )),
-                Arc::new(UInt32Array::from_iter(rels.iter().map(|r| r.child_page))),
-                Arc::new(StringArray::from_iter_values(rels.iter().map(|r| r.kind))),
-                Arc::new(StringArray::from_iter(
-                    rels.iter().map(|r| r.path.as_deref()),
+                Arc::new(BooleanArray::from_iter(
+                    nodes.iter().map(|n| Some(n.immutable)),
                 )),
-                Arc::new(StringArray::from_iter(
-                    rels.iter().map(|r| r.value.as_deref()),
-                )),
-                Arc::new(StringArray::from_iter(rels.iter().map(|r| r.datatype))),
             ],
-        )
+        )?;
+        Ok((nodes, relations_out(py, f, &changes.relations)?))
     }
 
     fn pages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -484,6 +493,45 @@ impl PyFragmenter {
         let bytes = run(py, || f.state())?;
         Ok(PyBytes::new(py, &bytes))
     }
+}
+
+/// Relations as the table of `Fragmenter.relations()`.
+fn relations_out<'py>(
+    py: Python<'py>,
+    f: &Fragmenter,
+    rels: &[fragmenter::Relation],
+) -> PyResult<Bound<'py, PyAny>> {
+    one_batch(
+        py,
+        vec![
+            Field::new("parent", DataType::Utf8, false),
+            Field::new("parent_page", DataType::UInt32, true),
+            Field::new("child", DataType::Utf8, false),
+            Field::new("child_page", DataType::UInt32, true),
+            Field::new("type", DataType::Utf8, false),
+            Field::new("path", DataType::Utf8, true),
+            Field::new("value", DataType::Utf8, true),
+            Field::new("datatype", DataType::Utf8, true),
+        ],
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                rels.iter().map(|r| f.descriptor(r.parent)),
+            )),
+            Arc::new(UInt32Array::from_iter(rels.iter().map(|r| r.parent_page))),
+            Arc::new(StringArray::from_iter_values(
+                rels.iter().map(|r| f.descriptor(r.child)),
+            )),
+            Arc::new(UInt32Array::from_iter(rels.iter().map(|r| r.child_page))),
+            Arc::new(StringArray::from_iter_values(rels.iter().map(|r| r.kind))),
+            Arc::new(StringArray::from_iter(
+                rels.iter().map(|r| r.path.as_deref()),
+            )),
+            Arc::new(StringArray::from_iter(
+                rels.iter().map(|r| r.value.as_deref()),
+            )),
+            Arc::new(StringArray::from_iter(rels.iter().map(|r| r.datatype))),
+        ],
+    )
 }
 
 #[pymodule]
