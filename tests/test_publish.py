@@ -273,6 +273,7 @@ def test_cli_prints_a_summary(dumps, tmp_path, capsys):
     )
     out = tmp_path / "site"
     args = ["publish", *map(str, dumps), "--view", str(view), "--out", str(out)]
+    args += ["--members", "version-of"]  # the spelling of `--member` in the issue's synopsis
     assert main([*args, "--base-url", BASE]) == 0
     printed = capsys.readouterr()
     assert "1,200 members published" in printed.out
@@ -508,3 +509,45 @@ def test_bad_statements_are_reported_and_the_rest_goes_through(tmp_path, capsys)
     printed = capsys.readouterr().out
     assert "problems, by reason:" in printed
     assert tree(tmp_path / "cli") == tree(out)
+
+
+def test_a_member_iri_is_published_once_across_windows_files_and_runs(tmp_path):
+    """The first member under an IRI stays; later ones (in a later window of the same file, in
+    another file, in a later run, also after a kill) are left out and counted, never rendered."""
+    first = write_members(tmp_path / "first.nt", 0, 300)
+    # Members 0..149 again, with other labels, after 200 new ones (another window, batch 64).
+    again = ldes_data.members_nt(300, 200) + ldes_data.members_nt(0, 150, seed=2).replace(
+        '"member ', '"repeat '
+    )
+    second = tmp_path / "second.nt"
+    second.write_text(again, encoding="utf-8")
+    out = tmp_path / "site"
+    summary = run([first, second], out, batch_size=64)
+    assert summary.members == 500
+    assert summary.rejected == {ldesfrag._publish.DUPLICATE: 150}
+    members, _ = crawl(out)
+    assert members == {member_iri(i) for i in range(500)}
+    pages = "".join(b.decode() for name, b in tree(out).items() if "page-" in name)
+    assert '"repeat ' not in pages
+    # A later run (the state reloads the published IRIs). Statements repeated within a window
+    # are one member (a graph is a set), not a repeat.
+    third = tmp_path / "third.nt"
+    third.write_text(ldes_data.members_nt(500, 10) * 2 + ldes_data.members_nt(250, 5))
+    summary = run([third], out, batch_size=4)
+    assert summary.members == 510
+    assert summary.rejected == {ldesfrag._publish.DUPLICATE: 155}
+    assert crawl(out)[0] == {member_iri(i) for i in range(510)}
+    # Killed in the middle and rerun: the same tree as one uninterrupted run.
+    one = tmp_path / "one"
+    run([first, second, third], one, batch_size=64)
+    killed = tmp_path / "killed"
+    env = {**os.environ, "_LDESFRAG_PUBLISH_KILL_AT_WRITE": "9"}
+    code = (
+        "import sys, ldesfrag; from test_publish import VIEW, BASE; "
+        "ldesfrag.publish(sys.argv[1:4], VIEW, sys.argv[4], base_url=BASE, batch_size=64)"
+    )
+    args = [sys.executable, "-c", code, str(first), str(second), str(third), str(killed)]
+    proc = subprocess.run(args, env=env, cwd=Path(__file__).parent, check=False)
+    assert proc.returncode == -signal.SIGKILL
+    run([first, second, third], killed, batch_size=64)
+    assert tree(killed) == tree(one)

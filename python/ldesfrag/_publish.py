@@ -66,6 +66,8 @@ _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 _SEGMENT = 180  # characters per path segment, under every file name limit
 _MAX_SEGMENTS = 32  # files per log in the state before it is compacted
 _KILL_AT = "_LDESFRAG_PUBLISH_KILL_AT_WRITE"  # tests: SIGKILL this process at the Nth file write
+#: The rejection reason of a member whose IRI the stream has already published.
+DUPLICATE = "id: a member with this IRI was published before (the first is kept)"
 
 
 def _escape(text: str) -> list[str]:
@@ -345,7 +347,7 @@ class _Publisher:
                 "rejected": {},
                 "problems": {},
                 "closed": False,
-                "logs": {"open": [], "headers": []},
+                "logs": {"open": [], "headers": [], "ids": []},
             }
             self.fragmenter = Fragmenter(self.view)
             self.fresh = True
@@ -395,6 +397,12 @@ class _Publisher:
             self.logged_headers += t.num_rows
         self.new_open: list[Any] = []
         self.new_headers: dict[str, tuple[str, str]] = {}
+        # Member IRIs published so far (a log of 16-byte digests; none in older states).
+        self.state["logs"].setdefault("ids", [])
+        self.seen = _ldesfrag.SeenIds()
+        for name in self.state["logs"]["ids"]:
+            self.seen.load((self.state_dir / name).read_bytes())
+        self.new_ids: list[bytes] = []
 
     def _read(self, name: str) -> pa.Table:
         with self.pa.OSFile(str(self.state_dir / name)) as f:
@@ -469,6 +477,14 @@ class _Publisher:
             logs["headers"] = [*logs["headers"], f"headers-{gen}.arrow"]
             self.logged_headers += table.num_rows
         self.new_headers = {}
+        raw: list[tuple[str, bytes]] = []  # (file, bytes)
+        if len(logs["ids"]) >= _MAX_SEGMENTS:
+            raw.append((f"ids-{gen}.bin", self.seen.records()))
+            logs["ids"] = [f"ids-{gen}.bin"]
+        elif any(self.new_ids):
+            raw.append((f"ids-{gen}.bin", b"".join(self.new_ids)))
+            logs["ids"] = [*logs["ids"], f"ids-{gen}.bin"]
+        self.new_ids = []
         self.state["generation"] = gen
         text = json.dumps(self.state, indent=1, sort_keys=True).encode()
         keep = self._state_files()
@@ -477,6 +493,8 @@ class _Publisher:
         def commit() -> list[tuple[int, str]]:
             spares = self.writer.put(files)
             self.writer.write_now(self.state_dir / f"fragmenter-{gen}.bin", fragmenter)
+            for name, data in raw:
+                self.writer.write_now(self.state_dir / name, data)
             for name, segment in encoded:
                 self.writer.write_now(self.state_dir / name, segment.result())
             self.writer.write_now(self.state_dir / "state.json", text)
@@ -549,6 +567,13 @@ class _Publisher:
         """Assigns a batch of extracted members; renders and writes what changed."""
         pa, pc = self.pa, self.pc
         table = pa.table(batch)
+        first, records = self.seen.admit(table["id"])
+        self.new_ids.append(records)
+        first = pa.array(first)
+        repeats = len(first) - (pc.sum(first).as_py() or 0)
+        if repeats:  # published before, in this batch or earlier: the first one stays
+            rejected[DUPLICATE] += repeats
+            table = table.filter(first)
         assigned = pa.table(self.fragmenter.assign(table))
         for r in pa.table(self.fragmenter.rejected())["reason"].to_pylist():
             rejected[r] += 1

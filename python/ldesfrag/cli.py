@@ -291,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--stream", help="the event stream IRI (default: BASE_URL#stream)")
     p.add_argument(
         "--member",
+        "--members",  # the spelling of the publish issue's synopsis
         choices=["version-of", "tree-member", "named-graph", "type", "subject", "document"],
         help="how members are found (default: version-of; subject with --create-versions)",
     )

@@ -495,6 +495,55 @@ impl PyFragmenter {
     }
 }
 
+/// The member IRIs a stream has seen (see `crate::ids`), for `publish`.
+#[pyclass(module = "ldesfrag._ldesfrag", name = "SeenIds")]
+#[derive(Default)]
+struct PySeenIds {
+    inner: crate::ids::SeenIds,
+}
+
+#[pymethods]
+impl PySeenIds {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Adds the records of a log segment.
+    fn load(&mut self, py: Python<'_>, records: &[u8]) -> PyResult<()> {
+        let inner = &mut self.inner;
+        run(py, || inner.load(records))?.map_err(StateError::new_err)
+    }
+
+    /// Every record, for a compacted log.
+    fn records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let inner = &self.inner;
+        let records = run(py, || inner.records())?;
+        Ok(PyBytes::new(py, &records))
+    }
+
+    /// Per id, whether it is its first occurrence in the stream (a null id: true), and the
+    /// records of the admitted ids.
+    fn admit<'py>(
+        &mut self,
+        py: Python<'py>,
+        ids: AnyArray,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyBytes>)> {
+        let ids = one_array(ids)?;
+        let strings = Strings::try_new(ids.as_ref()).ok_or_else(|| {
+            ColumnError::new_err(format!("id: {} is not a string array", ids.data_type()))
+        })?;
+        let inner = &mut self.inner;
+        let (first, records) = run(py, || inner.admit(strings.len(), |i| strings.get(i)))?;
+        let mask = array_out(py, Arc::new(BooleanArray::from(first)) as ArrayRef)?;
+        Ok((mask, PyBytes::new(py, &records)))
+    }
+}
+
 /// Relations as the table of `Fragmenter.relations()`.
 fn relations_out<'py>(
     py: Python<'py>,
@@ -544,6 +593,7 @@ fn _ldesfrag(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(validate_view, m)?)?;
     m.add_class::<PyFragmenter>()?;
     m.add_class::<rdf::PyMemberReader>()?;
+    m.add_class::<PySeenIds>()?;
     m.add_function(wrap_pyfunction!(render::render_page, m)?)?;
     m.add_function(wrap_pyfunction!(render::render_pages, m)?)?;
     m.add_function(wrap_pyfunction!(render::page_rows, m)?)?;
