@@ -540,7 +540,8 @@ class _Publisher:
         )
 
     def _key(self, bucket: Any, page: Any) -> Any:
-        """``bucket\npage`` per row (page 0: the bucket's own node), the key of a node."""
+        """Per row, the key of a node: its bucket and page (0 for the bucket's own node),
+        joined by a newline."""
         pc, pa = self.pc, self.pa
         page = pc.fill_null(page, pa.scalar(0, pa.uint32()))
         return pc.binary_join_element_wise(bucket, pc.cast(page, pa.string()), "\n")
