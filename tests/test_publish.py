@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import ldes_data
 import pytest
@@ -24,6 +24,7 @@ from ldesfrag._publish import STATE_DIR, bucket_path, node_path
 from ldesfrag.cli import main
 
 BASE = "http://127.0.0.1:8000/ldes/"
+PREFIX = "/ldes/"  # BASE's path, which every _headers path starts with
 TREE = rdflib.Namespace("https://w3id.org/tree#")
 LDES = rdflib.Namespace("https://w3id.org/ldes#")
 RDF_FORMATS = {"ttl": "turtle", "nt": "nt", "nq": "nquads", "trig": "trig", "jsonld": "json-ld"}
@@ -121,20 +122,21 @@ def test_headers_name_every_file_with_strong_etags_and_immutability(one_shot):
     files = tree(out)
     text = files.pop("_headers").decode()
     entries = re.findall(r"^(/\S*)\n  Cache-Control: (.+)\n  ETag: (.+)\n", text, re.M)
-    assert entries[0][0] == "/"  # the root's folder URL, like /index.ttl
-    assert entries[0][1:] == dict((p, (c, e)) for p, c, e in entries)["/index.ttl"]
+    assert entries[0][0] == PREFIX  # the root's folder URL, like index.ttl
+    assert entries[0][1:] == dict((p, (c, e)) for p, c, e in entries)[PREFIX + "index.ttl"]
     entries = entries[1:]
-    assert {p[1:] for p, _, _ in entries} == set(files)
+    assert all(p.startswith(PREFIX) for p, _, _ in entries)
+    assert {p[len(PREFIX) :] for p, _, _ in entries} == set(files)
     etags: dict[str, bytes] = {}
     for path, cache, etag in entries:
         assert re.fullmatch(r'"[^"]+"', etag), etag  # strong
-        body = files[path[1:]]
+        body = files[path[len(PREFIX) :]]
         assert etags.setdefault(etag, body) == body
-        immutable = (None, LDES.immutable, rdflib.Literal(True)) in parse(out, path[1:])
+        immutable = (None, LDES.immutable, rdflib.Literal(True)) in parse(out, path[len(PREFIX) :])
         assert ("immutable" in cache) == immutable, path
         if immutable:
             assert "page-" in path
-    assert "immutable" not in dict((p, c) for p, c, _ in entries)["/index.ttl"]
+    assert "immutable" not in dict((p, c) for p, c, _ in entries)[PREFIX + "index.ttl"]
     assert any("immutable" in c for _, c, _ in entries)
 
 
@@ -177,7 +179,7 @@ def test_an_append_never_rewrites_immutable_pages(dumps, tmp_path):
     out = tmp_path / "site"
     run(dumps[:1], out)
     headers = (out / "_headers").read_text()
-    immutable = re.findall(r"^/(\S+)\n  Cache-Control: [^\n]*immutable", headers, re.M)
+    immutable = re.findall(rf"^{PREFIX}(\S+)\n  Cache-Control: [^\n]*immutable", headers, re.M)
     assert immutable
     before = {p: ((out / p).read_bytes(), (out / p).stat().st_mtime_ns) for p in immutable}
     summary = run(dumps, out)
@@ -185,6 +187,50 @@ def test_an_append_never_rewrites_immutable_pages(dumps, tmp_path):
     for p, (body, mtime) in before.items():
         assert (out / p).read_bytes() == body
         assert (out / p).stat().st_mtime_ns == mtime  # not even rewritten
+
+
+def _headers_entries(out: Path) -> list[tuple[str, str, str]]:
+    text = (out / "_headers").read_text()
+    return re.findall(r"^(/\S*)\n  Cache-Control: (.+)\n  ETag: (.+)\n", text, re.M)
+
+
+def test_headers_paths_start_with_the_base_urls_path(dumps, tmp_path):
+    run(dumps[:1], tmp_path / "top", base_url="http://127.0.0.1:8000")
+    run(dumps[:1], tmp_path / "deep", base_url="http://127.0.0.1:8000/ldes/counts/")
+    top, deep = _headers_entries(tmp_path / "top"), _headers_entries(tmp_path / "deep")
+    # A base URL at the host's root: / for the root, then every file's path, as always.
+    files = sorted(tree(tmp_path / "top").keys() - {"_headers"})
+    assert files[0] == "index.ttl"
+    assert [p for p, _, _ in top] == ["/", *(f"/{f}" for f in files)]
+    # Under a path: the same entries, each with the path in front.
+    assert [p for p, _, _ in deep] == ["/ldes/counts" + p for p, _, _ in top]
+    assert [c for _, c, _ in deep] == [c for _, c, _ in top]
+    assert any("immutable" in c for _, c, _ in deep)
+
+
+def test_the_base_path_is_percent_encoded_as_a_request_spells_it():
+    from ldesfrag._publish import base_path
+
+    assert base_path("https://h/ldes/counts/") == "/ldes/counts/"
+    assert base_path("https://h/") == "/"
+    assert base_path("https://h") == "/"
+    assert base_path("https://h:8443/my%20data/x/") == "/my%20data/x/"  # kept as written
+    assert base_path("https://h/my data/ä/") == "/my%20data/%C3%A4/"
+    assert base_path("https://h/a:b@c;d=e,f~g/") == "/a:b@c;d=e,f~g/"
+
+
+def test_a_rerun_rewrites_headers_written_without_the_base_path(dumps, tmp_path):
+    out = tmp_path / "site"
+    run(dumps[:1], out)
+    current = (out / "_headers").read_text()
+    # The form publish wrote before it put the base URL's path in front.
+    old = re.sub(rf"^{PREFIX}", "/", current, flags=re.M)
+    assert old != current
+    (out / "_headers").write_text(old)
+    again = run(dumps[:1], out)
+    assert again.members_this_run == 0
+    assert again.files_written == 1
+    assert (out / "_headers").read_text() == current
 
 
 def test_close_makes_every_page_immutable_and_refuses_more(dumps, tmp_path):
@@ -352,6 +398,31 @@ def test_swap_files_swaps_existing_targets_and_renames_onto_new_ones(tmp_path):
         swap_files([tmp_path / "missing"], [tmp_path / "old"])
 
 
+def test_new_files_are_written_in_place_and_a_killed_runs_leftovers_replaced_whole(tmp_path):
+    from ldesfrag._publish import _Writer
+
+    out = tmp_path / "site"
+    w = _Writer(out)
+    w.stage("x/y/page-1.ttl", b"first", new=True)
+    w.stage("x/index.ttl", b"node", new=True)
+    w.give_back(w.put(w.take()))
+    assert (out / "x/y/page-1.ttl").read_bytes() == b"first"
+    assert not any((out / STATE_DIR / "tmp").iterdir())  # no spare was needed
+    # A killed run wrote the file but never committed it: the rerun takes it for new; the
+    # file is replaced by a rename (a new inode), never rewritten in place.
+    leftover = (out / "x/y/page-1.ttl").stat().st_ino
+    w.stage("x/y/page-1.ttl", b"the committed version", new=True)
+    w.give_back(w.put(w.take()))
+    assert (out / "x/y/page-1.ttl").read_bytes() == b"the committed version"
+    assert (out / "x/y/page-1.ttl").stat().st_ino != leftover
+    assert not any((out / STATE_DIR / "tmp").iterdir())
+    from ldesfrag._ldesfrag import write_new_files
+
+    assert write_new_files([out / "x/index.ttl", out / "z/new"], [b"other", b"n"]) == [0]
+    assert (out / "x/index.ttl").read_bytes() == b"node"  # an existing file is left alone
+    assert (out / "z/new").read_bytes() == b"n"
+
+
 def test_a_run_killed_at_any_write_and_rerun_gives_the_one_shot_tree(dumps, one_shot, tmp_path):
     expected = tree(one_shot[0])
     killed = 0
@@ -439,14 +510,14 @@ def test_served_pages_carry_the_published_headers(one_shot):
     )
     immutable = next(p for p, (c, _) in entries.items() if "immutable" in c)
     with ldesfrag.serve(out, port=0) as server:
-        for path in ("/", "/index.ttl", immutable):
-            with urllib.request.urlopen(server.url + path[1:]) as r:
+        for path in (PREFIX, PREFIX + "index.ttl", immutable):
+            with urllib.request.urlopen(urljoin(server.url, path)) as r:
                 assert r.headers["Content-Type"].startswith("text/turtle")
                 assert (r.headers["Cache-Control"], r.headers["ETag"]) == entries[path]
                 body = r.read()
-            assert body == (out / (path[1:] or "index.ttl")).read_bytes()
+            assert body == (out / (path[len(PREFIX) :] or "index.ttl")).read_bytes()
         request = urllib.request.Request(
-            server.url + immutable[1:], headers={"If-None-Match": entries[immutable][1]}
+            urljoin(server.url, immutable), headers={"If-None-Match": entries[immutable][1]}
         )
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(request)

@@ -1,5 +1,6 @@
 # Stubs of the native module (checked against it with mypy.stubtest).
 import os
+from collections.abc import Sequence
 from typing import final
 
 from arro3.core import Array, Table
@@ -23,6 +24,7 @@ __all__ = [
     "tiles_for_points",
     "validate_view",
     "write_files",
+    "write_new_files",
 ]
 __version__: str
 
@@ -62,9 +64,12 @@ def render_pages(
 ) -> tuple[list[bytes], list[str]]: ...
 def page_rows(members: MembersLike, keys: ArrayLike) -> tuple[Array, Array, Array]: ...
 def etag(body: bytes) -> str: ...
-def write_files(paths: list[str | os.PathLike[str]], bodies: list[bytes]) -> None: ...
+def write_files(paths: Sequence[str | os.PathLike[str]], bodies: Sequence[bytes]) -> None: ...
+def write_new_files(
+    paths: Sequence[str | os.PathLike[str]], bodies: Sequence[bytes]
+) -> list[int]: ...
 def swap_files(
-    spares: list[str | os.PathLike[str]], targets: list[str | os.PathLike[str]]
+    spares: Sequence[str | os.PathLike[str]], targets: Sequence[str | os.PathLike[str]]
 ) -> list[int]: ...
 
 @final

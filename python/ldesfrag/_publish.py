@@ -128,6 +128,9 @@ class PublishSummary:
     closed: bool = False
 
 
+_Staged = tuple[list[tuple[str, str, bytes]], list[tuple[str, bytes]]]
+
+
 class _Writer:
     """Atomic file writes: each file goes to a spare file in the state directory, the batch is
     synced once, then each spare is swapped with its target in one step.
@@ -156,6 +159,7 @@ class _Writer:
                 f.unlink()
         self.spares.sort()
         self.pending: list[tuple[str, str, bytes]] = []  # spare, target, body
+        self.pending_new: list[tuple[str, bytes]] = []  # target, body
         self.count = 0
         self.files = 0
         self.bytes = 0
@@ -175,26 +179,48 @@ class _Writer:
         self.next_spare += 1
         return f"spare-{self.next_spare - 1}"
 
-    def stage(self, rel: str, data: bytes) -> None:
-        """Queues ``data`` for ``rel``, written by the :meth:`put` of a commit."""
-        self.pending.append((f"{self.tmp}/{self._spare(len(data))}", f"{self.root}/{rel}", data))
+    def stage(self, rel: str, data: bytes, new: bool = False) -> None:
+        """Queues ``data`` for ``rel``, written by the :meth:`put` of a commit. ``new``: no
+        file was ever published at ``rel`` and none links to it yet, so it is written in place
+        (no spare, no rename; the pages linking to it are swapped in after the batch's sync)."""
+        target = f"{self.root}/{rel}"
+        if new:
+            self.pending_new.append((target, data))
+        else:
+            self.pending.append((f"{self.tmp}/{self._spare(len(data))}", target, data))
         self.files += 1
         self.bytes += len(data)
 
-    def take(self) -> list[tuple[str, str, bytes]]:
+    def take(self) -> _Staged:
         """The staged files, for :meth:`put`; staging starts over."""
-        pending, self.pending = self.pending, []
-        return pending
+        staged = (self.pending, self.pending_new)
+        self.pending, self.pending_new = [], []
+        return staged
 
-    def put(self, pending: list[tuple[str, str, bytes]]) -> list[tuple[int, str]]:
-        """Writes files to their spares, makes them durable, then swaps (or renames) them into
-        place. Returns the spares that now hold old versions, for :meth:`give_back`. Runs in the
-        committing thread: it touches no state but the files named."""
-        if not pending:
+    def put(self, staged: _Staged) -> list[tuple[int, str]]:
+        """Writes new files in place and the others to their spares, makes them durable, then
+        swaps (or renames) the spares into place. Returns the spares that now hold old
+        versions, for :meth:`give_back`. Runs in the committing thread: it touches no state but
+        the files named."""
+        pending, new = staged
+        if not pending and not new:
             return []
-        spares, targets, bodies = map(list, zip(*pending, strict=True))
-        _ldesfrag.write_files(spares, bodies)
+        leftovers: list[tuple[str, str]] = []
+        if new:
+            new_targets = [t for t, _ in new]
+            new_bodies = [b for _, b in new]
+            # A file there already is a killed run's, which may be linked from a page that run
+            # swapped in: it is replaced atomically, by a rename after the sync.
+            for i in _ldesfrag.write_new_files(new_targets, new_bodies):
+                tmp = f"{self.tmp}/new-{i}"
+                _ldesfrag.write_files([tmp], [new_bodies[i]])
+                leftovers.append((tmp, new_targets[i]))
+        spares = [s for s, _, _ in pending]
+        targets = [t for _, t, _ in pending]
+        _ldesfrag.write_files(spares, [b for _, _, b in pending])
         os.sync()  # one sync for the batch instead of one fsync per page
+        for tmp, target in leftovers:
+            os.replace(tmp, target)
         if self.kill_at is None:
             old = _ldesfrag.swap_files(spares, targets)
         else:  # tests: one file at a time, to be killed between any two
@@ -691,8 +717,9 @@ class _Publisher:
             entry = (cache[key in immutable], tag)
             if self.headers.get(path) == entry:
                 continue  # unchanged (and immutable pages never change)
+            new = path not in self.headers and key != "\n0"  # the root: always atomic
             self.headers[path] = self.new_headers[path] = entry
-            self.writer.stage(path, body)
+            self.writer.stage(path, body, new)
 
     # ---- runs ------------------------------------------------------------------------------
     def run(self, files: list[Path], close: bool) -> PublishSummary:
@@ -790,10 +817,13 @@ class _Publisher:
         )
 
     def _write_headers(self) -> None:
+        # A host reads these paths from its site root: they start with the base URL's path.
+        prefix = base_path(self.base)
         lines: list[str] = []
         for path, (cache, etag) in sorted(self.headers.items()):
             # The root is fetched by its folder URL (the base URL) too.
-            urls = ["/", f"/{path}"] if path == node_path("", None, self.ext) else [f"/{path}"]
+            root = path == node_path("", None, self.ext)
+            urls = [prefix, prefix + path] if root else [prefix + path]
             lines.extend(f"{u}\n  Cache-Control: {cache}\n  ETag: {etag}\n" for u in urls)
         data = "\n".join(lines).encode()
         target = self.out / "_headers"
@@ -801,6 +831,15 @@ class _Publisher:
             self.writer.write_now(target, data)
             self.writer.files += 1
             self.writer.bytes += len(data)
+
+
+def base_path(base_url: str) -> str:
+    """The URL path of a base URL, percent-encoded as in a request (``/`` when it has none);
+    node paths are URL-safe, so a node's URL path is this plus its file path."""
+    from urllib.parse import quote, urlsplit
+
+    path = urlsplit(base_url).path
+    return quote(path, safe="/%!$&'()*+,;=:@") if path.startswith("/") else "/"
 
 
 @contextlib.contextmanager

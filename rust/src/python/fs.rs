@@ -37,6 +37,47 @@ pub fn write_files(
     .map_err(PyErr::from)
 }
 
+/// Creates each file that does not exist yet with its body, creating missing directories;
+/// returns the indices of the paths that existed (left untouched). Why: a page or node never
+/// published before needs neither a spare nor a rename: `publish` writes it in place before
+/// the batch's sync, and the pages that link to it are swapped in only after that sync, so no
+/// reader following links can meet it half written.
+#[pyfunction]
+pub fn write_new_files(
+    py: Python<'_>,
+    paths: Vec<PathBuf>,
+    bodies: Vec<Bound<'_, PyBytes>>,
+) -> PyResult<Vec<usize>> {
+    if paths.len() != bodies.len() {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "paths and bodies differ in length",
+        ));
+    }
+    let bodies: Vec<&[u8]> = bodies.iter().map(|b| b.as_bytes()).collect();
+    py.detach(|| {
+        let mut existed = Vec::new();
+        for (i, (p, body)) in paths.iter().zip(&bodies).enumerate() {
+            let create = || OpenOptions::new().write(true).create_new(true).open(p);
+            let file = match create() {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if let Some(dir) = p.parent() {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    create()
+                }
+                other => other,
+            };
+            match file {
+                Ok(mut f) => f.write_all(body)?,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => existed.push(i),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(existed)
+    })
+    .map_err(PyErr::from)
+}
+
 /// Moves each spare onto its target atomically, creating missing directories. An existing
 /// target is swapped with the spare (Linux `renameat2(RENAME_EXCHANGE)`), so the spare then
 /// holds the old file; else the spare is renamed onto the target. Returns, per pair, the size
