@@ -228,6 +228,8 @@ class _Writer:
             for spare, target in zip(spares, targets, strict=True):
                 self._checkpoint()
                 old += _ldesfrag.swap_files([spare], [target])
+        if spares or leftovers:
+            os.sync()  # the swaps are durable before the state that counts on them
         return [(n, s.rsplit("/", 1)[1]) for s, n in zip(spares, old, strict=True) if n >= 0]
 
     def give_back(self, spares: list[tuple[int, str]]) -> None:
