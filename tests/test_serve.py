@@ -2,24 +2,51 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
+import re
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from rdflib import Graph, URIRef
+from ldes_data import member_iri, write_members
+from rdflib import Graph, Namespace, URIRef
 
 import ldesfrag
-from ldesfrag import render_page, serve
+from ldesfrag import Geospatial, HierarchicalTime, View, render_page, serve
 
 # rdflib 7 warns about its own use of deprecated Dataset APIs while parsing.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 STREAM = "http://example.org/stream"
 IMMUTABLE = "public, max-age=31536000, immutable"
+TREE = Namespace("https://w3id.org/tree#")
+DEEP = "/ldes/counts/"  # the path of the base URL the `deep` directory is published for
+TRAVERSALS = [
+    "/missing.ttl",
+    "/tile/15/",
+    "/../outside.ttl",
+    "/tile/../../outside.ttl",
+    "/%2e%2e/outside.ttl",
+    "/tile/%2E%2E/%2e%2e/outside.ttl",
+    "/..%2foutside.ttl",
+    "/.ldesfrag/state",
+    "/%2eldesfrag/state",
+    "/.hidden.ttl",
+    "/_headers",
+    "/tile/../_headers",
+    "/link.ttl",
+    "/%ff.ttl",
+    "/index.ttl%00",
+    "//etc/passwd",
+    "/etc/passwd",
+]
 
 
 @pytest.fixture
@@ -124,28 +151,7 @@ def test_head(server):
     assert request(server, "/missing.ttl", "HEAD")[0] == 404
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/missing.ttl",
-        "/tile/15/",
-        "/../outside.ttl",
-        "/tile/../../outside.ttl",
-        "/%2e%2e/outside.ttl",
-        "/tile/%2E%2E/%2e%2e/outside.ttl",
-        "/..%2foutside.ttl",
-        "/.ldesfrag/state",
-        "/%2eldesfrag/state",
-        "/.hidden.ttl",
-        "/_headers",
-        "/tile/../_headers",
-        "/link.ttl",
-        "/%ff.ttl",
-        "/index.ttl%00",
-        "//etc/passwd",
-        "/etc/passwd",
-    ],
-)
+@pytest.mark.parametrize("path", TRAVERSALS)
 def test_no_traversal_no_hidden_files(server, path):
     status, _, body = request(server, path)
     assert status == 404
@@ -193,9 +199,11 @@ def test_serve_is_loopback_by_default(site):
         assert s.url == f"http://127.0.0.1:{s.port}/"
 
 
-def test_cli_serve(site):
+@contextlib.contextmanager
+def cli_serve(*args: str) -> Iterator[str]:
+    """Runs `ldesfrag serve ARGS --port 0`; yields the URL it says it serves at."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ldesfrag.cli", "serve", str(site), "--port", "0"],
+        [sys.executable, "-m", "ldesfrag.cli", "serve", *args, "--port", "0"],
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -203,17 +211,27 @@ def test_cli_serve(site):
         assert proc.stderr is not None
         line = proc.stderr.readline()
         assert "serving" in line
-        url = line.split(" at ")[1].split()[0]
-        host, port = url.removeprefix("http://").rstrip("/").rsplit(":", 1)
-        conn = http.client.HTTPConnection(host, int(port), timeout=10)
-        conn.request("GET", "/")
-        r = conn.getresponse()
-        assert r.status == 200
-        assert r.getheader("Content-Type") == "text/turtle"
-        conn.close()
+        yield line.split(" at ")[1].split()[0]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def get(url: str) -> tuple[int, str | None]:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("GET", parts.path)
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type")
+    finally:
+        conn.close()
+
+
+def test_cli_serve(site):
+    with cli_serve(str(site)) as url:
+        assert urlsplit(url).path == "/"
+        assert get(url) == (200, "text/turtle")
 
 
 def test_fuzzed_paths_never_leave_the_directory(tmp_path_factory):
@@ -262,3 +280,178 @@ def test_fuzzed_paths_never_leave_the_directory(tmp_path_factory):
                 assert body == b"public"
 
         check()
+
+
+# ---- a directory published for a base URL with a path ---------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def deep(tmp_path_factory):
+    """A directory published for http://127.0.0.1:{port}/ldes/counts/, the port picked free so
+    that serving it there makes its IRIs resolve; and its base URL."""
+    d = tmp_path_factory.mktemp("deep")
+    dump = write_members(d / "members.nt", 0, 300)
+    base = f"http://127.0.0.1:{free_port()}{DEEP}"
+    view = View([Geospatial(max_zoom=14), HierarchicalTime("day")], page_size=20)
+    summary = ldesfrag.publish([dump], view, d / "site", base_url=base)
+    assert summary.members == 300
+    assert summary.immutable_pages > 0
+    return d / "site", base
+
+
+def published_headers(site: Path) -> dict[str, tuple[str, str]]:
+    """``_headers``: URL path → (Cache-Control, ETag)."""
+    text = (site / "_headers").read_text()
+    found = re.findall(r"^(/\S*)\n  Cache-Control: (.+)\n  ETag: (.+)$", text, re.M)
+    return {p: (c, e) for p, c, e in found}
+
+
+def test_headers_paths_start_with_the_base_path_and_name_files(deep):
+    site, _ = deep
+    entries = published_headers(site)
+    files = {
+        str(p.relative_to(site))
+        for p in site.rglob("*")
+        if p.is_file() and ".ldesfrag" not in p.relative_to(site).parts
+    }
+    assert DEEP in entries  # the root, by its folder URL
+    assert all(p.startswith(DEEP) for p in entries)
+    assert {p[len(DEEP) :] or "index.ttl" for p in entries} == files - {"_headers"}
+
+
+def test_a_directory_is_served_at_its_base_urls_path_and_replicates(deep):
+    site, base = deep
+    entries = published_headers(site)
+    port = urlsplit(base).port
+    with serve(site, port=port) as server:
+        assert server.url == base
+        # A client's crawl: from the base URL, along every tree:node, by the IRIs as written.
+        todo, seen, members = [base], set(), set()
+        while todo:
+            iri = todo.pop()
+            if iri in seen:
+                continue
+            seen.add(iri)
+            assert iri.startswith(base), iri
+            status, headers, body = request(server, urlsplit(iri).path)
+            assert status == 200, iri
+            assert headers["content-type"] == "text/turtle"
+            assert (headers["cache-control"], headers["etag"]) == entries[urlsplit(iri).path]
+            g = Graph()
+            g.parse(data=body, format="turtle", publicID=iri)
+            members.update(str(m) for m in g.objects(URIRef(base + "#stream"), TREE.member))
+            todo.extend(str(node) for node in g.objects(None, TREE.node))
+        assert members == {member_iri(i) for i in range(300)}
+        # Every published page was reached (the root's file is the base URL's index.ttl).
+        assert {urlsplit(i).path for i in seen} | {DEEP + "index.ttl"} == set(entries)
+        status, headers, _ = request(server, DEEP + "index.ttl")
+        assert (headers["cache-control"], headers["etag"]) == entries[DEEP + "index.ttl"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/index.ttl",
+        "/ldes/index.ttl",
+        "/ldes/counts-2/index.ttl",
+        "/ldes/countsindex.ttl",
+        "/LDES/counts/index.ttl",
+        "/ldes/counts/../counts/index.ttl",
+        "/ldes/counts/%2e%2e/counts/index.ttl",
+        "/ldes/%2e%2e/ldes/counts/index.ttl",
+        "/ldes/counts/_headers",
+        "/ldes/counts/.ldesfrag/state.json",
+        "/ldes/counts/%2eldesfrag/state.json",
+    ],
+)
+def test_outside_the_base_path_is_404(deep, path):
+    site, _ = deep
+    with serve(site, port=0) as server:
+        status, _, body = request(server, path)
+    assert status == 404
+    assert b"tree:" not in body
+    assert b"settings" not in body
+
+
+def test_the_base_path_without_its_slash_redirects(deep):
+    site, _ = deep
+    with serve(site, port=0) as server:
+        for method in ("GET", "HEAD"):
+            status, headers, _ = request(server, "/ldes/counts?x=1", method)
+            assert status == 301
+            assert headers["location"] == DEEP
+        assert request(server, "/ldes/counts/tile=0_2F0_2F0")[1]["location"] == (
+            DEEP + "tile=0_2F0_2F0/"
+        )
+
+
+@pytest.mark.parametrize("path", ["/mirror", "mirror/", "/mirror/", "/"])
+def test_path_overrides_where_a_published_directory_is_served(deep, path):
+    site, _ = deep
+    entries = published_headers(site)
+    immutable = next(p for p, (c, _) in entries.items() if "immutable" in c)
+    mount = "/" + path.strip("/") + "/" if path.strip("/") else "/"
+    with serve(site, port=0, path=path) as server:
+        assert server.url == f"http://127.0.0.1:{server.port}{mount}"
+        # The _headers rules follow the directory (a proxy may strip the base URL's path).
+        for published in (DEEP, immutable):
+            status, headers, body = request(server, mount + published[len(DEEP) :])
+            assert status == 200
+            assert (headers["cache-control"], headers["etag"]) == entries[published]
+            assert body == (site / (published[len(DEEP) :] or "index.ttl")).read_bytes()
+        assert request(server, DEEP + "index.ttl")[0] == 404
+
+
+@pytest.mark.parametrize("path", TRAVERSALS)
+def test_no_traversal_no_hidden_files_under_a_path(site, path):
+    with serve(site, port=0, path="/ldes/counts") as server:
+        assert server.url.endswith(DEEP)
+        assert request(server, DEEP + "index.ttl")[0] == 200
+        status, _, body = request(server, DEEP.rstrip("/") + path)
+    assert status == 404
+    assert b"secret" not in body
+
+
+def test_a_percent_encoded_base_path_is_served_and_matches_its_headers(tmp_path):
+    dump = write_members(tmp_path / "members.nt", 0, 60)
+    site = tmp_path / "site"
+    view = View([Geospatial(max_zoom=14)], page_size=20)
+    ldesfrag.publish([dump], view, site, base_url="http://127.0.0.1:8000/my%20data/ä/")
+    prefix = "/my%20data/%C3%A4/"  # as a request spells it
+    entries = published_headers(site)
+    assert all(p.startswith(prefix) for p in entries)
+    page = next(p for p in entries if "page-" in p)
+    other_spelling = page.replace("%C3%A4", "%c3%a4")
+    with serve(site, port=0) as server:
+        assert server.url.endswith(prefix)
+        # Rules match the decoded path: lower-case escapes name the same page.
+        for path, published in [(prefix, prefix), (page, page), (other_spelling, page)]:
+            status, headers, _ = request(server, path)
+            assert status == 200
+            assert (headers["cache-control"], headers["etag"]) == entries[published]
+
+
+def test_a_state_without_a_base_url_needs_a_path(site):
+    (site / ".ldesfrag" / "state.json").write_text("{}")
+    with pytest.raises(ldesfrag.LdesfragError, match="--path"):
+        serve(site, port=0)
+    with serve(site, port=0, path="/x/") as server:
+        assert request(server, "/x/index.ttl")[0] == 200
+        assert request(server, "/index.ttl")[0] == 404
+
+
+@pytest.mark.parametrize(("args", "mount"), [([], DEEP), (["--path", "/mirror"], "/mirror/")])
+def test_cli_serve_path(deep, args, mount):
+    site, _ = deep
+    with cli_serve(str(site), *args) as url:
+        assert urlsplit(url).path == mount
+        assert get(url) == (200, "text/turtle")
+        assert get(url + "index.ttl") == (200, "text/turtle")
+        assert get(url.removesuffix(mount) + "/index.ttl")[0] == 404

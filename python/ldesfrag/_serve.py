@@ -3,12 +3,16 @@
 It serves the files under one directory with RDF content types by extension, the cache headers
 of a Netlify/Cloudflare-Pages-style ``_headers`` file (reloaded when it changes), strong ETags,
 ``If-None-Match`` → 304, ``Vary: Accept`` and CORS. A folder URL serves its ``index.<ext>``.
-Dotfiles and dot-directories (the publisher's state in ``.ldesfrag/``), ``_headers`` itself,
-anything outside the directory (``..``, encoded or not, and symlinks leading out) are 404.
+It is served at the path of the base URL it was published for (from its publish state; ``/``
+without one) or at a given path, which ``_headers`` rules for the base URL's path follow. URLs
+outside that path, dotfiles and dot-directories (the publisher's state in ``.ldesfrag/``),
+``_headers`` itself, anything outside the directory (``..``, encoded or not, and symlinks
+leading out) are 404.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -19,7 +23,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from ldesfrag._publish import STATE_DIR, base_path
 from ldesfrag._render import CONTENT_TYPES, FILE_EXTENSIONS, MUTABLE_CACHE_CONTROL, etag
+from ldesfrag.exceptions import LdesfragError
 
 __all__ = ["INDEX_FILES", "MEDIA_TYPES", "LdesServer", "serve"]
 
@@ -33,6 +39,8 @@ MEDIA_TYPES = {
 #: What a folder URL serves, first found wins.
 INDEX_FILES = tuple(f"index{ext}" for ext in FILE_EXTENSIONS.values())
 HEADERS_FILE = "_headers"
+#: What a ``Location`` leaves unescaped (as the publisher's paths and ``base_path`` do).
+_PATH_SAFE = "/!$&'()*+,;=:@"
 
 
 def parse_headers_file(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -57,6 +65,10 @@ class _Site:
     """The served directory, its ``_headers`` rules and the ETags of files without one."""
 
     root: Path
+    #: The decoded URL path the directory is served at (``/…/``), and the one its ``_headers``
+    #: rules were written for (the published base URL's, ``None``: rules are used as written).
+    prefix: str = "/"
+    rules_prefix: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rules_stamp: tuple[int, int] | None = None
     _exact: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
@@ -90,7 +102,12 @@ class _Site:
                 text = ""
             exact: dict[str, list[tuple[str, str]]] = {}
             prefixes = []
-            for pattern, headers in parse_headers_file(text):
+            for raw_pattern, headers in parse_headers_file(text):
+                # Compared with the decoded request path; rules follow DIR when it is served
+                # elsewhere than its base URL (--path).
+                pattern = unquote(raw_pattern)
+                if self.rules_prefix is not None and pattern.startswith(self.rules_prefix):
+                    pattern = self.prefix + pattern[len(self.rules_prefix) :]
                 if pattern.endswith("*"):
                     prefixes.append((pattern[:-1], headers))
                 else:
@@ -113,7 +130,11 @@ class _Site:
     def resolve(self, url_path: str) -> tuple[Path | None, bool]:
         """The file a decoded URL path names (``None``: 404), and whether to redirect to the
         folder URL (a folder asked for without its trailing slash)."""
-        parts = url_path.split("/")
+        if url_path + "/" == self.prefix:
+            return self.root, True
+        if not url_path.startswith(self.prefix):
+            return None, False
+        parts = url_path[len(self.prefix) :].split("/")
         for part in parts:
             if part.startswith(".") or part == HEADERS_FILE or "\\" in part or "\0" in part:
                 return None, False
@@ -206,7 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
         if redirect:
             self.send_response(HTTPStatus.MOVED_PERMANENTLY)
             self._common_headers()
-            self.send_header("Location", quote(url_path + "/"))
+            self.send_header("Location", quote(url_path + "/", safe=_PATH_SAFE))
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -261,14 +282,30 @@ class LdesServer:
     :meth:`shutdown`."""
 
     def __init__(
-        self, directory: str | os.PathLike[str], host: str, port: int, *, log_requests: bool
+        self,
+        directory: str | os.PathLike[str],
+        host: str,
+        port: int,
+        *,
+        log_requests: bool,
+        path: str | None = None,
     ) -> None:
         root = Path(directory).resolve(strict=True)
         if not root.is_dir():
             raise NotADirectoryError(f"{directory}: not a directory")
+        try:
+            published = _published_path(root)
+        except LdesfragError:
+            if path is None:
+                raise
+            published = None  # a given path needs no state: rules are used as written
+        #: The URL path (percent-encoded, ``/`` at both ends) the directory is served at.
+        self.path = (published or "/") if path is None else _served_path(path)
+        rules_prefix = unquote(published) if published else None
+        site = _Site(root, prefix=unquote(self.path), rules_prefix=rules_prefix)
         cls = _HTTPServer6 if ":" in host else _HTTPServer
         self._httpd = cls((host, port), _Handler)
-        self._httpd.site = _Site(root)
+        self._httpd.site = site
         self._httpd.log_requests = log_requests
         self._thread: threading.Thread | None = None
         self.directory = root
@@ -278,7 +315,7 @@ class LdesServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
+        return f"http://{host}:{self.port}{self.path}"
 
     def start(self) -> LdesServer:
         """Serves in a background (daemon) thread."""
@@ -314,16 +351,42 @@ class LdesServer:
         self.shutdown()
 
 
+def _served_path(path: str) -> str:
+    """A given URL path, with ``/`` at both ends and percent-encoded."""
+    inner = path.strip("/")
+    if "?" in inner or "#" in inner:
+        raise LdesfragError(f"path {path!r}: a URL path has no query or fragment")
+    return base_path(f"/{inner}/" if inner else "/")
+
+
+def _published_path(root: Path) -> str | None:
+    """The URL path of the base URL ``root`` was published for (``None``: no publish state)."""
+    state = root / STATE_DIR / "state.json"
+    try:
+        text = state.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return base_path(json.loads(text)["settings"]["base_url"])
+    except (ValueError, KeyError, TypeError):
+        raise LdesfragError(f"{state}: no base URL in it; serve with a path (--path)") from None
+
+
 def serve(
     directory: str | os.PathLike[str],
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
     log_requests: bool = False,
+    path: str | None = None,
 ) -> LdesServer:
     """Starts serving ``directory`` in a background thread (``port=0``: any free port).
+
+    It is served at ``path`` (a URL path such as ``/ldes/counts/``), by default at the path of
+    the base URL it was published for, or at ``/`` when it has no publish state; :attr:`url`
+    is then that base URL's path on this host.
 
     >>> with serve("out/ldes", port=0) as server:  # doctest: +SKIP
     ...     urllib.request.urlopen(server.url + "index.ttl")
     """
-    return LdesServer(directory, host, port, log_requests=log_requests).start()
+    return LdesServer(directory, host, port, log_requests=log_requests, path=path).start()

@@ -8,8 +8,9 @@ and prints a per-bucket summary. Memory is bounded by the batch size, not the fi
 ``ldesfrag publish INPUT... --view VIEW --out DIR --base-url URL`` turns RDF dumps into a static
 LDES directory (see :func:`ldesfrag.publish`), or appends to one.
 
-``ldesfrag serve DIR [--host 127.0.0.1] [--port 8000]`` serves a published LDES directory
-with RDF content types and its ``_headers`` cache headers (see ``ldesfrag._serve``).
+``ldesfrag serve DIR [--host 127.0.0.1] [--port 8000] [--path PREFIX]`` serves a published LDES
+directory with RDF content types and its ``_headers`` cache headers at its base URL's path, or
+at ``PREFIX`` (see ``ldesfrag._serve``).
 """
 
 from __future__ import annotations
@@ -259,7 +260,7 @@ def publish(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     from ldesfrag._serve import LdesServer
 
-    server = LdesServer(args.directory, args.host, args.port, log_requests=True)
+    server = LdesServer(args.directory, args.host, args.port, log_requests=True, path=args.path)
     print(f"serving {server.directory} at {server.url} (Ctrl-C to stop)", file=sys.stderr)
     try:
         server.serve_forever()
@@ -307,6 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.add_argument("directory", help="the directory to serve")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     s.add_argument("--port", type=int, default=8000)
+    s.add_argument(
+        "--path",
+        metavar="PREFIX",
+        help="the URL path to serve DIR at (default: its base URL's path, or / if unpublished)",
+    )
     args = parser.parse_args(argv)
     commands = {"assign": assign, "publish": publish, "serve": serve}
     try:
