@@ -5,18 +5,20 @@
 //! member and per fragmentation, integer keys (tiles, time bucket ordinals, later interned
 //! references) or the reason they are missing; it may fail and then changes nothing. Then
 //! chunks of members, in parallel, map their composite leaf keys to chunk-local numbers and
-//! look up the leaves that already exist; one sequential pass maps the other distinct keys to
-//! leaf buckets (created if new, in order of first appearance: under a parent met before, from
-//! the parent's id and one pair) and reserves every key's page slots; and the chunks, in
-//! parallel again, write each member's row, leaf and page. The result does not depend on the chunking. Bucket ids
-//! (strings) are written once per new bucket, without `fmt`, into one arena, and copied into
-//! the output only at the edge ([`Fragmenter::bucket_columns`]).
+//! look up the leaves that already exist; hash partitions of the other keys, in parallel, find
+//! each one's first appearance; one sequential pass creates a leaf bucket at each first
+//! appearance (in that order: under a parent met before, from the parent's id and one pair)
+//! and reserves every key's page slots; and the chunks, in parallel again, write each
+//! member's row, leaf and page while the new leaves go into the leaf map. The result depends
+//! neither on the chunking nor on the partitioning. Bucket ids (strings) are written once per
+//! new bucket, without `fmt`, into one arena, and copied into the output only at the edge
+//! ([`Fragmenter::bucket_columns`]).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::mem::MaybeUninit;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU32};
 
 use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
@@ -105,16 +107,14 @@ pub struct Fragmenter {
     max_tiles: usize,
     /// A new bucket's id is written here first (its parent's id is in the arena).
     scratch: String,
-    /// The parent of the leaves below one [`UpKey`], and where in `ids` the id is that
-    /// theirs extend (the parent's, or a hub's parent's; kept here, since on sparse data a
-    /// read of `id_offsets` misses the cache): a new leaf under a known parent is made
+    /// The parent of the leaves below one up key (a leaf key with the last level's word
+    /// replaced by what the leaf's parent depends on: the time word one granularity up, 0, or
+    /// `UNKNOWN` for the unknown leaf, which no other up word is), and where in `ids` the id
+    /// is that theirs extend (the parent's, or a hub's parent's; kept here, since on sparse
+    /// data a read of `id_offsets` misses the cache): a new leaf under a known parent is made
     /// without the walk from the root.
-    parents: FxHashMap<UpKey, (u32, usize, usize)>,
+    parents: FxHashMap<LeafKey, (u32, usize, usize)>,
 }
-
-/// A leaf key with the last level's word replaced by what the leaf's parent depends on (the
-/// time key one granularity up, or 0), and whether that word was `UNKNOWN`.
-type UpKey = ([u64; MAX_LEVELS], bool);
 
 /// The composite key of a leaf: one word per fragmentation, zero past the last. Hashed word by
 /// word (the derived slice hash goes byte by byte through the hasher).
@@ -443,16 +443,21 @@ impl Fragmenter {
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         // A few chunks per thread to balance the load, large enough that a chunk sees most of
         // its leaves more than once.
-        let chunk = (rows / (4 * rayon::current_num_threads())).clamp(1 << 12, 1 << 18);
-        self.assign_in_chunks(batches, on_invalid, chunk)
+        let threads = rayon::current_num_threads();
+        let chunk = (rows / (4 * threads)).clamp(1 << 12, 1 << 18);
+        // New keys found by one task per thread (below that, one task is as quick).
+        let parts = if rows < 1 << 14 { 1 } else { threads };
+        self.assign_in_chunks(batches, on_invalid, chunk, parts)
     }
 
-    /// [`Fragmenter::assign`] with phases 2 and 3 in chunks of `chunk` members.
+    /// [`Fragmenter::assign`] with phases 2 and 3 in chunks of `chunk` members, and the first
+    /// appearances of new keys found in `parts` hash partitions.
     fn assign_in_chunks(
         &mut self,
         batches: &[RecordBatch],
         on_invalid: OnInvalid,
         chunk: usize,
+        parts: usize,
     ) -> Result<(Assignments, Vec<Invalid>), Error> {
         if self.closed {
             return Err(Error::Closed);
@@ -527,16 +532,32 @@ impl Fragmenter {
                 ch
             })
             .collect();
-        // Room for the new leaves (a bound: a leaf new in several chunks counts in each).
-        let new: usize = (chunks.iter())
-            .map(|c| c.known.iter().filter(|&&l| l == NEW).count())
-            .sum();
-        self.leaves.reserve(new);
+        let mut appear = first_appearances(&chunks, parts);
+        // Room for the new leaves, grown once, not by doubling: on a fresh fragmenter most
+        // keys are new leaves.
+        let new = (appear.iter().enumerate())
+            .filter(|&(at, &a)| a as usize == at)
+            .count();
+        self.buckets.reserve(new);
+        self.counts.reserve(new);
+        self.id_offsets.reserve(new);
+        let mut fresh = Vec::with_capacity(new);
+        let mut base = 0;
         for ch in &mut chunks {
-            self.reserve(ch);
+            self.reserve(ch, &mut appear, base, &mut fresh);
+            base += ch.keys.len();
         }
-        // Phase 3: rows, leaves and pages.
-        Ok((write_entries(&chunks, order, self.view.page_size), invalid))
+        // Phase 3: rows, leaves and pages, while the new leaves go into `leaves` (nothing in
+        // this call looks them up there any more).
+        let leaves = &mut self.leaves;
+        let (assigned, ()) = rayon::join(
+            || write_entries(&chunks, order, self.view.page_size),
+            || {
+                leaves.reserve(fresh.len());
+                leaves.extend(fresh);
+            },
+        );
+        Ok((assigned, invalid))
     }
 
     /// Interns the call's references in the order members are taken, and turns the reference
@@ -577,23 +598,31 @@ impl Fragmenter {
         }
     }
 
-    /// Maps a chunk's distinct keys to leaf buckets (created if new) and reserves the places
-    /// of its members in them.
-    fn reserve(&mut self, ch: &mut Chunk) {
+    /// Maps a chunk's distinct keys (keys `base..` of the call) to leaf buckets and reserves
+    /// the places of its members in them. A new key's leaf is made at its first appearance
+    /// (`appear`, from [`first_appearances`]), whose entry then becomes the leaf, and is pushed
+    /// to `fresh`: no lookup in `leaves` here.
+    fn reserve(
+        &mut self,
+        ch: &mut Chunk,
+        appear: &mut [u32],
+        base: usize,
+        fresh: &mut Vec<(LeafKey, u32)>,
+    ) {
         let size = u64::from(self.view.page_size);
         let mut slots = Vec::with_capacity(ch.keys.len());
-        for ((key, &n), &known) in ch.keys.iter().zip(&ch.counts).zip(&ch.known) {
+        let keys = ch.keys.iter().zip(&ch.counts).zip(&ch.known);
+        for (at, ((key, &n), &known)) in (base..).zip(keys) {
             let leaf = if known != NEW {
                 known
+            } else if appear[at] as usize == at {
+                let l = self.new_leaf(key);
+                fresh.push((*key, l));
+                appear[at] = l;
+                l
             } else {
-                match self.leaves.get(key) {
-                    Some(&l) => l,
-                    None => {
-                        let l = self.new_leaf(key);
-                        self.leaves.insert(*key, l);
-                        l
-                    }
-                }
+                // An earlier key: its entry is its leaf by now.
+                appear[appear[at] as usize]
             };
             let count = &mut self.counts[leaf as usize];
             let first = *count;
@@ -680,7 +709,7 @@ impl Fragmenter {
         };
         let k = key.0[last];
         let (up_word, step) = if k == UNKNOWN {
-            (0, Step::Unknown)
+            (UNKNOWN, Step::Unknown)
         } else {
             match &self.view.fragmentations[last] {
                 Fragmentation::Geospatial { .. } => (
@@ -702,9 +731,8 @@ impl Fragmenter {
                 Fragmentation::Reference { .. } => (0, Step::Ref { id: k as u32 }),
             }
         };
-        let mut up = key.0;
-        up[last] = up_word;
-        let up = (up, k == UNKNOWN);
+        let mut up = *key;
+        up.0[last] = up_word;
         if let Some(&(parent, from, to)) = self.parents.get(&up) {
             let mut id = std::mem::take(&mut self.scratch);
             id.clear();
@@ -1570,21 +1598,10 @@ impl<const N: usize> Numbering<N> {
         }
     }
 
-    /// Multiply-xor of the words, then the high bits of one more multiplication.
+    /// The high bits of the key's [`mix`].
     #[inline]
     fn slot(&self, key: &[u64; N]) -> usize {
-        const K: [u64; MAX_LEVELS + 1] = [
-            0x9E37_79B9_7F4A_7C15,
-            0xC2B2_AE3D_27D4_EB4F,
-            0x1656_67B1_9E37_79F9,
-            0xD6E8_FEB8_6659_FD93,
-            0xFF51_AFD7_ED55_8CCD,
-        ];
-        let mut h = 0u64;
-        for (w, k) in key.iter().zip(K) {
-            h ^= w.wrapping_mul(k);
-        }
-        (h.wrapping_mul(K[MAX_LEVELS]) >> self.shift) as usize
+        (mix(key) >> self.shift) as usize
     }
 
     /// Counts one more entry of `key`; its number: the count of distinct keys before its
@@ -1652,6 +1669,48 @@ impl<const N: usize> Numbering<N> {
         }
         (keys, counts)
     }
+}
+
+/// For each key of the chunks (numbered across them, in order) that had no leaf before the
+/// call, the number of its first appearance; [`NEW`] for the others. The keys are split into
+/// `parts` hash partitions, each found in its own map by one task that goes through them in
+/// order: the result does not depend on `parts`.
+fn first_appearances(chunks: &[Chunk], parts: usize) -> Vec<u32> {
+    let total: usize = chunks.iter().map(|c| c.keys.len()).sum();
+    assert!(total < NEW as usize, "fewer than 2^32 - 1 keys in a call");
+    let appear: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(NEW)).collect();
+    let parts = parts.max(1);
+    (0..parts).into_par_iter().for_each(|p| {
+        let mut seen: FxHashMap<LeafKey, u32> = FxHashMap::default();
+        let mut at = 0u32;
+        for ch in chunks {
+            for (key, &known) in ch.keys.iter().zip(&ch.known) {
+                let part = ((u128::from(mix(&key.0)) * parts as u128) >> 64) as usize;
+                if known == NEW && part == p {
+                    appear[at as usize].store(*seen.entry(*key).or_insert(at), Relaxed);
+                }
+                at += 1;
+            }
+        }
+    });
+    appear.into_iter().map(AtomicU32::into_inner).collect()
+}
+
+/// Multiply-xor of a key's words, then one more multiplication: the high bits are well mixed.
+#[inline]
+fn mix<const N: usize>(key: &[u64; N]) -> u64 {
+    const K: [u64; MAX_LEVELS + 1] = [
+        0x9E37_79B9_7F4A_7C15,
+        0xC2B2_AE3D_27D4_EB4F,
+        0x1656_67B1_9E37_79F9,
+        0xD6E8_FEB8_6659_FD93,
+        0xFF51_AFD7_ED55_8CCD,
+    ];
+    let mut h = 0u64;
+    for (w, k) in key.iter().zip(K) {
+        h ^= w.wrapping_mul(k);
+    }
+    h.wrapping_mul(K[MAX_LEVELS])
 }
 
 /// Phase 3: each entry's row, leaf and page, the chunks in parallel from their reserved slots,
@@ -2037,12 +2096,12 @@ mod tests {
     type Outcome = (Vec<(u64, String, u32)>, Vec<Invalid>);
 
     /// Two calls (the second continues the first, from a saved state if `restore`) in chunks
-    /// of `chunk` members; the fragmenter at the end.
+    /// of `chunk` members, new keys found in `parts` partitions; the fragmenter at the end.
     fn two_calls(
         json: &str,
         calls: &[Vec<RecordBatch>; 2],
         mode: OnInvalid,
-        chunk: usize,
+        (chunk, parts): (usize, usize),
         restore: bool,
     ) -> ([Outcome; 2], Fragmenter) {
         let mut f = Fragmenter::new(view(json)).expect("fragmenter");
@@ -2051,7 +2110,7 @@ mod tests {
             if restore && i > 0 {
                 f = Fragmenter::from_state(view(json), &f.state()).expect("state");
             }
-            let (a, inv) = f.assign_in_chunks(batches, mode, chunk).expect("assign");
+            let (a, inv) = (f.assign_in_chunks(batches, mode, chunk, parts)).expect("assign");
             outcomes.push((snapshot(&f, &a), inv));
         }
         let [first, second]: [Outcome; 2] = outcomes.try_into().expect("two calls");
@@ -2065,7 +2124,7 @@ mod tests {
             let sizes = [[300, 0, 211], [1, 450, 0]];
             let calls = sizes.map(|s| s.map(|n| random_members(&mut rng, n)).to_vec());
             for mode in [OnInvalid::Unknown, OnInvalid::Reject] {
-                let (expected, one) = two_calls(json, &calls, mode, usize::MAX, false);
+                let (expected, one) = two_calls(json, &calls, mode, (usize::MAX, 1), false);
                 for (chunk, restore) in [
                     (1, false),
                     (2, true),
@@ -2073,7 +2132,7 @@ mod tests {
                     (64, true),
                     (usize::MAX, true),
                 ] {
-                    let (got, f) = two_calls(json, &calls, mode, chunk, restore);
+                    let (got, f) = two_calls(json, &calls, mode, (chunk, 1), restore);
                     assert_eq!(
                         got, expected,
                         "{json} {mode:?} chunk {chunk} restore {restore}"
@@ -2084,6 +2143,55 @@ mod tests {
                 }
                 check_outcome(&one, &calls, mode, &expected);
             }
+        }
+    }
+
+    #[test]
+    fn partitions_of_new_keys_change_nothing() {
+        // Many members per leaf and many new leaves, repeated across chunks and calls, some
+        // invalid: every partitioning gives what one sequential pass gives.
+        let mut rng = Rng(19);
+        for json in VIEWS {
+            let calls = [[500, 0, 333], [257, 600, 0]]
+                .map(|s| s.map(|n| random_members(&mut rng, n)).to_vec());
+            for mode in [OnInvalid::Unknown, OnInvalid::Reject] {
+                let (expected, one) = two_calls(json, &calls, mode, (usize::MAX, 1), false);
+                for (chunk, parts, restore) in [
+                    (usize::MAX, 2, false),
+                    (1, 3, true),
+                    (7, 2, true),
+                    (64, 5, false),
+                    (300, 64, true),
+                ] {
+                    let (got, f) = two_calls(json, &calls, mode, (chunk, parts), restore);
+                    let case = format!("{json} {mode:?} chunk {chunk} parts {parts}");
+                    assert_eq!(got, expected, "{case}");
+                    assert_eq!(f.relations(), one.relations(), "{case}");
+                    assert_eq!(f.pages(), one.pages(), "{case}");
+                    assert_eq!(f.state(), one.state(), "{case}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn first_appearances_per_partition() {
+        let key = |w: u64| LeafKey([w, 1, 0, 0]);
+        let chunk = |keys: Vec<LeafKey>, known: Vec<u32>| Chunk {
+            known,
+            ..Chunk::numbered(0, (keys, Vec::new()), Vec::new(), None)
+        };
+        // Keys 0..3 in the first chunk (the second one known), 4..6 in the second.
+        let chunks = [
+            chunk(vec![key(5), key(6), key(7), key(8)], vec![NEW, 3, NEW, NEW]),
+            chunk(vec![key(8), key(9), key(5)], vec![NEW, NEW, NEW]),
+        ];
+        for parts in [1, 2, 3, 8] {
+            assert_eq!(
+                first_appearances(&chunks, parts),
+                [0, NEW, 2, 3, 3, 5, 0],
+                "parts {parts}"
+            );
         }
     }
 
@@ -2168,7 +2276,7 @@ mod tests {
                 let run = |b: &RecordBatch| {
                     let mut f = Fragmenter::new(view(json)).expect("fragmenter");
                     let (a, inv) = f
-                        .assign_in_chunks(std::slice::from_ref(b), mode, 300)
+                        .assign_in_chunks(std::slice::from_ref(b), mode, 300, 1)
                         .expect("assign");
                     let inv: Vec<(u64, bool)> = inv.iter().map(|i| (i.row, i.rejected)).collect();
                     (snapshot(&f, &a), inv, f.pages())
