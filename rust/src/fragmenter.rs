@@ -8,9 +8,10 @@
 //! look up the leaves that already exist; hash partitions of the other keys, in parallel, find
 //! each one's first appearance; one sequential pass creates a leaf bucket at each first
 //! appearance (in that order: under a parent met before, from the parent's id and one pair)
-//! and reserves every key's page slots; and the chunks, in parallel again, write each
-//! member's row, leaf and page while the new leaves go into the leaf map. The result depends
-//! neither on the chunking nor on the partitioning. Bucket ids (strings) are written once per
+//! and reserves every key's page slots; and each chunk, as soon as that pass is past it,
+//! writes each member's row, leaf and page, in parallel with the pass, the other chunks and
+//! the new leaves' entry into the leaf map. The result depends neither on the chunking nor on
+//! the partitioning. Bucket ids (strings) are written once per
 //! new bucket, without `fmt`, into one arena, and copied into the output only at the edge
 //! ([`Fragmenter::bucket_columns`]).
 
@@ -535,22 +536,30 @@ impl Fragmenter {
         self.counts.reserve(new);
         self.id_offsets.reserve(new);
         let mut fresh = Vec::with_capacity(new);
-        let mut base = 0;
-        for ch in &mut chunks {
-            self.reserve(ch, &mut appear, base, &mut fresh);
-            base += ch.keys.len();
-        }
-        // Phase 3: rows, leaves and pages, while the new leaves go into `leaves` (nothing in
-        // this call looks them up there any more).
-        let leaves = &mut self.leaves;
-        let (assigned, ()) = rayon::join(
-            || write_entries(&chunks, order, self.view.page_size),
-            || {
-                leaves.reserve(fresh.len());
-                leaves.extend(fresh);
-            },
-        );
-        Ok((assigned, invalid))
+        // Phase 3 (rows, leaves and pages) of each chunk starts as soon as the sequential
+        // pass is past it, and the new leaves go into `leaves` (nothing in this call looks
+        // them up there any more) while the last chunks are written.
+        let total_entries = chunks.iter().map(|c| c.local.len()).sum();
+        let mut columns = EntryColumns::with_room(total_entries);
+        let complete = AtomicBool::new(true);
+        let page_size = self.view.page_size;
+        let parts = columns.parts(&chunks);
+        rayon::scope(|s| {
+            let mut base = 0;
+            for (ch, part) in chunks.iter_mut().zip(parts) {
+                self.reserve(ch, &mut appear, base, &mut fresh);
+                base += ch.keys.len();
+                let (ch, complete) = (&*ch, &complete);
+                s.spawn(move |_| {
+                    if !write_entries(ch, order, page_size, part) {
+                        complete.store(false, Relaxed);
+                    }
+                });
+            }
+            self.leaves.reserve(fresh.len());
+            self.leaves.extend(fresh);
+        });
+        Ok((columns.finish(&chunks, complete.into_inner()), invalid))
     }
 
     /// Interns the call's references in the order members are taken, and turns the reference
@@ -1751,66 +1760,87 @@ unsafe fn copy_ids_avx2(ids: (&[u8], &[usize]), buckets: &[u32], offsets: &[i32]
     unsafe { copy_ids(ids, buckets, offsets, out) }
 }
 
-/// Phase 3: each entry's row, leaf and page, the chunks in parallel from their reserved slots,
-/// all three columns in one pass over a chunk.
-fn write_entries(chunks: &[Chunk], order: Option<&[usize]>, page_size: u32) -> Assignments {
-    let lens: Vec<usize> = chunks.iter().map(|c| c.local.len()).collect();
-    let total = lens.iter().sum();
-    let (mut rows, mut buckets, mut pages) = (
-        Vec::with_capacity(total),
-        Vec::with_capacity(total),
-        Vec::with_capacity(total),
-    );
-    let parts = (parts_of(&mut rows, &lens).into_iter()).zip(
-        parts_of(&mut buckets, &lens)
-            .into_iter()
-            .zip(parts_of(&mut pages, &lens)),
-    );
-    let complete = parts.collect::<Vec<_>>().into_par_iter().enumerate().all(
-        |(c, (mut r, (mut b, mut p)))| {
-            let ch = &chunks[c];
-            match (&ch.rows, order) {
-                (Some(rows), _) => r.extend(rows.iter().copied()),
-                (None, Some(o)) => {
-                    r.extend(o[ch.start..ch.start + lens[c]].iter().map(|&r| r as u64))
-                }
-                (None, None) => r.extend((ch.start..ch.start + lens[c]).map(|r| r as u64)),
-            }
-            let mut slots = ch.slots.clone();
-            let n = ch.local.len();
-            let (bo, po) = (&mut b.out[..n], &mut p.out[..n]);
-            for ((&k, bo), po) in ch.local.iter().zip(bo).zip(po) {
-                let s = &mut slots[k as usize];
-                bo.write(s.leaf);
-                // `reserve` checked that every page number fits.
-                po.write(s.page as u32);
-                s.room -= 1;
-                if s.room == 0 {
-                    s.page += 1;
-                    s.room = page_size;
-                }
-            }
-            (b.len, p.len) = (n, n);
-            [
-                r.len == r.out.len(),
-                b.len == b.out.len(),
-                p.len == p.out.len(),
-            ] == [true; 3]
-        },
-    );
-    assert!(complete, "a part of a parallel write was left short");
-    // SAFETY: the parts cover the first `total` slots of each vector, and every part was
-    // written in full (`complete` checked the counts; `b` and `p` wrote `n` slots each).
-    unsafe {
-        rows.set_len(total);
-        buckets.set_len(total);
-        pages.set_len(total);
+/// The three columns of a call's output, written in parallel parts, one per chunk (phase 3).
+struct EntryColumns {
+    rows: Vec<u64>,
+    buckets: Vec<u32>,
+    pages: Vec<u32>,
+}
+
+/// One chunk's parts of the [`EntryColumns`].
+type EntryParts<'a> = (Part<'a, u64>, Part<'a, u32>, Part<'a, u32>);
+
+impl EntryColumns {
+    fn with_room(total: usize) -> EntryColumns {
+        EntryColumns {
+            rows: Vec::with_capacity(total),
+            buckets: Vec::with_capacity(total),
+            pages: Vec::with_capacity(total),
+        }
     }
-    Assignments {
-        rows,
-        buckets,
-        pages,
+
+    /// The spare room of the columns cut into one set of parts per chunk.
+    fn parts(&mut self, chunks: &[Chunk]) -> Vec<EntryParts<'_>> {
+        let lens: Vec<usize> = chunks.iter().map(|c| c.local.len()).collect();
+        (parts_of(&mut self.rows, &lens).into_iter())
+            .zip(parts_of(&mut self.buckets, &lens))
+            .zip(parts_of(&mut self.pages, &lens))
+            .map(|((r, b), p)| (r, b, p))
+            .collect()
     }
+
+    /// The columns once every chunk's parts are written in full (`complete`, checked).
+    fn finish(mut self, chunks: &[Chunk], complete: bool) -> Assignments {
+        assert!(complete, "a part of a parallel write was left short");
+        let total = chunks.iter().map(|c| c.local.len()).sum();
+        // SAFETY: the parts covered the first `total` slots of each column, and every part
+        // was written in full.
+        unsafe {
+            self.rows.set_len(total);
+            self.buckets.set_len(total);
+            self.pages.set_len(total);
+        }
+        Assignments {
+            rows: self.rows,
+            buckets: self.buckets,
+            pages: self.pages,
+        }
+    }
+}
+
+/// Phase 3 for one chunk: each entry's row, leaf and page, from the chunk's reserved slots,
+/// all three columns in one pass; whether the parts were written in full.
+fn write_entries(
+    ch: &Chunk,
+    order: Option<&[usize]>,
+    page_size: u32,
+    (mut r, mut b, mut p): EntryParts<'_>,
+) -> bool {
+    let n = ch.local.len();
+    match (&ch.rows, order) {
+        (Some(rows), _) => r.extend(rows.iter().copied()),
+        (None, Some(o)) => r.extend(o[ch.start..ch.start + n].iter().map(|&r| r as u64)),
+        (None, None) => r.extend((ch.start..ch.start + n).map(|r| r as u64)),
+    }
+    let mut slots = ch.slots.clone();
+    let (bo, po) = (&mut b.out[..n], &mut p.out[..n]);
+    for ((&k, bo), po) in ch.local.iter().zip(bo).zip(po) {
+        let s = &mut slots[k as usize];
+        bo.write(s.leaf);
+        // `reserve` checked that every page number fits.
+        po.write(s.page as u32);
+        s.room -= 1;
+        if s.room == 0 {
+            s.page += 1;
+            s.room = page_size;
+        }
+    }
+    (b.len, p.len) = (n, n);
+    [
+        r.len == r.out.len(),
+        b.len == b.out.len(),
+        p.len == p.out.len(),
+    ] == [true; 3]
 }
 
 /// One part of a vector being written in parallel (see [`par_write`]).
