@@ -543,10 +543,10 @@ impl Fragmenter {
         let mut columns = EntryColumns::with_room(total_entries);
         let complete = AtomicBool::new(true);
         let page_size = self.view.page_size;
-        let parts = columns.parts(&chunks);
+        let pieces = columns.parts(&chunks);
         rayon::scope(|s| {
             let mut base = 0;
-            for (ch, part) in chunks.iter_mut().zip(parts) {
+            for (ch, part) in chunks.iter_mut().zip(pieces) {
                 self.reserve(ch, &mut appear, base, &mut fresh);
                 base += ch.keys.len();
                 let (ch, complete) = (&*ch, &complete);
@@ -559,7 +559,7 @@ impl Fragmenter {
             self.leaves.reserve(fresh.len());
             self.leaves.extend(fresh);
         });
-        Ok((columns.finish(&chunks, complete.into_inner()), invalid))
+        Ok((columns.finish(complete.into_inner()), invalid))
     }
 
     /// Interns the call's references in the order members are taken, and turns the reference
@@ -1765,6 +1765,7 @@ struct EntryColumns {
     rows: Vec<u64>,
     buckets: Vec<u32>,
     pages: Vec<u32>,
+    total: usize,
 }
 
 /// One chunk's parts of the [`EntryColumns`].
@@ -1776,12 +1777,19 @@ impl EntryColumns {
             rows: Vec::with_capacity(total),
             buckets: Vec::with_capacity(total),
             pages: Vec::with_capacity(total),
+            total,
         }
     }
 
-    /// The spare room of the columns cut into one set of parts per chunk.
+    /// The spare room of the columns cut into one set of parts per chunk (`chunks` hold
+    /// the `total` entries).
     fn parts(&mut self, chunks: &[Chunk]) -> Vec<EntryParts<'_>> {
         let lens: Vec<usize> = chunks.iter().map(|c| c.local.len()).collect();
+        assert_eq!(
+            lens.iter().sum::<usize>(),
+            self.total,
+            "the chunks' entries"
+        );
         (parts_of(&mut self.rows, &lens).into_iter())
             .zip(parts_of(&mut self.buckets, &lens))
             .zip(parts_of(&mut self.pages, &lens))
@@ -1790,15 +1798,14 @@ impl EntryColumns {
     }
 
     /// The columns once every chunk's parts are written in full (`complete`, checked).
-    fn finish(mut self, chunks: &[Chunk], complete: bool) -> Assignments {
+    fn finish(mut self, complete: bool) -> Assignments {
         assert!(complete, "a part of a parallel write was left short");
-        let total = chunks.iter().map(|c| c.local.len()).sum();
         // SAFETY: the parts covered the first `total` slots of each column, and every part
         // was written in full.
         unsafe {
-            self.rows.set_len(total);
-            self.buckets.set_len(total);
-            self.pages.set_len(total);
+            self.rows.set_len(self.total);
+            self.buckets.set_len(self.total);
+            self.pages.set_len(self.total);
         }
         Assignments {
             rows: self.rows,
