@@ -5,18 +5,21 @@
 //! member and per fragmentation, integer keys (tiles, time bucket ordinals, later interned
 //! references) or the reason they are missing; it may fail and then changes nothing. Then
 //! chunks of members, in parallel, map their composite leaf keys to chunk-local numbers and
-//! look up the leaves that already exist; one sequential pass maps the other distinct keys to
-//! leaf buckets (created if new, in order of first appearance: under a parent met before, from
-//! the parent's id and one pair) and reserves every key's page slots; and the chunks, in
-//! parallel again, write each member's row, leaf and page. The result does not depend on the chunking. Bucket ids
-//! (strings) are written once per new bucket, without `fmt`, into one arena, and copied into
-//! the output only at the edge ([`Fragmenter::bucket_columns`]).
+//! look up the leaves that already exist; hash partitions of the other keys, in parallel, find
+//! each one's first appearance; one sequential pass creates a leaf bucket at each first
+//! appearance (in that order: under a parent met before, from the parent's id and one pair)
+//! and reserves every key's page slots; and each chunk, as soon as that pass is past it,
+//! writes each member's row, leaf and page, in parallel with the pass, the other chunks and
+//! the new leaves' entry into the leaf map. The result depends neither on the chunking nor on
+//! the partitioning. Bucket ids (strings) are written once per
+//! new bucket, without `fmt`, into one arena, and copied into the output only at the edge
+//! ([`Fragmenter::bucket_columns`]).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::mem::MaybeUninit;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU32};
 
 use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
@@ -105,16 +108,14 @@ pub struct Fragmenter {
     max_tiles: usize,
     /// A new bucket's id is written here first (its parent's id is in the arena).
     scratch: String,
-    /// The parent of the leaves below one [`UpKey`], and where in `ids` the id is that
-    /// theirs extend (the parent's, or a hub's parent's; kept here, since on sparse data a
-    /// read of `id_offsets` misses the cache): a new leaf under a known parent is made
+    /// The parent of the leaves below one up key (a leaf key with the last level's word
+    /// replaced by what the leaf's parent depends on: the time word one granularity up, 0, or
+    /// `UNKNOWN` for the unknown leaf, which no other up word is), and where in `ids` the id
+    /// is that theirs extend (the parent's, or a hub's parent's; kept here, since on sparse
+    /// data a read of `id_offsets` misses the cache): a new leaf under a known parent is made
     /// without the walk from the root.
-    parents: FxHashMap<UpKey, (u32, usize, usize)>,
+    parents: FxHashMap<LeafKey, (u32, usize, usize)>,
 }
-
-/// A leaf key with the last level's word replaced by what the leaf's parent depends on (the
-/// time key one granularity up, or 0), and whether that word was `UNKNOWN`.
-type UpKey = ([u64; MAX_LEVELS], bool);
 
 /// The composite key of a leaf: one word per fragmentation, zero past the last. Hashed word by
 /// word (the derived slice hash goes byte by byte through the hasher).
@@ -425,30 +426,23 @@ impl Fragmenter {
             arrays.extend(self.id_arrays(b));
             return arrays;
         }
-        // Each id is copied as one fixed-size block (no `memcpy` call, no branch on its
-        // length): the bytes past its end are garbage that the next id overwrites, and the
-        // last one's fall into the spare room of `values`.
-        const WIDE: usize = 64;
-        let arena = self.ids.as_bytes();
         let mut values: Vec<u8> = Vec::with_capacity(end + WIDE);
         let out = values.spare_capacity_mut().as_mut_ptr().cast::<u8>();
-        for (&b, &at) in buckets.iter().zip(&offsets) {
-            let (from, to) = (ends[b as usize], ends[b as usize + 1]);
-            let src = &arena[from..to];
-            // SAFETY: `at` + the id's length <= `end` (the offsets sum the lengths), so the
-            // destination of either copy is within the capacity `end + WIDE`; the source of
-            // the wide copy is within the arena (checked).
-            unsafe {
-                if src.len() <= WIDE && from + WIDE <= arena.len() {
-                    std::ptr::copy_nonoverlapping(
-                        arena.as_ptr().add(from),
-                        out.add(at as usize),
-                        WIDE,
-                    );
-                } else {
-                    std::ptr::copy_nonoverlapping(src.as_ptr(), out.add(at as usize), src.len());
-                }
+        let ids = (self.ids.as_bytes(), ends.as_slice());
+        // SAFETY: the capacity of `values` is the ids' total length (`end`, their offsets'
+        // sum) plus `WIDE`.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                copy_ids_avx2(ids, buckets, &offsets, out)
+            } else {
+                copy_ids(ids, buckets, &offsets, out)
             }
+        }
+        // SAFETY: as above.
+        #[cfg(not(target_arch = "x86_64"))]
+        unsafe {
+            copy_ids(ids, buckets, &offsets, out)
         }
         // SAFETY: every byte below `end` belongs to exactly one id, written by that id's copy
         // after any earlier (longer) copy ran over it.
@@ -469,16 +463,21 @@ impl Fragmenter {
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         // A few chunks per thread to balance the load, large enough that a chunk sees most of
         // its leaves more than once.
-        let chunk = (rows / (4 * rayon::current_num_threads())).clamp(1 << 12, 1 << 18);
-        self.assign_in_chunks(batches, on_invalid, chunk)
+        let threads = rayon::current_num_threads();
+        let chunk = (rows / (4 * threads)).clamp(1 << 12, 1 << 18);
+        // New keys found by one task per thread (below that, one task is as quick).
+        let parts = if rows < 1 << 14 { 1 } else { threads };
+        self.assign_in_chunks(batches, on_invalid, chunk, parts)
     }
 
-    /// [`Fragmenter::assign`] with phases 2 and 3 in chunks of `chunk` members.
+    /// [`Fragmenter::assign`] with phases 2 and 3 in chunks of `chunk` members, and the first
+    /// appearances of new keys found in `parts` hash partitions.
     fn assign_in_chunks(
         &mut self,
         batches: &[RecordBatch],
         on_invalid: OnInvalid,
         chunk: usize,
+        parts: usize,
     ) -> Result<(Assignments, Vec<Invalid>), Error> {
         if self.closed {
             return Err(Error::Closed);
@@ -553,16 +552,40 @@ impl Fragmenter {
                 ch
             })
             .collect();
-        // Room for the new leaves (a bound: a leaf new in several chunks counts in each).
-        let new: usize = (chunks.iter())
-            .map(|c| c.known.iter().filter(|&&l| l == NEW).count())
-            .sum();
-        self.leaves.reserve(new);
-        for ch in &mut chunks {
-            self.reserve(ch);
-        }
-        // Phase 3: rows, leaves and pages.
-        Ok((write_entries(&chunks, order, self.view.page_size), invalid))
+        let mut appear = first_appearances(&chunks, parts);
+        // Room for the new leaves, grown once, not by doubling: on a fresh fragmenter most
+        // keys are new leaves.
+        let new = (appear.iter().enumerate())
+            .filter(|&(at, &a)| a as usize == at)
+            .count();
+        self.buckets.reserve(new);
+        self.counts.reserve(new);
+        self.id_offsets.reserve(new);
+        let mut fresh = Vec::with_capacity(new);
+        // Phase 3 (rows, leaves and pages) of each chunk starts as soon as the sequential
+        // pass is past it, and the new leaves go into `leaves` (nothing in this call looks
+        // them up there any more) while the last chunks are written.
+        let total_entries = chunks.iter().map(|c| c.local.len()).sum();
+        let mut columns = EntryColumns::with_room(total_entries);
+        let complete = AtomicBool::new(true);
+        let page_size = self.view.page_size;
+        let pieces = columns.parts(&chunks);
+        rayon::scope(|s| {
+            let mut base = 0;
+            for (ch, part) in chunks.iter_mut().zip(pieces) {
+                self.reserve(ch, &mut appear, base, &mut fresh);
+                base += ch.keys.len();
+                let (ch, complete) = (&*ch, &complete);
+                s.spawn(move |_| {
+                    if !write_entries(ch, order, page_size, part) {
+                        complete.store(false, Relaxed);
+                    }
+                });
+            }
+            self.leaves.reserve(fresh.len());
+            self.leaves.extend(fresh);
+        });
+        Ok((columns.finish(complete.into_inner()), invalid))
     }
 
     /// Interns the call's references in the order members are taken, and turns the reference
@@ -603,23 +626,31 @@ impl Fragmenter {
         }
     }
 
-    /// Maps a chunk's distinct keys to leaf buckets (created if new) and reserves the places
-    /// of its members in them.
-    fn reserve(&mut self, ch: &mut Chunk) {
+    /// Maps a chunk's distinct keys (keys `base..` of the call) to leaf buckets and reserves
+    /// the places of its members in them. A new key's leaf is made at its first appearance
+    /// (`appear`, from [`first_appearances`]), whose entry then becomes the leaf, and is pushed
+    /// to `fresh`: no lookup in `leaves` here.
+    fn reserve(
+        &mut self,
+        ch: &mut Chunk,
+        appear: &mut [u32],
+        base: usize,
+        fresh: &mut Vec<(LeafKey, u32)>,
+    ) {
         let size = u64::from(self.view.page_size);
         let mut slots = Vec::with_capacity(ch.keys.len());
-        for ((key, &n), &known) in ch.keys.iter().zip(&ch.counts).zip(&ch.known) {
+        let keys = ch.keys.iter().zip(&ch.counts).zip(&ch.known);
+        for (at, ((key, &n), &known)) in (base..).zip(keys) {
             let leaf = if known != NEW {
                 known
+            } else if appear[at] as usize == at {
+                let l = self.new_leaf(key);
+                fresh.push((*key, l));
+                appear[at] = l;
+                l
             } else {
-                match self.leaves.get(key) {
-                    Some(&l) => l,
-                    None => {
-                        let l = self.new_leaf(key);
-                        self.leaves.insert(*key, l);
-                        l
-                    }
-                }
+                // An earlier key: its entry is its leaf by now.
+                appear[appear[at] as usize]
             };
             let count = &mut self.counts[leaf as usize];
             let first = *count;
@@ -706,7 +737,7 @@ impl Fragmenter {
         };
         let k = key.0[last];
         let (up_word, step) = if k == UNKNOWN {
-            (0, Step::Unknown)
+            (UNKNOWN, Step::Unknown)
         } else {
             match &self.view.fragmentations[last] {
                 Fragmentation::Geospatial { .. } => (
@@ -728,9 +759,8 @@ impl Fragmenter {
                 Fragmentation::Reference { .. } => (0, Step::Ref { id: k as u32 }),
             }
         };
-        let mut up = key.0;
-        up[last] = up_word;
-        let up = (up, k == UNKNOWN);
+        let mut up = *key;
+        up.0[last] = up_word;
         if let Some(&(parent, from, to)) = self.parents.get(&up) {
             let mut id = std::mem::take(&mut self.scratch);
             id.clear();
@@ -1666,21 +1696,10 @@ impl<const N: usize> Numbering<N> {
         }
     }
 
-    /// Multiply-xor of the words, then the high bits of one more multiplication.
+    /// The high bits of the key's [`mix`].
     #[inline]
     fn slot(&self, key: &[u64; N]) -> usize {
-        const K: [u64; MAX_LEVELS + 1] = [
-            0x9E37_79B9_7F4A_7C15,
-            0xC2B2_AE3D_27D4_EB4F,
-            0x1656_67B1_9E37_79F9,
-            0xD6E8_FEB8_6659_FD93,
-            0xFF51_AFD7_ED55_8CCD,
-        ];
-        let mut h = 0u64;
-        for (w, k) in key.iter().zip(K) {
-            h ^= w.wrapping_mul(k);
-        }
-        (h.wrapping_mul(K[MAX_LEVELS]) >> self.shift) as usize
+        (mix(key) >> self.shift) as usize
     }
 
     /// Counts one more entry of `key`; its number: the count of distinct keys before its
@@ -1750,66 +1769,181 @@ impl<const N: usize> Numbering<N> {
     }
 }
 
-/// Phase 3: each entry's row, leaf and page, the chunks in parallel from their reserved slots,
-/// all three columns in one pass over a chunk.
-fn write_entries(chunks: &[Chunk], order: Option<&[usize]>, page_size: u32) -> Assignments {
-    let lens: Vec<usize> = chunks.iter().map(|c| c.local.len()).collect();
-    let total = lens.iter().sum();
-    let (mut rows, mut buckets, mut pages) = (
-        Vec::with_capacity(total),
-        Vec::with_capacity(total),
-        Vec::with_capacity(total),
-    );
-    let parts = (parts_of(&mut rows, &lens).into_iter()).zip(
-        parts_of(&mut buckets, &lens)
-            .into_iter()
-            .zip(parts_of(&mut pages, &lens)),
-    );
-    let complete = parts.collect::<Vec<_>>().into_par_iter().enumerate().all(
-        |(c, (mut r, (mut b, mut p)))| {
-            let ch = &chunks[c];
-            match (&ch.rows, order) {
-                (Some(rows), _) => r.extend(rows.iter().copied()),
-                (None, Some(o)) => {
-                    r.extend(o[ch.start..ch.start + lens[c]].iter().map(|&r| r as u64))
+/// For each key of the chunks (numbered across them, in order) that had no leaf before the
+/// call, the number of its first appearance; [`NEW`] for the others. The keys are split into
+/// `parts` hash partitions, each found in its own map by one task that goes through them in
+/// order: the result does not depend on `parts`.
+fn first_appearances(chunks: &[Chunk], parts: usize) -> Vec<u32> {
+    let total: usize = chunks.iter().map(|c| c.keys.len()).sum();
+    assert!(total < NEW as usize, "fewer than 2^32 - 1 keys in a call");
+    let appear: Vec<AtomicU32> = (0..total).map(|_| AtomicU32::new(NEW)).collect();
+    let parts = parts.max(1);
+    (0..parts).into_par_iter().for_each(|p| {
+        let mut seen: FxHashMap<LeafKey, u32> = FxHashMap::default();
+        let mut at = 0u32;
+        for ch in chunks {
+            for (key, &known) in ch.keys.iter().zip(&ch.known) {
+                let part = ((u128::from(mix(&key.0)) * parts as u128) >> 64) as usize;
+                if known == NEW && part == p {
+                    appear[at as usize].store(*seen.entry(*key).or_insert(at), Relaxed);
                 }
-                (None, None) => r.extend((ch.start..ch.start + lens[c]).map(|r| r as u64)),
+                at += 1;
             }
-            let mut slots = ch.slots.clone();
-            let n = ch.local.len();
-            let (bo, po) = (&mut b.out[..n], &mut p.out[..n]);
-            for ((&k, bo), po) in ch.local.iter().zip(bo).zip(po) {
-                let s = &mut slots[k as usize];
-                bo.write(s.leaf);
-                // `reserve` checked that every page number fits.
-                po.write(s.page as u32);
-                s.room -= 1;
-                if s.room == 0 {
-                    s.page += 1;
-                    s.room = page_size;
-                }
+        }
+    });
+    appear.into_iter().map(AtomicU32::into_inner).collect()
+}
+
+/// Multiply-xor of a key's words, then one more multiplication: the high bits are well mixed.
+#[inline]
+fn mix<const N: usize>(key: &[u64; N]) -> u64 {
+    const K: [u64; MAX_LEVELS + 1] = [
+        0x9E37_79B9_7F4A_7C15,
+        0xC2B2_AE3D_27D4_EB4F,
+        0x1656_67B1_9E37_79F9,
+        0xD6E8_FEB8_6659_FD93,
+        0xFF51_AFD7_ED55_8CCD,
+    ];
+    let mut h = 0u64;
+    for (w, k) in key.iter().zip(K) {
+        h ^= w.wrapping_mul(k);
+    }
+    h.wrapping_mul(K[MAX_LEVELS])
+}
+
+/// The block [`copy_ids`] copies per id.
+const WIDE: usize = 64;
+
+/// Copies the ids of `buckets` (from the arena and ends `ids`) to `out`, at `offsets`, each
+/// as one fixed-size block of `WIDE` bytes (no `memcpy` call, no branch on its length): the
+/// bytes past its end are garbage that the next id overwrites, and the last one's fall into
+/// the spare room of `out`.
+///
+/// # Safety
+/// `out` must be valid for writes of the ids' total length plus `WIDE` bytes, and `offsets`
+/// the running sums of the ids' lengths, from 0.
+#[inline(always)]
+unsafe fn copy_ids(
+    (arena, ends): (&[u8], &[usize]),
+    buckets: &[u32],
+    offsets: &[i32],
+    out: *mut u8,
+) {
+    for (&b, &at) in buckets.iter().zip(offsets) {
+        let (from, to) = (ends[b as usize], ends[b as usize + 1]);
+        let src = &arena[from..to];
+        // SAFETY: `at` + the id's length <= the total (the offsets sum the lengths), so the
+        // destination of either copy is within `out`; the source of the wide copy is within
+        // the arena (checked).
+        unsafe {
+            if src.len() <= WIDE && from + WIDE <= arena.len() {
+                std::ptr::copy_nonoverlapping(arena.as_ptr().add(from), out.add(at as usize), WIDE);
+            } else {
+                std::ptr::copy_nonoverlapping(src.as_ptr(), out.add(at as usize), src.len());
             }
-            (b.len, p.len) = (n, n);
-            [
-                r.len == r.out.len(),
-                b.len == b.out.len(),
-                p.len == p.out.len(),
-            ] == [true; 3]
-        },
-    );
-    assert!(complete, "a part of a parallel write was left short");
-    // SAFETY: the parts cover the first `total` slots of each vector, and every part was
-    // written in full (`complete` checked the counts; `b` and `p` wrote `n` slots each).
-    unsafe {
-        rows.set_len(total);
-        buckets.set_len(total);
-        pages.set_len(total);
+        }
     }
-    Assignments {
-        rows,
-        buckets,
-        pages,
+}
+
+/// [`copy_ids`] with 32-byte moves: two per block instead of four.
+///
+/// # Safety
+/// As for [`copy_ids`], on a CPU with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn copy_ids_avx2(ids: (&[u8], &[usize]), buckets: &[u32], offsets: &[i32], out: *mut u8) {
+    // SAFETY: the caller's promise.
+    unsafe { copy_ids(ids, buckets, offsets, out) }
+}
+
+/// The three columns of a call's output, written in parallel parts, one per chunk (phase 3).
+struct EntryColumns {
+    rows: Vec<u64>,
+    buckets: Vec<u32>,
+    pages: Vec<u32>,
+    total: usize,
+}
+
+/// One chunk's parts of the [`EntryColumns`].
+type EntryParts<'a> = (Part<'a, u64>, Part<'a, u32>, Part<'a, u32>);
+
+impl EntryColumns {
+    fn with_room(total: usize) -> EntryColumns {
+        EntryColumns {
+            rows: Vec::with_capacity(total),
+            buckets: Vec::with_capacity(total),
+            pages: Vec::with_capacity(total),
+            total,
+        }
     }
+
+    /// The spare room of the columns cut into one set of parts per chunk (`chunks` hold
+    /// the `total` entries).
+    fn parts(&mut self, chunks: &[Chunk]) -> Vec<EntryParts<'_>> {
+        let lens: Vec<usize> = chunks.iter().map(|c| c.local.len()).collect();
+        assert_eq!(
+            lens.iter().sum::<usize>(),
+            self.total,
+            "the chunks' entries"
+        );
+        (parts_of(&mut self.rows, &lens).into_iter())
+            .zip(parts_of(&mut self.buckets, &lens))
+            .zip(parts_of(&mut self.pages, &lens))
+            .map(|((r, b), p)| (r, b, p))
+            .collect()
+    }
+
+    /// The columns once every chunk's parts are written in full (`complete`, checked).
+    fn finish(mut self, complete: bool) -> Assignments {
+        assert!(complete, "a part of a parallel write was left short");
+        // SAFETY: the parts covered the first `total` slots of each column, and every part
+        // was written in full.
+        unsafe {
+            self.rows.set_len(self.total);
+            self.buckets.set_len(self.total);
+            self.pages.set_len(self.total);
+        }
+        Assignments {
+            rows: self.rows,
+            buckets: self.buckets,
+            pages: self.pages,
+        }
+    }
+}
+
+/// Phase 3 for one chunk: each entry's row, leaf and page, from the chunk's reserved slots,
+/// all three columns in one pass; whether the parts were written in full.
+fn write_entries(
+    ch: &Chunk,
+    order: Option<&[usize]>,
+    page_size: u32,
+    (mut r, mut b, mut p): EntryParts<'_>,
+) -> bool {
+    let n = ch.local.len();
+    match (&ch.rows, order) {
+        (Some(rows), _) => r.extend(rows.iter().copied()),
+        (None, Some(o)) => r.extend(o[ch.start..ch.start + n].iter().map(|&r| r as u64)),
+        (None, None) => r.extend((ch.start..ch.start + n).map(|r| r as u64)),
+    }
+    let mut slots = ch.slots.clone();
+    let (bo, po) = (&mut b.out[..n], &mut p.out[..n]);
+    for ((&k, bo), po) in ch.local.iter().zip(bo).zip(po) {
+        let s = &mut slots[k as usize];
+        bo.write(s.leaf);
+        // `reserve` checked that every page number fits.
+        po.write(s.page as u32);
+        s.room -= 1;
+        if s.room == 0 {
+            s.page += 1;
+            s.room = page_size;
+        }
+    }
+    (b.len, p.len) = (n, n);
+    [
+        r.len == r.out.len(),
+        b.len == b.out.len(),
+        p.len == p.out.len(),
+    ] == [true; 3]
 }
 
 /// One part of a vector being written in parallel (see [`par_write`]).
@@ -2133,12 +2267,12 @@ mod tests {
     type Outcome = (Vec<(u64, String, u32)>, Vec<Invalid>);
 
     /// Two calls (the second continues the first, from a saved state if `restore`) in chunks
-    /// of `chunk` members; the fragmenter at the end.
+    /// of `chunk` members, new keys found in `parts` partitions; the fragmenter at the end.
     fn two_calls(
         json: &str,
         calls: &[Vec<RecordBatch>; 2],
         mode: OnInvalid,
-        chunk: usize,
+        (chunk, parts): (usize, usize),
         restore: bool,
     ) -> ([Outcome; 2], Fragmenter) {
         let mut f = Fragmenter::new(view(json)).expect("fragmenter");
@@ -2147,7 +2281,7 @@ mod tests {
             if restore && i > 0 {
                 f = Fragmenter::from_state(view(json), &f.state()).expect("state");
             }
-            let (a, inv) = f.assign_in_chunks(batches, mode, chunk).expect("assign");
+            let (a, inv) = (f.assign_in_chunks(batches, mode, chunk, parts)).expect("assign");
             outcomes.push((snapshot(&f, &a), inv));
         }
         let [first, second]: [Outcome; 2] = outcomes.try_into().expect("two calls");
@@ -2161,7 +2295,7 @@ mod tests {
             let sizes = [[300, 0, 211], [1, 450, 0]];
             let calls = sizes.map(|s| s.map(|n| random_members(&mut rng, n)).to_vec());
             for mode in [OnInvalid::Unknown, OnInvalid::Reject] {
-                let (expected, one) = two_calls(json, &calls, mode, usize::MAX, false);
+                let (expected, one) = two_calls(json, &calls, mode, (usize::MAX, 1), false);
                 for (chunk, restore) in [
                     (1, false),
                     (2, true),
@@ -2169,7 +2303,7 @@ mod tests {
                     (64, true),
                     (usize::MAX, true),
                 ] {
-                    let (got, f) = two_calls(json, &calls, mode, chunk, restore);
+                    let (got, f) = two_calls(json, &calls, mode, (chunk, 1), restore);
                     assert_eq!(
                         got, expected,
                         "{json} {mode:?} chunk {chunk} restore {restore}"
@@ -2180,6 +2314,55 @@ mod tests {
                 }
                 check_outcome(&one, &calls, mode, &expected);
             }
+        }
+    }
+
+    #[test]
+    fn partitions_of_new_keys_change_nothing() {
+        // Many members per leaf and many new leaves, repeated across chunks and calls, some
+        // invalid: every partitioning gives what one sequential pass gives.
+        let mut rng = Rng(19);
+        for json in VIEWS {
+            let calls = [[500, 0, 333], [257, 600, 0]]
+                .map(|s| s.map(|n| random_members(&mut rng, n)).to_vec());
+            for mode in [OnInvalid::Unknown, OnInvalid::Reject] {
+                let (expected, one) = two_calls(json, &calls, mode, (usize::MAX, 1), false);
+                for (chunk, parts, restore) in [
+                    (usize::MAX, 2, false),
+                    (1, 3, true),
+                    (7, 2, true),
+                    (64, 5, false),
+                    (300, 64, true),
+                ] {
+                    let (got, f) = two_calls(json, &calls, mode, (chunk, parts), restore);
+                    let case = format!("{json} {mode:?} chunk {chunk} parts {parts}");
+                    assert_eq!(got, expected, "{case}");
+                    assert_eq!(f.relations(), one.relations(), "{case}");
+                    assert_eq!(f.pages(), one.pages(), "{case}");
+                    assert_eq!(f.state(), one.state(), "{case}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn first_appearances_per_partition() {
+        let key = |w: u64| LeafKey([w, 1, 0, 0]);
+        let chunk = |keys: Vec<LeafKey>, known: Vec<u32>| Chunk {
+            known,
+            ..Chunk::numbered(0, (keys, Vec::new()), Vec::new(), None)
+        };
+        // Keys 0..3 in the first chunk (the second one known), 4..6 in the second.
+        let chunks = [
+            chunk(vec![key(5), key(6), key(7), key(8)], vec![NEW, 3, NEW, NEW]),
+            chunk(vec![key(8), key(9), key(5)], vec![NEW, NEW, NEW]),
+        ];
+        for parts in [1, 2, 3, 8] {
+            assert_eq!(
+                first_appearances(&chunks, parts),
+                [0, NEW, 2, 3, 3, 5, 0],
+                "parts {parts}"
+            );
         }
     }
 
@@ -2264,7 +2447,7 @@ mod tests {
                 let run = |b: &RecordBatch| {
                     let mut f = Fragmenter::new(view(json)).expect("fragmenter");
                     let (a, inv) = f
-                        .assign_in_chunks(std::slice::from_ref(b), mode, 300)
+                        .assign_in_chunks(std::slice::from_ref(b), mode, 300, 1)
                         .expect("assign");
                     let inv: Vec<(u64, bool)> = inv.iter().map(|i| (i.row, i.rejected)).collect();
                     (snapshot(&f, &a), inv, f.pages())
@@ -2393,6 +2576,23 @@ mod tests {
             assert!(expected.iter().any(|id| id.len() > 100));
             assert_eq!(expected[39], format!("reference={}", values[39]));
         }
+        // The portable copy, whichever one the CPU gets.
+        let ends = &f.id_offsets;
+        let mut offsets = vec![0i32];
+        for &b in &a.buckets {
+            let len = ends[b as usize + 1] - ends[b as usize];
+            offsets.push(offsets[offsets.len() - 1] + len as i32);
+        }
+        let total = offsets[offsets.len() - 1] as usize;
+        let mut out: Vec<u8> = Vec::with_capacity(total + WIDE);
+        let ids = (f.ids.as_bytes(), ends.as_slice());
+        // SAFETY: room for the ids and one block; `offsets` are the running sums from 0.
+        unsafe {
+            copy_ids(ids, &a.buckets, &offsets, out.as_mut_ptr());
+            out.set_len(total);
+        }
+        let expected: String = a.buckets.iter().map(|&b| f.descriptor(b)).collect();
+        assert_eq!(out, expected.as_bytes());
     }
 
     #[test]
