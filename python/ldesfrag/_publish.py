@@ -211,10 +211,9 @@ class _Writer:
             new_bodies = [b for _, b in new]
             # A file there already is a killed run's, which may be linked from a page that run
             # swapped in: it is replaced atomically, by a rename after the sync.
-            for i in _ldesfrag.write_new_files(new_targets, new_bodies):
-                tmp = f"{self.tmp}/new-{i}"
-                _ldesfrag.write_files([tmp], [new_bodies[i]])
-                leftovers.append((tmp, new_targets[i]))
+            existed = _ldesfrag.write_new_files(new_targets, new_bodies)
+            leftovers = [(f"{self.tmp}/new-{i}", new_targets[i]) for i in existed]
+            _ldesfrag.write_files([tmp for tmp, _ in leftovers], [new_bodies[i] for i in existed])
         spares = [s for s, _, _ in pending]
         targets = [t for _, t, _ in pending]
         _ldesfrag.write_files(spares, [b for _, _, b in pending])
@@ -413,8 +412,9 @@ class _Publisher:
         # Open members in chunks, each with the set of its page keys (so rendering a batch reads
         # only the chunks holding its pages).
         self.open_chunks: list[tuple[pa.Table, set[str]]] = []
+        mutable_keys = self._mutable_keys()
         for t in logged:
-            self._keep_open(t.filter(pc.is_in(t["key"], value_set=self._mutable_keys())))
+            self._keep_open(t.filter(pc.is_in(t["key"], value_set=mutable_keys)))
         self.open_rows = sum(t.num_rows for t, _ in self.open_chunks)
         self.logged_open = sum(t.num_rows for t in logged)
         self.logged_headers = 0
@@ -627,7 +627,6 @@ class _Publisher:
         new = pa.table({"key": keys, "seq": seq, **columns})
         self._keep_open(new)
         self.new_open.append(new)
-        self.open_rows += new.num_rows
         self.state["members"] += table.num_rows
         self._render_changed()
 

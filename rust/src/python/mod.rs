@@ -509,10 +509,6 @@ impl PySeenIds {
         Self::default()
     }
 
-    fn __len__(&self) -> usize {
-        self.inner.len()
-    }
-
     /// Adds the records of a log segment.
     fn load(&mut self, py: Python<'_>, records: &[u8]) -> PyResult<()> {
         let inner = &mut self.inner;
