@@ -17,7 +17,6 @@ from ldesfrag import Geospatial, HierarchicalTime, View, publish, serve
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT = ROOT / "interop" / "node_modules" / ".bin" / "ldes-client"
 MEMBERS = 4_000
-ATTEMPTS = 5
 
 
 def block_members(stdout: str) -> list[str]:
@@ -49,25 +48,20 @@ def test_ldes_client_replicates_every_member(tmp_path):
         assert summary.immutable_pages > 0
         assert summary.pages > 2 * summary.buckets  # several pages per bucket
         assert any(k.startswith("tile=unknown") for k in _buckets(site))
-        for attempt in range(ATTEMPTS):
-            run = subprocess.run(
-                ["node", str(CLIENT), url],
-                capture_output=True,
-                text=True,
-                timeout=600,
-                cwd=tmp_path,
-                check=False,
-            )
-            assert run.returncode == 0, run.stderr[-3000:]
-            assert "error" not in run.stderr.lower(), run.stderr[-3000:]
-            got = set(block_members(run.stdout))
-            assert got <= expected, sorted(got - expected)[:5]
-            if got == expected:
-                break
-            # The client sometimes drops members of the last pages it fetched and still exits 0
-            # (ldes-client-notes.md; more often on a loaded machine): run it again.
-            print(f"attempt {attempt + 1}: {len(expected - got)} members short")
-        assert got == expected, f"{len(expected - got)} members missing after {ATTEMPTS} runs"
+        # One page at a time: at its default concurrency ldes-client 0.3.0 loses members in about
+        # half of all runs, exit 0 (a race in its page queue; docs/interop.md), on any server.
+        run = subprocess.run(
+            ["node", str(CLIENT), "--concurrent", "1", url],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "error" not in run.stderr.lower(), run.stderr[-3000:]
+        got = set(block_members(run.stdout))
+        assert got == expected, (sorted(got - expected)[:5], len(expected - got))
 
 
 def _buckets(site: Path) -> set[str]:
