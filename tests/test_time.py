@@ -375,11 +375,67 @@ def test_zoned_millisecond_timestamps(ms):
 
 
 @given(st.lists(st.dates(dt.date(2020, 1, 1), dt.date(2026, 12, 31)), min_size=1, max_size=30))
-def test_dates_are_midnight_utc(dates):
+def test_dates_are_local_midnight(dates):
     _, buckets = assign(pa.array(dates, pa.date32()), "Europe/Brussels")
-    midnights = [at(d.year, d.month, d.day) for d in dates]
-    assert buckets == [bucket_of(reached(us, "Europe/Brussels"), "hour") for us in midnights]
-    assert all(b.endswith(("hour=01", "hour=02")) for b in buckets)
+    assert buckets == [bucket_of(dt.datetime(d.year, d.month, d.day), "hour") for d in dates]
+    _, texts = assign([d.isoformat() for d in dates], "Europe/Brussels")
+    assert texts == buckets
+
+
+# --- 3b. zone-less values are wall-clock time in the view's zone ------------------------------
+
+
+def wall_instant(wall: dt.datetime, zone: str) -> int:
+    """zoneinfo's reading of a wall time (fold=0: first occurrence; in a gap, the old offset)."""
+    return micros(wall.replace(tzinfo=ZoneInfo(zone)))
+
+
+@st.composite
+def zone_and_walls(draw):
+    """A zone and naive wall times in 2020-2026, about half within 3 h of a DST transition
+    (so repeated and skipped wall times are drawn often)."""
+    zone = draw(st.sampled_from(ZONES))
+    anywhere = st.integers(START_S * US, END_S * US - 1)
+    near = st.builds(
+        lambda t, d: t * US + d,
+        st.sampled_from(transitions(zone) or (START_S + 3 * 3_600,)),
+        st.integers(-3 * HOUR_US, 3 * HOUR_US),
+    )
+    # An instant's UTC fields read as a wall time: covers the same range, transitions included.
+    walls = st.one_of(anywhere, near).map(lambda us: instant(us).replace(tzinfo=None))
+    return zone, draw(st.lists(walls, min_size=1, max_size=30))
+
+
+@given(zone_and_walls())
+def test_zone_less_strings_are_wall_time_in_the_given_zone(zone_walls):
+    zone, walls = zone_walls
+    texts = [w.isoformat() for w in walls]
+    assert parse_us(texts, naive=zone) == [wall_instant(w, zone) for w in walls]
+    # Values with an offset are not affected by the zone.
+    zoned = [w.isoformat() + "+05:30" for w in walls]
+    assert parse_us(zoned, naive=zone) == parse_us(zoned)
+
+
+@given(zone_and_walls(), st.sampled_from(["hour", "minute"]))
+def test_a_view_reads_zone_less_values_in_its_time_zone(zone_walls, granularity):
+    zone, walls = zone_walls
+    expected = [bucket_of(reached(wall_instant(w, zone), zone), granularity) for w in walls]
+    _, buckets = assign([w.isoformat() for w in walls], zone, granularity)
+    assert buckets == expected
+    naive_us = [micros(w.replace(tzinfo=dt.UTC)) for w in walls]
+    _, buckets = assign(pa.array(naive_us, pa.timestamp("us")), zone, granularity)
+    assert buckets == expected
+
+
+def test_zone_less_late_evening_stays_on_its_local_day():
+    # Read as UTC, 23:30 would be 01:30 the next day in Brussels (summer, +02:00).
+    _, buckets = assign(["2023-05-12T23:30:00", "2023-05-12T23:30:00Z"], "Europe/Brussels", "day")
+    assert buckets == ["year=2023&month=05&day=12", "year=2023&month=05&day=13"]
+    # Skipped (02:30 on 2023-03-26) and repeated (02:30 on 2023-10-29) wall times.
+    assert parse_us(["2023-03-26T02:30:00", "2023-10-29T02:30:00"], naive="Europe/Brussels") == [
+        at(2023, 3, 26, 1, 30),
+        at(2023, 10, 29, 0, 30),
+    ]
 
 
 def test_the_second_occurrence_stays_in_the_last_minute_reached():
@@ -444,8 +500,10 @@ def test_brussels_fall_back_hour_02_spans_two_real_hours():
         ("Europe/Brussels", "2023-05-12T00:30:00+02:00", "year=2023&month=05&day=12"),
         ("America/New_York", "2023-05-12T00:30:00+02:00", "year=2023&month=05&day=11"),
         ("Asia/Kolkata", "2023-05-11T23:30:00-01:00", "year=2023&month=05&day=12"),
-        ("UTC", "2023-05-12T00:30:00", "year=2023&month=05&day=12"),  # naive: read as UTC
-        ("Europe/Brussels", "2023-05-11T23:30:00", "year=2023&month=05&day=12"),
+        ("UTC", "2023-05-12T00:30:00", "year=2023&month=05&day=12"),
+        # Zone-less: wall-clock time in the view's zone, so it stays on its own day.
+        ("Europe/Brussels", "2023-05-11T23:30:00", "year=2023&month=05&day=11"),
+        ("America/New_York", "2023-05-11T23:30:00", "year=2023&month=05&day=11"),
     ],
 )
 def test_offsets_crossing_midnight(zone, text, expected):

@@ -21,9 +21,10 @@ KEYS = ["year", "month", "day", "hour", "minute", "second"]
 def tile_pair(lon, lat, zoom):
     if lon is None or lat is None or not (math.isfinite(lon) and math.isfinite(lat)):
         return None
-    if abs(lat) >= 90:
+    if abs(lat) > 90:
         return None
-    t = mercantile.tile(lon, lat, zoom)
+    # mercantile has no answer at a pole; the row just short of it is the edge row (the pole's).
+    t = mercantile.tile(lon, max(-89.99999, min(89.99999, lat)), zoom)
     return f"tile={zoom}/{t.x}/{t.y}"
 
 

@@ -53,10 +53,13 @@ def cover(geometries: ArrayLike, zoom: int, *, max_tiles: int = DEFAULT_MAX_TILE
     return _ldesfrag.cover(geometries, int(zoom), max_tiles=int(max_tiles))
 
 
-def parse_datetime(values: ArrayLike, *, naive: Literal["utc", "reject"] = "utc") -> Array:
+def parse_datetime(values: ArrayLike, *, naive: Literal["utc", "reject"] | str = "utc") -> Array:
     """``xsd:dateTime`` / ``xsd:date`` strings → ``timestamp[us, tz=UTC]``, null where invalid.
 
-    Zone-less values are read as UTC (``naive="utc"``, the reference server's behaviour) or
-    become null (``naive="reject"``).
+    Zone-less values are read as UTC (``naive="utc"``), become null (``naive="reject"``), or are
+    read as wall-clock time in an IANA zone (``naive="Europe/Brussels"``: in a repeated hour the
+    first occurrence, in a skipped hour the offset from before the change, as ``zoneinfo`` with
+    ``fold=0``). A view's time fragmentation reads them in its own ``timezone``
+    (docs/semantics.md, "Zone-less timestamps").
     """
     return _ldesfrag.parse_datetime(values, naive=naive)

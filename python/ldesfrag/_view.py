@@ -47,7 +47,11 @@ class Geospatial:
 
 @dataclass(frozen=True)
 class HierarchicalTime:
-    """Nested year → … → ``max_granularity`` buckets in the local time of ``timezone``."""
+    """Nested year → … → ``max_granularity`` buckets in the local time of ``timezone``.
+
+    Zone-less timestamps (no offset; Arrow timestamps without a zone; dates) are read as
+    wall-clock time in ``timezone`` (docs/semantics.md, "Zone-less timestamps").
+    """
 
     max_granularity: Granularity
     path: str = PROV_GENERATED_AT_TIME

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32};
 
 use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::DataType;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -942,7 +943,7 @@ impl Fragmenter {
                     ..
                 } => {
                     let zone = self.zones[l].as_ref().expect("time levels have a zone");
-                    let (times, nulls) = read_times(batch, column, &mut invalid)?;
+                    let (times, nulls) = read_times(batch, column, zone, &mut invalid)?;
                     let words = time_words(&times, nulls.as_ref(), *max_granularity, zone);
                     if by_time && order_times.is_none() {
                         order_times = Some(instants_or_max(&times, nulls.as_ref()));
@@ -959,8 +960,9 @@ impl Fragmenter {
             let times = match order_times {
                 Some(t) => t,
                 None => {
+                    // No time level: zone-less values are read as UTC.
                     let column = self.view.timestamp_column();
-                    let (t, nulls) = read_times(batch, column, &mut Vec::new())?;
+                    let (t, nulls) = read_times(batch, column, &Zone::utc(), &mut Vec::new())?;
                     instants_or_max(&t, nulls.as_ref())
                 }
             };
@@ -1420,9 +1422,12 @@ fn instants_or_max(times: &[i64], nulls: Option<&NullBuffer>) -> Vec<i64> {
 
 /// Reads a time column: Arrow temporal types, or xsd:dateTime / xsd:date strings. Instants in
 /// microseconds; meaningless where the nulls say so (missing or invalid: reasons in `invalid`).
+/// Zone-less values (strings without an offset, Arrow timestamps without a time zone, dates)
+/// are wall-clock times in `zone` (docs/semantics.md, "Zone-less timestamps").
 fn read_times<'a>(
     batch: &'a RecordBatch,
     column: &str,
+    zone: &Zone,
     invalid: &mut Vec<(usize, String, String)>,
 ) -> Result<(Cow<'a, [i64]>, Option<NullBuffer>), Error> {
     let col = columns::column(
@@ -1430,7 +1435,17 @@ fn read_times<'a>(
         column,
         "for the time fragmentation or timestamp order",
     )?;
-    if let Some((values, nulls)) = columns::instant_values(col.as_ref()) {
+    if let Some((mut values, nulls)) = columns::instant_values(col.as_ref()) {
+        let wall = matches!(
+            col.data_type(),
+            DataType::Timestamp(_, None) | DataType::Date32 | DataType::Date64
+        );
+        if wall && *zone != Zone::utc() {
+            values
+                .to_mut()
+                .par_iter_mut()
+                .for_each(|t| *t = zone.utc_of_wall(*t));
+        }
         if let Some(n) = nulls.as_ref().filter(|n| n.null_count() > 0) {
             invalid.extend(
                 (0..n.len())
@@ -1448,14 +1463,15 @@ fn read_times<'a>(
         )
     })?;
     let n = strings.len();
-    let parsed = xsd::parse_many(n, |i| strings.get(i).map(str::as_bytes), xsd::Naive::Utc);
+    let naive = xsd::Naive::Local(zone);
+    let parsed = xsd::parse_many(n, |i| strings.get(i).map(str::as_bytes), naive);
     let nulls = (parsed.invalid > 0)
         .then(|| NullBuffer::new(BooleanBuffer::new(Buffer::from_vec(parsed.valid), 0, n)));
     // Only the failures are parsed again, to say why.
     for i in (0..n).filter(|&i| nulls.as_ref().is_some_and(|v| v.is_null(i))) {
         let reason = match strings.get(i) {
             None => "missing timestamp".to_owned(),
-            Some(s) => xsd::parse_xsd_datetime(s, xsd::Naive::Utc)
+            Some(s) => xsd::parse_xsd_datetime(s, naive)
                 .err()
                 .map_or_else(|| "invalid timestamp".to_owned(), |e| e.to_string()),
         };

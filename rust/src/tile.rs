@@ -36,7 +36,7 @@ impl std::fmt::Display for Tile {
 pub enum TileError {
     #[error("longitude {0} is not a finite number")]
     Longitude(f64),
-    #[error("latitude {0} is not a finite number strictly between -90 and 90")]
+    #[error("latitude {0} is not a finite number between -90 and 90")]
     Latitude(f64),
     #[error("zoom {0} is outside 0..=30")]
     Zoom(i64),
@@ -57,7 +57,9 @@ pub fn check_point(lon: f64, lat: f64) -> Result<(), TileError> {
     if !lon.is_finite() {
         return Err(TileError::Longitude(lon));
     }
-    if !(lat.is_finite() && lat.abs() < 90.0) {
+    // The poles themselves are valid: they clamp to the first/last row, as `cover` does for
+    // a point there (docs/semantics.md, "Tiles"); mercantile refuses them (1 - sin(lat) = 0).
+    if !(lat.is_finite() && lat.abs() <= 90.0) {
         return Err(TileError::Latitude(lat));
     }
     Ok(())
@@ -273,7 +275,7 @@ fn block_approx(
     let mut settle = [false; BLOCK];
     for i in 0..BLOCK {
         let (lo, la) = (lon[i], lat[i]);
-        let valid = lo.is_finite() & la.is_finite() & (la.abs() < 90.0);
+        let valid = lo.is_finite() & la.is_finite() & (la.abs() <= 90.0);
         let tx = lo.mul_add(kx, k0);
         let ty = ln_ratio(num[i], den[i]).mul_add(ky, k0);
         let gx = tx.floor().clamp(0.0, last);
@@ -485,10 +487,10 @@ mod avx512 {
     ) -> ([u8; U], [u8; U], [__m256i; U], [__m256i; U]) {
         const FLOOR: i32 = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC;
         let one = _mm512_set1_pd(1.0);
-        // Longitude: not NaN (QNaN 0x01, SNaN 0x80) nor ±inf (0x08, 0x10); |lat| < 90 is
+        // Longitude: not NaN (QNaN 0x01, SNaN 0x80) nor ±inf (0x08, 0x10); |lat| <= 90 is
         // false for NaN too.
         let ninety = _mm512_set1_pd(90.0);
-        let ok = vm!(u => _mm512_cmp_pd_mask::<_CMP_LT_OQ>(_mm512_abs_pd(la[u]), ninety)
+        let ok = vm!(u => _mm512_cmp_pd_mask::<_CMP_LE_OQ>(_mm512_abs_pd(la[u]), ninety)
             & !_mm512_fpclass_pd_mask::<0x99>(lo[u]));
 
         // x: one fused multiply-add, then floor and the distance to the nearest edge.
@@ -851,7 +853,8 @@ mod tests {
             tile(f64::NAN, 0.0, 1),
             Err(TileError::Longitude(_))
         ));
-        assert!(matches!(tile(0.0, 90.0, 1), Err(TileError::Latitude(_))));
+        assert!(matches!(tile(0.0, 90.5, 1), Err(TileError::Latitude(_))));
+        assert!(matches!(tile(0.0, -90.5, 1), Err(TileError::Latitude(_))));
         assert!(matches!(
             tile(0.0, f64::INFINITY, 1),
             Err(TileError::Latitude(_))
@@ -961,7 +964,7 @@ mod tests {
                 .map(|i| if i % 11 == 3 { f64::NAN } else { 4.0 })
                 .collect();
             let lat: Vec<f64> = (0..n)
-                .map(|i| if i % 7 == 2 { 90.0 } else { 51.0 })
+                .map(|i| if i % 7 == 2 { 90.5 } else { 51.0 })
                 .collect();
             for (path, got) in each_path(&lon, &lat, 12) {
                 assert_eq!((got.x.len(), got.y.len()), (n, n), "{path}");
@@ -1043,10 +1046,38 @@ mod tests {
     #[test]
     fn invalid_points_are_flagged() {
         let lon = [0.0, f64::NAN, 0.0, f64::INFINITY, 0.0];
-        let lat = [0.0, 0.0, 90.0, 0.0, -95.0];
+        let lat = [0.0, 0.0, 90.5, 0.0, -95.0];
         for (path, got) in each_path(&lon, &lat, 4) {
             let ok: Vec<bool> = (0..5).map(|i| got.is_valid(i)).collect();
             assert_eq!(ok, [true, false, false, false, false], "{path}");
+        }
+    }
+
+    #[test]
+    fn the_poles_are_the_first_and_last_rows_as_in_cover() {
+        let (lon, lat) = ([0.0, 180.0, -180.0, 0.0], [90.0, 90.0, -90.0, -90.0]);
+        for z in [0u8, 1, 3, 14, 30] {
+            let last = (1u32 << z) - 1;
+            let expect = [
+                (1u32 << z >> 1).min(last),
+                last,
+                0,
+                (1u32 << z >> 1).min(last),
+            ];
+            for i in 0..4 {
+                let t = tile(lon[i], lat[i], z).expect("a pole is valid");
+                assert_eq!((t.x, t.y), (expect[i], if lat[i] > 0.0 { 0 } else { last }));
+                let g = crate::wkt::Geometry::Point((lon[i], lat[i]));
+                let mut out = Vec::new();
+                crate::cover::cover_geometry(&g, z, 10, &mut out).expect("covered");
+                assert_eq!(out, [(t.x, t.y)], "z{z} {} {}", lon[i], lat[i]);
+            }
+            for (path, got) in each_path(&lon, &lat, z) {
+                for (i, &x) in expect.iter().enumerate() {
+                    assert!(got.is_valid(i), "{path}");
+                    assert_eq!((got.x[i], got.y[i]), (x, if i < 2 { 0 } else { last }));
+                }
+            }
         }
     }
 }

@@ -132,6 +132,16 @@ impl Zone {
             spans: None,
         }
     }
+
+    /// The instant of a local wall-clock time (µs since 1970-01-01T00:00 local), as Python's
+    /// `zoneinfo` reads it with `fold=0`: in a repeated hour the first occurrence, in a skipped
+    /// hour the offset from before the change (docs/semantics.md, "Zone-less timestamps").
+    pub fn utc_of_wall(&self, wall: i64) -> i64 {
+        match &self.spans {
+            None => wall,
+            Some(spans) => spans.utc_of_wall(wall),
+        }
+    }
 }
 
 /// A zone's UTC offset as a step function of UTC time, plus the running maximum of local time
@@ -244,6 +254,23 @@ impl Spans {
     fn local_reach(&self, utc: i64) -> i64 {
         let k = self.span(utc);
         utc.saturating_add(self.offsets[k]).max(self.reach[k])
+    }
+
+    /// See [`Zone::utc_of_wall`]. Change `k` takes effect, for `fold=0`, at the local time
+    /// `starts[k] + max(offset before, offset after)`: a skipped or repeated local time still
+    /// belongs to the span before the change. Those thresholds grow with `k`.
+    fn utc_of_wall(&self, wall: i64) -> i64 {
+        let threshold =
+            |k: usize| self.starts[k].saturating_add(self.offsets[k - 1].max(self.offsets[k]));
+        // Offsets are within a day, so the span of `wall` read as UTC is a few changes away.
+        let mut k = self.span(wall);
+        while k + 1 < self.starts.len() && threshold(k + 1) <= wall {
+            k += 1;
+        }
+        while k > 0 && threshold(k) > wall {
+            k -= 1;
+        }
+        wall.saturating_sub(self.offsets[k])
     }
 
     /// The earliest instant whose local time is `>= local`.
@@ -441,6 +468,24 @@ mod tests {
 
     fn zone(name: &str) -> Zone {
         Zone::parse(name).expect(name)
+    }
+
+    #[test]
+    fn zone_less_values_are_wall_time_with_fold_zero() {
+        let brussels = zone("Europe/Brussels");
+        let local = |s: &str| parse_xsd_datetime(s, Naive::Local(&brussels)).expect(s);
+        assert_eq!(local("2023-05-12T23:30:00"), us("2023-05-12T21:30:00Z"));
+        assert_eq!(local("2023-01-12"), us("2023-01-11T23:00:00Z"));
+        // Skipped: the offset from before the change; repeated: the first occurrence.
+        assert_eq!(local("2023-03-26T02:30:00"), us("2023-03-26T01:30:00Z"));
+        assert_eq!(local("2023-10-29T02:30:00"), us("2023-10-29T00:30:00Z"));
+        assert_eq!(local("2023-10-29T03:00:00"), us("2023-10-29T02:00:00Z"));
+        // An explicit offset wins over the zone.
+        assert_eq!(local("2023-05-12T23:30:00Z"), us("2023-05-12T23:30:00Z"));
+        assert_eq!(Zone::utc().utc_of_wall(42), 42);
+        // Far outside the table: the first and last offsets, no overflow.
+        assert_eq!(brussels.utc_of_wall(i64::MIN), i64::MIN);
+        let _ = brussels.utc_of_wall(i64::MAX);
     }
 
     /// The Day key of a local date.

@@ -18,6 +18,8 @@
 //! error, never a panic. It allocates nothing and calls no chrono code, because the
 //! fragmenter parses tens of millions of timestamps per second.
 
+use crate::timebucket::Zone;
+
 /// Microseconds in a second.
 pub const US_PER_SEC: i64 = 1_000_000;
 /// Microseconds in a (UTC or local) day.
@@ -31,11 +33,14 @@ const MAX_DAYS: i64 = 1 << 40;
 
 /// What to do with a value that has no timezone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Naive {
-    /// Read it as UTC (what the reference server effectively does).
+pub enum Naive<'z> {
+    /// Read it as UTC.
     Utc,
     /// Refuse it: its instant is only known to within ±14 h.
     Reject,
+    /// Read it as wall-clock time in this zone, as the reference server reads a zone-less
+    /// value in its own zone (docs/semantics.md, "Zone-less timestamps").
+    Local(&'z Zone),
 }
 
 /// Why a lexical form is not a valid `xsd:dateTime` / `xsd:date`.
@@ -336,13 +341,13 @@ fn trim(raw: &[u8]) -> (&[u8], usize) {
 
 /// Parses an `xsd:dateTime` or `xsd:date` lexical form into microseconds since
 /// 1970-01-01T00:00:00Z. See the module documentation for the accepted forms.
-pub fn parse_xsd_datetime(s: &str, naive: Naive) -> Result<i64, DateTimeError> {
+pub fn parse_xsd_datetime(s: &str, naive: Naive<'_>) -> Result<i64, DateTimeError> {
     let b = s.as_bytes();
     parse_common(b).map_or_else(|| parse_bytes(b, naive), Ok)
 }
 
 /// The general parser behind [`parse_xsd_datetime`], on the bytes of a string.
-fn parse_bytes(raw: &[u8], naive: Naive) -> Result<i64, DateTimeError> {
+fn parse_bytes(raw: &[u8], naive: Naive<'_>) -> Result<i64, DateTimeError> {
     // XML whitespace is at most b' ': one cheap test keeps trimming off the common path.
     let (b, lead) = match (raw.first(), raw.last()) {
         (Some(&f), Some(&l)) if f.min(l) <= b' ' => trim(raw),
@@ -423,10 +428,15 @@ fn parse_bytes(raw: &[u8], naive: Naive) -> Result<i64, DateTimeError> {
         second_of_day = i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
     }
 
+    let mut wall_in = None;
     let offset_seconds: i64 = match b[i..] {
         [] => match naive {
             Naive::Utc => 0,
             Naive::Reject => return Err(DateTimeError::Naive),
+            Naive::Local(zone) => {
+                wall_in = Some(zone);
+                0
+            }
         },
         [b'Z'] => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]
@@ -453,10 +463,11 @@ fn parse_bytes(raw: &[u8], naive: Naive) -> Result<i64, DateTimeError> {
 
     // |year| < 10^9, so the seconds fit an i64 easily; the microseconds may not.
     let seconds = days_from_civil(year, month, day) * 86_400 + second_of_day - offset_seconds;
-    match seconds.checked_mul(US_PER_SEC) {
+    let us = match seconds.checked_mul(US_PER_SEC) {
         Some(us) => us.checked_add(micros).ok_or(DateTimeError::OutOfRange),
         None => near_the_edge(seconds, micros),
-    }
+    }?;
+    Ok(wall_in.map_or(us, |zone| zone.utc_of_wall(us)))
 }
 
 /// The instant of the usual shapes `YYYY-MM-DDThh:mm:ss[.fff|.ffffff](Z|±hh:mm)` with every
@@ -572,7 +583,7 @@ pub struct Instants {
 
 /// Parses `n` values, `get(i)` giving the bytes of value `i` (`None` for a null), each as
 /// [`parse_xsd_datetime`] would; in parallel on the rayon pool.
-pub fn parse_many<'a, F>(n: usize, get: F, naive: Naive) -> Instants
+pub fn parse_many<'a, F>(n: usize, get: F, naive: Naive<'_>) -> Instants
 where
     F: Fn(usize) -> Option<&'a [u8]> + Sync,
 {

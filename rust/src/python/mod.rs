@@ -21,6 +21,7 @@ use pyo3_arrow::{PyArray, PyTable};
 
 use crate::columns::{self, Strings};
 use crate::fragmenter::{self, Fragmenter, OnInvalid};
+use crate::timebucket::Zone;
 use crate::view::View;
 use crate::{cover as cover_kernel, tile as tile_kernel, xsd};
 
@@ -227,17 +228,23 @@ fn parse_datetime<'py>(
     values: AnyArray,
     naive: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let naive = match naive {
-        "utc" => xsd::Naive::Utc,
-        "reject" => xsd::Naive::Reject,
-        other => {
-            return Err(LdesfragError::new_err(format!(
-                "naive must be \"utc\" or \"reject\", not {other:?}"
-            )))
-        }
+    // "utc", "reject", or an IANA zone whose wall-clock time zone-less values are.
+    let zone = match naive {
+        "utc" | "reject" => None,
+        other => Some(Zone::parse(other).map_err(|_| {
+            LdesfragError::new_err(format!(
+                "naive must be \"utc\", \"reject\" or an IANA time zone name, not {other:?}"
+            ))
+        })?),
     };
+    let reject = naive == "reject";
     let array = one_array(values)?;
     let out = run(py, move || -> Result<ArrayRef, String> {
+        let naive = match &zone {
+            Some(zone) => xsd::Naive::Local(zone),
+            None if reject => xsd::Naive::Reject,
+            None => xsd::Naive::Utc,
+        };
         let strings = Strings::try_new(array.as_ref())
             .ok_or_else(|| format!("values must be strings, not {}", array.data_type()))?;
         let n = strings.len();
