@@ -187,7 +187,7 @@ def with_zoom(geometries):
     return zooms.flatmap(lambda z: st.tuples(st.just(z), geometries(z)))
 
 
-# ---- The reference server's vectors (ldes-semantics.md §3.1). ----
+# ---- The reference server's vectors (docs/ldes-rules.md, "Geospatial test vectors"). ----
 
 LINE = (
     "LINESTRING(-4.118006229400634 51.20099982929344,-4.123067557811736 51.099449367759576,"

@@ -27,7 +27,8 @@ GIPOD_FILES = [
     "Server4J_geospatial_ldes-member-bucketising_gipod-lambert72.nq",
     "E2E_039-default-bucket_member2_valid-lambert72.ttl",
 ]
-# ldes-semantics.md §3.1: the reference server's tiles of the GIPOD polygon at z15.
+# docs/ldes-rules.md, "Geospatial test vectors": the reference server's tiles of the GIPOD
+# polygon at z15.
 GIPOD_TILES = {(16743, 11009), (16744, 11009), (16743, 11010), (16742, 11010)}
 
 ZOOM = 24

@@ -528,8 +528,9 @@ EXAMPLES = Path(__file__).resolve().parent / "data" / "examples"
 
 
 def test_real_members_land_in_the_reference_servers_buckets(tmp_path):
-    """GIPOD (Lambert 72 polygon) → the four z15 tiles of ldes-semantics.md §3.1; the E2E
-    default-bucket members without (or with malformed) time and geometry → unknown buckets."""
+    """GIPOD (Lambert 72 polygon) → its four z15 tiles (docs/ldes-rules.md,
+    "Geospatial test vectors"); the E2E default-bucket members without (or with malformed)
+    time and geometry → unknown buckets."""
     files = [
         EXAMPLES / "Server4J_geospatial_ldes-member-bucketising_gipod-lambert72.nq",
         EXAMPLES / "E2E_039-default-bucket_member0_no-timestamp-no-wkt.ttl",

@@ -184,7 +184,7 @@ def test_lambert72_member_matches_rdflib_and_payload_is_canonical_ntriples():
 
 def test_lambert72_document_member_gives_the_four_z15_tiles_of_the_reference_server():
     # The geometry hangs off the zone IRI, outside the CBD; the reference server bucketises the
-    # whole ingested document (ldes-semantics.md §3.1 vectors).
+    # whole ingested document (docs/ldes-rules.md, "Geospatial test vectors").
     view = View([Geospatial(max_zoom=15)])
     t = read(LAMBERT, view, member="document")
     assert t["id"].to_pylist() == [

@@ -421,7 +421,7 @@ def test_root_without_context_has_only_the_view_link():
     assert isomorphic(g, expected)
 
 
-# ---- the reference server's shapes (ldes-semantics.md §1.4) ----------------------------------
+# ---- the reference server's shapes (docs/ldes-rules.md, "Page shape test vectors") ---------
 
 PREFIXES = """@prefix tree: <https://w3id.org/tree#> . @prefix ldes: <https://w3id.org/ldes#> .
 @prefix dct: <http://purl.org/dc/terms/> . @prefix prov: <http://www.w3.org/ns/prov#> .

@@ -1,4 +1,5 @@
-"""State objects → version objects (ldes-semantics.md §8.3), checked with rdflib."""
+"""State objects → version objects (docs/ldes-rules.md, "Version objects"), checked with
+rdflib."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ MODIFIED = URIRef("http://purl.org/dc/terms/modified")
 
 
 def expected_versions(state: rdflib.Graph, stamp) -> rdflib.Graph:
-    """The §8.3 rules written out in rdflib: `stamp(subject)` gives (version IRI, timestamp)."""
+    """The version-object rules written out in rdflib: `stamp(subject)` gives (version IRI,
+    timestamp)."""
     out = rdflib.Graph()
     subjects = {s for s in state.subjects() if isinstance(s, URIRef)}
     version = {s: stamp(s) for s in subjects}

@@ -1,4 +1,7 @@
-"""The reference server's view description (RDF) as a view (ldes-semantics.md §2)."""
+"""The reference server's view description (RDF) as a view.
+
+See docs/ldes-rules.md, "View descriptions".
+"""
 
 import pytest
 from hypothesis import given, settings
@@ -25,7 +28,8 @@ PREFIXES = """
 @prefix viewName: <http://localhost:8080/mobility-hindrances/geospatial/> .
 """
 
-# ldes-semantics.md §2: the reference server's view_multiple_fragmentations.ttl (re-indented).
+# The reference server's view_multiple_fragmentations.ttl, re-indented (docs/ldes-rules.md,
+# "View descriptions").
 SERVER_EXAMPLE = (
     PREFIXES
     + """

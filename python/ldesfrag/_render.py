@@ -119,7 +119,7 @@ def render_page(
     shape: str | None = None,
     format: RdfFormat = "turtle",
 ) -> RenderedPage:
-    """Renders one TREE node of an LDES (ldes-semantics.md §1.4, §6, §9).
+    """Renders one TREE node of an LDES (docs/ldes-rules.md, "Node shapes").
 
     ``node`` is the page's absolute IRI, written verbatim as its subject (use the very same
     string in the relations that link to it); ``stream`` is the event stream's IRI.

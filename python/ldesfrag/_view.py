@@ -1,4 +1,4 @@
-"""Views: the ordered list of fragmentations, then pagination (DESIGN.md §4)."""
+"""Views: the ordered list of fragmentations, then pagination (docs/semantics.md, "Views")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Views from the reference server's RDF view description (ldes-semantics.md §2).
+"""Views from the reference server's RDF view description (docs/ldes-rules.md, "View descriptions").
 
 ```turtle
 <view> tree:viewDescription [

@@ -832,7 +832,7 @@ mod tests {
 
     #[test]
     fn reference_server_vectors() {
-        // ldes-semantics.md §3.1
+        // docs/ldes-rules.md, "Geospatial test vectors"
         assert_eq!(t(-4.1259489208459845, 51.20651243817338, 11), (1000, 683));
         assert_eq!(t(5.47236, 50.9642, 15), (16882, 10975));
         assert_eq!(t(5.49661, 50.9667, 15), (16884, 10974));

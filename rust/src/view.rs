@@ -1,4 +1,4 @@
-//! A view: the ordered list of fragmentations, then pagination (DESIGN.md §4).
+//! A view: the ordered list of fragmentations, then pagination (docs/semantics.md, "Views").
 
 use serde::{Deserialize, Serialize};
 

@@ -79,7 +79,7 @@ pub struct ColumnSpec {
     pub path: NamedNode,
 }
 
-/// State objects → version objects (ldes-semantics.md §8.3).
+/// State objects → version objects (docs/ldes-rules.md, "Version objects").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Versions {
     pub delimiter: String,

@@ -1,4 +1,4 @@
-//! TREE/LDES pages written straight to bytes (ldes-semantics.md §1.4, §6, §9).
+//! TREE/LDES pages written straight to bytes (docs/ldes-rules.md).
 //!
 //! A page is built as a small graph of borrowed terms — the page skeleton (node, relations,
 //! event stream, view description) followed by each member's `tree:member` link and its
