@@ -1,5 +1,5 @@
 //! The fragmenter: members in, `(row, leaf bucket, page)` out, plus the bucket tree, its
-//! relations and the page state (DESIGN.md §4).
+//! relations and the page state (docs/semantics.md).
 //!
 //! A call runs in phases. The first reads the columns and computes on the rayon pool, per
 //! member and per fragmentation, integer keys (tiles, time bucket ordinals, later interned
@@ -389,7 +389,7 @@ impl Fragmenter {
         self.buckets.len()
     }
 
-    /// The canonical id of a bucket (DESIGN.md §4), the empty string for the root.
+    /// The canonical id of a bucket (docs/semantics.md, "Bucket ids"); the root's is "".
     pub fn descriptor(&self, bucket: u32) -> &str {
         let b = bucket as usize;
         &self.ids[self.id_offsets[b]..self.id_offsets[b + 1]]
