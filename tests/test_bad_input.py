@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given
@@ -13,6 +14,7 @@ from ldesfrag import (
     Fragmenter,
     Geospatial,
     HierarchicalTime,
+    InvalidCoordinateError,
     LdesfragError,
     Reference,
     View,
@@ -238,3 +240,121 @@ def test_errors_are_value_errors_rooted_at_ldesfrag_error():
         assert issubclass(cls, ValueError)
     with pytest.raises(LdesfragError):
         Fragmenter(VIEW, on_invalid="ignore")  # type: ignore[arg-type]
+
+
+# ---- arguments of the wrong kind --------------------------------------------------------------
+
+POINTS = (np.array([4.0, 5.0]), np.array([51.0, 50.0]))
+
+
+@pytest.mark.parametrize("bad", [[4.0, 5.0], "POINT (4 51)", None, 5, {"a": 1}, object()])
+def test_input_that_is_not_arrow_is_a_column_error(bad):
+    calls = {
+        "lon": lambda: ldesfrag.tiles_for_points(bad, POINTS[1], 5),
+        "lat": lambda: ldesfrag.tiles_for_points(POINTS[0], bad, 5),
+        "geometries": lambda: ldesfrag.cover(bad, 5),
+        "values": lambda: ldesfrag.parse_datetime(bad),
+    }
+    for name, call in calls.items():
+        with pytest.raises(ColumnError, match=f"^{name}: expected an Arrow array"):
+            call()
+
+
+def test_strided_and_float32_numpy_coordinates_are_accepted():
+    lon, lat = np.linspace(-170, 170, 40), np.linspace(-80, 80, 40)
+    expected = pa.array(ldesfrag.tiles_for_points(lon[::3].copy(), lat[::3].copy(), 9))
+    assert pa.array(ldesfrag.tiles_for_points(lon[::3], lat[::3], 9)).equals(expected)
+    assert pa.array(ldesfrag.tiles_for_points(np.arange(10.0)[::2], np.zeros(5), 3)).equals(
+        pa.array(ldesfrag.tiles_for_points(np.array([0.0, 2, 4, 6, 8]), np.zeros(5), 3))
+    )
+    strided32 = ldesfrag.tiles_for_points(lon.astype(np.float32)[::3], lat[::3].copy(), 9)
+    assert pa.array(strided32).equals(
+        pa.array(ldesfrag.tiles_for_points(lon.astype(np.float32)[::3].copy(), lat[::3], 9))
+    )
+    with pytest.raises(ColumnError):  # not one dimension
+        ldesfrag.tiles_for_points(np.zeros((2, 2))[:, ::2], np.zeros(2), 3)
+
+
+@pytest.mark.parametrize("zoom", [10**30, -(10**30), 2**63, 5.7, 5.0, "5", None, True, 31, -1])
+def test_a_zoom_must_be_an_int_in_range(zoom):
+    calls = [
+        lambda: ldesfrag.tile(4.0, 51.0, zoom),
+        lambda: ldesfrag.tiles_for_points(*POINTS, zoom),
+        lambda: ldesfrag.cover(pa.array(["POINT (4 51)"]), zoom),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidCoordinateError, match="zoom"):
+            call()
+
+
+def test_numpy_integer_zooms_are_ints():
+    assert ldesfrag.tile(4.0, 51.0, np.int64(5)) == ldesfrag.tile(4.0, 51.0, 5)
+    assert pa.array(ldesfrag.cover(pa.array(["POINT (4 51)"]), np.uint8(5))).equals(
+        pa.array(ldesfrag.cover(pa.array(["POINT (4 51)"]), 5))
+    )
+
+
+@pytest.mark.parametrize("bad", [-1, 0, 2**64, 1.5, "10", None])
+def test_max_tiles_must_be_a_positive_int(bad):
+    with pytest.raises(LdesfragError, match="max_tiles"):
+        ldesfrag.cover(pa.array(["POINT (4 51)"]), 5, max_tiles=bad)
+
+
+@pytest.mark.parametrize(("lon", "lat"), [("east", 51.0), (4.0, None), (10**400, 51.0)])
+def test_a_coordinate_that_is_not_a_number_is_an_invalid_coordinate(lon, lat):
+    with pytest.raises(InvalidCoordinateError):
+        ldesfrag.tile(lon, lat, 5)
+
+
+@pytest.mark.parametrize("bad", [None, "Geospatial", 5, b"x", {"max_zoom": 3}])
+def test_a_view_needs_a_sequence_of_fragmentations(bad):
+    with pytest.raises(ViewError, match="fragmentations"):
+        View(bad)
+
+
+def test_view_values_json_cannot_hold_are_view_errors():
+    with pytest.raises(ViewError):
+        View([Geospatial(max_zoom=object())])  # type: ignore[arg-type]
+    with pytest.raises(ViewError):
+        View(page_size=object())  # type: ignore[arg-type]
+    with pytest.raises(ViewError, match="fragmentations"):
+        View.from_dict({"fragmentations": None})
+
+
+@pytest.mark.parametrize(
+    ("parse", "text"),
+    [
+        (View.from_json, "[" * 100_000 + "]" * 100_000),
+        (View.from_json, '{"page_size": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        (
+            View.from_json,
+            '{"fragmentations": [{"type": "Geospatial", "max_zoom": '
+            + "[" * 900
+            + "]" * 900
+            + "}]}",
+        ),
+        (View.from_toml, "page_size = " + "[" * 100_000 + "]" * 100_000),
+        (View.from_toml, "page_size = " + "{a = " * 5_000 + "1" + "}" * 5_000),
+    ],
+)
+def test_a_deeply_nested_view_is_a_view_error(parse, text):
+    with pytest.raises(ViewError):
+        parse(text)
+
+
+def test_coerce_takes_a_view_or_its_mapping_and_names_anything_else():
+    view = View([Geospatial(14), HierarchicalTime("day")], page_size=20)
+    assert View.coerce(view) is view
+    assert View.coerce(view.to_dict()) == view
+    for bad in ("x", None, 5, ["Geospatial"]):
+        with pytest.raises(ViewError, match="view must be a View"):
+            View.coerce(bad)
+    with pytest.raises(ViewError, match="page_size"):
+        View.coerce({"page_size": -1})
+
+
+def test_a_view_file_that_is_not_utf8_is_a_view_error(tmp_path):
+    path = tmp_path / "view.toml"
+    path.write_bytes("# é\npage_size = 5\n".encode("latin-1"))
+    with pytest.raises(ViewError, match="not UTF-8"):
+        View.load(path)

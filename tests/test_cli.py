@@ -15,7 +15,7 @@ import pytest
 
 import ldesfrag
 from ldesfrag import Fragmenter, View
-from ldesfrag.cli import main
+from ldesfrag.cli import main, read_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample" / "members.parquet"
@@ -142,3 +142,72 @@ def test_a_failed_run_leaves_no_partial_output(tmp_path, capsys):
     assert main(["assign", str(path), "--view", str(SAMPLE_VIEW), "--out", str(out)]) == 2
     assert 'missing column "timestamp"' in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [path]
+
+
+def _unreadable_inputs(tmp_path: Path) -> dict[str, Path]:
+    """Members files that are not what their names say."""
+    members = pq.read_table(SAMPLE).slice(0, 500)
+    arrow = tmp_path / "whole.arrow"
+    with pa.ipc.new_file(arrow, members.schema) as w:
+        w.write_table(members)
+    parquet = tmp_path / "whole.parquet"
+    pq.write_table(members, parquet)
+    header = b"id,geometry,timestamp\n"
+    row = b"m,POINT (4 51),2023-05-01T00:00:00Z\n"
+    files = {
+        "empty.csv": b"",
+        "ragged.csv": header + row + b"b,POINT (4 51)\n",
+        "latin-1.csv": header + "é,POINT (4 51),2023-05-01\n".encode("latin-1"),
+        # Found only after the first (1 MiB) block: the run is under way by then.
+        "late-ragged.csv": header + row * 40_000 + b"x,y,z,w\n",
+        "garbage.parquet": b"not parquet at all" * 10,
+        "truncated.parquet": parquet.read_bytes()[: parquet.stat().st_size // 2],
+        "truncated.arrow": arrow.read_bytes()[: arrow.stat().st_size // 2],
+        "garbage.arrow": b"\xff" * 100,
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = tmp_path / name
+        paths[name].write_bytes(data)
+    return paths
+
+
+def test_unreadable_members_files_are_one_line_errors(tmp_path, capsys):
+    out = tmp_path / "out" / "a.parquet"
+    for name, path in _unreadable_inputs(tmp_path).items():
+        args = ["assign", str(path), "--view", str(SAMPLE_VIEW), "--out", str(out)]
+        assert main(args) == 2, name
+        *progress, last = capsys.readouterr().err.splitlines()
+        assert last.startswith("ldesfrag: error: "), (name, last)
+        assert name in last, (name, last)
+        assert all(line.startswith("\r") for line in progress), (name, progress)
+        assert not any(out.parent.iterdir()), name  # nothing half written
+    for name in ("ragged.csv", "late-ragged.csv"):  # found when opening, or at a later batch
+        with pytest.raises(ldesfrag.InputError, match=r"ragged\.csv: not a readable CSV file"):
+            list(read_batches(tmp_path / name, 100)[0])
+
+
+@pytest.mark.parametrize("size", ["0", "-5"])
+def test_a_batch_size_below_one_is_a_one_line_error(tmp_path, capsys, size):
+    out = tmp_path / "a.parquet"
+    args = ["assign", str(SAMPLE), "--view", str(SAMPLE_VIEW), "--out", str(out)]
+    assert main([*args, "--batch-size", size]) == 2
+    assert (
+        capsys.readouterr().err == f"ldesfrag: error: --batch-size must be at least 1, not {size}\n"
+    )
+    assert not out.exists()
+
+
+def test_an_unreadable_file_from_the_command_line_is_exit_2_without_a_traceback(tmp_path):
+    path = _unreadable_inputs(tmp_path)["latin-1.csv"]
+    args = ["assign", str(path), "--view", str(SAMPLE_VIEW), "--out", str(tmp_path / "a.parquet")]
+    done = subprocess.run(
+        [sys.executable, "-m", "ldesfrag.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("ldesfrag: error: ")
+    assert "UTF8" in done.stderr or "UTF-8" in done.stderr

@@ -653,6 +653,116 @@ def test_bad_arguments_raise(kwargs, error):
         render_page(NODE, **kwargs)
 
 
+REL = str(TREE.Relation)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "column"),
+    [
+        # pyarrow types a column of None only as `null`: no longer a panic.
+        ({"members": pa.table({"id": [None], "payload": [None]})}, "id"),
+        ({"members": pa.table({"id": ["http://ex.org/a"], "payload": pa.nulls(1)})}, "payload"),
+        (
+            {"members": pa.RecordBatch.from_pydict({"id": pa.nulls(0), "payload": pa.nulls(0)})},
+            "id",
+        ),
+        ({"relations": pa.table({"type": pa.nulls(1), "node": ["http://ex.org/p2"]})}, "type"),
+        ({"relations": pa.table({"type": [REL], "node": pa.nulls(1)})}, "node"),
+        (
+            {"relations": pa.RecordBatch.from_pydict({"type": pa.nulls(0), "node": ["x"][:0]})},
+            "type",
+        ),
+        (
+            {
+                "members": pa.table(
+                    {"id": pa.array(["http://ex.org/a"]).dictionary_encode(), "payload": [""]}
+                )
+            },
+            "id",
+        ),
+        ({"members": pa.table({"id": ["http://ex.org/a"], "payload": [b"x"]})}, "payload"),
+        ({"relations": pa.table({"type": [REL], "node": ["http://x/"], "value": [1]})}, "value"),
+        (
+            {
+                "relations": pa.table(
+                    {"type": [REL], "node": ["http://x/"], "remaining_items": ["1"]}
+                )
+            },
+            "remaining_items",
+        ),
+    ],
+)
+def test_unreadable_column_types_are_a_column_error_naming_the_column(kwargs, column):
+    with pytest.raises(ColumnError, match=f'column "{column}" has type') as e:
+        render_page(NODE, stream=STREAM, **kwargs)
+    assert "internal error" not in str(e.value)
+
+
+def test_every_string_layout_and_integer_width_gives_the_same_page():
+    members = members_table(member_rows(3))
+    relations = pa.table(
+        {"type": [REL], "node": ["http://ex.org/p2"], "remaining_items": pa.array([7], pa.uint64())}
+    )
+    expected = render_page(NODE, stream=STREAM, members=members, relations=relations).body
+    for layout in (pa.large_string(), pa.string_view()):
+        cast = members.cast(
+            pa.schema(
+                [pa.field(f.name, layout) if f.name != "timestamp" else f for f in members.schema]
+            )
+        )
+        assert render_page(NODE, stream=STREAM, members=cast, relations=relations).body == expected
+    for width in (
+        pa.uint8(),
+        pa.uint16(),
+        pa.uint32(),
+        pa.int8(),
+        pa.int16(),
+        pa.int32(),
+        pa.int64(),
+    ):
+        narrow = relations.set_column(
+            2, "remaining_items", relations["remaining_items"].cast(width)
+        )
+        assert render_page(NODE, stream=STREAM, members=members, relations=narrow).body == expected
+    rows = [{"type": REL, "node": "http://ex.org/p2", "remaining_items": 7}]
+    assert render_page(NODE, stream=STREAM, members=members, relations=rows).body == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"members": [{"id": "http://ex.org/a", "payload": ""}]}, ColumnError, "members: expected"),
+        ({"members": "http://ex.org/a"}, ColumnError, "members: expected an Arrow table"),
+        ({"relations": pa.array([1])}, ColumnError, "relations"),
+        ({"view": "x"}, ldesfrag.ViewError, "view must be a View"),
+        ({"view": {"page_size": 0}}, ldesfrag.ViewError, "page_size"),
+        ({"stream": None}, LdesfragError, "stream must be an IRI string"),
+        ({"shape": 5}, LdesfragError, "shape must be an IRI string"),
+        ({"format": ["turtle"]}, LdesfragError, "format must be one of"),
+        (
+            {"relations": [{"type": REL, "node": "http://x/", "remaining_items": 2**64}]},
+            LdesfragError,
+            "remaining_items",
+        ),
+        (
+            {"relations": [{"type": REL, "node": "http://x/", "remaining_items": True}]},
+            LdesfragError,
+            "remaining_items",
+        ),
+    ],
+)
+def test_arguments_of_the_wrong_kind_are_clear_errors(kwargs, error, match):
+    kwargs = {"stream": STREAM, **kwargs}
+    with pytest.raises(error, match=match):
+        render_page(NODE, **kwargs)
+
+
+def test_a_view_given_as_a_mapping_is_used_as_that_view():
+    view = View([Geospatial(15)], page_size=100)
+    as_mapping = render_page(NODE, stream=STREAM, root=True, view=view.to_dict()).body
+    assert as_mapping == render_page(NODE, stream=STREAM, root=True, view=view).body
+
+
 # ---- cache metadata ------------------------------------------------------------------------------
 
 

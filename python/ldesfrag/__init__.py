@@ -41,6 +41,7 @@ from ldesfrag._view import (
 )
 from ldesfrag.exceptions import (
     ColumnError,
+    InputError,
     InvalidCoordinateError,
     InvalidMemberError,
     LdesfragError,
@@ -66,6 +67,7 @@ __all__ = [
     "Geospatial",
     "Granularity",
     "HierarchicalTime",
+    "InputError",
     "InvalidCoordinateError",
     "InvalidMemberError",
     "LdesServer",

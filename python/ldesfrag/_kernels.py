@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, TypeAlias
+import operator
+from typing import Any, Literal, NamedTuple, SupportsIndex, TypeAlias
 
 from arro3.core import Array
 from arro3.core.types import ArrowArrayExportable, ArrowStreamExportable
 
 from ldesfrag import _ldesfrag
+from ldesfrag.exceptions import InvalidCoordinateError, LdesfragError
 
 __all__ = ["ArrayLike", "Tile", "cover", "parse_datetime", "tile", "tiles_for_points"]
 
@@ -16,6 +18,34 @@ ArrayLike: TypeAlias = ArrowArrayExportable | ArrowStreamExportable | Any
 
 #: Default cap on the tiles of one geometry in :func:`cover` and the geospatial fragmentation.
 DEFAULT_MAX_TILES = 100_000
+MAX_ZOOM = 30
+
+
+def _zoom(zoom: object) -> int:
+    """A zoom level: an integer (Python or numpy) in ``0..=30``; ``5.7`` is an error, not 5."""
+    if isinstance(zoom, bool) or not isinstance(zoom, SupportsIndex):
+        raise InvalidCoordinateError(f"zoom must be an integer in 0..={MAX_ZOOM}, not {zoom!r}")
+    z = operator.index(zoom)
+    if not 0 <= z <= MAX_ZOOM:
+        raise InvalidCoordinateError(f"zoom {z} is outside 0..={MAX_ZOOM}")
+    return z
+
+
+def _count(name: str, value: object) -> int:
+    """A positive integer argument such as ``max_tiles``."""
+    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+        raise LdesfragError(f"{name} must be a positive integer, not {value!r}")
+    n = operator.index(value)
+    if not 1 <= n < 2**63:
+        raise LdesfragError(f"{name} must be a positive integer, not {n}")
+    return n
+
+
+def _coordinate(name: str, value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidCoordinateError(f"{name} must be a number, not {value!r}") from None
 
 
 class Tile(NamedTuple):
@@ -29,15 +59,20 @@ class Tile(NamedTuple):
 def tile(lon: float, lat: float, zoom: int) -> Tile:
     """The tile holding a point, equal to ``mercantile.tile(lon, lat, zoom)``.
 
-    Raises :class:`~ldesfrag.InvalidCoordinateError` for NaN or infinite coordinates,
-    ``|lat| >= 90`` and zooms outside ``0..=30``.
+    Raises :class:`~ldesfrag.InvalidCoordinateError` for NaN, infinite or non-numeric
+    coordinates, ``|lat| >= 90`` and zooms that are not integers in ``0..=30``.
     """
-    return Tile(*_ldesfrag.tile(float(lon), float(lat), int(zoom)))
+    return Tile(*_ldesfrag.tile(_coordinate("lon", lon), _coordinate("lat", lat), _zoom(zoom)))
 
 
 def tiles_for_points(lon: ArrayLike, lat: ArrayLike, zoom: int) -> Array:
-    """Tiles of many points: a ``struct<x: uint32, y: uint32>`` array, null where invalid."""
-    return _ldesfrag.tiles_for_points(lon, lat, int(zoom))
+    """Tiles of many points: a ``struct<x: uint32, y: uint32>`` array, null where invalid.
+
+    ``lon`` and ``lat`` are Arrow float arrays or numpy float arrays (strided ones are copied).
+    Raises :class:`~ldesfrag.ColumnError` for other input and
+    :class:`~ldesfrag.InvalidCoordinateError` for a zoom that is not an integer in ``0..=30``.
+    """
+    return _ldesfrag.tiles_for_points(lon, lat, _zoom(zoom))
 
 
 def cover(geometries: ArrayLike, zoom: int, *, max_tiles: int = DEFAULT_MAX_TILES) -> Array:
@@ -48,9 +83,10 @@ def cover(geometries: ArrayLike, zoom: int, *, max_tiles: int = DEFAULT_MAX_TILE
     exactly ``mercantile.tile``; lines and polygons cover every tile they touch. A
     ``list<struct<x: uint32, y: uint32>>`` array; null where the WKT is unparseable, has another
     CRS, lies outside its CRS's area, or would cover more than ``max_tiles`` tiles.
-    Raises :class:`~ldesfrag.InvalidCoordinateError` for a zoom outside ``0..=30``.
+    Raises :class:`~ldesfrag.InvalidCoordinateError` for a zoom that is not an integer in
+    ``0..=30`` and :class:`~ldesfrag.ColumnError` when ``geometries`` is not Arrow strings.
     """
-    return _ldesfrag.cover(geometries, int(zoom), max_tiles=int(max_tiles))
+    return _ldesfrag.cover(geometries, _zoom(zoom), max_tiles=_count("max_tiles", max_tiles))
 
 
 def parse_datetime(values: ArrayLike, *, naive: Literal["utc", "reject"] | str = "utc") -> Array:
@@ -60,6 +96,7 @@ def parse_datetime(values: ArrayLike, *, naive: Literal["utc", "reject"] | str =
     read as wall-clock time in an IANA zone (``naive="Europe/Brussels"``: in a repeated hour the
     first occurrence, in a skipped hour the offset from before the change, as ``zoneinfo`` with
     ``fold=0``). A view's time fragmentation reads them in its own ``timezone``
-    (docs/semantics.md, "Zone-less timestamps").
+    (docs/semantics.md, "Zone-less timestamps"). Raises :class:`~ldesfrag.ColumnError` when
+    ``values`` is not Arrow strings.
     """
     return _ldesfrag.parse_datetime(values, naive=naive)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias, cast
+from typing import Any, Literal, SupportsIndex, TypeAlias, cast
 
 from arro3.core.types import ArrowArrayExportable, ArrowStreamExportable
 
@@ -92,8 +93,15 @@ def _relation_rows(
         if r.get("type") is None or r.get("node") is None:
             raise LdesfragError(f"relation {i}: 'type' and 'node' are required")
         remaining = r.get("remaining_items")
-        if remaining is not None and (not isinstance(remaining, int) or remaining < 0):
-            raise LdesfragError(f"relation {i}: remaining_items must be an int >= 0")
+        if remaining is not None and (
+            isinstance(remaining, bool)
+            or not isinstance(remaining, SupportsIndex)
+            or not 0 <= operator.index(remaining) < 2**64
+        ):
+            raise LdesfragError(
+                f"relation {i}: remaining_items must be an int in 0..2**64, not {remaining!r}"
+            )
+        remaining = None if remaining is None else operator.index(remaining)
 
         def opt(key: str, r: Mapping[str, Any] = r) -> str | None:
             v = r.get(key)
@@ -113,7 +121,7 @@ def render_page(
     relations: RelationsLike | None = None,
     immutable: bool = False,
     root: bool = False,
-    view: View | None = None,
+    view: View | Mapping[str, Any] | None = None,
     timestamp_path: str | None = None,
     version_of_path: str | None = None,
     shape: str | None = None,
@@ -131,6 +139,10 @@ def render_page(
     ``<stream> tree:member <id>`` plus its description. A malformed payload line or member IRI
     raises :class:`~ldesfrag.InvalidMemberError` (``row`` is the member's input row).
 
+    Members that are not Arrow data, or whose ``id`` or ``payload`` is missing or not a string
+    column (a column of nulls only, typed ``null``, included), raise
+    :class:`~ldesfrag.ColumnError` naming the column.
+
     ``relations`` become ``<node> tree:relation [ a type; tree:node node; tree:path path;
     tree:value value; tree:remainingItems n ]``; a value typed ``xsd:anyURI`` is written as an
     IRI, any other as a typed literal (a plain string without a datatype).
@@ -138,7 +150,8 @@ def render_page(
     ``root=True`` makes the page the view node (entry document): ``<stream> a
     ldes:EventStream; tree:view <node>``, the stream's ``timestamp_path``,
     ``version_of_path`` and ``shape`` (an IRI; describe the shape in the page's members or the
-    npm client fetches it), and, from ``view``, ``<node> tree:viewDescription <node#description>``
+    npm client fetches it), and, from ``view`` (a :class:`View` or its mapping, see
+    :meth:`View.coerce`), ``<node> tree:viewDescription <node#description>``
     with the fragmentation strategy list and ``tree:pageSize``, in the vocabulary of the
     reference server's admin API. A root page is never immutable: ``root`` with
     ``immutable`` raises :class:`~ldesfrag.LdesfragError`. Other pages get
@@ -147,10 +160,19 @@ def render_page(
     Every IRI must be absolute and free of spaces, control characters and ``<>"{}|^`\\``;
     literals are escaped as each syntax requires.
     """
-    if format not in CONTENT_TYPES:
+    if not isinstance(format, str) or format not in CONTENT_TYPES:
         raise LdesfragError(
             f"format must be one of {', '.join(map(repr, CONTENT_TYPES))}, not {format!r}"
         )
+    for name, value, optional in (
+        ("node", node, False),
+        ("stream", stream, False),
+        ("timestamp_path", timestamp_path, True),
+        ("version_of_path", version_of_path, True),
+        ("shape", shape, True),
+    ):
+        if not (isinstance(value, str) or (optional and value is None)):
+            raise LdesfragError(f"{name} must be an IRI string, not {type(value).__name__}")
     arrow_relations: ArrowArrayExportable | ArrowStreamExportable | None = None
     rows = None
     if relations is not None:
@@ -171,7 +193,7 @@ def render_page(
         relation_rows=rows,
         immutable=bool(immutable),
         root=bool(root),
-        view_json=None if view is None else view.to_json(),
+        view_json=None if view is None else View.coerce(view).to_json(),
         timestamp_path=timestamp_path,
         version_of_path=version_of_path,
         shape=shape,

@@ -1,18 +1,26 @@
 """``ldesfrag serve``: a small static server for a published LDES directory (local use, tests).
 
 It serves the files under one directory with RDF content types by extension, the cache headers
-of a Netlify/Cloudflare-Pages-style ``_headers`` file (reloaded when it changes), strong ETags,
-``If-None-Match`` → 304, ``Vary: Accept`` and CORS. A folder URL serves its ``index.<ext>``.
+of a Netlify/Cloudflare-Pages-style ``_headers`` file (reloaded when it changes), strong ETags of
+the bytes it sends, ``If-None-Match`` → 304, ``Vary: Accept`` and CORS. A folder URL serves its
+``index.<ext>``.
 It is served at the path of the base URL it was published for (from its publish state; ``/``
 without one) or at a given path, which ``_headers`` rules for the base URL's path follow. URLs
 outside that path, dotfiles and dot-directories (the publisher's state in ``.ldesfrag/``),
 ``_headers`` itself, anything outside the directory (``..``, encoded or not, and symlinks
 leading out) are 404.
+
+Connections: up to ``max_connections`` are served at once (one thread each), more wait in a
+listen backlog of 1024; a connection idle (or stalled mid-request, or not reading its response)
+for ``timeout`` seconds is closed. Request bodies of GET, HEAD and OPTIONS are read and dropped,
+so a keep-alive connection's next request starts where it should.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import socket
 import threading
@@ -41,6 +49,8 @@ INDEX_FILES = tuple(f"index{ext}" for ext in FILE_EXTENSIONS.values())
 HEADERS_FILE = "_headers"
 #: What a ``Location`` leaves unescaped (as the publisher's paths and ``base_path`` do).
 _PATH_SAFE = "/!$&'()*+,;=:@"
+#: The largest request body read (and dropped) to keep a connection: beyond it, 413 and close.
+_MAX_BODY = 1 << 20
 
 
 def parse_headers_file(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -62,7 +72,7 @@ def parse_headers_file(text: str) -> list[tuple[str, list[tuple[str, str]]]]:
 
 @dataclass
 class _Site:
-    """The served directory, its ``_headers`` rules and the ETags of files without one."""
+    """The served directory and its ``_headers`` rules."""
 
     root: Path
     #: The decoded URL path the directory is served at (``/…/``), and the one its ``_headers``
@@ -73,7 +83,6 @@ class _Site:
     _rules_stamp: tuple[int, int] | None = None
     _exact: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     _prefixes: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
-    _etags: dict[Path, tuple[tuple[int, int], str]] = field(default_factory=dict)
 
     def headers_for(self, url_path: str) -> dict[str, str]:
         """The ``_headers`` entries for a URL path, names lower-cased; later rules override."""
@@ -113,19 +122,6 @@ class _Site:
                 else:
                     exact.setdefault(pattern, []).extend(headers)
             self._exact, self._prefixes, self._rules_stamp = exact, prefixes, stamp
-
-    def etag_of(self, path: Path, st: os.stat_result) -> str:
-        stamp = (st.st_mtime_ns, st.st_size)
-        with self._lock:
-            cached = self._etags.get(path)
-        if cached and cached[0] == stamp:
-            return cached[1]
-        tag = etag(path.read_bytes())
-        with self._lock:
-            if len(self._etags) > 100_000:
-                self._etags.clear()
-            self._etags[path] = (stamp, tag)
-        return tag
 
     def resolve(self, url_path: str) -> tuple[Path | None, bool]:
         """The file a decoded URL path names (``None``: 404), and whether to redirect to the
@@ -180,13 +176,23 @@ class _Handler(BaseHTTPRequestHandler):
     # delayed ACKs add ~40 ms to every response.
     disable_nagle_algorithm = True
 
+    def setup(self) -> None:
+        super().setup()
+        # Every read and write of the connection (the wait for its next request included)
+        # gives up after this long: an idle or half-sent connection does not hold its thread.
+        self.connection.settimeout(self.server.connection_timeout)
+
     def do_GET(self) -> None:
-        self._respond(body=True)
+        if self._drop_body():
+            self._respond(body=True)
 
     def do_HEAD(self) -> None:
-        self._respond(body=False)
+        if self._drop_body():
+            self._respond(body=False)
 
     def do_OPTIONS(self) -> None:
+        if not self._drop_body():
+            return
         self.send_response(HTTPStatus.NO_CONTENT)
         self.send_header("Allow", "GET, HEAD, OPTIONS")
         self._common_headers()
@@ -194,6 +200,50 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Access-Control-Allow-Headers", "*")
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+    def _drop_body(self) -> bool:
+        """Reads and drops the request's body (RFC 9112 §6.3), so that the next request on the
+        connection is parsed from its first byte. ``False``: it was refused, and the connection
+        closes (``send_error`` sends ``Connection: close``)."""
+        if self.headers.get_all("Transfer-Encoding"):
+            # A body whose length is not given up front (chunked) is not read: a server may
+            # ask for a Content-Length instead (RFC 9112 §6.3).
+            self._refuse(HTTPStatus.LENGTH_REQUIRED, "a request body needs a Content-Length")
+            return False
+        lengths = {
+            v.strip() for h in self.headers.get_all("Content-Length") or [] for v in h.split(",")
+        }
+        if not lengths:
+            return True
+        length = lengths.pop()
+        if lengths or not (length.isascii() and length.isdigit()):
+            self._refuse(HTTPStatus.BAD_REQUEST, "invalid Content-Length")
+            return False
+        remaining = int(length)
+        if remaining > _MAX_BODY:
+            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
+            return False
+        while remaining:
+            chunk = self.rfile.read(min(remaining, 1 << 16))
+            if not chunk:  # the client went away mid-body
+                self.close_connection = True
+                return False
+            remaining -= len(chunk)
+        return True
+
+    def _refuse(self, status: HTTPStatus, message: str) -> None:
+        """An error response, then the connection closes. The body already received is read
+        first: unread input at close makes the kernel reset the connection, which can destroy
+        the response before the client reads it."""
+        self.send_error(status, message)
+        self.wfile.flush()
+        try:
+            self.connection.setblocking(False)
+            for _ in range(_MAX_BODY >> 16):
+                if not self.connection.recv(1 << 16):
+                    break
+        except OSError:  # nothing more arrived yet (or the client is gone)
+            pass
 
     def _common_headers(self) -> None:
         self.send_header("Vary", "Accept")
@@ -231,13 +281,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        extra = site.headers_for(url_path)
+        # The ETag is always the hash of the very bytes sent: read once, hashed, sent. The
+        # `_headers` file's ETags are not used: publish rewrites it only at the end of a run,
+        # so during a run (or after a killed one) they name older bytes, and a client holding
+        # such an ETag would get a 304 for a changed page.
+        extra.pop("etag", None)
         try:
-            st = file.stat()
-            extra = site.headers_for(url_path)
-            tag = extra.pop("etag", None) or site.etag_of(file, st)
+            with file.open("rb") as f:
+                data = f.read()
         except OSError:
             self._not_found(body)
             return
+        tag = etag(data)
+        # Cache-Control does come from `_headers`: a stale rule can only be less cacheable than
+        # the current one. A page is listed immutable only once its last rendering (with
+        # ldes:immutable) is written, and publish never rewrites an immutable page; so an old
+        # list at most calls mutable a page that has become immutable since.
         cache_control = extra.pop("cache-control", MUTABLE_CACHE_CONTROL)
         media_type = MEDIA_TYPES.get(file.suffix.lower(), "application/octet-stream")
         extra.pop("content-length", None)
@@ -255,12 +315,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         self.send_header("Content-Type", media_type)
-        self.send_header("Content-Length", str(st.st_size))
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if body:
-            with file.open("rb") as f:
-                while chunk := f.read(1 << 16):
-                    self.wfile.write(chunk)
+            self.wfile.write(data)
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.log_requests:
@@ -269,8 +327,59 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # Connects beyond the threads at work wait here; the default (5) leaves a burst of clients
+    # unanswered while their SYNs are retried. The kernel caps it at net.core.somaxconn.
+    request_queue_size = 1024
     site: _Site
     log_requests: bool
+    connection_timeout: float
+
+    def __init__(
+        self, address: tuple[str, int], max_connections: int, connection_timeout: float
+    ) -> None:
+        super().__init__(address, _Handler)
+        self.connection_timeout = connection_timeout
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._closing = threading.Event()
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # At most `max_connections` threads: the accept loop waits for a free one (connects
+        # queue in the backlog meanwhile), watching for shutdown.
+        while not self._slots.acquire(timeout=0.05):
+            if self._closing.is_set():
+                self.shutdown_request(request)
+                return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self._open.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                self._open.discard(request)
+            self._slots.release()
+
+    def shutdown(self) -> None:
+        self._closing.set()
+        super().shutdown()
+
+    def server_close(self) -> None:
+        self._closing.set()
+        # Open keep-alive connections would hold their threads (which server_close joins)
+        # until their timeout: they are cut.
+        with self._lock:
+            for request in self._open:
+                with contextlib.suppress(OSError):
+                    request.shutdown(socket.SHUT_RDWR)
+        super().server_close()
 
 
 class _HTTPServer6(_HTTPServer):
@@ -289,7 +398,13 @@ class LdesServer:
         *,
         log_requests: bool,
         path: str | None = None,
+        timeout: float = 30.0,
+        max_connections: int = 256,
     ) -> None:
+        if not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
+            raise LdesfragError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if not (isinstance(max_connections, int) and max_connections >= 1):
+            raise LdesfragError(f"max_connections must be an int >= 1, not {max_connections!r}")
         root = Path(directory).resolve(strict=True)
         if not root.is_dir():
             raise NotADirectoryError(f"{directory}: not a directory")
@@ -304,7 +419,7 @@ class LdesServer:
         rules_prefix = unquote(published) if published else None
         site = _Site(root, prefix=unquote(self.path), rules_prefix=rules_prefix)
         cls = _HTTPServer6 if ":" in host else _HTTPServer
-        self._httpd = cls((host, port), _Handler)
+        self._httpd = cls((host, port), max_connections, float(timeout))
         self._httpd.site = site
         self._httpd.log_requests = log_requests
         self._thread: threading.Thread | None = None
@@ -379,6 +494,8 @@ def serve(
     *,
     log_requests: bool = False,
     path: str | None = None,
+    timeout: float = 30.0,
+    max_connections: int = 256,
 ) -> LdesServer:
     """Starts serving ``directory`` in a background thread (``port=0``: any free port).
 
@@ -386,7 +503,18 @@ def serve(
     the base URL it was published for, or at ``/`` when it has no publish state; :attr:`url`
     is then that base URL's path on this host.
 
+    Up to ``max_connections`` connections are served at once, more wait; a connection idle or
+    stalled for ``timeout`` seconds is closed.
+
     >>> with serve("out/ldes", port=0) as server:  # doctest: +SKIP
     ...     urllib.request.urlopen(server.url + "index.ttl")
     """
-    return LdesServer(directory, host, port, log_requests=log_requests, path=path).start()
+    return LdesServer(
+        directory,
+        host,
+        port,
+        log_requests=log_requests,
+        path=path,
+        timeout=timeout,
+        max_connections=max_connections,
+    ).start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -96,12 +96,41 @@ class View:
     order: Literal["arrival", "timestamp"] = "arrival"
 
     def __post_init__(self) -> None:
+        if isinstance(self.fragmentations, str | bytes | Mapping) or not isinstance(
+            self.fragmentations, Iterable
+        ):
+            raise ViewError(
+                "fragmentations must be a sequence of Geospatial, HierarchicalTime or "
+                f"Reference, not {type(self.fragmentations).__name__}"
+            )
         frags = tuple(self.fragmentations)
         for f in frags:
             if not isinstance(f, Geospatial | HierarchicalTime | Reference):
                 raise ViewError(f"not a fragmentation: {f!r}")
         object.__setattr__(self, "fragmentations", frags)
-        _ldesfrag.validate_view(self.to_json())
+        size = self.page_size
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size < 2**32:
+            raise ViewError(f"page_size must be an int in 1..2**32, not {size!r}")
+        try:
+            text = self.to_json()
+        except (TypeError, ValueError, RecursionError) as e:
+            # A value JSON cannot hold (an object, a nest too deep): the checks below need JSON.
+            raise ViewError(f"not a valid view: {type(e).__name__}: {e}") from None
+        _ldesfrag.validate_view(text)
+
+    @classmethod
+    def coerce(cls, view: object) -> View:
+        """``view`` as a :class:`View`: a view itself, or a mapping of its fields (the JSON and
+        TOML form, see :meth:`from_dict`). Anything else raises :class:`~ldesfrag.ViewError`
+        (read a file with :meth:`load`)."""
+        if isinstance(view, View):
+            return view
+        if isinstance(view, Mapping):
+            return cls.from_dict(view)
+        raise ViewError(
+            "view must be a View or a mapping of its fields (View.load reads a file), "
+            f"not {type(view).__name__} {view!r:.80}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict, the same shape as the JSON and TOML forms."""
@@ -123,8 +152,11 @@ class View:
         unknown = set(data) - {"fragmentations", "page_size", "order"}
         if unknown:
             raise ViewError(f"unknown view keys: {sorted(unknown)}")
+        listed = data.get("fragmentations", [])
+        if isinstance(listed, str | bytes | Mapping) or not isinstance(listed, Iterable):
+            raise ViewError(f"fragmentations is a list, not {type(listed).__name__}")
         frags = []
-        for i, f in enumerate(data.get("fragmentations", [])):
+        for i, f in enumerate(listed):
             if not isinstance(f, Mapping) or "type" not in f:
                 raise ViewError(f"fragmentation {i} needs a 'type'")
             args = dict(f)
@@ -145,16 +177,22 @@ class View:
     @classmethod
     def from_json(cls, text: str) -> View:
         try:
-            return cls.from_dict(json.loads(text))
+            data = json.loads(text)
         except json.JSONDecodeError as e:
             raise ViewError(f"invalid JSON: {e}") from None
+        except RecursionError:
+            raise ViewError("invalid JSON: nested too deeply") from None
+        return cls.from_dict(data)
 
     @classmethod
     def from_toml(cls, text: str) -> View:
         try:
-            return cls.from_dict(tomllib.loads(text))
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise ViewError(f"invalid TOML: {e}") from None
+        except RecursionError:
+            raise ViewError("invalid TOML: nested too deeply") from None
+        return cls.from_dict(data)
 
     @classmethod
     def from_rdf(cls, text: str, *, format: str = "turtle", base: str | None = None) -> View:
@@ -173,7 +211,10 @@ class View:
         """Reads a view description: ``.toml``, ``.json``, or RDF (``.ttl``, ``.nt``, ``.nq``,
         ``.trig``, ``.jsonld``) in the reference server's vocabulary."""
         p = Path(path)
-        text = p.read_text(encoding="utf-8")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ViewError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
         suffix = p.suffix.lower()
         if suffix == ".json":
             return cls.from_json(text)

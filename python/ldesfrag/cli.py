@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ldesfrag import __version__
 from ldesfrag._fragmenter import Fragmenter
 from ldesfrag._view import View
-from ldesfrag.exceptions import LdesfragError
+from ldesfrag.exceptions import InputError, LdesfragError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -46,9 +46,25 @@ def _require_pyarrow() -> Any:
 
 
 def read_batches(path: Path, batch_size: int) -> tuple[Iterator[pa.RecordBatch], int | None]:
-    """Batches of a members file and its row count when the format tells it up front."""
+    """Batches of a members file and its row count when the format tells it up front.
+
+    A file that is not what its name says (garbage, truncated, ragged CSV rows, text that is not
+    UTF-8), found when opening it or at any later batch, raises :class:`InputError`.
+    """
     pa = _require_pyarrow()
+    if batch_size < 1:
+        raise LdesfragError(f"--batch-size must be at least 1, not {batch_size}")
     suffix = path.suffix.lower()
+    try:
+        batches, total = _open_batches(pa, path, suffix, batch_size)
+    except (pa.ArrowException, UnicodeDecodeError, OSError) as e:
+        raise _unreadable(path, e) from None
+    return _reading(pa, path, batches), total
+
+
+def _open_batches(
+    pa: Any, path: Path, suffix: str, batch_size: int
+) -> tuple[Iterator[pa.RecordBatch], int | None]:
     if suffix in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
@@ -63,9 +79,8 @@ def read_batches(path: Path, batch_size: int) -> tuple[Iterator[pa.RecordBatch],
     if suffix == ".csv":
         import pyarrow.csv as pcsv
 
-        with path.open(encoding="utf-8") as f:
-            header = f.readline().rstrip("\r\n").split(",")
-        types = {c: pa.string() for c in _STRING_COLUMNS if c in header}
+        # Columns the input lacks are ignored here.
+        types = {c: pa.string() for c in _STRING_COLUMNS}
         reader = pcsv.open_csv(
             path,
             read_options=pcsv.ReadOptions(block_size=max(1 << 20, batch_size * 256)),
@@ -73,6 +88,26 @@ def read_batches(path: Path, batch_size: int) -> tuple[Iterator[pa.RecordBatch],
         )
         return iter(reader), None
     raise LdesfragError(f"{path}: members are read from .parquet, .arrow/.ipc or .csv files")
+
+
+def _reading(pa: Any, path: Path, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The batches, with a read error at any of them raised as :class:`InputError`."""
+    try:
+        yield from batches
+    except (pa.ArrowException, UnicodeDecodeError, OSError) as e:
+        raise _unreadable(path, e) from None
+
+
+def _unreadable(path: Path, e: Exception) -> Exception:
+    """An :class:`InputError` for what pyarrow says of the file's content (a plain OSError
+    without an errno among it); a system error (missing file, permissions) stays itself."""
+    if isinstance(e, OSError) and e.errno is not None:
+        return e
+    kind = {".pq": "Parquet", ".parquet": "Parquet", ".csv": "CSV"}.get(
+        path.suffix.lower(), "Arrow IPC"
+    )
+    why = " ".join(str(e).split()) or type(e).__name__
+    return InputError(f"{path}: not a readable {kind} file: {why}")
 
 
 def _progress(done: int, total: int | None, started: float) -> None:
@@ -135,6 +170,8 @@ def assign(args: argparse.Namespace) -> int:
     except BaseException:
         tmp.unlink(missing_ok=True)
         tmp_invalid.unlink(missing_ok=True)
+        if show_progress and members:
+            print(file=sys.stderr)  # the error goes on a line of its own
         raise
     tmp.replace(out)
     tmp_invalid.replace(invalid_out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ColumnError",
+    "InputError",
     "InvalidCoordinateError",
     "InvalidMemberError",
     "LdesfragError",
@@ -27,7 +28,13 @@ class ViewError(LdesfragError):
 
 
 class ColumnError(LdesfragError):
-    """A member column that is missing or has a type ldesfrag cannot read."""
+    """A member column that is missing or has a type ldesfrag cannot read, or input that is not
+    Arrow data at all."""
+
+
+class InputError(LdesfragError):
+    """An input file that cannot be read as its format says: garbage, truncated, ragged CSV
+    rows, text that is not UTF-8."""
 
 
 class InvalidMemberError(LdesfragError):

@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use arrow_array::builder::{ArrayBuilder, UInt32Builder};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, ListArray, RecordBatch, StringArray, StructArray,
-    TimestampMicrosecondArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, ListArray, RecordBatch, StringArray,
+    StructArray, TimestampMicrosecondArray, UInt32Array, UInt64Array,
 };
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3_arrow::input::{AnyArray, AnyRecordBatch};
@@ -87,6 +88,81 @@ fn one_array(input: AnyArray) -> PyResult<ArrayRef> {
     }
 }
 
+/// An argument's conversion error as a `ColumnError` naming it (ldesfrag's own errors, and
+/// what is not an `Exception`, such as KeyboardInterrupt, pass unchanged).
+fn input_error(py: Python<'_>, name: &str, e: PyErr) -> PyErr {
+    if e.is_instance_of::<LdesfragError>(py) || !e.is_instance_of::<PyException>(py) {
+        return e;
+    }
+    ColumnError::new_err(format!("{name}: {}", e.value(py)))
+}
+
+/// One array from an argument: any Arrow array or stream (chunks concatenated), or a
+/// one-dimensional buffer such as a numpy array (a strided float one is copied). Anything else
+/// is a `ColumnError` naming the argument, not pyo3-arrow's plain ValueError.
+fn array(ob: &Bound<'_, PyAny>, name: &str) -> PyResult<ArrayRef> {
+    let py = ob.py();
+    match ob.extract::<AnyArray>() {
+        Ok(input) => one_array(input).map_err(|e| input_error(py, name, e)),
+        Err(e) => match strided_floats(ob)? {
+            Some(array) => Ok(array),
+            None if ob.hasattr("__arrow_c_array__")? || ob.hasattr("__arrow_c_stream__")? => {
+                Err(input_error(py, name, e))
+            }
+            None => Err(ColumnError::new_err(format!(
+                "{name}: expected an Arrow array or stream (pyarrow, polars, arro3, …) or a \
+                 numpy array, not {}",
+                ob.get_type().name()?
+            ))),
+        },
+    }
+}
+
+/// A strided (non-contiguous) one-dimensional float64 or float32 buffer, copied: pyo3-arrow
+/// takes only contiguous ones, and `np.arange(10.0)[::2]` is a fine coordinate array.
+fn strided_floats(ob: &Bound<'_, PyAny>) -> PyResult<Option<ArrayRef>> {
+    use pyo3::buffer::PyBuffer;
+    let py = ob.py();
+    if let Ok(buf) = PyBuffer::<f64>::get(ob) {
+        if buf.dimensions() == 1 {
+            return Ok(Some(Arc::new(Float64Array::from(buf.to_vec(py)?))));
+        }
+    }
+    if let Ok(buf) = PyBuffer::<f32>::get(ob) {
+        if buf.dimensions() == 1 {
+            return Ok(Some(Arc::new(Float32Array::from(buf.to_vec(py)?))));
+        }
+    }
+    Ok(None)
+}
+
+/// The record batches of a table-like argument (any Arrow record batch, table or stream);
+/// anything else, or a stream that fails, is a `ColumnError` naming the argument.
+fn record_batches(ob: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<RecordBatch>> {
+    let py = ob.py();
+    let input = ob.extract::<AnyRecordBatch>().map_err(|e| {
+        if ob.hasattr("__arrow_c_array__").unwrap_or(false)
+            || ob.hasattr("__arrow_c_stream__").unwrap_or(false)
+        {
+            return input_error(py, name, e);
+        }
+        let kind = ob
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        ColumnError::new_err(format!(
+            "{name}: expected an Arrow table, record batch or stream (pyarrow, polars, arro3, \
+             …), not {kind}"
+        ))
+    })?;
+    input
+        .into_reader()
+        .map_err(|e| input_error(py, name, e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ColumnError::new_err(format!("{name}: {e}")))
+}
+
 fn arrow_select_concat(arrays: &[&dyn Array]) -> PyResult<ArrayRef> {
     arrow_select::concat::concat(arrays).map_err(|e| ColumnError::new_err(e.to_string()))
 }
@@ -133,12 +209,12 @@ fn tile(lon: f64, lat: f64, zoom: i64) -> PyResult<(u32, u32, u8)> {
 #[pyfunction]
 fn tiles_for_points<'py>(
     py: Python<'py>,
-    lon: AnyArray,
-    lat: AnyArray,
+    lon: &Bound<'py, PyAny>,
+    lat: &Bound<'py, PyAny>,
     zoom: i64,
 ) -> PyResult<Bound<'py, PyAny>> {
     let z = zoom_arg(zoom)?;
-    let (lon, lat) = (one_array(lon)?, one_array(lat)?);
+    let (lon, lat) = (array(lon, "lon")?, array(lat, "lat")?);
     let array = run(py, move || -> Result<ArrayRef, String> {
         let (lon, lon_nulls) = columns::floats("lon", lon.as_ref()).map_err(|e| e.to_string())?;
         let (lat, lat_nulls) = columns::floats("lat", lat.as_ref()).map_err(|e| e.to_string())?;
@@ -166,12 +242,12 @@ fn tiles_for_points<'py>(
 #[pyo3(signature = (geometries, zoom, *, max_tiles = 100_000))]
 fn cover<'py>(
     py: Python<'py>,
-    geometries: AnyArray,
+    geometries: &Bound<'py, PyAny>,
     zoom: i64,
     max_tiles: usize,
 ) -> PyResult<Bound<'py, PyAny>> {
     let z = zoom_arg(zoom)?;
-    let array = one_array(geometries)?;
+    let array = array(geometries, "geometries")?;
     let array = run(py, move || -> Result<ArrayRef, String> {
         let wkts = Strings::try_new(array.as_ref()).ok_or_else(|| {
             format!(
@@ -225,7 +301,7 @@ fn cover<'py>(
 #[pyo3(signature = (values, *, naive = "utc"))]
 fn parse_datetime<'py>(
     py: Python<'py>,
-    values: AnyArray,
+    values: &Bound<'py, PyAny>,
     naive: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
     // "utc", "reject", or an IANA zone whose wall-clock time zone-less values are.
@@ -238,7 +314,7 @@ fn parse_datetime<'py>(
         })?),
     };
     let reject = naive == "reject";
-    let array = one_array(values)?;
+    let array = array(values, "values")?;
     let out = run(py, move || -> Result<ArrayRef, String> {
         let naive = match &zone {
             Some(zone) => xsd::Naive::Local(zone),

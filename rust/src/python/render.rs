@@ -1,14 +1,15 @@
 //! `render_page`: Arrow members and relations in, one page's bytes out.
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, Int64Type, UInt32Type, UInt64Type};
+use arrow_array::types::{
+    Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, RecordBatch, UInt64Array};
 use arrow_schema::DataType;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use pyo3_arrow::input::{AnyArray, AnyRecordBatch};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
@@ -29,40 +30,30 @@ impl From<RenderError> for PyErr {
     }
 }
 
-fn batches(input: Option<AnyRecordBatch>) -> PyResult<Vec<RecordBatch>> {
-    let Some(input) = input else {
-        return Ok(Vec::new());
-    };
-    input
-        .into_reader()?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ColumnError::new_err(e.to_string()))
+fn batches(input: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Vec<RecordBatch>> {
+    input.map_or(Ok(Vec::new()), |input| super::record_batches(input, name))
 }
 
 fn col_err(e: columns::ColumnError) -> PyErr {
     ColumnError::new_err(e.to_string())
 }
 
-fn strings<'a>(
-    batch: &'a RecordBatch,
-    name: &str,
-    why: &str,
-    required: bool,
-) -> PyResult<Option<Strings<'a>>> {
-    let array = if required {
-        columns::column(batch, name, why).map_err(col_err)?
-    } else {
-        match batch.column_by_name(name) {
-            Some(array) => array,
-            None => return Ok(None),
-        }
-    };
-    if array.data_type() == &DataType::Null {
-        return Ok(None);
-    }
+/// A required string column: missing, null-typed or any other type is a `ColumnError`.
+fn strings<'a>(batch: &'a RecordBatch, name: &str, why: &str) -> PyResult<Strings<'a>> {
+    let array = columns::column(batch, name, why).map_err(col_err)?;
     Strings::try_new(array.as_ref())
-        .map(Some)
         .ok_or_else(|| col_err(columns::type_error(name, array.as_ref(), "string")))
+}
+
+/// An optional string column: absent or null-typed (all null) is `None`.
+fn optional_strings<'a>(batch: &'a RecordBatch, name: &str) -> PyResult<Option<Strings<'a>>> {
+    match batch.column_by_name(name) {
+        None => Ok(None),
+        Some(array) if array.data_type() == &DataType::Null => Ok(None),
+        Some(array) => Strings::try_new(array.as_ref())
+            .map(Some)
+            .ok_or_else(|| col_err(columns::type_error(name, array.as_ref(), "string"))),
+    }
 }
 
 /// A member's timestamp column in one batch.
@@ -80,9 +71,8 @@ fn members<'a>(batches: &'a [RecordBatch], rows: Option<&[usize]>) -> PyResult<V
     let mut starts = Vec::with_capacity(batches.len());
     let mut total = 0;
     for batch in batches {
-        let ids = strings(batch, "id", "as the member IRIs", true)?.expect("required");
-        let payloads =
-            strings(batch, "payload", "as the member descriptions", true)?.expect("required");
+        let ids = strings(batch, "id", "as the member IRIs")?;
+        let payloads = strings(batch, "payload", "as the member descriptions")?;
         let times = match batch.column_by_name("timestamp") {
             None => Times::Absent,
             Some(a) => match (columns::instants(a.as_ref()), Strings::try_new(a.as_ref())) {
@@ -152,36 +142,54 @@ fn counts(batch: &RecordBatch) -> PyResult<Vec<Option<u64>>> {
         })
         .transpose()
     };
-    match a.data_type() {
-        DataType::UInt64 => Ok(a.as_primitive::<UInt64Type>().iter().collect()),
-        DataType::UInt32 => Ok(a
-            .as_primitive::<UInt32Type>()
+    fn unsigned<T: ArrowPrimitiveType>(a: &dyn Array) -> Vec<Option<u64>>
+    where
+        T::Native: Into<u64>,
+    {
+        a.as_primitive::<T>()
             .iter()
-            .map(|v| v.map(u64::from))
-            .collect()),
-        DataType::Int64 => a.as_primitive::<Int64Type>().iter().map(signed).collect(),
-        DataType::Int32 => a
-            .as_primitive::<Int32Type>()
-            .iter()
-            .map(|v| signed(v.map(i64::from)))
-            .collect(),
-        DataType::Null => Ok(vec![None; a.len()]),
-        _ => Err(col_err(columns::type_error(
-            "remaining_items",
-            a.as_ref(),
-            "an unsigned integer",
-        ))),
+            .map(|v| v.map(Into::into))
+            .collect()
     }
+    fn widened<T: ArrowPrimitiveType>(a: &dyn Array) -> Vec<Option<i64>>
+    where
+        T::Native: Into<i64>,
+    {
+        a.as_primitive::<T>()
+            .iter()
+            .map(|v| v.map(Into::into))
+            .collect()
+    }
+    let a = a.as_ref();
+    let signed_values = match a.data_type() {
+        DataType::UInt64 => return Ok(unsigned::<UInt64Type>(a)),
+        DataType::UInt32 => return Ok(unsigned::<UInt32Type>(a)),
+        DataType::UInt16 => return Ok(unsigned::<UInt16Type>(a)),
+        DataType::UInt8 => return Ok(unsigned::<UInt8Type>(a)),
+        DataType::Null => return Ok(vec![None; a.len()]),
+        DataType::Int64 => widened::<Int64Type>(a),
+        DataType::Int32 => widened::<Int32Type>(a),
+        DataType::Int16 => widened::<Int16Type>(a),
+        DataType::Int8 => widened::<Int8Type>(a),
+        _ => {
+            return Err(col_err(columns::type_error(
+                "remaining_items",
+                a,
+                "integers >= 0",
+            )))
+        }
+    };
+    signed_values.into_iter().map(signed).collect()
 }
 
 fn relations(batches: &[RecordBatch]) -> PyResult<Vec<Relation<'_>>> {
     let mut out = Vec::new();
     for batch in batches {
-        let kinds = strings(batch, "type", "as the relation classes", true)?.expect("required");
-        let nodes = strings(batch, "node", "as the relation targets", true)?.expect("required");
-        let paths = strings(batch, "path", "", false)?;
-        let values = strings(batch, "value", "", false)?;
-        let datatypes = strings(batch, "datatype", "", false)?;
+        let kinds = strings(batch, "type", "as the relation classes")?;
+        let nodes = strings(batch, "node", "as the relation targets")?;
+        let paths = optional_strings(batch, "path")?;
+        let values = optional_strings(batch, "value")?;
+        let datatypes = optional_strings(batch, "datatype")?;
         let remaining = counts(batch)?;
         for (i, remaining_items) in remaining.into_iter().enumerate() {
             let row = out.len();
@@ -239,8 +247,8 @@ pub fn render_page<'py>(
     py: Python<'py>,
     node: &str,
     stream: &str,
-    members: Option<AnyRecordBatch>,
-    relations: Option<AnyRecordBatch>,
+    members: Option<Bound<'py, PyAny>>,
+    relations: Option<Bound<'py, PyAny>>,
     relation_rows: Option<Vec<RelationRow>>,
     immutable: bool,
     root: bool,
@@ -251,8 +259,8 @@ pub fn render_page<'py>(
     format: &str,
 ) -> PyResult<(Bound<'py, PyBytes>, String)> {
     let (format, view) = format_and_view(format, view_json)?;
-    let member_batches = batches(members)?;
-    let relation_batches = batches(relations)?;
+    let member_batches = batches(members.as_ref(), "members")?;
+    let relation_batches = batches(relations.as_ref(), "relations")?;
     let rows = relation_rows.unwrap_or_default();
     let (body, etag) = run(py, || -> PyResult<(Vec<u8>, String)> {
         let members = self::members(&member_batches, None)?;
@@ -342,11 +350,11 @@ fn flags(batch: &RecordBatch, name: &str) -> PyResult<Vec<bool>> {
 #[allow(clippy::too_many_arguments)]
 pub fn render_pages<'py>(
     py: Python<'py>,
-    pages: AnyRecordBatch,
+    pages: Bound<'py, PyAny>,
     stream: &str,
-    members: Option<AnyRecordBatch>,
-    order: Option<AnyArray>,
-    relations: Option<AnyRecordBatch>,
+    members: Option<Bound<'py, PyAny>>,
+    order: Option<Bound<'py, PyAny>>,
+    relations: Option<Bound<'py, PyAny>>,
     view_json: Option<&str>,
     timestamp_path: Option<&str>,
     version_of_path: Option<&str>,
@@ -354,10 +362,10 @@ pub fn render_pages<'py>(
     format: &str,
 ) -> PyResult<(Vec<Bound<'py, PyBytes>>, Vec<String>)> {
     let (format, view) = format_and_view(format, view_json)?;
-    let page_batches = batches(Some(pages))?;
-    let member_batches = batches(members)?;
-    let relation_batches = batches(relations)?;
-    let order = order.map(super::one_array).transpose()?;
+    let page_batches = batches(Some(&pages), "pages")?;
+    let member_batches = batches(members.as_ref(), "members")?;
+    let relation_batches = batches(relations.as_ref(), "relations")?;
+    let order = order.map(|o| super::array(&o, "order")).transpose()?;
     let rendered = run(py, || -> PyResult<Vec<(Vec<u8>, String)>> {
         // Each member's row in `members`, in page order.
         let rows = match &order {
@@ -380,7 +388,7 @@ pub fn render_pages<'py>(
         }
         let mut specs = Vec::new();
         for batch in &page_batches {
-            let nodes = strings(batch, "node", "as the page IRIs", true)?.expect("required");
+            let nodes = strings(batch, "node", "as the page IRIs")?;
             let starts = indices(batch, "start", "as the first member of each page")?;
             let counts = indices(batch, "count", "as the number of members of each page")?;
             let immutable = flags(batch, "immutable")?;
@@ -458,11 +466,11 @@ pub fn render_pages<'py>(
 #[pyfunction]
 pub fn page_rows<'py>(
     py: Python<'py>,
-    members: AnyRecordBatch,
-    keys: AnyArray,
+    members: Bound<'py, PyAny>,
+    keys: Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let member_batches = batches(Some(members))?;
-    let keys = super::one_array(keys)?;
+    let member_batches = batches(Some(&members), "members")?;
+    let keys = super::array(&keys, "keys")?;
     let (order, start, count) = run(py, || -> PyResult<_> {
         let wanted = Strings::try_new(keys.as_ref())
             .ok_or_else(|| col_err(columns::type_error("keys", keys.as_ref(), "string")))?;
@@ -477,8 +485,7 @@ pub fn page_rows<'py>(
         let mut found: Vec<(u32, u64, u64)> = Vec::new();
         let mut offset = 0u64;
         for batch in &member_batches {
-            let key =
-                strings(batch, "key", "as the page key of each row", true)?.expect("required");
+            let key = strings(batch, "key", "as the page key of each row")?;
             let seq =
                 columns::column(batch, "seq", "as the arrival of each row").map_err(col_err)?;
             let seq = match seq.data_type() {
