@@ -1,4 +1,14 @@
-//! Chunks.
+//! Phases 2 and 3 of a call: chunk numbering, the sequential pass, and the output columns.
+//!
+//! Phase 2 cuts the members (in processing order) into chunks; each chunk, in parallel, numbers
+//! its distinct leaf keys in order of first appearance with a small open-addressing table
+//! ([`Numbering`], in cache), counts each key's entries, and looks up the leaves that already
+//! exist. [`first_appearances`] then finds, in hash partitions in parallel, where each new key
+//! first appears across the chunks. The sequential pass ([`Fragmenter::reserve`]) goes through
+//! the chunks' keys in order: it makes a leaf at each first appearance and reserves each key's
+//! page slots, so that the result is the one a member-by-member loop gives, whatever the
+//! chunking and the partitioning. Phase 3 ([`write_entries`]) writes each chunk's rows, leaves
+//! and pages from its reserved slots, as soon as the pass is past the chunk.
 
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::Relaxed;
@@ -33,20 +43,27 @@ impl Chunk {
     /// A chunk whose keys are numbered; the sequential pass fills `known` and `slots`.
     pub(super) fn numbered(
         start: usize,
-        (keys, counts): (Vec<LeafKey>, Vec<u64>),
+        numbered: NumberedKeys,
         local: Vec<u32>,
         rows: Option<Vec<u64>>,
     ) -> Chunk {
         Chunk {
             start,
-            keys,
-            counts,
+            keys: numbered.keys,
+            counts: numbered.counts,
             known: Vec::new(),
             slots: Vec::new(),
             local,
             rows,
         }
     }
+}
+
+/// A chunk's distinct keys in the order of their numbers, and each one's count of entries.
+#[derive(Debug, Default)]
+pub(super) struct NumberedKeys {
+    pub(super) keys: Vec<LeafKey>,
+    pub(super) counts: Vec<u64>,
 }
 
 /// A chunk key without a leaf before the call.
@@ -267,14 +284,14 @@ impl<const N: usize> Numbering<N> {
 
     /// The keys in order of their numbers (as leaf keys, zero past the `N` words), with their
     /// counts.
-    pub(super) fn into_keys(self) -> (Vec<LeafKey>, Vec<u64>) {
+    pub(super) fn into_keys(self) -> NumberedKeys {
         let mut keys = vec![LeafKey([0; MAX_LEVELS]); self.len as usize];
         let mut counts = vec![0; self.len as usize];
         for e in self.table.into_iter().filter(|e| e.number > 0) {
             keys[e.number as usize - 1].0[..N].copy_from_slice(&e.key);
             counts[e.number as usize - 1] = u64::from(e.count);
         }
-        (keys, counts)
+        NumberedKeys { keys, counts }
     }
 }
 
@@ -329,7 +346,11 @@ pub(super) struct EntryColumns {
 }
 
 /// One chunk's parts of the [`EntryColumns`].
-pub(super) type EntryParts<'a> = (Part<'a, u64>, Part<'a, u32>, Part<'a, u32>);
+pub(super) struct EntryParts<'a> {
+    rows: Part<'a, u64>,
+    buckets: Part<'a, u32>,
+    pages: Part<'a, u32>,
+}
 
 impl EntryColumns {
     pub(super) fn with_room(total: usize) -> EntryColumns {
@@ -353,7 +374,11 @@ impl EntryColumns {
         (parts_of(&mut self.rows, &lens).into_iter())
             .zip(parts_of(&mut self.buckets, &lens))
             .zip(parts_of(&mut self.pages, &lens))
-            .map(|((r, b), p)| (r, b, p))
+            .map(|((rows, buckets), pages)| EntryParts {
+                rows,
+                buckets,
+                pages,
+            })
             .collect()
     }
 
@@ -381,8 +406,13 @@ pub(super) fn write_entries(
     ch: &Chunk,
     order: Option<&[usize]>,
     page_size: u32,
-    (mut r, mut b, mut p): EntryParts<'_>,
+    parts: EntryParts<'_>,
 ) -> bool {
+    let EntryParts {
+        rows: mut r,
+        buckets: mut b,
+        pages: mut p,
+    } = parts;
     let n = ch.local.len();
     match (&ch.rows, order) {
         (Some(rows), _) => r.extend(rows.iter().copied()),

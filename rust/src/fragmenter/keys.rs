@@ -1,4 +1,10 @@
-//! Keys per level.
+//! Phase 1 of a call: the columns of each batch read into key words (see `word.rs`), per
+//! member and per fragmentation, with the reason wherever a value is missing or invalid.
+//!
+//! Nothing here changes the fragmenter: a column of the wrong type fails the call before any
+//! bucket is made. Points, time columns and covers are computed in parallel chunks; references
+//! are numbered per call (the strings borrowed from the batches) and interned only once the
+//! call cannot fail any more ([`Fragmenter::intern_refs`]), so a failed call interns nothing.
 
 use std::borrow::Cow;
 use std::sync::atomic::AtomicBool;
@@ -10,8 +16,8 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::parallel::par_write;
-use super::word::{time_word, UNKNOWN};
-use super::{Error, Fragmenter};
+use super::word::{ref_id, ref_word, time_word, TileXY, UNKNOWN};
+use super::{Error, Fragmenter, Invalid};
 use crate::columns::{self, Ids, Strings, StringsPerRow};
 use crate::cover;
 use crate::tile;
@@ -20,8 +26,8 @@ use crate::view::{Fragmentation, Order};
 use crate::xsd;
 
 /// The keys of one level for every member of a call: one or more words per row, `UNKNOWN` for
-/// a missing or invalid value. Tiles are `y << 32 | x`, times [`time_word`]s, references the
-/// call's numbers (interned once the call cannot fail).
+/// a missing or invalid value; references are the call's numbers until
+/// [`Fragmenter::intern_refs`] makes them reference ids.
 #[derive(Default)]
 pub(super) struct LevelKeys {
     pub(super) words: Vec<u64>,
@@ -69,8 +75,8 @@ impl LevelKeys {
 pub(super) struct CallKeys<'a> {
     pub(super) rows: usize,
     pub(super) levels: Vec<LevelKeys>,
-    /// (row, column, reason), sorted by row.
-    pub(super) invalid: Vec<(u64, String, String)>,
+    /// Missing and invalid values (`rejected` is decided later), sorted by row.
+    pub(super) invalid: Vec<Invalid>,
     /// For `Order::Timestamp`: each row's instant, `i64::MAX` where missing.
     pub(super) order_times: Vec<i64>,
     /// The reference values of the call, numbered in order of first appearance.
@@ -78,11 +84,21 @@ pub(super) struct CallKeys<'a> {
     pub(super) ref_numbers: FxHashMap<&'a str, u32>,
 }
 
-/// Tiles of one chunk of geometries: per-row counts, the tiles, and (row, reason) failures.
+/// Tiles of one chunk of geometries: per-row counts, the tile words, and the failures.
 pub(super) struct CoverChunk {
     pub(super) counts: Vec<usize>,
     pub(super) keys: Vec<u64>,
-    pub(super) bad: Vec<(usize, String)>,
+    pub(super) bad: Vec<Invalid>,
+}
+
+/// A missing or invalid value of row `row` (of the batch, until the call's rows are counted).
+fn invalid(row: usize, column: &str, reason: impl Into<String>) -> Invalid {
+    Invalid {
+        row: row as u64,
+        column: column.to_owned(),
+        reason: reason.into(),
+        rejected: false,
+    }
 }
 
 impl Fragmenter {
@@ -109,8 +125,9 @@ impl Fragmenter {
             }
             for &l in &ref_levels {
                 for &w in levels[l].row(row) {
-                    if w != UNKNOWN && ids[w as usize] == u32::MAX {
-                        ids[w as usize] = self.intern(refs[w as usize]);
+                    let number = ref_id(w) as usize;
+                    if w != UNKNOWN && ids[number] == u32::MAX {
+                        ids[number] = self.intern(refs[number]);
                     }
                 }
             }
@@ -118,7 +135,7 @@ impl Fragmenter {
         for &l in &ref_levels {
             for w in &mut levels[l].words {
                 if *w != UNKNOWN {
-                    *w = u64::from(ids[*w as usize]);
+                    *w = ref_word(ids[ref_id(*w) as usize]);
                 }
             }
         }
@@ -131,14 +148,14 @@ impl Fragmenter {
         call: &mut CallKeys<'a>,
     ) -> Result<(), Error> {
         let n = batch.num_rows();
-        let mut invalid: Vec<(usize, String, String)> = Vec::new();
+        let mut bad: Vec<Invalid> = Vec::new();
         let ids = columns::column(batch, "id", "to identify members")?;
         Ids::try_new("id", ids.as_ref())?;
         if let Some(nulls) = ids.nulls().filter(|n| n.null_count() > 0) {
-            invalid.extend(
+            bad.extend(
                 (0..n)
                     .filter(|&i| nulls.is_null(i))
-                    .map(|i| (i, "id".to_owned(), "missing member id".to_owned())),
+                    .map(|i| invalid(i, "id", "missing member id")),
             );
         }
         let by_time = self.view.order == Order::Timestamp;
@@ -147,23 +164,21 @@ impl Fragmenter {
             let keys = match f {
                 Fragmentation::Geospatial {
                     max_zoom, column, ..
-                } => self.geo_keys(batch, column, *max_zoom, &mut invalid)?,
+                } => self.geo_keys(batch, column, *max_zoom, &mut bad)?,
                 Fragmentation::HierarchicalTime {
                     max_granularity,
                     column,
                     ..
                 } => {
                     let zone = self.zones[l].as_ref().expect("time levels have a zone");
-                    let (times, nulls) = read_times(batch, column, &mut invalid)?;
+                    let (times, nulls) = read_times(batch, column, &mut bad)?;
                     let words = time_words(&times, nulls.as_ref(), *max_granularity, zone);
                     if by_time && order_times.is_none() {
                         order_times = Some(instants_or_max(&times, nulls.as_ref()));
                     }
                     LevelKeys::one(words)
                 }
-                Fragmentation::Reference { column, .. } => {
-                    ref_keys(batch, column, &mut invalid, call)?
-                }
+                Fragmentation::Reference { column, .. } => ref_keys(batch, column, &mut bad, call)?,
             };
             call.levels[l].append(keys);
         }
@@ -179,11 +194,12 @@ impl Fragmenter {
             call.order_times.extend(times);
         }
         // One reason per row and column is enough; keep them in row order.
-        invalid.sort_by_key(|(row, _, _)| *row);
+        bad.sort_by_key(|i| i.row);
         let base = call.rows as u64;
-        call.invalid.extend(
-            (invalid.into_iter()).map(|(row, column, reason)| (base + row as u64, column, reason)),
-        );
+        call.invalid.extend(bad.into_iter().map(|i| Invalid {
+            row: base + i.row,
+            ..i
+        }));
         call.rows += n;
         Ok(())
     }
@@ -193,7 +209,7 @@ impl Fragmenter {
         batch: &RecordBatch,
         column: &str,
         zoom: u8,
-        invalid: &mut Vec<(usize, String, String)>,
+        bad: &mut Vec<Invalid>,
     ) -> Result<LevelKeys, Error> {
         let n = batch.num_rows();
         if batch.column_by_name(column).is_none() {
@@ -203,7 +219,7 @@ impl Fragmenter {
                 let (lon, lon_nulls) = columns::floats("lon", lon.as_ref())?;
                 let (lat, lat_nulls) = columns::floats("lat", lat.as_ref())?;
                 let nulls = NullBuffer::union(lon_nulls.as_ref(), lat_nulls.as_ref());
-                return Ok(LevelKeys::one(point_keys(&lon, &lat, nulls, zoom, invalid)));
+                return Ok(LevelKeys::one(point_keys(&lon, &lat, nulls, zoom, bad)));
             }
         }
         let col = columns::column(
@@ -217,28 +233,28 @@ impl Fragmenter {
         // Covers are the expensive part: chunks in parallel, then stitched in row order.
         const CHUNK: usize = 4096;
         let max_tiles = self.max_tiles;
-        let tile_key = |x: u32, y: u32| (y as u64) << 32 | x as u64;
         let parts: Vec<CoverChunk> = (0..n.div_ceil(CHUNK))
             .into_par_iter()
             .map(|c| {
                 let (lo, hi) = (c * CHUNK, ((c + 1) * CHUNK).min(n));
                 let mut counts = Vec::with_capacity(hi - lo);
                 let mut keys = Vec::new();
-                let mut bad = Vec::new();
+                let mut failed = Vec::new();
                 let mut strs = Vec::new();
                 let mut tiles = Vec::new();
                 for i in lo..hi {
                     let before = keys.len();
                     match wkts.row(i, &mut strs) {
-                        None => bad.push((i, "missing geometry".to_owned())),
-                        Some(()) if strs.is_empty() => bad.push((i, "missing geometry".to_owned())),
+                        None => failed.push(invalid(i, column, "missing geometry")),
+                        Some(()) if strs.is_empty() => {
+                            failed.push(invalid(i, column, "missing geometry"))
+                        }
                         Some(()) => {
                             let mut last_err = None;
                             for w in &strs {
                                 match cover::cover_wkt(w, zoom, max_tiles, &mut tiles) {
-                                    Ok(()) => {
-                                        keys.extend(tiles.iter().map(|&(x, y)| tile_key(x, y)))
-                                    }
+                                    Ok(()) => keys
+                                        .extend(tiles.iter().map(|&(x, y)| TileXY { x, y }.word())),
                                     Err(e) => last_err = Some(e.to_string()),
                                 }
                             }
@@ -250,10 +266,9 @@ impl Fragmenter {
                                 keys.extend(v);
                             }
                             if keys.len() == before {
-                                bad.push((
-                                    i,
-                                    last_err.unwrap_or_else(|| "geometry covers no tile".into()),
-                                ));
+                                let reason =
+                                    last_err.unwrap_or_else(|| "geometry covers no tile".into());
+                                failed.push(invalid(i, column, reason));
                             }
                         }
                     }
@@ -262,7 +277,11 @@ impl Fragmenter {
                     }
                     counts.push(keys.len() - before);
                 }
-                CoverChunk { counts, keys, bad }
+                CoverChunk {
+                    counts,
+                    keys,
+                    bad: failed,
+                }
             })
             .collect();
         let mut offsets = Vec::with_capacity(n + 1);
@@ -275,7 +294,7 @@ impl Fragmenter {
                 offsets.push(end);
             }
             keys.extend(part.keys);
-            invalid.extend(part.bad.into_iter().map(|(i, r)| (i, column.to_owned(), r)));
+            bad.extend(part.bad);
         }
         Ok(LevelKeys {
             words: keys,
@@ -326,11 +345,11 @@ pub(super) fn instants_or_max(times: &[i64], nulls: Option<&NullBuffer>) -> Vec<
 }
 
 /// Reads a time column: Arrow temporal types, or xsd:dateTime / xsd:date strings. Instants in
-/// microseconds; meaningless where the nulls say so (missing or invalid: reasons in `invalid`).
+/// microseconds; meaningless where the nulls say so (missing or invalid: reasons in `bad`).
 pub(super) fn read_times<'a>(
     batch: &'a RecordBatch,
     column: &str,
-    invalid: &mut Vec<(usize, String, String)>,
+    bad: &mut Vec<Invalid>,
 ) -> Result<(Cow<'a, [i64]>, Option<NullBuffer>), Error> {
     let col = columns::column(
         batch,
@@ -339,10 +358,10 @@ pub(super) fn read_times<'a>(
     )?;
     if let Some((values, nulls)) = columns::instant_values(col.as_ref()) {
         if let Some(n) = nulls.as_ref().filter(|n| n.null_count() > 0) {
-            invalid.extend(
+            bad.extend(
                 (0..n.len())
                     .filter(|&i| n.is_null(i))
-                    .map(|i| (i, column.to_owned(), "missing timestamp".to_owned())),
+                    .map(|i| invalid(i, column, "missing timestamp")),
             );
         }
         return Ok((values, nulls));
@@ -366,7 +385,7 @@ pub(super) fn read_times<'a>(
                 .err()
                 .map_or_else(|| "invalid timestamp".to_owned(), |e| e.to_string()),
         };
-        invalid.push((i, column.to_owned(), reason));
+        bad.push(invalid(i, column, reason));
     }
     let values = parsed.values;
     Ok((Cow::Owned(values), nulls))
@@ -408,7 +427,7 @@ pub(super) fn point_keys(
     lat: &[f64],
     nulls: Option<NullBuffer>,
     zoom: u8,
-    invalid: &mut Vec<(usize, String, String)>,
+    bad: &mut Vec<Invalid>,
 ) -> Vec<u64> {
     const ROWS: usize = 1 << 14;
     let present = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
@@ -419,17 +438,17 @@ pub(super) fn point_keys(
         let t = tile::tiles_of_points(&lon[lo..lo + m], &lat[lo..lo + m], zoom);
         if t.invalid == 0 && nulls.is_none() {
             // The common case: no test per point (the loop vectorises).
-            out.extend(
-                t.y.iter()
-                    .zip(&t.x)
-                    .map(|(&y, &x)| u64::from(y) << 32 | u64::from(x)),
-            );
+            out.extend(t.y.iter().zip(&t.x).map(|(&y, &x)| TileXY { x, y }.word()));
             return;
         }
         any_bad.store(true, Relaxed);
         for k in 0..m {
             out.push(if t.is_valid(k) && present(lo + k) {
-                u64::from(t.y[k]) << 32 | u64::from(t.x[k])
+                TileXY {
+                    x: t.x[k],
+                    y: t.y[k],
+                }
+                .word()
             } else {
                 UNKNOWN
             });
@@ -445,7 +464,7 @@ pub(super) fn point_keys(
                     Ok(()) => "invalid coordinate".to_owned(),
                 }
             };
-            invalid.push((i, "lon/lat".to_owned(), reason));
+            bad.push(invalid(i, "lon/lat", reason));
         }
     }
     words
@@ -456,7 +475,7 @@ pub(super) fn point_keys(
 pub(super) fn ref_keys<'a>(
     batch: &'a RecordBatch,
     column: &str,
-    invalid: &mut Vec<(usize, String, String)>,
+    bad: &mut Vec<Invalid>,
     call: &mut CallKeys<'a>,
 ) -> Result<LevelKeys, Error> {
     let col = columns::column(batch, column, "for the reference fragmentation")?;
@@ -471,28 +490,25 @@ pub(super) fn ref_keys<'a>(
     for i in 0..n {
         let before = words.len();
         match refs.row(i, &mut strs) {
-            None => invalid.push((i, column.to_owned(), "missing reference".into())),
+            None => bad.push(invalid(i, column, "missing reference")),
             Some(()) => {
-                let mut bad = None;
+                let mut not_iri = None;
                 for &s in &strs {
                     if !is_absolute_iri(s) {
-                        bad = Some(format!("{s:?} is not an absolute IRI"));
+                        not_iri = Some(format!("{s:?} is not an absolute IRI"));
                         continue;
                     }
                     let number = *call.ref_numbers.entry(s).or_insert_with(|| {
                         call.refs.push(s);
                         (call.refs.len() - 1) as u32
                     });
-                    if !words[before..].contains(&u64::from(number)) {
-                        words.push(u64::from(number));
+                    if !words[before..].contains(&ref_word(number)) {
+                        words.push(ref_word(number));
                     }
                 }
                 if words.len() == before {
-                    invalid.push((
-                        i,
-                        column.to_owned(),
-                        bad.unwrap_or_else(|| "missing reference".into()),
-                    ));
+                    let reason = not_iri.unwrap_or_else(|| "missing reference".into());
+                    bad.push(invalid(i, column, reason));
                 }
             }
         }

@@ -14,6 +14,16 @@
 //! the partitioning. Bucket ids (strings) are written once per
 //! new bucket, without `fmt`, into one arena, and copied into the output only at the edge
 //! ([`Fragmenter::bucket_columns`]).
+//!
+//! The parts:
+//! - `word`: how each level's value becomes one `u64` key word, and back (the one place);
+//! - `keys`: phase 1, the columns read into words per level, with reasons;
+//! - `chunks`: phases 2 and 3, chunk numbering, the sequential pass, the output columns;
+//! - `tree`: the bucket tree, new buckets and their ids;
+//! - `arena`: the bucket ids laid end to end, and the bucket column copied out of them;
+//! - `structure`: relations, pages and changes, derived from the tree and member counts;
+//! - `state`: the state as bytes and back;
+//! - `parallel`: vectors written in parallel parts.
 
 mod arena;
 mod chunks;
@@ -38,10 +48,11 @@ use crate::columns::ColumnError;
 use crate::timebucket::Zone;
 use crate::view::{Fragmentation, Order, View, ViewError};
 
+use arena::IdArena;
 use chunks::{chunk_keys, first_appearances, write_entries, Chunk, EntryColumns, NEW};
 use keys::{timestamp_order, CallKeys, LevelKeys};
 pub use tree::percent_encode_value;
-use tree::{Bucket, Step};
+use tree::{Bucket, ChildKey, KnownParent, Step};
 use word::LeafKey;
 
 /// The most fragmentations a view may chain.
@@ -81,12 +92,12 @@ pub struct Fragmenter {
     view: View,
     zones: Vec<Option<Zone>>,
     buckets: Vec<Bucket>,
-    /// Every bucket's id, concatenated: bucket `b`'s is `ids[id_offsets[b]..id_offsets[b + 1]]`.
-    ids: String,
-    id_offsets: Vec<usize>,
+    /// Every bucket's id, in bucket order.
+    ids: IdArena,
     /// Members per bucket, beside the buckets for cache density; only leaves hold members.
     counts: Vec<u64>,
-    children: FxHashMap<(u32, Step), u32>,
+    /// The inner buckets (leaves are in `leaves` only).
+    children: FxHashMap<ChildKey, u32>,
     leaves: FxHashMap<LeafKey, u32>,
     references: Vec<String>,
     reference_ids: FxHashMap<String, u32>,
@@ -97,10 +108,10 @@ pub struct Fragmenter {
     /// The parent of the leaves below one up key (a leaf key with the last level's word
     /// replaced by what the leaf's parent depends on: the time word one granularity up, 0, or
     /// `UNKNOWN` for the unknown leaf, which no other up word is), and where in `ids` the id
-    /// is that theirs extend (the parent's, or a hub's parent's; kept here, since on sparse
-    /// data a read of `id_offsets` misses the cache): a new leaf under a known parent is made
-    /// without the walk from the root.
-    parents: FxHashMap<LeafKey, (u32, usize, usize)>,
+    /// is that theirs extend (kept here, since on sparse data a read of the arena's ends
+    /// misses the cache): a new leaf under a known parent is made without the walk from the
+    /// root. Not saved: a restored fragmenter finds its parents again by walking.
+    parents: FxHashMap<LeafKey, KnownParent>,
 }
 
 /// One row of a call's output.
@@ -191,12 +202,13 @@ impl Fragmenter {
             level: 0,
             step: Step::Root,
         };
+        let mut ids = IdArena::default();
+        ids.push("");
         Ok(Fragmenter {
             view,
             zones,
             buckets: vec![root],
-            ids: String::new(),
-            id_offsets: vec![0, 0],
+            ids,
             counts: vec![0],
             children: FxHashMap::default(),
             leaves: FxHashMap::default(),
@@ -275,24 +287,19 @@ impl Fragmenter {
         let total = call.rows;
         let mut invalid = Vec::with_capacity(call.invalid.len());
         let mut skip: Option<Vec<bool>> = None;
-        for (row, column, reason) in std::mem::take(&mut call.invalid) {
+        for bad in std::mem::take(&mut call.invalid) {
             if on_invalid == OnInvalid::Raise {
                 return Err(Error::InvalidMember {
-                    row,
-                    reason: format!("{column}: {reason}"),
+                    row: bad.row,
+                    reason: format!("{}: {}", bad.column, bad.reason),
                 });
             }
             // A member without an id is never assigned: it could not be published.
-            let rejected = on_invalid == OnInvalid::Reject || column == "id";
+            let rejected = on_invalid == OnInvalid::Reject || bad.column == "id";
             if rejected {
-                skip.get_or_insert_with(|| vec![false; total])[row as usize] = true;
+                skip.get_or_insert_with(|| vec![false; total])[bad.row as usize] = true;
             }
-            invalid.push(Invalid {
-                row,
-                column,
-                reason,
-                rejected,
-            });
+            invalid.push(Invalid { rejected, ..bad });
         }
         let order = match self.view.order {
             Order::Arrival => None,
@@ -336,7 +343,7 @@ impl Fragmenter {
             .count();
         self.buckets.reserve(new);
         self.counts.reserve(new);
-        self.id_offsets.reserve(new);
+        self.ids.reserve(new);
         let mut fresh = Vec::with_capacity(new);
         // Phase 3 (rows, leaves and pages) of each chunk starts as soon as the sequential
         // pass is past it, and the new leaves go into `leaves` (nothing in this call looks

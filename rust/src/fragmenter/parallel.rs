@@ -1,4 +1,7 @@
-//! Parallel writes.
+//! Vectors written in parallel parts without zeroing them first: each task fills its own
+//! slice of the spare capacity, and the length is set once every part is known to be full.
+//! The output columns of a call are several hundred MB on large calls; zeroing them first
+//! costs as much as writing them.
 
 use std::mem::MaybeUninit;
 

@@ -1,8 +1,9 @@
-//! State.
+//! The state as bytes ([`Fragmenter::state`]) and back ([`Fragmenter::from_state`]).
 
 use serde::{Deserialize, Serialize};
 
-use super::tree::{Bucket, Step};
+use super::arena::IdArena;
+use super::tree::{Bucket, ChildKey, Step};
 use super::{Error, Fragmenter};
 use crate::view::View;
 
@@ -92,10 +93,9 @@ impl Fragmenter {
             return Err(bad("corrupt state: bucket counts"));
         }
         f.buckets.clear();
-        f.id_offsets.truncate(1);
+        f.ids = IdArena::default();
         for b in saved.buckets {
-            f.ids.push_str(&b.descriptor);
-            f.id_offsets.push(f.ids.len());
+            f.ids.push(&b.descriptor);
             f.buckets.push(Bucket {
                 parent: b.parent,
                 level: b.level,
@@ -107,7 +107,11 @@ impl Fragmenter {
             let repeats = if f.is_leaf(&b) {
                 f.leaves.insert(f.composite_of(i), i).is_some()
             } else {
-                i > 0 && f.children.insert((b.parent, b.step), i).is_some()
+                let key = ChildKey {
+                    parent: b.parent,
+                    step: b.step,
+                };
+                i > 0 && f.children.insert(key, i).is_some()
             };
             if repeats {
                 return Err(Error::State(format!("corrupt state: bucket {i} repeats")));

@@ -1,4 +1,9 @@
-//! Structure.
+//! The structure a server publishes: the relations between nodes (bucket nodes and pages),
+//! the pages with their member counts and immutability, and what changed since a [`Mark`].
+//!
+//! All of it follows from the bucket tree and the member count per bucket: a leaf with `n`
+//! members has pages `1..=ceil(n / page_size)`, each full but the last, and a page is immutable
+//! once a later page exists or the stream is closed. Nothing here is stored per page.
 
 use super::tree::Step;
 use super::{Changes, Fragmenter, Mark, Node, Page, Relation};
@@ -9,6 +14,20 @@ use crate::vocab::{
     GEO_WKT_LITERAL, TREE_EQUAL, TREE_GEO_CONTAINS, TREE_GTE, TREE_LT, TREE_RELATION_CLASS,
     XSD_ANY_URI, XSD_DATE_TIME,
 };
+
+/// A node of the structure: page `page` of `bucket`, or (page 0) the bucket's own node. Sorts
+/// by bucket, then page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct NodeAt {
+    bucket: u32,
+    page: u32,
+}
+
+impl NodeAt {
+    fn own(bucket: u32) -> NodeAt {
+        NodeAt { bucket, page: 0 }
+    }
+}
 
 impl Fragmenter {
     /// All relations of the structure, parents before children, in bucket creation order.
@@ -145,12 +164,11 @@ impl Fragmenter {
     /// a diff of two snapshots of [`Fragmenter::relations`] and [`Fragmenter::pages`].
     pub fn changes_since(&self, mark: &Mark) -> Changes {
         let size = self.view.page_size as u64;
-        // (bucket, page), page 0 being the bucket's own node.
-        let mut changed: Vec<(u32, u32)> = Vec::new();
+        let mut changed: Vec<NodeAt> = Vec::new();
         for (id, b) in self.buckets.iter().enumerate().skip(mark.buckets) {
-            changed.push((id as u32, 0));
+            changed.push(NodeAt::own(id as u32));
             if id > 0 {
-                changed.push((b.parent, 0)); // it links to the new bucket
+                changed.push(NodeAt::own(b.parent)); // it links to the new bucket
             }
         }
         for (id, &n) in self.counts.iter().enumerate() {
@@ -159,20 +177,28 @@ impl Fragmenter {
                 continue;
             }
             if old == 0 {
-                changed.push((id as u32, 0)); // it links to its first page
+                changed.push(NodeAt::own(id as u32)); // it links to its first page
             }
             // The old last page gained members, or a successor (so it is immutable now),
             // or the stream was closed; and every page after it is new.
             let old_last = old.div_ceil(size).max(1);
-            changed.extend((old_last..=n.div_ceil(size)).map(|p| (id as u32, p as u32)));
+            changed.extend((old_last..=n.div_ceil(size)).map(|p| NodeAt {
+                bucket: id as u32,
+                page: p as u32,
+            }));
         }
         changed.sort_unstable();
         changed.dedup();
-        let wanted: rustc_hash::FxHashSet<(u32, u32)> = changed.iter().copied().collect();
-        let relations = self.relations_from(|b, p| wanted.contains(&(b, p.unwrap_or(0))));
+        let wanted: rustc_hash::FxHashSet<NodeAt> = changed.iter().copied().collect();
+        let relations = self.relations_from(|bucket, page| {
+            wanted.contains(&NodeAt {
+                bucket,
+                page: page.unwrap_or(0),
+            })
+        });
         let nodes = changed
             .into_iter()
-            .map(|(bucket, page)| {
+            .map(|NodeAt { bucket, page }| {
                 let n = self.counts[bucket as usize];
                 let last = self.last_page(n);
                 let members = match page {

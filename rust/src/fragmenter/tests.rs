@@ -1,5 +1,5 @@
 use super::arena::{copy_ids, WIDE};
-use super::chunks::{first_appearances, Chunk, NEW};
+use super::chunks::{first_appearances, Chunk, NumberedKeys, NEW};
 use super::keys::is_absolute_iri;
 use super::word::LeafKey;
 use super::*;
@@ -321,7 +321,15 @@ fn first_appearances_per_partition() {
     let key = |w: u64| LeafKey([w, 1, 0, 0]);
     let chunk = |keys: Vec<LeafKey>, known: Vec<u32>| Chunk {
         known,
-        ..Chunk::numbered(0, (keys, Vec::new()), Vec::new(), None)
+        ..Chunk::numbered(
+            0,
+            NumberedKeys {
+                keys,
+                counts: Vec::new(),
+            },
+            Vec::new(),
+            None,
+        )
     };
     // Keys 0..3 in the first chunk (the second one known), 4..6 in the second.
     let chunks = [
@@ -547,18 +555,16 @@ fn bucket_columns_copy_short_long_and_last_ids() {
         assert_eq!(expected[39], format!("reference={}", values[39]));
     }
     // The portable copy, whichever one the CPU gets.
-    let ends = &f.id_offsets;
     let mut offsets = vec![0i32];
     for &b in &a.buckets {
-        let len = ends[b as usize + 1] - ends[b as usize];
+        let len = f.ids.range(b).len();
         offsets.push(offsets[offsets.len() - 1] + len as i32);
     }
     let total = offsets[offsets.len() - 1] as usize;
     let mut out: Vec<u8> = Vec::with_capacity(total + WIDE);
-    let ids = (f.ids.as_bytes(), ends.as_slice());
     // SAFETY: room for the ids and one block; `offsets` are the running sums from 0.
     unsafe {
-        copy_ids(ids, &a.buckets, &offsets, out.as_mut_ptr());
+        copy_ids(&f.ids, &a.buckets, &offsets, out.as_mut_ptr());
         out.set_len(total);
     }
     let expected: String = a.buckets.iter().map(|&b| f.descriptor(b)).collect();

@@ -1,10 +1,20 @@
-//! Tree.
+//! The bucket tree: buckets, their steps from their parents, and their ids.
+//!
+//! A bucket is its parent and one [`Step`]: a tile, a time bucket at one granularity, a
+//! reference, a level's `unknown` bucket, or a hub (`tile=0/0/0`, `reference=`) that groups a
+//! level's tiles or references under one node. A leaf is the last step of the last level; only
+//! leaves hold members. Leaves are found by their composite key (`Fragmenter::leaves`), inner
+//! buckets by their parent and step (`Fragmenter::children`, small). A new leaf is made under
+//! its parent if that was met before (`Fragmenter::parents`: its id is the parent's and one
+//! pair), else by a walk from the root that makes the missing buckets on the way. Each bucket's
+//! id is written once, when it is made, into the arena (see `arena.rs`).
 
 use std::fmt::Write as _;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
-use super::word::{time_key, time_word, LeafKey, UNKNOWN};
+use super::word::{ref_id, ref_word, time_key, time_word, LeafKey, TileXY, UNKNOWN};
 use super::{Fragmenter, MAX_LEVELS};
 use crate::timebucket::{self, Granularity};
 use crate::view::Fragmentation;
@@ -21,11 +31,41 @@ pub(super) enum Step {
     Unknown,
 }
 
+impl Step {
+    fn tile(t: TileXY) -> Step {
+        Step::Tile { x: t.x, y: t.y }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Bucket {
     pub(super) parent: u32,
     pub(super) level: u8,
     pub(super) step: Step,
+}
+
+/// An inner bucket's place in the tree: its parent and the step from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct ChildKey {
+    pub(super) parent: u32,
+    pub(super) step: Step,
+}
+
+/// The parent of the leaves below one up key (see `Fragmenter::parents`), and where in the
+/// arena the id lies that theirs extend: the parent's, or a hub's parent's.
+#[derive(Debug, Clone)]
+pub(super) struct KnownParent {
+    pub(super) bucket: u32,
+    pub(super) id: Range<usize>,
+}
+
+/// What a walk from the root made: the leaf, its parent, and the bucket whose id the leaf's
+/// extends (the parent, or a hub's parent: a hub's own id is not part of its children's).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Walked {
+    pub(super) leaf: u32,
+    pub(super) parent: u32,
+    pub(super) base: u32,
 }
 
 impl Fragmenter {
@@ -41,32 +81,27 @@ impl Fragmenter {
 
     /// Creates the leaf of a composite key that `leaves` does not hold, and the buckets above
     /// it that are missing, level by level.
-    /// Returns the leaf, its parent and the bucket whose id the leaf's extends.
-    pub(super) fn walk(&mut self, composite: &[u64; MAX_LEVELS]) -> (u32, u32, u32) {
+    pub(super) fn walk(&mut self, composite: &[u64; MAX_LEVELS]) -> Walked {
         // The id of the bucket reached so far, written from the key as the walk goes down (no
         // reads of parents' ids from the arena: on sparse data those miss the cache).
         let mut id = std::mem::take(&mut self.scratch);
         id.clear();
         let mut b = 0u32;
-        // Before each step: its parent and the bucket `id` is the id of.
-        let mut up = (0u32, 0u32);
+        // Before the last step: its parent, and the bucket `id` was the id of.
+        let (mut parent, mut base) = (0u32, 0u32);
         let n_levels = self.view.fragmentations.len();
         for (l, &k) in composite.iter().enumerate().take(n_levels) {
             let (level, last) = (l as u8, l + 1 == n_levels);
             if k == UNKNOWN {
-                up = (b, b);
+                (parent, base) = (b, b);
                 b = self.child(b, level, Step::Unknown, &mut id, last);
                 continue;
             }
             match &self.view.fragmentations[l] {
                 Fragmentation::Geospatial { .. } => {
                     let hub = self.hub(b, level, Step::GeoHub, &mut id);
-                    let step = Step::Tile {
-                        x: k as u32,
-                        y: (k >> 32) as u32,
-                    };
-                    up = (hub, b);
-                    b = self.child(hub, level, step, &mut id, last);
+                    (parent, base) = (hub, b);
+                    b = self.child(hub, level, Step::tile(TileXY::of_word(k)), &mut id, last);
                 }
                 Fragmentation::HierarchicalTime {
                     max_granularity, ..
@@ -74,19 +109,24 @@ impl Fragmenter {
                     let max = *max_granularity;
                     for g in max.levels() {
                         let key = timebucket::coarsen(time_key(k), max, g);
-                        up = (b, b);
+                        (parent, base) = (b, b);
                         b = self.child(b, level, Step::Time { g, key }, &mut id, last && g == max);
                     }
                 }
                 Fragmentation::Reference { .. } => {
                     let hub = self.hub(b, level, Step::RefHub, &mut id);
-                    up = (hub, b);
-                    b = self.child(hub, level, Step::Ref { id: k as u32 }, &mut id, last);
+                    (parent, base) = (hub, b);
+                    let step = Step::Ref { id: ref_id(k) };
+                    b = self.child(hub, level, step, &mut id, last);
                 }
             }
         }
         self.scratch = id;
-        (b, up.0, up.1)
+        Walked {
+            leaf: b,
+            parent,
+            base,
+        }
     }
 
     /// Creates the leaf of a composite key that `leaves` does not hold: under a parent met
@@ -94,20 +134,14 @@ impl Fragmenter {
     pub(super) fn new_leaf(&mut self, key: &LeafKey) -> u32 {
         let n_levels = self.view.fragmentations.len();
         let Some(last) = n_levels.checked_sub(1) else {
-            return self.walk(&key.0).0;
+            return self.walk(&key.0).leaf;
         };
         let k = key.0[last];
         let (up_word, step) = if k == UNKNOWN {
             (UNKNOWN, Step::Unknown)
         } else {
             match &self.view.fragmentations[last] {
-                Fragmentation::Geospatial { .. } => (
-                    0,
-                    Step::Tile {
-                        x: k as u32,
-                        y: (k >> 32) as u32,
-                    },
-                ),
+                Fragmentation::Geospatial { .. } => (0, Step::tile(TileXY::of_word(k))),
                 Fragmentation::HierarchicalTime {
                     max_granularity, ..
                 } => {
@@ -117,26 +151,27 @@ impl Fragmenter {
                         .map_or(0, |p| time_word(timebucket::coarsen(key, g, p)));
                     (up, Step::Time { g, key })
                 }
-                Fragmentation::Reference { .. } => (0, Step::Ref { id: k as u32 }),
+                Fragmentation::Reference { .. } => (0, Step::Ref { id: ref_id(k) }),
             }
         };
         let mut up = *key;
         up.0[last] = up_word;
-        if let Some(&(parent, from, to)) = self.parents.get(&up) {
+        if let Some(known) = self.parents.get(&up) {
+            let parent = known.bucket;
             let mut id = std::mem::take(&mut self.scratch);
             id.clear();
-            id.push_str(&self.ids[from..to]);
+            id.push_str(self.ids.slice(known.id.clone()));
             let leaf = self.child(parent, last as u8, step, &mut id, true);
             self.scratch = id;
             return leaf;
         }
-        let (leaf, parent, base) = self.walk(&key.0);
-        let (from, to) = (
-            self.id_offsets[base as usize],
-            self.id_offsets[base as usize + 1],
-        );
-        self.parents.insert(up, (parent, from, to));
-        leaf
+        let walked = self.walk(&key.0);
+        let known = KnownParent {
+            bucket: walked.parent,
+            id: self.ids.range(walked.base),
+        };
+        self.parents.insert(up, known);
+        walked.leaf
     }
 
     /// The hub below `parent` (created if new); `id` (the parent's) is left as it was: the
@@ -164,12 +199,11 @@ impl Fragmenter {
         }
         self.write_pair(id, level, step);
         if !leaf {
-            if let Some(&c) = self.children.get(&(parent, step)) {
+            if let Some(&c) = self.children.get(&ChildKey { parent, step }) {
                 return c;
             }
         }
-        self.ids.push_str(id);
-        self.id_offsets.push(self.ids.len());
+        self.ids.push(id);
         let c = self.buckets.len() as u32;
         self.buckets.push(Bucket {
             parent,
@@ -178,7 +212,7 @@ impl Fragmenter {
         });
         self.counts.push(0);
         if !leaf {
-            self.children.insert((parent, step), c);
+            self.children.insert(ChildKey { parent, step }, c);
         }
         c
     }
@@ -217,8 +251,8 @@ impl Fragmenter {
                 bucket.step,
             ) {
                 (_, Step::Unknown) => Some(UNKNOWN),
-                (_, Step::Tile { x, y }) => Some(u64::from(y) << 32 | u64::from(x)),
-                (_, Step::Ref { id }) => Some(u64::from(id)),
+                (_, Step::Tile { x, y }) => Some(TileXY { x, y }.word()),
+                (_, Step::Ref { id }) => Some(ref_word(id)),
                 (
                     Fragmentation::HierarchicalTime {
                         max_granularity, ..
