@@ -61,14 +61,33 @@ pub const MAX_LEVELS: usize = 4;
 pub const DEFAULT_MAX_TILES: usize = 100_000;
 
 /// What to do with a member whose timestamp, geometry or reference is missing or invalid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum OnInvalid {
     /// Put it in the level's `unknown` bucket and report the reason.
+    #[default]
     Unknown,
     /// Leave it out and report the reason.
     Reject,
     /// Fail the whole call (nothing is assigned).
     Raise,
+}
+
+impl OnInvalid {
+    /// The name the Python API uses (`"unknown"`, `"reject"`, `"raise"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OnInvalid::Unknown => "unknown",
+            OnInvalid::Reject => "reject",
+            OnInvalid::Raise => "raise",
+        }
+    }
+
+    /// The inverse of [`OnInvalid::name`].
+    pub fn parse(name: &str) -> Option<OnInvalid> {
+        [OnInvalid::Unknown, OnInvalid::Reject, OnInvalid::Raise]
+            .into_iter()
+            .find(|o| o.name() == name)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +121,9 @@ pub struct Fragmenter {
     references: Vec<String>,
     reference_ids: FxHashMap<String, u32>,
     closed: bool,
+    /// The fragmenter's own policy for invalid values, saved with its state (`assign` takes
+    /// the policy of each call; a binding passes this one).
+    on_invalid: OnInvalid,
     max_tiles: usize,
     /// A new bucket's id is written here first (its parent's id is in the arena).
     scratch: String,
@@ -215,6 +237,7 @@ impl Fragmenter {
             references: Vec::new(),
             reference_ids: FxHashMap::default(),
             closed: false,
+            on_invalid: OnInvalid::default(),
             max_tiles: DEFAULT_MAX_TILES,
             scratch: String::new(),
             parents: FxHashMap::default(),
@@ -227,6 +250,15 @@ impl Fragmenter {
 
     pub fn set_max_tiles(&mut self, max_tiles: usize) {
         self.max_tiles = max_tiles.max(1);
+    }
+
+    /// The policy for invalid values saved with the state (see [`Fragmenter::restore`]).
+    pub fn on_invalid(&self) -> OnInvalid {
+        self.on_invalid
+    }
+
+    pub fn set_on_invalid(&mut self, on_invalid: OnInvalid) {
+        self.on_invalid = on_invalid;
     }
 
     pub fn is_closed(&self) -> bool {

@@ -11,7 +11,7 @@ use arrow_array::Array;
 use arrow_array::{ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray};
 use std::sync::Arc;
 
-fn view(json: &str) -> View {
+pub(super) fn view(json: &str) -> View {
     View::from_json(json).expect("valid view")
 }
 
@@ -158,7 +158,7 @@ fn corrupt_state_is_an_error() {
 
 /// Random members around a DST change, with invalid values of every kind: null ids,
 /// missing or out-of-range coordinates, bad WKT, missing times, relative references.
-fn random_members(rng: &mut Rng, n: usize) -> RecordBatch {
+pub(super) fn random_members(rng: &mut Rng, n: usize) -> RecordBatch {
     use arrow_array::builder::{ListBuilder, StringBuilder};
     let mut pick = |p: f64| rng.unit() < p;
     let ids: Vec<Option<String>> = (0..n)

@@ -223,9 +223,11 @@ impl Fragmenter {
         if n_levels == 0 || b.step == Step::Root {
             return n_levels == 0 && b.step == Step::Root;
         }
-        if b.level as usize + 1 != n_levels {
-            return false;
-        }
+        b.level as usize + 1 == n_levels && self.ends_level(b)
+    }
+
+    /// Whether a bucket is the last step of its level (what the next level hangs off).
+    pub(super) fn ends_level(&self, b: &Bucket) -> bool {
         match (&self.view.fragmentations[b.level as usize], b.step) {
             (_, Step::Unknown) => true,
             (Fragmentation::Geospatial { .. }, Step::Tile { .. }) => true,
