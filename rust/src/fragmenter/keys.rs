@@ -219,7 +219,18 @@ impl Fragmenter {
                 let (lon, lon_nulls) = columns::floats("lon", lon.as_ref())?;
                 let (lat, lat_nulls) = columns::floats("lat", lat.as_ref())?;
                 let nulls = NullBuffer::union(lon_nulls.as_ref(), lat_nulls.as_ref());
-                return Ok(LevelKeys::one(point_keys(&lon, &lat, nulls, zoom, bad)));
+                let mut words = point_keys(&lon, &lat, nulls, zoom, bad);
+                if self.max_tiles == 0 {
+                    // No tile allowed: a point covers one, as in `cover`.
+                    let reason = cover::CoverError::TooManyTiles(0).to_string();
+                    for (i, w) in words.iter_mut().enumerate() {
+                        if *w != UNKNOWN {
+                            *w = UNKNOWN;
+                            bad.push(invalid(i, "lon/lat", reason.as_str()));
+                        }
+                    }
+                }
+                return Ok(LevelKeys::one(words));
             }
         }
         let col = columns::column(

@@ -22,6 +22,7 @@
 //! - `tree`: the bucket tree, new buckets and their ids;
 //! - `arena`: the bucket ids laid end to end, and the bucket column copied out of them;
 //! - `structure`: relations, pages and changes, derived from the tree and member counts;
+//! - `tables`: those as Arrow record batches, each under a byte limit;
 //! - `state`: the state as bytes and back;
 //! - `parallel`: vectors written in parallel parts.
 
@@ -31,6 +32,7 @@ mod keys;
 mod parallel;
 mod state;
 mod structure;
+mod tables;
 mod tree;
 mod word;
 
@@ -51,6 +53,7 @@ use crate::view::{Fragmentation, Order, View, ViewError};
 use arena::IdArena;
 use chunks::{chunk_keys, first_appearances, write_entries, Chunk, EntryColumns, NEW};
 use keys::{timestamp_order, CallKeys, LevelKeys};
+pub use tables::{Table, TableError, MAX_BATCH_BYTES};
 pub use tree::percent_encode_value;
 use tree::{Bucket, ChildKey, KnownParent, Step};
 use word::LeafKey;
@@ -58,6 +61,7 @@ use word::LeafKey;
 /// The most fragmentations a view may chain.
 pub const MAX_LEVELS: usize = 4;
 /// Default cap on the tiles of one geometry; larger covers go to `tile=unknown` with a reason.
+/// The one definition: `cover` and the Python API take it from here.
 pub const DEFAULT_MAX_TILES: usize = 100_000;
 
 /// What to do with a member whose timestamp, geometry or reference is missing or invalid.
@@ -134,6 +138,9 @@ pub struct Fragmenter {
     /// misses the cache): a new leaf under a known parent is made without the walk from the
     /// root. Not saved: a restored fragmenter finds its parents again by walking.
     parents: FxHashMap<LeafKey, KnownParent>,
+    /// See [`Fragmenter::fail_next_assign`].
+    #[cfg(any(test, feature = "python"))]
+    fail_next_assign: bool,
 }
 
 /// One row of a call's output.
@@ -241,6 +248,8 @@ impl Fragmenter {
             max_tiles: DEFAULT_MAX_TILES,
             scratch: String::new(),
             parents: FxHashMap::default(),
+            #[cfg(any(test, feature = "python"))]
+            fail_next_assign: false,
         })
     }
 
@@ -248,8 +257,14 @@ impl Fragmenter {
         &self.view
     }
 
+    pub fn max_tiles(&self) -> usize {
+        self.max_tiles
+    }
+
+    /// The most tiles one geometry may cover; a larger cover goes to `tile=unknown` with a
+    /// reason. 0 tiles nothing, points included, as [`crate::cover::cover_wkt`] does.
     pub fn set_max_tiles(&mut self, max_tiles: usize) {
-        self.max_tiles = max_tiles.max(1);
+        self.max_tiles = max_tiles;
     }
 
     /// The policy for invalid values saved with the state (see [`Fragmenter::restore`]).
@@ -272,6 +287,15 @@ impl Fragmenter {
 
     pub fn bucket_count(&self) -> usize {
         self.buckets.len()
+    }
+
+    /// A test hook: the next [`Fragmenter::assign`] panics once its first chunk has made its
+    /// leaves, as a bug would, leaving the fragmenter half-updated (the bindings must then
+    /// refuse it). Not in the Rust API.
+    #[cfg(any(test, feature = "python"))]
+    #[doc(hidden)]
+    pub fn fail_next_assign(&mut self) {
+        self.fail_next_assign = true;
     }
 
     /// Assigns the members of `batches` (one call: rows are numbered across the batches).
@@ -389,6 +413,10 @@ impl Fragmenter {
             let mut base = 0;
             for (ch, part) in chunks.iter_mut().zip(pieces) {
                 self.reserve(ch, &mut appear, base, &mut fresh);
+                #[cfg(any(test, feature = "python"))]
+                if std::mem::take(&mut self.fail_next_assign) {
+                    panic!("a failure forced by the test hook");
+                }
                 base += ch.keys.len();
                 let (ch, complete) = (&*ch, &complete);
                 s.spawn(move |_| {

@@ -138,7 +138,7 @@ impl Fragmenter {
                 Saved {
                     view: v1.view,
                     on_invalid: on_invalid.unwrap_or(OnInvalid::Unknown),
-                    max_tiles: v1.max_tiles.max(1),
+                    max_tiles: v1.max_tiles,
                     closed: v1.closed,
                     references: v1.references,
                     buckets: v1.buckets,

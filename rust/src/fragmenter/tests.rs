@@ -668,3 +668,55 @@ fn changes_are_the_difference_of_snapshots() {
         }
     }
 }
+
+#[test]
+fn the_test_hook_leaves_the_fragmenter_half_updated() {
+    let mut f = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
+    f.fail_next_assign();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        f.assign(&[members(20)], OnInvalid::Unknown)
+    }));
+    assert!(caught.is_err());
+    // Buckets were made, but no leaf is in the leaf map: what the bindings must not use.
+    assert!(f.bucket_count() > 1);
+    assert!(f.leaves.is_empty());
+}
+
+#[test]
+fn max_tiles_0_tiles_nothing_as_cover_does() {
+    let wkt = batch(vec![
+        (
+            "id",
+            Arc::new(StringArray::from(vec!["a", "b"])) as ArrayRef,
+        ),
+        (
+            "geometry",
+            Arc::new(StringArray::from(vec![Some("POINT (3 51)"), None])),
+        ),
+        (
+            "timestamp",
+            Arc::new(TimestampMicrosecondArray::from(vec![0, 0])),
+        ),
+    ]);
+    let mut tiles = Vec::new();
+    let err = crate::cover::cover_wkt("POINT (3 51)", 12, 0, &mut tiles).expect_err("cover");
+    for b in [members(3), wkt] {
+        let mut f = Fragmenter::new(view(GEO_DAY)).expect("fragmenter");
+        f.set_max_tiles(0);
+        let (a, inv) = f
+            .assign(std::slice::from_ref(&b), OnInvalid::Unknown)
+            .expect("assign");
+        for &bucket in &a.buckets {
+            assert!(f.descriptor(bucket).starts_with("tile=unknown&"));
+        }
+        assert_eq!(inv.len(), b.num_rows());
+        assert!(inv.iter().any(|i| i.reason == err.to_string()), "{inv:?}");
+        // A missing value keeps its own reason.
+        assert!(inv
+            .iter()
+            .all(|i| i.reason == err.to_string() || i.reason.contains("missing")));
+        f.set_max_tiles(1);
+        let (a, _) = f.assign(&[b], OnInvalid::Unknown).expect("assign");
+        assert!(!f.descriptor(a.buckets[0]).starts_with("tile=unknown"));
+    }
+}
