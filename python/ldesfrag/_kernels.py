@@ -14,8 +14,9 @@ __all__ = ["ArrayLike", "Tile", "cover", "parse_datetime", "tile", "tiles_for_po
 #: Any Arrow array or stream (pyarrow, polars, arro3, …); numpy float64 arrays for coordinates.
 ArrayLike: TypeAlias = ArrowArrayExportable | ArrowStreamExportable | Any
 
-#: Default cap on the tiles of one geometry in :func:`cover` and the geospatial fragmentation.
-DEFAULT_MAX_TILES = 100_000
+#: Default cap on the tiles of one geometry in :func:`cover` and the geospatial fragmentation
+#: (defined once, in the Rust core).
+DEFAULT_MAX_TILES: int = _ldesfrag.DEFAULT_MAX_TILES
 
 
 class Tile(NamedTuple):
