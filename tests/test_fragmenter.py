@@ -407,3 +407,56 @@ def test_large_calls_split_anywhere_equal_one_call(seed, n, view, data):
     for _, bucket, page in expected:
         assert page == counts[bucket] // view.page_size + 1
         counts[bucket] += 1
+
+
+def test_a_fragmenter_that_failed_inside_assign_is_refused_afterwards():
+    """A panic inside assign (forced here by a test hook, as a bug would) may leave the
+    structure half-updated: every later call raises instead of computing on it."""
+    view = View([Geospatial(9), HierarchicalTime("day")], page_size=3)
+    member = {"lon": 3.1, "lat": 51.0, "timestamp": 1_679_700_000_000_000, "reference": None}
+    members = table([member] * 10)
+    f = Fragmenter(view)
+    f.assign(members)
+    saved = f.state()
+    f._inner._fail_next_assign()
+    with pytest.raises(ldesfrag.LdesfragError, match="internal error"):
+        f.assign(members)
+    calls = [
+        lambda: f.assign(members),
+        f.pages,
+        f.relations,
+        f.changes,
+        f.state,
+        f.close,
+        lambda: f.closed,
+    ]
+    for call in calls:
+        with pytest.raises(ldesfrag.LdesfragError, match="cannot be used"):
+            call()
+    g = Fragmenter.from_state(view, saved)
+    g.assign(members)
+    assert [p["members"] for p in pa.table(g.pages()).to_pylist()] == [3] * 6 + [2]
+
+
+def test_max_tiles_0_tiles_nothing_like_cover():
+    """cover(max_tiles=0) gives null; the fragmenter with max_tiles=0 agrees, for WKT and for
+    lon/lat points alike: every member goes to tile=unknown with the same reason."""
+    assert ldesfrag.cover(pa.array(["POINT (3 51)"]), 9, max_tiles=0).to_pylist() == [None]
+    view = View([Geospatial(9)])
+    points = pa.table({"id": ["a", "b"], "lon": [3.0, None], "lat": [51.0, 51.0]})
+    wkt = pa.table({"id": ["a", "b"], "geometry": ["POINT (3 51)", "LINESTRING (3 51, 4 52)"]})
+    for members in (points, wkt):
+        f = Fragmenter(view, max_tiles=0)
+        assert set(pa.table(f.assign(members))["bucket"].to_pylist()) == {"tile=unknown"}
+        reasons = pa.table(f.invalid())["reason"].to_pylist()
+        assert len(reasons) == 2
+        assert "the geometry covers more than 0 tiles" in reasons
+    with pytest.raises(ldesfrag.LdesfragError, match="max_tiles"):
+        Fragmenter(view, max_tiles=-1)
+
+
+def test_the_default_max_tiles_is_the_rust_one():
+    from ldesfrag import _kernels, _ldesfrag
+
+    assert _kernels.DEFAULT_MAX_TILES == _ldesfrag.DEFAULT_MAX_TILES == 100_000
+    assert Fragmenter(View([Geospatial(9)])).max_tiles == _ldesfrag.DEFAULT_MAX_TILES

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, TypeAlias
+from typing import Literal, NamedTuple, TypeAlias, cast
 
 from arro3.core import Table
 from arro3.core.types import ArrowArrayExportable, ArrowStreamExportable
@@ -42,6 +42,15 @@ class Fragmenter:
     leaves it out, ``"raise"`` fails the call with :class:`~ldesfrag.InvalidMemberError` and
     assigns nothing. Either way :meth:`invalid` reports the row and the reason. A member
     without an ``id`` is always left out (reported, or raised).
+
+    ``max_tiles`` caps the tiles of one geometry, as in :func:`~ldesfrag.cover`: a geometry
+    that would cover more goes to ``tile=unknown`` with the reason; 0 tiles nothing (every
+    member, points included, goes to ``tile=unknown``). Both options are saved with
+    :meth:`state`.
+
+    If an :meth:`assign` fails inside the Rust core (an ``LdesfragError`` saying "internal
+    error", a bug to report), the fragmenter may be half-updated: every later call raises
+    :class:`~ldesfrag.LdesfragError`; continue from a state saved before.
     """
 
     def __init__(
@@ -58,10 +67,16 @@ class Fragmenter:
 
     @classmethod
     def from_state(
-        cls, view: View, state: bytes, *, on_invalid: OnInvalid = "unknown"
+        cls, view: View, state: bytes, *, on_invalid: OnInvalid | None = None
     ) -> Fragmenter:
-        """Continues from :meth:`state`; raises :class:`~ldesfrag.StateError` when the state is
-        corrupt or was made by another view."""
+        """Continues from :meth:`state`, with the options it was saved with.
+
+        Raises :class:`~ldesfrag.StateError` when the state is corrupt (any changed, added or
+        lost byte), was made by another view, or, when ``on_invalid`` is given, with another
+        ``on_invalid``. A state saved by an ldesfrag before the checksum (state version 1) is
+        still read, with every other check, and does not say its ``on_invalid``: then
+        ``on_invalid`` (default ``"unknown"``) is taken; :meth:`state` writes the current
+        version."""
         self = cls.__new__(cls)
         self._view = view
         self._inner = _ldesfrag.Fragmenter.from_state(
@@ -72,6 +87,14 @@ class Fragmenter:
     @property
     def view(self) -> View:
         return self._view
+
+    @property
+    def on_invalid(self) -> OnInvalid:
+        return cast(OnInvalid, self._inner.on_invalid)
+
+    @property
+    def max_tiles(self) -> int:
+        return self._inner.max_tiles
 
     @property
     def closed(self) -> bool:

@@ -16,8 +16,9 @@ __all__ = ["ArrayLike", "Tile", "cover", "parse_datetime", "tile", "tiles_for_po
 #: Any Arrow array or stream (pyarrow, polars, arro3, …); numpy float64 arrays for coordinates.
 ArrayLike: TypeAlias = ArrowArrayExportable | ArrowStreamExportable | Any
 
-#: Default cap on the tiles of one geometry in :func:`cover` and the geospatial fragmentation.
-DEFAULT_MAX_TILES = 100_000
+#: Default cap on the tiles of one geometry in :func:`cover` and the geospatial fragmentation
+#: (defined once, in the Rust core).
+DEFAULT_MAX_TILES: int = _ldesfrag.DEFAULT_MAX_TILES
 MAX_ZOOM = 30
 
 
@@ -32,12 +33,13 @@ def _zoom(zoom: object) -> int:
 
 
 def _count(name: str, value: object) -> int:
-    """A positive integer argument such as ``max_tiles``."""
+    """A count argument such as ``max_tiles`` (0 allowed: a cap of 0 tiles covers nothing, in
+    :func:`cover` as in the fragmenter)."""
     if isinstance(value, bool) or not isinstance(value, SupportsIndex):
-        raise LdesfragError(f"{name} must be a positive integer, not {value!r}")
+        raise LdesfragError(f"{name} must be a non-negative integer, not {value!r}")
     n = operator.index(value)
-    if not 1 <= n < 2**63:
-        raise LdesfragError(f"{name} must be a positive integer, not {n}")
+    if not 0 <= n < 2**63:
+        raise LdesfragError(f"{name} must be a non-negative integer, not {n}")
     return n
 
 

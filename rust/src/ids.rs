@@ -9,12 +9,69 @@
 //! The set holds 128-bit digests (BLAKE3, truncated), not the IRIs: 16 bytes a member, the
 //! same in memory and in the log a publish directory keeps of them, with no realistic chance
 //! of two IRIs colliding (about 10⁻²⁴ for 10⁷ members).
+//!
+//! The log is a sequence of segments, each `"LDESSEEN" | n: u64 LE | n digests | BLAKE3 of
+//! all that precedes in the segment (32 bytes)`: [`SeenIds::admit`] returns one per call (none
+//! when nothing is admitted), [`SeenIds::records`] one for the whole set, and segments may be
+//! concatenated. [`SeenIds::load`] refuses a log with any changed, added, lost or cut byte (but
+//! for a cut between two segments, which leaves a log of the first ones), and
+//! allocates nothing sized by a count before checking it against the bytes present. A log
+//! written before the segments (bare digests, a multiple of 16 bytes) is still read as it was,
+//! with no checksum to check; a log that starts with a damaged segment header (at most 8 bits
+//! away from `"LDESSEEN"`) is never taken for one.
 
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
-/// Bytes of one digest in [`SeenIds::load`] and the records [`SeenIds::admit`] returns.
+/// Bytes of one digest.
 pub const RECORD: usize = 16;
+
+const MAGIC: &[u8; 8] = b"LDESSEEN";
+/// Bytes of a segment's header: the magic and the digest count.
+const HEAD: usize = 16;
+const CHECKSUM: usize = blake3::OUT_LEN;
+
+/// One segment of digests (see the module docs); nothing for no digests.
+fn segment(digests: impl ExactSizeIterator<Item = u128>) -> Vec<u8> {
+    let n = digests.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(HEAD + n * RECORD + CHECKSUM);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(n as u64).to_le_bytes());
+    for d in digests {
+        out.extend_from_slice(&d.to_le_bytes());
+    }
+    let checksum = blake3::hash(&out);
+    out.extend_from_slice(checksum.as_bytes());
+    out
+}
+
+/// The digest bytes of every segment of `log`, each checked.
+fn segments(mut log: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut out = Vec::new();
+    while !log.is_empty() {
+        let at = |what: &str| format!("corrupt member-id log: {what} in segment {}", out.len() + 1);
+        if log.len() < HEAD + CHECKSUM || &log[..MAGIC.len()] != MAGIC {
+            return Err(at("no segment header"));
+        }
+        let mut count = [0u8; 8];
+        count.copy_from_slice(&log[MAGIC.len()..HEAD]);
+        let room = (log.len() - HEAD - CHECKSUM) / RECORD;
+        let n = usize::try_from(u64::from_le_bytes(count))
+            .ok()
+            .filter(|&n| n <= room)
+            .ok_or_else(|| at("a digest count beyond the bytes"))?;
+        let end = HEAD + n * RECORD;
+        if blake3::hash(&log[..end]).as_bytes() != &log[end..end + CHECKSUM] {
+            return Err(at("checksum mismatch"));
+        }
+        out.push(&log[HEAD..end]);
+        log = &log[end + CHECKSUM..];
+    }
+    Ok(out)
+}
 
 #[derive(Debug, Default)]
 pub struct SeenIds {
@@ -37,16 +94,27 @@ impl SeenIds {
         self.seen.is_empty()
     }
 
-    /// Adds the digests of `records` (as [`SeenIds::admit`] returned them, concatenated).
-    pub fn load(&mut self, records: &[u8]) -> Result<(), String> {
-        if !records.len().is_multiple_of(RECORD) {
+    /// Adds the digests of a log (segments as [`SeenIds::admit`] and [`SeenIds::records`]
+    /// return them, concatenated); nothing if the log is refused.
+    pub fn load(&mut self, log: &[u8]) -> Result<(), String> {
+        let damaged_header = log.len() >= MAGIC.len() && {
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&log[..MAGIC.len()]);
+            (u64::from_le_bytes(first) ^ u64::from_le_bytes(*MAGIC)).count_ones() <= 8
+        };
+        let parts = if damaged_header {
+            segments(log)?
+        } else if log.len().is_multiple_of(RECORD) {
+            vec![log] // written before segments
+        } else {
             return Err(format!(
-                "{} bytes of member digests: not a multiple of {RECORD}",
-                records.len()
+                "corrupt member-id log: {} bytes, neither segments nor bare digests",
+                log.len()
             ));
-        }
-        self.seen.reserve(records.len() / RECORD);
-        for r in records.chunks_exact(RECORD) {
+        };
+        self.seen
+            .reserve(parts.iter().map(|p| p.len() / RECORD).sum());
+        for r in parts.iter().flat_map(|p| p.chunks_exact(RECORD)) {
             let mut d = [0u8; RECORD];
             d.copy_from_slice(r);
             self.seen.insert(u128::from_le_bytes(d));
@@ -54,16 +122,17 @@ impl SeenIds {
         Ok(())
     }
 
-    /// Every digest, sorted (so that a compacted log does not depend on hashing order).
+    /// Every digest, sorted (so that a compacted log does not depend on hashing order), as one
+    /// segment.
     pub fn records(&self) -> Vec<u8> {
         let mut all: Vec<u128> = self.seen.iter().copied().collect();
         all.par_sort_unstable();
-        all.iter().flat_map(|d| d.to_le_bytes()).collect()
+        segment(all.into_iter())
     }
 
     /// Admits the ids of one batch in order: per row, whether it is the first occurrence of
-    /// its id in the stream (a null id is not judged here: true), and the records of the
-    /// admitted ids, to append to the log.
+    /// its id in the stream (a null id is not judged here: true), and the segment of the
+    /// admitted ids' digests, to append to the log.
     pub fn admit<'a>(
         &mut self,
         n: usize,
@@ -72,18 +141,18 @@ impl SeenIds {
         let digests: Vec<Option<u128>> =
             (0..n).into_par_iter().map(|i| id(i).map(digest)).collect();
         self.seen.reserve(n);
-        let mut records = Vec::with_capacity(n * RECORD);
+        let mut admitted = Vec::with_capacity(n);
         let first = (digests.into_iter())
             .map(|d| match d {
                 None => true,
                 Some(d) if self.seen.insert(d) => {
-                    records.extend_from_slice(&d.to_le_bytes());
+                    admitted.push(d);
                     true
                 }
                 Some(_) => false,
             })
             .collect();
-        (first, records)
+        (first, segment(admitted.into_iter()))
     }
 }
 
@@ -107,7 +176,7 @@ mod tests {
         ];
         let (first, records) = seen.admit(one.len(), batch(&one));
         assert_eq!(first, [true, true, true, false, true]);
-        assert_eq!(records.len(), 2 * RECORD);
+        assert_eq!(records.len(), HEAD + 2 * RECORD + CHECKSUM);
         let two = [Some("http://ex.org/b"), Some("http://ex.org/c")];
         let (first, more) = seen.admit(two.len(), batch(&two));
         assert_eq!(first, [false, true]);
@@ -128,5 +197,66 @@ mod tests {
         }
         assert_eq!(compacted.len(), 4);
         assert!(SeenIds::default().load(&[0; 17]).is_err());
+        // Nothing admitted: no segment.
+        assert!(seen
+            .admit(1, batch(&[Some("http://ex.org/a")]))
+            .1
+            .is_empty());
+    }
+
+    fn log() -> (SeenIds, Vec<u8>) {
+        let mut seen = SeenIds::default();
+        let ids: Vec<String> = (0..40).map(|i| format!("http://ex.org/{i}")).collect();
+        let mut log = Vec::new();
+        for part in ids.chunks(15) {
+            log.extend(seen.admit(part.len(), |i| Some(part[i].as_str())).1);
+        }
+        (seen, log)
+    }
+
+    #[test]
+    fn every_changed_added_lost_or_cut_byte_of_a_log_is_refused() {
+        let (seen, log) = log();
+        let boundaries = [15, 30].map(|n| n * RECORD + (HEAD + CHECKSUM) * n / 15);
+        let mut again = SeenIds::default();
+        again.load(&log).expect("log");
+        assert_eq!(again.records(), seen.records());
+        let refused = |bytes: &[u8]| {
+            let mut s = SeenIds::default();
+            let refused = s.load(bytes).is_err();
+            refused && s.is_empty()
+        };
+        for at in 0..log.len() {
+            for bit in [0, 3, 7] {
+                let mut flipped = log.clone();
+                flipped[at] ^= 1 << bit;
+                assert!(refused(&flipped), "bit {bit} of byte {at}");
+            }
+            let mut inserted = log.clone();
+            inserted.insert(at, 0);
+            assert!(refused(&inserted), "byte inserted at {at}");
+            let mut deleted = log.clone();
+            deleted.remove(at);
+            assert!(refused(&deleted), "byte {at} deleted");
+            // A cut between two segments leaves a log of the first ones (the file is written
+            // whole, atomically, by its user).
+            if at > 0 && !boundaries.contains(&at) {
+                assert!(refused(&log[..at]), "cut at {at}");
+            }
+        }
+        // A count that would reach past the bytes is refused before anything is reserved.
+        let mut huge = log.clone();
+        huge[MAGIC.len()..HEAD].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+        assert!(refused(&huge));
+    }
+
+    #[test]
+    fn logs_of_bare_digests_are_still_read() {
+        let (seen, _) = log();
+        let records = seen.records();
+        let bare = &records[HEAD..records.len() - CHECKSUM];
+        let mut old = SeenIds::default();
+        old.load(bare).expect("bare digests");
+        assert_eq!(old.records(), records);
     }
 }

@@ -239,7 +239,7 @@ fn tiles_for_points<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (geometries, zoom, *, max_tiles = 100_000))]
+#[pyo3(signature = (geometries, zoom, *, max_tiles = fragmenter::DEFAULT_MAX_TILES))]
 fn cover<'py>(
     py: Python<'py>,
     geometries: &Bound<'py, PyAny>,
@@ -353,14 +353,11 @@ fn validate_view(view_json: &str) -> PyResult<()> {
 }
 
 fn on_invalid_arg(s: &str) -> PyResult<OnInvalid> {
-    match s {
-        "unknown" => Ok(OnInvalid::Unknown),
-        "reject" => Ok(OnInvalid::Reject),
-        "raise" => Ok(OnInvalid::Raise),
-        other => Err(LdesfragError::new_err(format!(
-            "on_invalid must be \"unknown\", \"reject\" or \"raise\", not {other:?}"
-        ))),
-    }
+    OnInvalid::parse(s).ok_or_else(|| {
+        LdesfragError::new_err(format!(
+            "on_invalid must be \"unknown\", \"reject\" or \"raise\", not {s:?}"
+        ))
+    })
 }
 
 /// Rows per output record batch: each batch's bucket ids are copied by one task, and its
@@ -370,53 +367,112 @@ const OUT_BATCH: usize = 1 << 16;
 #[pyclass(module = "ldesfrag._ldesfrag", name = "Fragmenter")]
 struct PyFragmenter {
     inner: Fragmenter,
-    on_invalid: OnInvalid,
     last_invalid: Vec<fragmenter::Invalid>,
     /// Where `changes()` was last called (or the fragmenter made or restored).
     mark: fragmenter::Mark,
+    /// Why the fragmenter cannot be used any more: a panic in `assign` may have left it
+    /// half-updated, or updated without the caller getting the assignments.
+    broken: Option<String>,
+}
+
+impl PyFragmenter {
+    /// `mark`: where `changes()` starts (a new fragmenter's first changes include its root, a
+    /// restored one's start where it was saved).
+    fn new_from(inner: Fragmenter, mark: fragmenter::Mark) -> PyFragmenter {
+        PyFragmenter {
+            mark,
+            inner,
+            last_invalid: Vec::new(),
+            broken: None,
+        }
+    }
+
+    /// The fragmenter, unless an earlier call broke it.
+    fn usable(&self) -> PyResult<&Fragmenter> {
+        match &self.broken {
+            None => Ok(&self.inner),
+            Some(why) => Err(LdesfragError::new_err(format!(
+                "this fragmenter failed in an earlier assign ({why}) and cannot be used; \
+                 continue from a state saved before"
+            ))),
+        }
+    }
+
+    /// Runs a part of `assign` under the panic guard; a panic breaks the fragmenter.
+    fn guard<T: Send>(
+        broken: &mut Option<String>,
+        py: Python<'_>,
+        f: impl FnOnce() -> T + Send,
+    ) -> PyResult<T> {
+        run(py, f).inspect_err(|e| *broken = Some(e.to_string()))
+    }
+}
+
+fn table_result<'py>(
+    py: Python<'py>,
+    table: Result<fragmenter::Table, fragmenter::TableError>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let t = table.map_err(|e| LdesfragError::new_err(e.to_string()))?;
+    table_out(py, t.schema, t.batches)
 }
 
 #[pymethods]
 impl PyFragmenter {
     #[new]
-    #[pyo3(signature = (view_json, *, on_invalid = "unknown", max_tiles = 100_000))]
-    fn new(view_json: &str, on_invalid: &str, max_tiles: usize) -> PyResult<Self> {
+    #[pyo3(signature = (
+        view_json, *, on_invalid = "unknown", max_tiles = fragmenter::DEFAULT_MAX_TILES as i64
+    ))]
+    fn new(view_json: &str, on_invalid: &str, max_tiles: i64) -> PyResult<Self> {
         let view = View::from_json(view_json).map_err(fragmenter::Error::from)?;
         let mut inner = Fragmenter::new(view)?;
+        let max_tiles = usize::try_from(max_tiles).map_err(|_| {
+            LdesfragError::new_err(format!("max_tiles must be 0 or more, not {max_tiles}"))
+        })?;
         inner.set_max_tiles(max_tiles);
-        Ok(PyFragmenter {
-            inner,
-            on_invalid: on_invalid_arg(on_invalid)?,
-            last_invalid: Vec::new(),
-            mark: fragmenter::Mark::default(),
-        })
+        inner.set_on_invalid(on_invalid_arg(on_invalid)?);
+        Ok(PyFragmenter::new_from(inner, fragmenter::Mark::default()))
     }
 
+    /// `on_invalid`: None for the one saved with the state; else it must be that one.
     #[staticmethod]
-    #[pyo3(signature = (view_json, state, *, on_invalid = "unknown"))]
-    fn from_state(view_json: &str, state: &[u8], on_invalid: &str) -> PyResult<Self> {
+    #[pyo3(signature = (view_json, state, *, on_invalid = None))]
+    fn from_state(
+        py: Python<'_>,
+        view_json: &str,
+        state: &[u8],
+        on_invalid: Option<&str>,
+    ) -> PyResult<Self> {
         let view = View::from_json(view_json).map_err(fragmenter::Error::from)?;
-        let inner = Fragmenter::from_state(view, state)?;
-        Ok(PyFragmenter {
-            mark: inner.mark(),
-            inner,
-            on_invalid: on_invalid_arg(on_invalid)?,
-            last_invalid: Vec::new(),
-        })
+        let on_invalid = on_invalid.map(on_invalid_arg).transpose()?;
+        let inner = run(py, || Fragmenter::restore(view, state, on_invalid))??;
+        let mark = inner.mark();
+        Ok(PyFragmenter::new_from(inner, mark))
     }
 
     #[getter]
-    fn view_json(&self) -> String {
-        self.inner.view().to_json()
+    fn view_json(&self) -> PyResult<String> {
+        Ok(self.usable()?.view().to_json())
     }
 
     #[getter]
-    fn closed(&self) -> bool {
-        self.inner.is_closed()
+    fn on_invalid(&self) -> PyResult<&'static str> {
+        Ok(self.usable()?.on_invalid().name())
     }
 
-    fn close(&mut self) {
+    #[getter]
+    fn max_tiles(&self) -> PyResult<usize> {
+        Ok(self.usable()?.max_tiles())
+    }
+
+    #[getter]
+    fn closed(&self) -> PyResult<bool> {
+        Ok(self.usable()?.is_closed())
+    }
+
+    fn close(&mut self) -> PyResult<()> {
+        self.usable()?;
         self.inner.close();
+        Ok(())
     }
 
     fn assign<'py>(
@@ -424,13 +480,16 @@ impl PyFragmenter {
         py: Python<'py>,
         members: AnyRecordBatch,
     ) -> PyResult<Bound<'py, PyAny>> {
+        self.usable()?;
         let reader = members.into_reader()?;
         let batches = reader
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ColumnError::new_err(e.to_string()))?;
-        let on_invalid = self.on_invalid;
+        let broken = &mut self.broken;
         let inner = &mut self.inner;
-        let (assigned, invalid) = run(py, move || inner.assign(&batches, on_invalid))??;
+        let on_invalid = inner.on_invalid();
+        let (assigned, invalid) =
+            PyFragmenter::guard(broken, py, move || inner.assign(&batches, on_invalid))??;
         self.last_invalid = invalid;
         let inner = &self.inner;
         let schema = Arc::new(Schema::new(vec![
@@ -439,7 +498,8 @@ impl PyFragmenter {
             Field::new("page", DataType::UInt32, false),
         ]));
         let out_schema = schema.clone();
-        let batches = run(py, move || {
+        // The structure holds these members now: losing the rows breaks the fragmenter too.
+        let batches = PyFragmenter::guard(&mut self.broken, py, move || {
             let rows = ScalarBuffer::from(assigned.rows);
             let pages = ScalarBuffer::from(assigned.pages);
             let mut start = 0;
@@ -459,6 +519,12 @@ impl PyFragmenter {
         })?
         .map_err(|e| LdesfragError::new_err(e.to_string()))?;
         table_out(py, schema, batches)
+    }
+
+    /// A test hook, not part of the API: the next `assign` panics once the structure is
+    /// partly updated (as a bug would), to check that the fragmenter is then refused.
+    fn _fail_next_assign(&mut self) {
+        self.inner.fail_next_assign();
     }
 
     /// The members of the last call that went to an unknown bucket or were left out.
@@ -506,9 +572,11 @@ impl PyFragmenter {
     }
 
     fn relations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let f = &self.inner;
-        let rels = run(py, || f.relations())?;
-        relations_out(py, f, &rels)
+        let f = self.usable()?;
+        let table = run(py, || {
+            f.relations_table(&f.relations(), fragmenter::MAX_BATCH_BYTES)
+        })?;
+        table_result(py, table)
     }
 
     /// The nodes changed since the last call and every relation from them; the mark moves on.
@@ -516,63 +584,30 @@ impl PyFragmenter {
         &mut self,
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let (f, mark) = (&self.inner, &self.mark);
-        let (changes, next) = run(py, || (f.changes_since(mark), f.mark()))?;
+        let f = self.usable()?;
+        let mark = &self.mark;
+        let (nodes, relations, next) = run(py, || {
+            let changes = f.changes_since(mark);
+            let limit = fragmenter::MAX_BATCH_BYTES;
+            let nodes = f.nodes_table(&changes.nodes, limit);
+            let relations = f.relations_table(&changes.relations, limit);
+            (nodes, relations, f.mark())
+        })?;
+        let out = (table_result(py, nodes)?, table_result(py, relations)?);
         self.mark = next;
-        let f = &self.inner;
-        let nodes = &changes.nodes;
-        let nodes = one_batch(
-            py,
-            vec![
-                Field::new("bucket", DataType::Utf8, false),
-                Field::new("page", DataType::UInt32, true),
-                Field::new("members", DataType::UInt64, false),
-                Field::new("immutable", DataType::Boolean, false),
-            ],
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    nodes.iter().map(|n| f.descriptor(n.bucket)),
-                )),
-                Arc::new(UInt32Array::from_iter(nodes.iter().map(|n| n.page))),
-                Arc::new(UInt64Array::from_iter_values(
-                    nodes.iter().map(|n| n.members),
-                )),
-                Arc::new(BooleanArray::from_iter(
-                    nodes.iter().map(|n| Some(n.immutable)),
-                )),
-            ],
-        )?;
-        Ok((nodes, relations_out(py, f, &changes.relations)?))
+        Ok(out)
     }
 
     fn pages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let f = &self.inner;
-        let pages = run(py, || f.pages())?;
-        one_batch(
-            py,
-            vec![
-                Field::new("bucket", DataType::Utf8, false),
-                Field::new("page", DataType::UInt32, false),
-                Field::new("members", DataType::UInt64, false),
-                Field::new("immutable", DataType::Boolean, false),
-            ],
-            vec![
-                Arc::new(StringArray::from_iter_values(
-                    pages.iter().map(|p| f.descriptor(p.bucket)),
-                )),
-                Arc::new(UInt32Array::from_iter_values(pages.iter().map(|p| p.page))),
-                Arc::new(UInt64Array::from_iter_values(
-                    pages.iter().map(|p| p.members),
-                )),
-                Arc::new(BooleanArray::from_iter(
-                    pages.iter().map(|p| Some(p.immutable)),
-                )),
-            ],
-        )
+        let f = self.usable()?;
+        let table = run(py, || {
+            f.pages_table(&f.pages(), fragmenter::MAX_BATCH_BYTES)
+        })?;
+        table_result(py, table)
     }
 
     fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let f = &self.inner;
+        let f = self.usable()?;
         let bytes = run(py, || f.state())?;
         Ok(PyBytes::new(py, &bytes))
     }
@@ -623,45 +658,6 @@ impl PySeenIds {
     }
 }
 
-/// Relations as the table of `Fragmenter.relations()`.
-fn relations_out<'py>(
-    py: Python<'py>,
-    f: &Fragmenter,
-    rels: &[fragmenter::Relation],
-) -> PyResult<Bound<'py, PyAny>> {
-    one_batch(
-        py,
-        vec![
-            Field::new("parent", DataType::Utf8, false),
-            Field::new("parent_page", DataType::UInt32, true),
-            Field::new("child", DataType::Utf8, false),
-            Field::new("child_page", DataType::UInt32, true),
-            Field::new("type", DataType::Utf8, false),
-            Field::new("path", DataType::Utf8, true),
-            Field::new("value", DataType::Utf8, true),
-            Field::new("datatype", DataType::Utf8, true),
-        ],
-        vec![
-            Arc::new(StringArray::from_iter_values(
-                rels.iter().map(|r| f.descriptor(r.parent)),
-            )),
-            Arc::new(UInt32Array::from_iter(rels.iter().map(|r| r.parent_page))),
-            Arc::new(StringArray::from_iter_values(
-                rels.iter().map(|r| f.descriptor(r.child)),
-            )),
-            Arc::new(UInt32Array::from_iter(rels.iter().map(|r| r.child_page))),
-            Arc::new(StringArray::from_iter_values(rels.iter().map(|r| r.kind))),
-            Arc::new(StringArray::from_iter(
-                rels.iter().map(|r| r.path.as_deref()),
-            )),
-            Arc::new(StringArray::from_iter(
-                rels.iter().map(|r| r.value.as_deref()),
-            )),
-            Arc::new(StringArray::from_iter(rels.iter().map(|r| r.datatype))),
-        ],
-    )
-}
-
 #[pymodule]
 fn _ldesfrag(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crate::tune_allocator();
@@ -680,6 +676,7 @@ fn _ldesfrag(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fs::write_files, m)?)?;
     m.add_function(wrap_pyfunction!(fs::write_new_files, m)?)?;
     m.add_function(wrap_pyfunction!(fs::swap_files, m)?)?;
+    m.add("DEFAULT_MAX_TILES", fragmenter::DEFAULT_MAX_TILES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
