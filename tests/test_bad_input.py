@@ -364,3 +364,23 @@ def test_a_view_file_that_is_not_utf8_is_a_view_error(tmp_path):
     path.write_bytes("# é\npage_size = 5\n".encode("latin-1"))
     with pytest.raises(ViewError, match="not UTF-8"):
         View.load(path)
+
+
+@pytest.mark.parametrize("view", [None, "sample/view.toml", 3])
+def test_a_fragmenter_of_no_view_is_a_view_error(view):
+    with pytest.raises(ldesfrag.ViewError):
+        ldesfrag.Fragmenter(view)
+
+
+@pytest.mark.parametrize("members", [[1, 2], None, "id,timestamp", {"id": ["a"]}])
+def test_non_arrow_members_are_a_column_error(members):
+    f = ldesfrag.Fragmenter(ldesfrag.View([], page_size=2))
+    with pytest.raises(ldesfrag.ColumnError, match="members"):
+        f.assign(members)
+    assert pa.table(f.pages()).num_rows == 0
+
+
+@pytest.mark.parametrize("bad", [5.7, -1, "10", None])
+def test_fragmenter_max_tiles_must_be_a_non_negative_int(bad):
+    with pytest.raises(LdesfragError, match="max_tiles"):
+        ldesfrag.Fragmenter(ldesfrag.View([ldesfrag.Geospatial(5)]), max_tiles=bad)

@@ -95,6 +95,40 @@ def test_batches_and_state_resume_equal_one_run(tmp_path):
     assert pa.concat_tables([p0, p1]).equals(pq.read_table(one))
 
 
+def test_a_resumed_run_keeps_the_policy_its_state_was_saved_with(tmp_path):
+    members = pq.read_table(SAMPLE).slice(0, 500)
+    bad = members.set_column(
+        members.schema.get_field_index("timestamp"),
+        "timestamp",
+        pa.array(["not a time"] * 500),
+    )
+    pq.write_table(members, tmp_path / "good.parquet")
+    pq.write_table(bad, tmp_path / "bad.parquet")
+    state = tmp_path / "state.bin"
+    base = ["--view", str(SAMPLE_VIEW), "--state", str(state)]
+    out = tmp_path / "a.parquet"
+    assert (
+        main(
+            [
+                "assign",
+                str(tmp_path / "good.parquet"),
+                "--out",
+                str(out),
+                *base,
+                "--on-invalid",
+                "reject",
+            ]
+        )
+        == 0
+    )
+    # No --on-invalid: the state's "reject" goes on (before: a StateError, or "unknown").
+    assert main(["assign", str(tmp_path / "bad.parquet"), "--out", str(out), *base]) == 0
+    assert pq.read_table(out).num_rows == 0
+    assert Fragmenter.from_state(View.load(SAMPLE_VIEW), state.read_bytes()).on_invalid == (
+        "reject"
+    )
+
+
 @pytest.mark.parametrize("fmt", ["csv", "arrow"])
 def test_csv_and_arrow_ipc_inputs(tmp_path, fmt):
     members = pq.read_table(SAMPLE).slice(0, 2_000)

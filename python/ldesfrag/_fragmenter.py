@@ -8,7 +8,7 @@ from arro3.core import Table
 from arro3.core.types import ArrowArrayExportable, ArrowStreamExportable
 
 from ldesfrag import _ldesfrag
-from ldesfrag._kernels import DEFAULT_MAX_TILES
+from ldesfrag._kernels import DEFAULT_MAX_TILES, _count
 from ldesfrag._view import View
 
 __all__ = ["Changes", "Fragmenter", "MembersLike", "OnInvalid"]
@@ -60,9 +60,9 @@ class Fragmenter:
         on_invalid: OnInvalid = "unknown",
         max_tiles: int = DEFAULT_MAX_TILES,
     ) -> None:
-        self._view = view
+        self._view = view = View.coerce(view)
         self._inner = _ldesfrag.Fragmenter(
-            view.to_json(), on_invalid=on_invalid, max_tiles=int(max_tiles)
+            view.to_json(), on_invalid=on_invalid, max_tiles=_count("max_tiles", max_tiles)
         )
 
     @classmethod
@@ -78,7 +78,7 @@ class Fragmenter:
         ``on_invalid`` (default ``"unknown"``) is taken; :meth:`state` writes the current
         version."""
         self = cls.__new__(cls)
-        self._view = view
+        self._view = view = View.coerce(view)
         self._inner = _ldesfrag.Fragmenter.from_state(
             view.to_json(), bytes(state), on_invalid=on_invalid
         )

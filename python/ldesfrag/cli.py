@@ -125,7 +125,7 @@ def assign(args: argparse.Namespace) -> int:
     fragmenter = (
         Fragmenter.from_state(view, Path(args.state).read_bytes(), on_invalid=args.on_invalid)
         if args.state and Path(args.state).exists()
-        else Fragmenter(view, on_invalid=args.on_invalid)
+        else Fragmenter(view, on_invalid=args.on_invalid or "unknown")
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -316,7 +316,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("members", help="a .parquet, .arrow/.ipc or .csv file of members")
     a.add_argument("--view", required=True, help="a .toml or .json view description")
     a.add_argument("--out", required=True, help="the Parquet file of assignments to write")
-    a.add_argument("--on-invalid", choices=["unknown", "reject", "raise"], default="unknown")
+    # No default: a resumed run keeps the policy its state was saved with.
+    a.add_argument("--on-invalid", choices=["unknown", "reject", "raise"], default=None)
     a.add_argument("--batch-size", type=int, default=1 << 16)
     a.add_argument("--state", help="a state file: resumed from when it exists, written at the end")
     a.add_argument("--progress-threshold", type=int, default=1_000_000, help=argparse.SUPPRESS)

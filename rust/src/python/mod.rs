@@ -478,13 +478,10 @@ impl PyFragmenter {
     fn assign<'py>(
         &mut self,
         py: Python<'py>,
-        members: AnyRecordBatch,
+        members: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         self.usable()?;
-        let reader = members.into_reader()?;
-        let batches = reader
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ColumnError::new_err(e.to_string()))?;
+        let batches = record_batches(members, "members")?;
         let broken = &mut self.broken;
         let inner = &mut self.inner;
         let on_invalid = inner.on_invalid();
