@@ -145,12 +145,9 @@ def test_the_issue_repro_publishes_the_good_member_and_reruns(tmp_path):
 # A random IRI: a scheme (or none, or a bad one) and characters that N-Triples, the renderer or
 # rdflib may refuse, each written as is or as an escape.
 IRI_CHARS = st.sampled_from(
-    list("az09/#?%.-_~:") + [" ", "{", "}", "|", "^", "`", "\\", "<", ">", '"']
-    + ["\t", "\x00", "\x7f", "\x85", "\u00a0", "\u2028", "\u3000", "é", "😀", "\ufffe"]
+    [*"az09/#?%.-_~:", *' {}|^`\\<>"\t\x00\x7f\x85\xa0\u2028\u3000é😀\ufffe']
 )
-LITERAL_CHARS = st.sampled_from(
-    list("az \"'\\#<>@^.") + ["\n", "\r", "\t", "\x00", "\x7f", "\u2028", "\ufffe", "é", "😀"]
-)
+LITERAL_CHARS = st.sampled_from([*"az \"'\\#<>@^.\n\r\t\x00\x7f\u2028\ufffeé😀"])
 
 
 def escape(c: str) -> str:

@@ -277,7 +277,10 @@ class MemberReader:
             raise RdfError(f"batch_size must be at least 1, not {batch_size}")
         if int(window) < 1:
             raise RdfError(f"window must be at least 1, not {window}")
-        for name, value in (("max_line_bytes", max_line_bytes), ("max_member_bytes", max_member_bytes)):
+        for name, value in (
+            ("max_line_bytes", max_line_bytes),
+            ("max_member_bytes", max_member_bytes),
+        ):
             if int(value) < 1:
                 raise RdfError(f"{name} must be at least 1, not {value}")
         self._inner = _ldesfrag.MemberReader(
