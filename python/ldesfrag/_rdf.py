@@ -52,6 +52,8 @@ _EXTENSIONS: dict[str, RdfFormat] = {
     ".trig": "trig",
 }
 _DEFAULT_WINDOW = 65_536
+#: The default of ``max_line_bytes`` and ``max_member_bytes``: 64 MiB.
+DEFAULT_MAX_BYTES = 64 << 20
 
 
 class RdfWarning(UserWarning):
@@ -234,9 +236,20 @@ class MemberReader:
     file. In ``"tree-member"`` mode a ``tree:member`` statement may come any distance before
     its description. ``"document"`` reads each input whole.
 
-    Parsing is lenient and never stops a dump: a bad statement is skipped and reported, an
-    ``rdf:langString`` literal without a language tag is read as ``xsd:string`` and reported;
-    :meth:`problems` lists everything.
+    Parsing is lenient and never stops a dump, and a member is published whole or not at all
+    (pages are immutable: a member published without part of its description could never be
+    corrected, one left out can be fixed and published later). A statement that cannot be read
+    (a syntax error, a line longer than ``max_line_bytes``) or cannot be published (an IRI that
+    is relative or holds a space, a control character, ``<>"{}|^`\\`` or a Unicode space; a
+    language tag that is not ``[A-Za-z]+(-[A-Za-z0-9]+)*``) is reported with its file and line,
+    and the member it belongs to (its subject's member, where that can be told) is reported and
+    left out; every other member goes through. A member whose description (with the statements
+    read together with it) takes more than ``max_member_bytes`` of N-Triples text is reported
+    and left out; statements of no member are held back at most that much, so memory stays
+    bounded by ``window``, ``max_line_bytes`` and ``max_member_bytes``, not the input. When an
+    input breaks off (a truncated ``.gz``), the members read wholly before the break come out
+    and the one being read is reported as incomplete. An ``rdf:langString`` literal without a
+    language tag is read as ``xsd:string`` and reported. :meth:`problems` lists everything.
     """
 
     def __init__(
@@ -253,6 +266,8 @@ class MemberReader:
         base_iri: str | None = None,
         batch_size: int = 65_536,
         window: int = _DEFAULT_WINDOW,
+        max_line_bytes: int = DEFAULT_MAX_BYTES,
+        max_member_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         if not isinstance(view, View):
             raise ViewError(f"view must be a View, not {type(view).__name__}")
@@ -262,6 +277,12 @@ class MemberReader:
             raise RdfError(f"batch_size must be at least 1, not {batch_size}")
         if int(window) < 1:
             raise RdfError(f"window must be at least 1, not {window}")
+        for name, value in (
+            ("max_line_bytes", max_line_bytes),
+            ("max_member_bytes", max_member_bytes),
+        ):
+            if int(value) < 1:
+                raise RdfError(f"{name} must be at least 1, not {value}")
         self._inner = _ldesfrag.MemberReader(
             _inputs(source, format),
             member=member,
@@ -272,6 +293,8 @@ class MemberReader:
             batch_size=int(batch_size),
             window=int(window),
             base_iri=base_iri,
+            max_line_bytes=int(max_line_bytes),
+            max_member_bytes=int(max_member_bytes),
         )
 
     def __iter__(self) -> Iterator[Table]:
@@ -283,19 +306,34 @@ class MemberReader:
         return self._inner.empty()
 
     def problems(self) -> Table:
-        """Everything reported so far: ``{file: string, line: uint64 (nullable), member: string
-        (nullable), reason: string, dropped: bool}`` (``dropped``: a statement or member was
-        left out)."""
+        """Everything reported so far, in input order within a file: ``{file: string, line:
+        uint64 (nullable), member: string (nullable), reason: string, dropped: bool}``
+        (``member``: the member the problem belongs to, where known; ``dropped``: a statement
+        or member was left out)."""
         return self._inner.problems()
+
+
+def _describe_problem(file: str, line: int | None, member: str | None, reason: str) -> str:
+    """One problem row as a sentence: ``file:line: member <m>: reason``."""
+    where = file if line is None else f"{file}:{line}"
+    return f"{where}: member <{member}>: {reason}" if member else f"{where}: {reason}"
 
 
 def _warn(problems: Table) -> None:
     n = problems.num_rows
     if n:
-        dropped = sum(1 for d in problems["dropped"].to_pylist() if d)
-        first = problems["reason"][0].as_py()
+        dropped = problems["dropped"].to_pylist()
+        members = {
+            m
+            for m, d in zip(problems["member"].to_pylist(), dropped, strict=True)
+            if m is not None and d
+        }
+        first = _describe_problem(
+            *(problems[c][0].as_py() for c in ("file", "line", "member", "reason"))
+        )
         warnings.warn(
-            f"{n} RDF problem(s) ({dropped} dropped a statement or member); first: {first}. "
+            f"{n} RDF problem(s) ({sum(1 for d in dropped if d)} dropped a statement or member; "
+            f"{len(members)} member(s) not published); first: {first}. "
             "MemberReader.problems() lists them all.",
             RdfWarning,
             stacklevel=3,
@@ -313,6 +351,8 @@ def read_members(
     versions: CreateVersions | None = None,
     format: RdfFormat | None = None,
     base_iri: str | None = None,
+    max_line_bytes: int = DEFAULT_MAX_BYTES,
+    max_member_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Table:
     """All members of ``source`` as one table (see :class:`MemberReader` for the rules).
 
@@ -328,6 +368,8 @@ def read_members(
         versions=versions,
         format=format,
         base_iri=base_iri,
+        max_line_bytes=max_line_bytes,
+        max_member_bytes=max_member_bytes,
     )
     batches = [b for t in reader for b in t.to_batches()]
     table = reader.empty() if not batches else Table.from_batches(batches)

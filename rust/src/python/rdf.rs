@@ -51,7 +51,7 @@ impl PyMemberReader {
     #[new]
     #[pyo3(signature = (
         inputs, *, member, member_type, version_of_path, columns, versions, batch_size, window,
-        base_iri
+        base_iri, max_line_bytes, max_member_bytes
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -64,6 +64,8 @@ impl PyMemberReader {
         batch_size: usize,
         window: usize,
         base_iri: Option<String>,
+        max_line_bytes: usize,
+        max_member_bytes: usize,
     ) -> PyResult<Self> {
         let mode = match (member, member_type) {
             ("version-of", None) => Mode::VersionOf,
@@ -110,6 +112,8 @@ impl PyMemberReader {
         cfg.batch_size = batch_size;
         cfg.window = window;
         cfg.base_iri = base_iri;
+        cfg.max_line_bytes = max_line_bytes;
+        cfg.max_member_bytes = max_member_bytes;
         let inputs = inputs
             .into_iter()
             .map(|(name, format, data)| {

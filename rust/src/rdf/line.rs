@@ -90,6 +90,11 @@ impl<'a> Cursor<'a> {
             return None;
         }
         let iri = &b[..len];
+        if !iri.is_ascii()
+            && self.text[self.pos + 1..self.pos + 1 + len].contains(char::is_whitespace)
+        {
+            return None; // a Unicode space: oxttl reads it, and the reader marks it invalid
+        }
         let scheme = iri.iter().position(|&c| c == b':')?;
         let scheme_ok = scheme > 0
             && iri[0].is_ascii_alphabetic()

@@ -14,7 +14,7 @@ pub mod reader;
 
 use oxrdf::NamedNode;
 
-pub use parse::Format;
+pub use parse::{Format, Note, NoteKind};
 pub use reader::{Input, MemberReader};
 
 pub use crate::vocab::{TREE_MEMBER, XSD_DATE_TIME};
@@ -102,7 +102,18 @@ pub struct Config {
     pub window: usize,
     pub batch_size: usize,
     pub base_iri: Option<String>,
+    /// A longer line (or Turtle/TriG long string) is reported and skipped, so one line never
+    /// takes more memory than this.
+    pub max_line_bytes: usize,
+    /// A member whose description (with the statements read together with it) takes more
+    /// bytes of N-Triples text than this is reported and not published; statements that belong
+    /// to no member are held back at most this many bytes. Bounds the reader's memory.
+    pub max_member_bytes: usize,
 }
+
+/// The default of `Config::max_line_bytes` and `Config::max_member_bytes`: 64 MiB, several
+/// times the largest real member descriptions (country outlines as WKT).
+pub const DEFAULT_MAX_BYTES: usize = 64 << 20;
 
 impl Config {
     pub fn new(mode: Mode, version_of_path: NamedNode) -> Config {
@@ -114,6 +125,8 @@ impl Config {
             window: 1 << 16,
             batch_size: 65_536,
             base_iri: None,
+            max_line_bytes: DEFAULT_MAX_BYTES,
+            max_member_bytes: DEFAULT_MAX_BYTES,
         }
     }
 }

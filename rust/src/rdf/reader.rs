@@ -5,15 +5,20 @@
 //! its last subject (or last named graph); (2) before the member whose description starts last
 //! (more of it may follow); (3) before the first statement after the last member out that belongs
 //! to no member yet (a blank node or a subject whose member statement may follow), unless it
-//! lies more than 8 windows back; and (4) never inside a member's description (own triples,
-//! blank nodes reached, named graph). Members wholly before the cut come out, in the order of
-//! their first statement; the statements after it are carried into the next window. When
-//! nothing can be cut (one member larger than the window) the window grows. So the output does
-//! not depend on the window as long as each member's statements (with its blank nodes' and its
-//! named graph's) lie together within 8 windows; statements about a member only ever come from
-//! its own input (blank-node labels are input-scoped). In `tree-member` mode the names of
-//! members not yet described are kept for the whole input. `Mode::Document` reads each input
-//! whole.
+//! lies more than 8 windows or more than `max_member_bytes` back; and (4) never inside a
+//! member's description (own triples, blank nodes reached, named graph). Members wholly before
+//! the cut come out, in the order of their first statement; the statements after it are carried
+//! into the next window. When nothing can be cut (one member larger than the window) the window
+//! grows, up to `max_member_bytes`: past that the members in it are reported and left out (see
+//! `extract::overflow`). So the output does not depend on the window as long as each member's
+//! statements (with its blank nodes' and its named graph's) lie together within 8 windows;
+//! statements about a member only ever come from its own input (blank-node labels are
+//! input-scoped). In `tree-member` mode the names of members not yet described are kept for
+//! the whole input. `Mode::Document` reads each input whole (up to `max_member_bytes`).
+//!
+//! A read error ends its input: the members before the cut come out, the ones held back are
+//! reported as incomplete. Memory: a window holds about `window` statements plus at most
+//! `max_member_bytes` held back, and one line is at most `max_line_bytes`.
 
 use std::collections::VecDeque;
 use std::io::{BufReader, Cursor};
@@ -26,8 +31,8 @@ use arrow_buffer::{Buffer, OffsetBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 
-use super::extract::{extract, FileMemo, Row, Value};
-use super::parse::{Format, StatementSource, Stmt};
+use super::extract::{extract, overflow, End, FileMemo, Row, Value};
+use super::parse::{Format, Limits, StatementSource, Stmt};
 use super::{ColumnKind, Config, Error, Mode, Problem};
 
 /// One input: a file, or bytes in memory (e.g. an rdflib graph serialised to N-Quads).
@@ -96,6 +101,11 @@ impl MemberReader {
         if cfg.window == 0 {
             return Err(Error::Argument("window must be at least 1".into()));
         }
+        if cfg.max_line_bytes == 0 || cfg.max_member_bytes == 0 {
+            return Err(Error::Argument(
+                "max_line_bytes and max_member_bytes must be at least 1".into(),
+            ));
+        }
         let mut names: Vec<&str> = vec!["id", "payload"];
         for c in &cfg.columns {
             if names.contains(&c.name.as_str()) {
@@ -148,13 +158,18 @@ impl MemberReader {
 
     fn open(&self, input: Input) -> Result<StatementSource, Error> {
         let base = self.cfg.base_iri.as_deref();
+        let limits = Limits {
+            max_line: self.cfg.max_line_bytes,
+            budget: self.cfg.max_member_bytes,
+        };
         match input {
-            Input::File { path, format } => StatementSource::open(&path, format, base),
+            Input::File { path, format } => StatementSource::open(&path, format, base, limits),
             Input::Bytes { name, data, format } => StatementSource::from_reader(
                 name,
                 Box::new(BufReader::new(Cursor::new(data))),
                 format,
                 base,
+                limits,
             ),
         }
     }
@@ -177,29 +192,68 @@ impl MemberReader {
         };
         if cur.more {
             let room = cur.target.saturating_sub(cur.window.len()).max(1);
-            cur.more = cur.src.read(room, &mut cur.window, &mut self.problems);
+            cur.more = cur.src.read(room, &mut cur.window);
         }
-        let last = !cur.more;
-        if self.cfg.mode == Mode::Document && !last {
+        let end = match (cur.more, cur.src.is_broken()) {
+            (true, _) => End::More,
+            (false, false) => End::Last,
+            (false, true) => End::Broken,
+        };
+        let name = cur.src.name().to_owned();
+        if self.cfg.mode == Mode::Document && end == End::More {
+            if window_bytes(&cur.window) > self.cfg.max_member_bytes {
+                // The input is one member, already too large: the rest is not read.
+                overflow(
+                    &self.cfg,
+                    &name,
+                    &cur.window,
+                    &mut cur.memo,
+                    &mut self.problems,
+                );
+                drop_elsewhere(cur.window);
+                return Ok(());
+            }
             cur.target = cur.target.saturating_mul(2);
             self.cur = Some(cur);
             return Ok(());
         }
-        let name = cur.src.name().to_owned();
         let (rows, cut) = extract(
             &self.cfg,
             &name,
             &cur.window,
-            last,
+            end,
             &mut cur.memo,
             &mut self.problems,
         );
         self.rows.extend(rows);
-        if last {
+        if end != End::More {
+            self.problems.extend(cur.src.take_broken());
+            drop_elsewhere(cur.window);
             return Ok(());
         }
         if cut == 0 {
-            cur.target = cur.target.saturating_mul(2);
+            if window_bytes(&cur.window) > self.cfg.max_member_bytes {
+                let keep = overflow(
+                    &self.cfg,
+                    &name,
+                    &cur.window,
+                    &mut cur.memo,
+                    &mut self.problems,
+                );
+                let old = std::mem::take(&mut cur.window);
+                let mut dropped = Vec::new();
+                for (st, k) in old.into_iter().zip(keep) {
+                    if k {
+                        cur.window.push(st);
+                    } else {
+                        dropped.push(st);
+                    }
+                }
+                drop_elsewhere(dropped);
+                cur.target = self.cfg.window.max(cur.window.len().saturating_mul(2));
+            } else {
+                cur.target = cur.target.saturating_mul(2);
+            }
         } else {
             // The next window starts with the carried statements, with room to grow.
             let mut next = Vec::with_capacity(cur.window.capacity());
@@ -266,6 +320,11 @@ fn pool() -> Option<&'static rayon::ThreadPool> {
     .as_ref()
 }
 
+/// The window's size as `max_member_bytes` counts it.
+fn window_bytes(window: &[Stmt]) -> usize {
+    window.iter().map(Stmt::bytes).sum()
+}
+
 /// Frees `items` on the rayon pool, off the reader's sequential path: statements and rows are
 /// built there in parallel, and freeing their strings here took a quarter of this thread's time.
 fn drop_elsewhere<T: Send + 'static>(items: Vec<T>) {
@@ -312,4 +371,82 @@ fn strings(rows: &[Row], field: impl Fn(&Row) -> &str + Sync) -> Result<StringAr
     // SAFETY: the offsets start at 0 and grow by each string's length up to `values.len()`, and
     // the values are those strings (valid UTF-8) laid end to end, so every slice is a string.
     Ok(unsafe { StringArray::new_unchecked(offsets, Buffer::from_vec(values), None) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rdf::{iri, Mode};
+
+    fn reader(text: String, limit: usize) -> MemberReader {
+        let vo = iri("v", "http://purl.org/dc/terms/isVersionOf").expect("an IRI");
+        let mut cfg = Config::new(Mode::VersionOf, vo);
+        cfg.max_member_bytes = limit;
+        cfg.max_line_bytes = limit;
+        let input = Input::Bytes {
+            name: "t".into(),
+            data: text.into_bytes(),
+            format: Format::NTriples,
+        };
+        MemberReader::new(cfg, vec![input]).expect("a valid config")
+    }
+
+    /// Steps through the input: the members out and the most bytes a window held.
+    fn run(r: &mut MemberReader) -> (Vec<String>, usize) {
+        let mut peak = 0;
+        while r.cur.is_some() || !r.inputs.is_empty() {
+            r.step().expect("no I/O error");
+            if let Some(c) = &r.cur {
+                peak = peak.max(window_bytes(&c.window));
+            }
+        }
+        (r.rows.iter().map(|row| row.id.clone()).collect(), peak)
+    }
+
+    fn member(name: &str) -> String {
+        format!("<http://e/{name}> <http://purl.org/dc/terms/isVersionOf> <http://e/x> .\n")
+    }
+
+    /// 2 MB of statements that belong to no member are not all held (they were, up to 16
+    /// windows of statements, however large): the window stays near `max_member_bytes` plus
+    /// what one read takes in (512 lines).
+    #[test]
+    fn statements_of_no_member_are_held_back_within_the_byte_limit() {
+        let mut text = member("a");
+        for i in 0..20_000 {
+            text += &format!("<http://e/x{i}> <http://e/p> \"a value of no member, {i}\" .\n");
+        }
+        text += &member("b");
+        let mut r = reader(text, 20_000);
+        let (ids, peak) = run(&mut r);
+        assert_eq!(ids, ["http://e/a", "http://e/b"]);
+        assert!(peak < 120_000, "a window held {peak} bytes");
+        assert!(r.problems().is_empty(), "{:?}", r.problems());
+    }
+
+    /// One member of 2 MB is reported and left out, in bounded memory, and the rest of its
+    /// statements (after the window gave up on it) do not make a partial member of it.
+    #[test]
+    fn a_member_larger_than_the_limit_is_reported_and_left_out() {
+        let mut text = member("a") + &member("big");
+        for i in 0..20_000 {
+            text += &format!("<http://e/big> <http://e/p> \"one of many values, {i}\" .\n");
+        }
+        text += &member("b");
+        text += "<http://e/b> <http://e/p> \"b's own\" .\n";
+        let mut r = reader(text, 20_000);
+        let (ids, peak) = run(&mut r);
+        assert_eq!(ids, ["http://e/a", "http://e/b"]);
+        assert!(peak < 120_000, "a window held {peak} bytes");
+        let big: Vec<&Problem> = r
+            .problems()
+            .iter()
+            .filter(|p| p.member.as_deref() == Some("http://e/big"))
+            .collect();
+        assert_eq!(big.len(), 1, "{:?}", r.problems());
+        assert_eq!(big[0].line, Some(2));
+        assert!(big[0].dropped && big[0].reason.contains("max_member_bytes"));
+        let b = r.rows.iter().find(|row| row.id == "http://e/b").expect("b");
+        assert_eq!(b.payload.lines().count(), 2);
+    }
 }
