@@ -390,20 +390,13 @@ def wall_instant(wall: dt.datetime, zone: str) -> int:
     return micros(wall.replace(tzinfo=ZoneInfo(zone)))
 
 
-@st.composite
-def zone_and_walls(draw):
-    """A zone and naive wall times in 2020-2026, about half within 3 h of a DST transition
-    (so repeated and skipped wall times are drawn often)."""
-    zone = draw(st.sampled_from(ZONES))
-    anywhere = st.integers(START_S * US, END_S * US - 1)
-    near = st.builds(
-        lambda t, d: t * US + d,
-        st.sampled_from(transitions(zone) or (START_S + 3 * 3_600,)),
-        st.integers(-3 * HOUR_US, 3 * HOUR_US),
+def zone_and_walls():
+    """A zone and naive wall times: the instants of `zone_and_instants` with their UTC fields
+    read as wall times, so that, with offsets of a few hours, the skipped and repeated wall
+    times around each transition are drawn often."""
+    return zone_and_instants().map(
+        lambda zi: (zi[0], [instant(us).replace(tzinfo=None) for us in zi[1]])
     )
-    # An instant's UTC fields read as a wall time: covers the same range, transitions included.
-    walls = st.one_of(anywhere, near).map(lambda us: instant(us).replace(tzinfo=None))
-    return zone, draw(st.lists(walls, min_size=1, max_size=30))
 
 
 @given(zone_and_walls())
