@@ -405,7 +405,8 @@ fn points_and_time_columns_agree_with_wkt_and_strings() {
         ("lat", Arc::new(Float64Array::from(lat.clone()))),
         (
             "timestamp",
-            Arc::new(TimestampMicrosecondArray::from(ts.clone())),
+            // UTC-aware: a zone-less column would be wall time in the view's zone.
+            Arc::new(TimestampMicrosecondArray::from(ts.clone()).with_timezone("UTC")),
         ),
     ]);
     let wkt: Vec<Option<String>> = (0..n)
