@@ -1,26 +1,35 @@
 """`publish` end to end (N-Triples dump → static LDES directory) vs rdflib parsing the same dump.
 
-The dump: version objects of 500 traffic-counting sites observed in turn over January 2023 (a
-point geometry on a blank node, a timestamp, a label), fragmented geo(z14) → day → pages of 250.
+Two shapes of dump and view (``LDESFRAG_BENCH_PUBLISH_SHAPE``, or ``--shape``):
+
+- ``sites`` (default): version objects of 500 traffic-counting sites observed in turn over
+  January 2023 (a point geometry on a blank node, a timestamp, a label), fragmented geo(z14) →
+  day → pages of 250: few, large buckets;
+- ``scattered``: observations at random positions over about ``n / 120`` z12 tiles, in time
+  order over three days, fragmented geo(z12) → day → pages of 250: about 40 members per bucket,
+  so a run is mostly creating directories and small files.
+
 Its size is ``LDESFRAG_BENCH_PUBLISH_MEMBERS`` (default 20 000: the smoke run stays small). The
 reference is rdflib parsing the first 20 000 members of the same dump (the reference server, which
 cannot run here, publishes 300 to 2,000 members/s).
 
 The 1 M- and 10 M-member figures of benches/RESULTS.md, with peak RSS and state size, come from one
-run in a fresh process: ``python benches/bench_publish.py 1000000 [DUMP]`` (DUMP: a dump of that
-many members written before, so that writing it is not timed). ``python benches/bench_publish.py N
-DUMP OUT`` publishes into OUT (new) and keeps it: on this VM's ext4 (no journal) creating files
+run in a fresh process: ``python benches/bench_publish.py 1000000 [DUMP] [--shape scattered]``
+(DUMP: a dump of that many members written before, so that writing it is not timed; it is
+written there when missing). ``python benches/bench_publish.py N DUMP OUT`` publishes into OUT
+(new) and keeps it: on this VM's ext4 (no journal) creating files
 within minutes of deleting many is slow (the inode allocator skips recently deleted inodes), so
 measured runs do not delete the output of the run before.
 """
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import random
 import resource
 import shutil
-import sys
 import tempfile
 import time
 from itertools import count
@@ -31,22 +40,39 @@ import pytest
 import ldesfrag
 
 N = int(os.environ.get("LDESFRAG_BENCH_PUBLISH_MEMBERS", "20000"))
+SHAPE = os.environ.get("LDESFRAG_BENCH_PUBLISH_SHAPE", "sites")
 REF_N = min(N, 20_000)
-VIEW = ldesfrag.View([ldesfrag.Geospatial(14), ldesfrag.HierarchicalTime("day")], page_size=250)
+VIEWS = {
+    shape: ldesfrag.View([ldesfrag.Geospatial(zoom), ldesfrag.HierarchicalTime("day")])
+    for shape, zoom in (("sites", 14), ("scattered", 12))
+}
 BASE = "http://localhost:8000/counts/"
 PROV = "http://www.w3.org/ns/prov#generatedAtTime"
 DCT = "http://purl.org/dc/terms/isVersionOf"
 
 
-def write_dump(path: Path, n: int) -> None:
+def write_dump(path: Path, n: int, shape: str = "sites") -> None:
     rng = random.Random(7)
-    sites = [(2.6 + rng.random() * 3.3, 50.7 + rng.random() * 0.65) for _ in range(500)]
     start = 1_672_531_200  # 2023-01-01T00:00:00Z
+    if shape == "sites":
+        sites = [(2.6 + rng.random() * 3.3, 50.7 + rng.random() * 0.65) for _ in range(500)]
+        span = 2_678_400  # January
+    elif shape == "scattered":
+        side = max(1, math.isqrt(n // 120))  # side² z12 tiles, from (2040, 1340) on
+        span = 3 * 86_400
+    else:
+        raise ValueError(f"shape {shape!r}: sites or scattered")
     with path.open("w", encoding="utf-8") as f:
         for i in range(n):
-            site = i % 500
-            lon, lat = sites[site]
-            t = time.gmtime(start + i * 2_678_400 // max(n, 1))
+            if shape == "sites":
+                site = i % 500
+                lon, lat = sites[site]
+            else:
+                site = i % 5000
+                x, y = 2040 + rng.random() * side, 1340 + rng.random() * side
+                lon = x / 4096 * 360 - 180
+                lat = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / 4096))))
+            t = time.gmtime(start + i * span // max(n, 1))
             m = f"<https://example.org/count/{site}/{i}>"
             f.write(
                 f"{m} <{DCT}> <https://example.org/count/{site}> .\n"
@@ -62,14 +88,14 @@ def write_dump(path: Path, n: int) -> None:
 @pytest.fixture(scope="module")
 def dumps(tmp_path_factory):
     d = tmp_path_factory.mktemp("publish")
-    write_dump(d / "dump.nt", N)
-    write_dump(d / "ref.nt", REF_N)
+    write_dump(d / "dump.nt", N, SHAPE)
+    write_dump(d / "ref.nt", REF_N, SHAPE)
     return d
 
 
-def run_publish(dump: Path, out: Path) -> ldesfrag.PublishSummary:
+def run_publish(dump: Path, out: Path, shape: str = SHAPE) -> ldesfrag.PublishSummary:
     shutil.rmtree(out, ignore_errors=True)
-    return ldesfrag.publish([dump], VIEW, out, base_url=BASE)
+    return ldesfrag.publish([dump], VIEWS[shape], out, base_url=BASE)
 
 
 def rdflib_members(dump: Path) -> set[str]:
@@ -111,36 +137,49 @@ def test_same_members(dumps):
     assert found == rdflib_members(dumps / "ref.nt")
 
 
-def main(n: int, dump: Path | None = None, out: Path | None = None) -> None:
-    """One measured run in this process: members/s, peak RSS, state and output size. ``dump``:
-    an existing dump of ``n`` members (made by :func:`write_dump`) instead of a new one; ``out``:
-    a new directory to publish into and keep."""
+def main(n: int, dump: Path | None, out: Path | None, shape: str, reference: bool) -> None:
+    """One measured run in this process: members/s, CPU (user, system), peak RSS, state and
+    output size. ``dump``: a dump of ``n`` members (made by :func:`write_dump` with ``shape``;
+    written there when missing); ``out``: a new directory to publish into and keep."""
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as d:
         if dump is None:
             dump = Path(d) / "dump.nt"
-            write_dump(dump, n)
+        if not dump.exists():
+            write_dump(dump, n, shape)
         if out is None:
             out = Path(d) / "out"
         elif out.exists():
             raise SystemExit(f"{out} exists: measured runs publish into a new directory")
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
-        cpu = time.process_time()
-        summary = run_publish(dump, out)
+        cpu = os.times()
+        summary = run_publish(dump, out, shape)
         seconds = time.perf_counter() - started
-        cpu = time.process_time() - cpu
+        after = os.times()
+        user, system = after.user - cpu.user, after.system - cpu.system
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         spares = sum(f.stat().st_size for f in (out / ".ldesfrag" / "tmp").iterdir())
         state = sum(f.stat().st_size for f in (out / ".ldesfrag").rglob("*")) - spares
         size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file()) - state - spares
-        print(f"{n:,} members ({dump.stat().st_size / 1e6:,.0f} MB N-Triples) in {seconds:.1f} s")
-        print(f"  {n / seconds:,.0f} members/s (CPU {cpu:.1f} s, load {os.getloadavg()[0]:.1f})")
+        files = sum(1 for f in out.rglob("*") if f.is_file() and ".ldesfrag" not in f.parts)
+        per = 100_000 / n
+        print(f"{n:,} members ({dump.stat().st_size / 1e6:,.0f} MB N-Triples, shape {shape})")
+        print(f"  {seconds:.2f} s, {n / seconds:,.0f} members/s (load {os.getloadavg()[0]:.1f})")
+        print(
+            f"  per 100 k members: wall {seconds * per:.2f} s, user {user * per:.2f} s, "
+            f"sys {system * per:.2f} s"
+        )
         print(f"  peak RSS {peak / 1024:,.0f} MiB (before publish: {rss_before / 1024:,.0f} MiB)")
         print(f"  state {state / 1e6:,.1f} MB, spare files {spares / 1e6:,.1f} MB")
-        print(f"  output {size / 1e6:,.0f} MB")
+        print(
+            f"  output {size / 1e6:,.0f} MB, {files:,} files ({files / n:.3f} per member), "
+            f"{summary.files_written:,} written ({summary.files_written / n:.3f} per member)"
+        )
         print(f"  {summary}")
+        if not reference:
+            return
         ref = Path(d) / "ref.nt"
-        write_dump(ref, REF_N)
+        write_dump(ref, REF_N, shape)
         started = time.perf_counter()
         found = rdflib_members(ref)
         seconds = time.perf_counter() - started
@@ -149,8 +188,11 @@ def main(n: int, dump: Path | None = None, out: Path | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(
-        int(sys.argv[1]) if len(sys.argv) > 1 else N,
-        Path(sys.argv[2]) if len(sys.argv) > 2 else None,
-        Path(sys.argv[3]) if len(sys.argv) > 3 else None,
-    )
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("n", type=int, nargs="?", default=N, help="members")
+    parser.add_argument("dump", type=Path, nargs="?", help="the dump (written when missing)")
+    parser.add_argument("out", type=Path, nargs="?", help="a new directory to publish into")
+    parser.add_argument("--shape", choices=sorted(VIEWS), default=SHAPE)
+    parser.add_argument("--no-reference", action="store_true", help="skip the rdflib reference")
+    args = parser.parse_args()
+    main(args.n, args.dump, args.out, args.shape, not args.no_reference)

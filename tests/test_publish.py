@@ -345,13 +345,14 @@ def _publish_process(dumps, out, kill_at=None, batch_size=150):
 
 
 def test_rewrites_swap_in_place_and_spares_never_leave_stale_bytes(tmp_path):
-    from ldesfrag._publish import _Writer
+    from ldesfrag._publish.writer import Writer
 
     out = tmp_path / "site"
-    w = _Writer(out)
+    w = Writer(out)
 
-    def flush(w: _Writer) -> None:  # as a commit does
-        w.give_back(w.put(w.take()))
+    def flush(w: Writer) -> None:  # as a commit does
+        w.give_back(w.put_pages(w.take()))
+        w.files.sync()
 
     w.stage("a/index.ttl", b"x" * 100)
     w.stage("b.ttl", b"y" * 10)
@@ -369,7 +370,7 @@ def test_rewrites_swap_in_place_and_spares_never_leave_stale_bytes(tmp_path):
         assert (out / "b.ttl").stat().st_ino == inode  # reused, not freed
         spares = [p.read_bytes() for p in (out / STATE_DIR / "tmp").iterdir()]
         assert spares == [b"y" * 10]  # b's old version
-    again = _Writer(out)  # a new run finds the spares
+    again = Writer(out)  # a new run finds the spares
     again.stage("c.ttl", b"c" * 10)
     flush(again)
     assert (out / "c.ttl").read_bytes() == b"c" * 10
@@ -377,13 +378,15 @@ def test_rewrites_swap_in_place_and_spares_never_leave_stale_bytes(tmp_path):
 
 
 def test_swap_files_swaps_existing_targets_and_renames_onto_new_ones(tmp_path):
-    from ldesfrag._ldesfrag import swap_files, write_files
+    from ldesfrag._ldesfrag import FileWriter
 
+    files = FileWriter()
     (tmp_path / "old").write_bytes(b"old version")
     spares = [tmp_path / "s1", tmp_path / "s2"]
     targets = [tmp_path / "old", tmp_path / "new/dir/file"]
-    write_files(spares, [b"new version", b"fresh"])
-    sizes = swap_files(spares, targets)
+    files.write(spares, [b"new version", b"fresh"])
+    files.sync()
+    sizes = files.swap(spares, targets)
     assert (tmp_path / "old").read_bytes() == b"new version"
     assert (tmp_path / "new/dir/file").read_bytes() == b"fresh"
     assert not spares[1].exists()
@@ -394,31 +397,31 @@ def test_swap_files_swaps_existing_targets_and_renames_onto_new_ones(tmp_path):
     else:  # no RENAME_EXCHANGE here: a plain replace
         assert sys.platform != "linux"
         assert not spares[0].exists()
-    with pytest.raises(FileNotFoundError):
-        swap_files([tmp_path / "missing"], [tmp_path / "old"])
+    with pytest.raises(FileNotFoundError) as e:
+        files.swap([tmp_path / "missing"], [tmp_path / "old"])
+    assert e.value.filename == str(tmp_path / "missing")
+    files.sync()
 
 
 def test_new_files_are_written_in_place_and_a_killed_runs_leftovers_replaced_whole(tmp_path):
-    from ldesfrag._publish import _Writer
+    from ldesfrag._publish.writer import Writer
 
     out = tmp_path / "site"
-    w = _Writer(out)
+    w = Writer(out)
     w.stage("x/y/page-1.ttl", b"first", new=True)
     w.stage("x/index.ttl", b"node", new=True)
-    w.give_back(w.put(w.take()))
+    w.give_back(w.put_pages(w.take()))
     assert (out / "x/y/page-1.ttl").read_bytes() == b"first"
     assert not any((out / STATE_DIR / "tmp").iterdir())  # no spare was needed
     # A killed run wrote the file but never committed it: the rerun takes it for new; the
     # file is replaced by a rename (a new inode), never rewritten in place.
     leftover = (out / "x/y/page-1.ttl").stat().st_ino
     w.stage("x/y/page-1.ttl", b"the committed version", new=True)
-    w.give_back(w.put(w.take()))
+    w.give_back(w.put_pages(w.take()))
     assert (out / "x/y/page-1.ttl").read_bytes() == b"the committed version"
     assert (out / "x/y/page-1.ttl").stat().st_ino != leftover
     assert not any((out / STATE_DIR / "tmp").iterdir())
-    from ldesfrag._ldesfrag import write_new_files
-
-    assert write_new_files([out / "x/index.ttl", out / "z/new"], [b"other", b"n"]) == [0]
+    assert w.files.create([out / "x/index.ttl", out / "z/new"], [b"other", b"n"]) == [0]
     assert (out / "x/index.ttl").read_bytes() == b"node"  # an existing file is left alone
     assert (out / "z/new").read_bytes() == b"n"
 

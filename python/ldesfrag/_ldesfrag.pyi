@@ -10,6 +10,7 @@ from ldesfrag._kernels import ArrayLike
 
 __all__ = [
     "DEFAULT_MAX_TILES",
+    "FileWriter",
     "Fragmenter",
     "MemberReader",
     "SeenIds",
@@ -20,12 +21,9 @@ __all__ = [
     "parse_datetime",
     "render_page",
     "render_pages",
-    "swap_files",
     "tile",
     "tiles_for_points",
     "validate_view",
-    "write_files",
-    "write_new_files",
 ]
 __version__: str
 DEFAULT_MAX_TILES: int
@@ -66,13 +64,27 @@ def render_pages(
 ) -> tuple[list[bytes], list[str]]: ...
 def page_rows(members: MembersLike, keys: ArrayLike) -> tuple[Array, Array, Array]: ...
 def etag(body: bytes) -> str: ...
-def write_files(paths: Sequence[str | os.PathLike[str]], bodies: Sequence[bytes]) -> None: ...
-def write_new_files(
-    paths: Sequence[str | os.PathLike[str]], bodies: Sequence[bytes]
-) -> list[int]: ...
-def swap_files(
-    spares: Sequence[str | os.PathLike[str]], targets: Sequence[str | os.PathLike[str]]
-) -> list[int]: ...
+
+@final
+class FileWriter:
+    def __new__(cls) -> FileWriter: ...
+    def write(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        bodies: Sequence[bytes],
+        *,
+        truncate: bool = False,
+    ) -> None: ...
+    def create(
+        self, paths: Sequence[str | os.PathLike[str]], bodies: Sequence[bytes]
+    ) -> list[int]: ...
+    def swap(
+        self, spares: Sequence[str | os.PathLike[str]], targets: Sequence[str | os.PathLike[str]]
+    ) -> list[int]: ...
+    def rename(
+        self, sources: Sequence[str | os.PathLike[str]], targets: Sequence[str | os.PathLike[str]]
+    ) -> None: ...
+    def sync(self) -> None: ...
 
 @final
 class Fragmenter:

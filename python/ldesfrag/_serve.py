@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from ldesfrag._publish import STATE_DIR, base_path
+from ldesfrag._publish.paths import STATE_DIR, base_path
 from ldesfrag._render import CONTENT_TYPES, FILE_EXTENSIONS, MUTABLE_CACHE_CONTROL, etag
 from ldesfrag.exceptions import LdesfragError
 

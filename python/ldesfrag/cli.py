@@ -259,7 +259,7 @@ def publish(args: argparse.Namespace) -> int:
         raise LdesfragError("--version-delimiter goes with --create-versions")
     summary = run_publish(
         args.inputs,
-        View.load(args.view),
+        args.view,
         args.out,
         base_url=args.base_url,
         format=args.format,
@@ -271,22 +271,34 @@ def publish(args: argparse.Namespace) -> int:
         versions=versions,
         batch_size=args.batch_size,
         close=args.close,
+        restart_input=args.restart_input,
         progress=None if args.quiet else print_progress,
     )
-    if not args.quiet and summary.members_this_run:
+    if not args.quiet and summary.members_read:
         print(file=sys.stderr)
-    rate = summary.members_this_run / max(summary.seconds, 1e-9)
+    rate = summary.members_read / max(summary.seconds, 1e-9)
     print(
         f"{summary.members_this_run:,} members published in {summary.seconds:.2f} s "
-        f"({rate:,.0f} members/s); {summary.members:,} in the stream"
+        f"({rate:,.0f} members/s read); {summary.members:,} in the stream"
         + (" (closed)" if summary.closed else "")
     )
+    if summary.members_read != summary.members_this_run:
+        # Say what happened to the members read that were not published.
+        parts = [f"{summary.members_this_run:,} published"]
+        if summary.already_published:
+            parts.append(f"{summary.already_published:,} already published (read again)")
+        if summary.rejected_this_run:
+            parts.append(f"{summary.rejected_this_run:,} rejected (reasons below)")
+        print(f"of {summary.members_read:,} members read: {', '.join(parts)}")
     print(
         f"{summary.buckets:,} leaf buckets, {summary.pages:,} pages "
         f"({summary.immutable_pages:,} immutable); {summary.files_written:,} files, "
         f"{summary.bytes_written:,} bytes written"
     )
-    for title, counts in (("rejected members", summary.rejected), ("problems", summary.problems)):
+    for title, counts in (
+        ("rejected members in the stream", summary.rejected),
+        ("problems", summary.problems),
+    ):
         if counts:
             print(f"{sum(counts.values()):,} {title}, by reason:")
             for reason, n in Counter(counts).most_common(10):
@@ -341,6 +353,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--version-delimiter", help="between state IRI and timestamp (default /)")
     p.add_argument("--batch-size", type=int, default=1 << 16)
     p.add_argument("--close", action="store_true", help="close the stream: all pages immutable")
+    p.add_argument(
+        "--restart-input",
+        action="store_true",
+        help="forget the partial progress of an input an interrupted run read part of, if it "
+        "changed or is not given: read it again from the start (its published members are "
+        "skipped), or give it up",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     s = sub.add_parser("serve", help="serve a published LDES directory over HTTP (local use)")
     s.add_argument("directory", help="the directory to serve")

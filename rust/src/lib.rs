@@ -7,6 +7,7 @@ pub mod columns;
 pub mod cover;
 pub mod crs;
 pub mod fragmenter;
+pub mod fs;
 pub mod ids;
 pub mod rdf;
 pub mod render;

@@ -1,166 +1,110 @@
-//! The file-system half of `publish`: many small files written and swapped into place, without
-//! the GIL and without a Python call per file.
+//! `FileWriter`: the file-system half of `publish` (crate::fs), without the GIL and without a
+//! Python call per file. Errors become `OSError`s with the errno and the path.
 
-use std::fs::OpenOptions;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-/// Writes each body to its path from the start, without truncating: callers pick files no
-/// larger than the body (spares), so nothing stale remains and no block is freed. One file
-/// after another: `publish` calls this from its committing thread while rayon renders the next
-/// batch, and new files in one directory only contend for its lock (threads spin on it).
-#[pyfunction]
-pub fn write_files(
-    py: Python<'_>,
-    paths: Vec<PathBuf>,
-    bodies: Vec<Bound<'_, PyBytes>>,
-) -> PyResult<()> {
-    if paths.len() != bodies.len() {
-        return Err(pyo3::exceptions::PyValueError::new_err(
-            "paths and bodies differ in length",
-        ));
-    }
-    let bodies: Vec<&[u8]> = bodies.iter().map(|b| b.as_bytes()).collect();
-    py.detach(|| {
-        paths.iter().zip(&bodies).try_for_each(|(p, body)| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false) // a spare no larger than the body: nothing stale remains
-                .open(p)?;
-            f.write_all(body)
-        })
-    })
-    .map_err(PyErr::from)
-}
+use super::run;
+use crate::fs::{FsError, Writer};
 
-/// Creates each file that does not exist yet with its body, creating missing directories;
-/// returns the indices of the paths that existed (left untouched). Why: a page or node never
-/// published before needs neither a spare nor a rename: `publish` writes it in place before
-/// the batch's sync, and the pages that link to it are swapped in only after that sync, so no
-/// reader following links can meet it half written.
-#[pyfunction]
-pub fn write_new_files(
-    py: Python<'_>,
-    paths: Vec<PathBuf>,
-    bodies: Vec<Bound<'_, PyBytes>>,
-) -> PyResult<Vec<usize>> {
-    if paths.len() != bodies.len() {
-        return Err(pyo3::exceptions::PyValueError::new_err(
-            "paths and bodies differ in length",
-        ));
-    }
-    let bodies: Vec<&[u8]> = bodies.iter().map(|b| b.as_bytes()).collect();
-    py.detach(|| {
-        let mut existed = Vec::new();
-        for (i, (p, body)) in paths.iter().zip(&bodies).enumerate() {
-            let create = || OpenOptions::new().write(true).create_new(true).open(p);
-            let file = match create() {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    if let Some(dir) = p.parent() {
-                        std::fs::create_dir_all(dir)?;
-                    }
-                    create()
-                }
-                other => other,
-            };
-            match file {
-                Ok(mut f) => f.write_all(body)?,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => existed.push(i),
-                Err(e) => return Err(e),
-            }
+fn os_error(e: FsError) -> PyErr {
+    let path = e.path.to_string_lossy().into_owned();
+    match e.source.raw_os_error() {
+        // OSError(errno, strerror, filename): Python picks the subclass (FileNotFoundError, …).
+        Some(errno) => {
+            let text = std::io::Error::from_raw_os_error(errno).to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+            PyOSError::new_err((errno, text, path))
         }
-        Ok(existed)
-    })
-    .map_err(PyErr::from)
-}
-
-/// Moves each spare onto its target atomically, creating missing directories. An existing
-/// target is swapped with the spare (Linux `renameat2(RENAME_EXCHANGE)`), so the spare then
-/// holds the old file; else the spare is renamed onto the target. Returns, per pair, the size
-/// of the old file now in the spare, or -1 where the spare was used up.
-///
-/// Why: replacing a file by a rename frees the old file's blocks, which costs milliseconds on
-/// some file systems (ext4 mounted with `discard`, common in VMs); a swap keeps the old inode
-/// for the next write to overwrite.
-#[pyfunction]
-pub fn swap_files(
-    py: Python<'_>,
-    spares: Vec<PathBuf>,
-    targets: Vec<PathBuf>,
-) -> PyResult<Vec<i64>> {
-    if spares.len() != targets.len() {
-        return Err(pyo3::exceptions::PyValueError::new_err(
-            "spares and targets differ in length",
-        ));
-    }
-    py.detach(|| {
-        let mut exchange = true;
-        spares
-            .iter()
-            .zip(&targets)
-            .map(|(spare, target)| swap(spare, target, &mut exchange))
-            .collect::<io::Result<Vec<i64>>>()
-    })
-    .map_err(PyErr::from)
-}
-
-fn swap(spare: &Path, target: &Path, exchange: &mut bool) -> io::Result<i64> {
-    if *exchange {
-        match exchange_paths(spare, target) {
-            Ok(true) => return Ok(std::fs::metadata(spare)?.len() as i64),
-            Ok(false) => *exchange = false,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if let Err(e) = std::fs::rename(spare, target) {
-        if e.kind() != io::ErrorKind::NotFound {
-            return Err(e);
-        }
-        if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::rename(spare, target)?;
-    }
-    Ok(-1)
-}
-
-/// Swaps two existing paths atomically; false where the system or file system cannot.
-#[cfg(target_os = "linux")]
-fn exchange_paths(a: &Path, b: &Path) -> io::Result<bool> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-
-    let c = |p: &Path| {
-        CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-    };
-    let (a, b) = (c(a)?, c(b)?);
-    // SAFETY: two valid NUL-terminated paths; renameat2 only reads them.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => Ok(false),
-        _ => Err(e),
+        None => PyOSError::new_err(e.to_string()),
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-fn exchange_paths(_a: &Path, _b: &Path) -> io::Result<bool> {
-    Ok(false)
+fn same_length(a: usize, b: usize, what: &str) -> PyResult<()> {
+    if a == b {
+        Ok(())
+    } else {
+        Err(PyValueError::new_err(format!("{what} differ in length")))
+    }
+}
+
+fn slices<'a>(bodies: &'a [Bound<'_, PyBytes>]) -> Vec<&'a [u8]> {
+    bodies.iter().map(|b| b.as_bytes()).collect()
+}
+
+#[pyclass(module = "ldesfrag._ldesfrag", name = "FileWriter")]
+#[derive(Debug, Default)]
+pub struct PyFileWriter {
+    inner: Writer,
+}
+
+#[pymethods]
+impl PyFileWriter {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes each body to its path from the start (without `truncate`, over a file no larger).
+    #[pyo3(signature = (paths, bodies, *, truncate = false))]
+    fn write(
+        &mut self,
+        py: Python<'_>,
+        paths: Vec<PathBuf>,
+        bodies: Vec<Bound<'_, PyBytes>>,
+        truncate: bool,
+    ) -> PyResult<()> {
+        same_length(paths.len(), bodies.len(), "paths and bodies")?;
+        let bodies = slices(&bodies);
+        let inner = &mut self.inner;
+        run(py, || inner.write(&paths, &bodies, truncate))?.map_err(os_error)
+    }
+
+    /// Creates the files that do not exist yet (and their directories); returns the indices of
+    /// those that existed, left untouched.
+    fn create(
+        &mut self,
+        py: Python<'_>,
+        paths: Vec<PathBuf>,
+        bodies: Vec<Bound<'_, PyBytes>>,
+    ) -> PyResult<Vec<usize>> {
+        same_length(paths.len(), bodies.len(), "paths and bodies")?;
+        let bodies = slices(&bodies);
+        let inner = &mut self.inner;
+        run(py, || inner.create(&paths, &bodies))?.map_err(os_error)
+    }
+
+    /// Swaps (or renames) each spare onto its target; per pair, the size of the old file now in
+    /// the spare, or -1.
+    fn swap(
+        &mut self,
+        py: Python<'_>,
+        spares: Vec<PathBuf>,
+        targets: Vec<PathBuf>,
+    ) -> PyResult<Vec<i64>> {
+        same_length(spares.len(), targets.len(), "spares and targets")?;
+        let inner = &mut self.inner;
+        run(py, || inner.swap(&spares, &targets))?.map_err(os_error)
+    }
+
+    /// Renames each source onto its target.
+    fn rename(
+        &mut self,
+        py: Python<'_>,
+        sources: Vec<PathBuf>,
+        targets: Vec<PathBuf>,
+    ) -> PyResult<()> {
+        same_length(sources.len(), targets.len(), "sources and targets")?;
+        let inner = &mut self.inner;
+        run(py, || inner.rename(&sources, &targets))?.map_err(os_error)
+    }
+
+    /// Makes everything written, created, swapped or renamed since the last sync durable.
+    fn sync(&mut self, py: Python<'_>) -> PyResult<()> {
+        let inner = &mut self.inner;
+        run(py, || inner.sync())?.map_err(os_error)
+    }
 }

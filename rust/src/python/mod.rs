@@ -670,9 +670,7 @@ fn _ldesfrag(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(render::render_pages, m)?)?;
     m.add_function(wrap_pyfunction!(render::page_rows, m)?)?;
     m.add_function(wrap_pyfunction!(render::etag, m)?)?;
-    m.add_function(wrap_pyfunction!(fs::write_files, m)?)?;
-    m.add_function(wrap_pyfunction!(fs::write_new_files, m)?)?;
-    m.add_function(wrap_pyfunction!(fs::swap_files, m)?)?;
+    m.add_class::<fs::PyFileWriter>()?;
     m.add("DEFAULT_MAX_TILES", fragmenter::DEFAULT_MAX_TILES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
