@@ -29,10 +29,16 @@
 //! [`Projection::to_lonlat`]) is [`CoverError::OutOfRange`], reported as written; any other
 //! CRS is [`CoverError::UnsupportedCrs`].
 
+use crate::columns::Strings;
 use crate::crs::Projection;
-use crate::tile::{tile_lat, tile_xy_unchecked, MAX_ZOOM};
+use crate::tile::{tile_fields, tile_lat, tile_xy_unchecked, MAX_ZOOM};
 use crate::wkt::{parse_wkt, Coord, Crs, Geometry, WktError};
+use arrow_array::builder::{ArrayBuilder, UInt32Builder};
+use arrow_array::{Array, ArrayRef, ListArray, StructArray};
+use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field};
 use std::f64::consts::PI;
+use std::sync::Arc;
 
 /// Why a geometry has no cover.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -80,6 +86,63 @@ pub fn cover_wkt(
     out.clear();
     let (crs, g) = parse_wkt(wkt)?;
     cover(&g, axes_for(&crs)?, zoom, max_tiles, out)
+}
+
+/// Why [`cover_array`] has no result (a geometry without a cover is a null, not an error).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CoverArrayError {
+    #[error("geometries must be strings (WKT), not {0}")]
+    NotStrings(DataType),
+    #[error("more than 2^31 tiles in one call")]
+    TooManyTiles,
+}
+
+/// [`cover_wkt`] of every WKT string of `geometries`, in parallel: a
+/// `list<struct<x: uint32, y: uint32>>` array, null where the value is null or has no cover
+/// (invalid WKT, unsupported CRS, more than `max_tiles` tiles, …).
+pub fn cover_array(
+    geometries: &dyn Array,
+    zoom: u8,
+    max_tiles: usize,
+) -> Result<ListArray, CoverArrayError> {
+    use rayon::prelude::*;
+    let wkts = Strings::try_new(geometries)
+        .ok_or_else(|| CoverArrayError::NotStrings(geometries.data_type().clone()))?;
+    let covers: Vec<Option<Vec<(u32, u32)>>> = (0..wkts.len())
+        .into_par_iter()
+        .map_init(Vec::new, |tiles, i| {
+            let w = wkts.get(i)?;
+            cover_wkt(w, zoom, max_tiles, tiles).ok()?;
+            Some(tiles.clone())
+        })
+        .collect();
+    let (mut xs, mut ys) = (UInt32Builder::new(), UInt32Builder::new());
+    let mut offsets = vec![0i32];
+    let mut valid = Vec::with_capacity(covers.len());
+    for c in &covers {
+        if let Some(tiles) = c {
+            for &(x, y) in tiles {
+                xs.append_value(x);
+                ys.append_value(y);
+            }
+        }
+        valid.push(c.is_some());
+        let len = i32::try_from(xs.len()).map_err(|_| CoverArrayError::TooManyTiles)?;
+        offsets.push(len);
+    }
+    let values = StructArray::new(
+        tile_fields(),
+        vec![Arc::new(xs.finish()) as ArrayRef, Arc::new(ys.finish())],
+        None,
+    );
+    let field = Arc::new(Field::new("item", DataType::Struct(tile_fields()), false));
+    let nulls = NullBuffer::from(valid);
+    Ok(ListArray::new(
+        field,
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Arc::new(values),
+        Some(nulls).filter(|n| n.null_count() > 0),
+    ))
 }
 
 /// How the WKT's (x, y) become (lon, lat): [`to_lonlat`] is the only place coordinates enter
@@ -602,6 +665,70 @@ mod tests {
             panic!("{s}: {e}");
         }
         out
+    }
+
+    #[test]
+    fn cover_array_lists_each_rows_tiles_and_nulls_the_rest() {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::UInt32Type;
+        use arrow_array::{LargeStringArray, StringArray};
+        let line = "LINESTRING (4.1 51.0, 4.3 51.1)";
+        let wkts = StringArray::from(vec![
+            Some(line),
+            None,
+            Some("POINT (1 2"),
+            Some("<http://www.opengis.net/def/crs/EPSG/0/9999> POINT (1 2)"),
+            Some("POINT (5 50)"),
+            Some(MOB_HIND),
+        ]);
+        let covers = cover_array(&wkts, 10, 4).expect("strings");
+        assert_eq!(covers.len(), 6);
+        let nulls: Vec<bool> = (0..6).map(|i| covers.is_null(i)).collect();
+        // Null in, invalid WKT, an unknown CRS and more than `max_tiles` tiles: null out.
+        assert_eq!(nulls, [false, true, true, true, false, true]);
+        let tiles = |i: usize| -> Vec<(u32, u32)> {
+            let row = covers.value(i);
+            let row = row.as_struct();
+            let x = row.column(0).as_primitive::<UInt32Type>();
+            let y = row.column(1).as_primitive::<UInt32Type>();
+            x.values()
+                .iter()
+                .copied()
+                .zip(y.values().iter().copied())
+                .collect()
+        };
+        assert_eq!(tiles(0), cover_ok(line, 10));
+        assert!(!tiles(0).is_empty() && cover_ok(MOB_HIND, 10).len() > 4);
+        assert_eq!(tiles(4), cover_ok("POINT (5 50)", 10));
+        assert_eq!(covers.value_length(1), 0);
+
+        // Every string layout; a row whose cover is all valid has no bitmap.
+        let large = LargeStringArray::from(vec![line]);
+        let covers = cover_array(&large, 12, 1 << 20).expect("large strings");
+        assert!(covers.nulls().is_none());
+        assert_eq!(tiles_of(&covers), cover_ok(line, 12));
+
+        let err =
+            cover_array(&arrow_array::Int32Array::from(vec![1]), 12, 10).expect_err("an error");
+        assert_eq!(err, CoverArrayError::NotStrings(DataType::Int32));
+        assert_eq!(
+            err.to_string(),
+            "geometries must be strings (WKT), not Int32"
+        );
+    }
+
+    fn tiles_of(covers: &ListArray) -> Vec<(u32, u32)> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::UInt32Type;
+        let row = covers.value(0);
+        let row = row.as_struct();
+        let x = row.column(0).as_primitive::<UInt32Type>();
+        let y = row.column(1).as_primitive::<UInt32Type>();
+        x.values()
+            .iter()
+            .copied()
+            .zip(y.values().iter().copied())
+            .collect()
     }
 
     fn cover_err(s: &str, z: u8, max: usize) -> CoverError {

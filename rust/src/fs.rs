@@ -13,29 +13,29 @@
 //! Every error names the path it happened on.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// An I/O error and the path it happened on.
-#[derive(Debug)]
-pub struct FsError {
-    pub path: PathBuf,
-    pub source: io::Error,
+/// Why a writer's call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    /// An I/O error and the path it happened on.
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    /// Two lists that go pairwise (paths and bodies, …) have different lengths.
+    #[error("{0} differ in length")]
+    Lengths(&'static str),
 }
 
-impl fmt::Display for FsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.source)
-    }
-}
-
-impl std::error::Error for FsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
+/// Checks that two pairwise lists are as long as each other.
+fn same_length(a: usize, b: usize, what: &'static str) -> Result<()> {
+    if a == b {
+        Ok(())
+    } else {
+        Err(FsError::Lengths(what))
     }
 }
 
@@ -47,7 +47,7 @@ trait At<T> {
 
 impl<T> At<T> for io::Result<T> {
     fn at(self, path: &Path) -> Result<T> {
-        self.map_err(|source| FsError {
+        self.map_err(|source| FsError::Io {
             path: path.to_path_buf(),
             source,
         })
@@ -88,6 +88,7 @@ impl Writer {
     /// not truncated first: callers pick files no larger than the body (spares), so nothing
     /// stale remains and no block is freed.
     pub fn write(&mut self, paths: &[PathBuf], bodies: &[&[u8]], truncate: bool) -> Result<()> {
+        same_length(paths.len(), bodies.len(), "paths and bodies")?;
         for (p, body) in paths.iter().zip(bodies) {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -112,6 +113,7 @@ impl Writer {
     /// it are swapped in only after that sync, so no reader following links can meet it half
     /// written.
     pub fn create(&mut self, paths: &[PathBuf], bodies: &[&[u8]]) -> Result<Vec<usize>> {
+        same_length(paths.len(), bodies.len(), "paths and bodies")?;
         let mut existed = Vec::new();
         for (i, (p, body)) in paths.iter().zip(bodies).enumerate() {
             let dir = parent(p);
@@ -176,6 +178,7 @@ impl Writer {
     /// on some file systems (ext4 mounted with `discard`, common in VMs); a swap keeps the old
     /// inode for the next write to overwrite.
     pub fn swap(&mut self, spares: &[PathBuf], targets: &[PathBuf]) -> Result<Vec<i64>> {
+        same_length(spares.len(), targets.len(), "spares and targets")?;
         let mut exchange = true;
         let mut sizes = Vec::with_capacity(spares.len());
         for (spare, target) in spares.iter().zip(targets) {
@@ -202,6 +205,7 @@ impl Writer {
     /// Renames each source onto its target (replacing it atomically), creating missing
     /// directories.
     pub fn rename(&mut self, sources: &[PathBuf], targets: &[PathBuf]) -> Result<()> {
+        same_length(sources.len(), targets.len(), "sources and targets")?;
         for (source, target) in sources.iter().zip(targets) {
             self.rename_one(source, target)?;
             self.dirs.insert(parent(source).to_path_buf());
@@ -428,7 +432,7 @@ mod tests {
         let e = w
             .create(std::slice::from_ref(&under), &[b"y"])
             .expect_err("not a directory");
-        assert_eq!(e.path, under);
+        assert_eq!(io(&e).0, under);
         assert!(
             e.to_string().starts_with(&under.display().to_string()),
             "{e}"
@@ -437,14 +441,14 @@ mod tests {
         let e = w
             .swap(std::slice::from_ref(&missing), std::slice::from_ref(&file))
             .expect_err("no spare");
-        assert_eq!(e.path, missing);
+        assert_eq!(io(&e).0, missing);
         if Path::new("/dev/full").exists() {
             let full = PathBuf::from("/dev/full");
             let e = w
                 .write(std::slice::from_ref(&full), &[b"x"], false)
                 .expect_err("disk full");
-            assert_eq!(e.path, full);
-            assert_eq!(e.source.raw_os_error(), Some(libc::ENOSPC));
+            assert_eq!(io(&e).0, full);
+            assert_eq!(io(&e).1.raw_os_error(), Some(libc::ENOSPC));
         }
     }
 
@@ -460,6 +464,38 @@ mod tests {
         w.sync().expect("synced");
         w.files.push(s.path("gone"));
         let e = w.sync().expect_err("missing file");
-        assert_eq!(e.path, s.path("gone"));
+        assert_eq!(io(&e).0, s.path("gone"));
+    }
+
+    /// The path and error of an I/O error.
+    fn io(e: &FsError) -> (&Path, &io::Error) {
+        match e {
+            FsError::Io { path, source } => (path, source),
+            e => panic!("not an I/O error: {e}"),
+        }
+    }
+
+    #[test]
+    fn pairwise_lists_of_other_lengths_are_refused_before_any_change() {
+        let s = Scratch::new("lengths");
+        let mut w = Writer::new();
+        let (a, b) = (s.path("a"), s.path("b"));
+        let two = [a.clone(), b.clone()];
+        let e = w.create(&two, &[b"x"]).expect_err("two paths, one body");
+        assert!(matches!(e, FsError::Lengths("paths and bodies")), "{e}");
+        assert_eq!(e.to_string(), "paths and bodies differ in length");
+        assert!(!a.exists() && !b.exists());
+        let e = w
+            .write(&two, &[b"x"], true)
+            .expect_err("two paths, one body");
+        assert_eq!(e.to_string(), "paths and bodies differ in length");
+        assert!(!a.exists());
+        let e = w.swap(&two, &two[..1]).expect_err("two spares, one target");
+        assert_eq!(e.to_string(), "spares and targets differ in length");
+        let e = w
+            .rename(&two[..1], &two)
+            .expect_err("one source, two targets");
+        assert_eq!(e.to_string(), "sources and targets differ in length");
+        assert!(w.files.is_empty() && w.dirs.is_empty());
     }
 }

@@ -48,11 +48,24 @@ fn segment(digests: impl ExactSizeIterator<Item = u128>) -> Vec<u8> {
     out
 }
 
+/// Why a member-id log is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    /// `segment` counts from 1.
+    #[error("corrupt member-id log: {what} in segment {segment}")]
+    Segment { what: &'static str, segment: usize },
+    #[error("corrupt member-id log: {0} bytes, neither segments nor bare digests")]
+    Length(usize),
+}
+
 /// The digest bytes of every segment of `log`, each checked.
-fn segments(mut log: &[u8]) -> Result<Vec<&[u8]>, String> {
+fn segments(mut log: &[u8]) -> Result<Vec<&[u8]>, LogError> {
     let mut out = Vec::new();
     while !log.is_empty() {
-        let at = |what: &str| format!("corrupt member-id log: {what} in segment {}", out.len() + 1);
+        let at = |what| LogError::Segment {
+            what,
+            segment: out.len() + 1,
+        };
         if log.len() < HEAD + CHECKSUM || &log[..MAGIC.len()] != MAGIC {
             return Err(at("no segment header"));
         }
@@ -96,7 +109,7 @@ impl SeenIds {
 
     /// Adds the digests of a log (segments as [`SeenIds::admit`] and [`SeenIds::records`]
     /// return them, concatenated); nothing if the log is refused.
-    pub fn load(&mut self, log: &[u8]) -> Result<(), String> {
+    pub fn load(&mut self, log: &[u8]) -> Result<(), LogError> {
         let damaged_header = log.len() >= MAGIC.len() && {
             let mut first = [0u8; 8];
             first.copy_from_slice(&log[..MAGIC.len()]);
@@ -107,10 +120,7 @@ impl SeenIds {
         } else if log.len().is_multiple_of(RECORD) {
             vec![log] // written before segments
         } else {
-            return Err(format!(
-                "corrupt member-id log: {} bytes, neither segments nor bare digests",
-                log.len()
-            ));
+            return Err(LogError::Length(log.len()));
         };
         self.seen
             .reserve(parts.iter().map(|p| p.len() / RECORD).sum());
@@ -196,7 +206,13 @@ mod tests {
             assert_eq!(s.admit(three.len(), batch(&three)).0, [false, true, false]);
         }
         assert_eq!(compacted.len(), 4);
-        assert!(SeenIds::default().load(&[0; 17]).is_err());
+        assert_eq!(
+            SeenIds::default()
+                .load(&[0; 17])
+                .expect_err("an error")
+                .to_string(),
+            "corrupt member-id log: 17 bytes, neither segments nor bare digests"
+        );
         // Nothing admitted: no segment.
         assert!(seen
             .admit(1, batch(&[Some("http://ex.org/a")]))

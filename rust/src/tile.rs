@@ -9,6 +9,13 @@
 
 use std::f64::consts::PI;
 use std::mem::MaybeUninit;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, StructArray, UInt32Array};
+use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
+use arrow_schema::{DataType, Field, Fields};
+
+use crate::columns::{self, ColumnError};
 
 /// The deepest zoom level accepted (2^30 tiles a side, the limit of mercantile's users too).
 pub const MAX_ZOOM: u8 = 30;
@@ -789,9 +796,84 @@ impl PointTiles {
     }
 }
 
+/// The fields of a tile struct in Arrow (`struct<x: uint32, y: uint32>`).
+pub fn tile_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("x", DataType::UInt32, false),
+        Field::new("y", DataType::UInt32, false),
+    ])
+}
+
+/// Why [`tiles_array`] has no result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PointsError {
+    #[error(transparent)]
+    Column(#[from] ColumnError),
+    #[error("lon has {lon} values, lat has {lat}")]
+    Lengths { lon: usize, lat: usize },
+}
+
+/// [`tiles_of_points`] of two float columns, as a `struct<x, y>` array: null where a
+/// coordinate is null or the point invalid, no bitmap at all when every point is valid.
+pub fn tiles_array(lon: &dyn Array, lat: &dyn Array, zoom: u8) -> Result<StructArray, PointsError> {
+    let (lon, lon_nulls) = columns::floats("lon", lon)?;
+    let (lat, lat_nulls) = columns::floats("lat", lat)?;
+    let n = lon.len();
+    if lat.len() != n {
+        return Err(PointsError::Lengths {
+            lon: n,
+            lat: lat.len(),
+        });
+    }
+    let tiles = tiles_of_points(&lon, &lat, zoom);
+    let valid = BooleanBuffer::new(Buffer::from_vec(tiles.valid), 0, n);
+    let mut nulls = (tiles.invalid > 0).then(|| NullBuffer::new(valid));
+    for input in [lon_nulls, lat_nulls].into_iter().flatten() {
+        nulls = NullBuffer::union(nulls.as_ref(), Some(&input));
+    }
+    let x: ArrayRef = Arc::new(UInt32Array::new(ScalarBuffer::from(tiles.x), None));
+    let y: ArrayRef = Arc::new(UInt32Array::new(ScalarBuffer::from(tiles.y), None));
+    let nulls = nulls.filter(|n| n.null_count() > 0);
+    Ok(StructArray::new(tile_fields(), vec![x, y], nulls))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tiles_array_nulls_invalid_and_null_points() {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::UInt32Type;
+        use arrow_array::{Float32Array, Float64Array};
+        let lon = Float64Array::from(vec![Some(5.47236), Some(5.0), None, Some(f64::NAN)]);
+        let lat = Float32Array::from(vec![Some(50.9642), Some(95.0), Some(50.0), Some(50.0)]);
+        let tiles = tiles_array(&lon, &lat, 15).expect("floats");
+        assert_eq!(tiles.fields(), &tile_fields());
+        let valid: Vec<bool> = (0..4).map(|i| tiles.is_valid(i)).collect();
+        assert_eq!(valid, [true, false, false, false]);
+        let x = tiles.column(0).as_primitive::<UInt32Type>().value(0);
+        let y = tiles.column(1).as_primitive::<UInt32Type>().value(0);
+        // float32 latitude widened: the tile of the widened value.
+        let t = tile(5.47236, f64::from(50.9642f32), 15).expect("valid");
+        assert_eq!((x, y), (t.x, t.y));
+
+        let all_valid = tiles_array(&lon.slice(0, 1), &lat.slice(0, 1), 15).expect("floats");
+        assert!(all_valid.nulls().is_none());
+
+        let short = Float64Array::from(vec![1.0]);
+        assert_eq!(
+            tiles_array(&lon, &short, 15)
+                .expect_err("an error")
+                .to_string(),
+            "lon has 4 values, lat has 1"
+        );
+        let strings = arrow_array::StringArray::from(vec!["1"]);
+        assert!(matches!(
+            tiles_array(&strings, &short, 15),
+            Err(PointsError::Column(ColumnError::Type { .. }))
+        ));
+    }
 
     /// Every implementation this CPU runs: the portable loop and, where the CPU has them, the
     /// AVX2 build of it and the AVX-512 kernel (which `tiles_of_points` picks here).

@@ -18,6 +18,11 @@
 //! error, never a panic. It allocates nothing and calls no chrono code, because the
 //! fragmenter parses tens of millions of timestamps per second.
 
+use arrow_array::{Array, TimestampMicrosecondArray};
+use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, ScalarBuffer};
+use arrow_schema::DataType;
+
+use crate::columns::Strings;
 use crate::timebucket::Zone;
 
 /// Microseconds in a second.
@@ -625,6 +630,32 @@ where
     }
 }
 
+/// Why [`parse_array`] has no result (a value that does not parse is a null, not an error).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("values must be strings, not {0}")]
+pub struct NotStrings(pub DataType);
+
+/// [`parse_many`] of a string array: a `timestamp[us, UTC]` array, null where the value is
+/// null or not a valid `xsd:dateTime` / `xsd:date` (no bitmap when every value parsed).
+pub fn parse_array(
+    values: &dyn Array,
+    naive: Naive<'_>,
+) -> Result<TimestampMicrosecondArray, NotStrings> {
+    let strings = Strings::try_new(values).ok_or_else(|| NotStrings(values.data_type().clone()))?;
+    let n = strings.len();
+    let parsed = match strings {
+        Strings::Utf8(a) => parse_many(n, |i| a.is_valid(i).then(|| a.value(i).as_bytes()), naive),
+        Strings::Large(a) => parse_many(n, |i| a.is_valid(i).then(|| a.value(i).as_bytes()), naive),
+        Strings::View(a) => parse_many(n, |i| a.is_valid(i).then(|| a.value(i).as_bytes()), naive),
+    };
+    let valid = BooleanBuffer::new(Buffer::from_vec(parsed.valid), 0, n);
+    let nulls = (parsed.invalid > 0).then(|| NullBuffer::new(valid));
+    Ok(
+        TimestampMicrosecondArray::new(ScalarBuffer::from(parsed.values), nulls)
+            .with_timezone("UTC"),
+    )
+}
+
 /// `seconds` µs + `micros` where `seconds` µs alone overflows: near i64::MIN only the sum fits.
 #[cold]
 fn near_the_edge(seconds: i64, micros: i64) -> Result<i64, DateTimeError> {
@@ -635,6 +666,32 @@ fn near_the_edge(seconds: i64, micros: i64) -> Result<i64, DateTimeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_array_nulls_what_does_not_parse() {
+        use arrow_array::{Int64Array, StringViewArray};
+        let values = StringViewArray::from(vec![
+            Some("2023-05-12T14:00:00+02:00"),
+            None,
+            Some("not a date"),
+            Some("2023-05-12"),
+            Some("2023-05-12T00:00:00"),
+        ]);
+        let parsed = parse_array(&values, Naive::Reject).expect("strings");
+        assert_eq!(parsed.timezone(), Some("UTC"));
+        let got: Vec<Option<i64>> = parsed.iter().collect();
+        // Zone-less values are refused with `Naive::Reject`.
+        assert_eq!(
+            got,
+            [Some(ok("2023-05-12T12:00:00Z")), None, None, None, None]
+        );
+        let utc = parse_array(&values.slice(3, 2), Naive::Utc).expect("strings");
+        assert!(utc.nulls().is_none());
+        assert_eq!(utc.value(0), ok("2023-05-12Z"));
+        assert_eq!(utc.value(1), ok("2023-05-12T00:00:00Z"));
+        let err = parse_array(&Int64Array::from(vec![1]), Naive::Utc).expect_err("an error");
+        assert_eq!(err.to_string(), "values must be strings, not Int64");
+    }
 
     fn ok(s: &str) -> i64 {
         parse_xsd_datetime(s, Naive::Reject).expect(s)

@@ -10,24 +10,21 @@ use pyo3::types::PyBytes;
 use super::run;
 use crate::fs::{FsError, Writer};
 
-fn os_error(e: FsError) -> PyErr {
-    let path = e.path.to_string_lossy().into_owned();
-    match e.source.raw_os_error() {
-        // OSError(errno, strerror, filename): Python picks the subclass (FileNotFoundError, …).
-        Some(errno) => {
-            let text = std::io::Error::from_raw_os_error(errno).to_string();
-            let text = text.split(" (os error").next().unwrap_or(&text).to_string();
-            PyOSError::new_err((errno, text, path))
+impl From<FsError> for PyErr {
+    fn from(e: FsError) -> PyErr {
+        match e {
+            FsError::Io { path, source } => match source.raw_os_error() {
+                // OSError(errno, strerror, filename): Python picks the subclass
+                // (FileNotFoundError, …).
+                Some(errno) => {
+                    let text = std::io::Error::from_raw_os_error(errno).to_string();
+                    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+                    PyOSError::new_err((errno, text, path.to_string_lossy().into_owned()))
+                }
+                None => PyOSError::new_err(format!("{}: {source}", path.display())),
+            },
+            FsError::Lengths(_) => PyValueError::new_err(e.to_string()),
         }
-        None => PyOSError::new_err(e.to_string()),
-    }
-}
-
-fn same_length(a: usize, b: usize, what: &str) -> PyResult<()> {
-    if a == b {
-        Ok(())
-    } else {
-        Err(PyValueError::new_err(format!("{what} differ in length")))
     }
 }
 
@@ -37,7 +34,7 @@ fn slices<'a>(bodies: &'a [Bound<'_, PyBytes>]) -> Vec<&'a [u8]> {
 
 #[pyclass(module = "ldesfrag._ldesfrag", name = "FileWriter")]
 #[derive(Debug, Default)]
-pub struct PyFileWriter {
+pub(super) struct PyFileWriter {
     inner: Writer,
 }
 
@@ -57,10 +54,9 @@ impl PyFileWriter {
         bodies: Vec<Bound<'_, PyBytes>>,
         truncate: bool,
     ) -> PyResult<()> {
-        same_length(paths.len(), bodies.len(), "paths and bodies")?;
         let bodies = slices(&bodies);
         let inner = &mut self.inner;
-        run(py, || inner.write(&paths, &bodies, truncate))?.map_err(os_error)
+        Ok(run(py, || inner.write(&paths, &bodies, truncate))??)
     }
 
     /// Creates the files that do not exist yet (and their directories); returns the indices of
@@ -71,10 +67,9 @@ impl PyFileWriter {
         paths: Vec<PathBuf>,
         bodies: Vec<Bound<'_, PyBytes>>,
     ) -> PyResult<Vec<usize>> {
-        same_length(paths.len(), bodies.len(), "paths and bodies")?;
         let bodies = slices(&bodies);
         let inner = &mut self.inner;
-        run(py, || inner.create(&paths, &bodies))?.map_err(os_error)
+        Ok(run(py, || inner.create(&paths, &bodies))??)
     }
 
     /// Swaps (or renames) each spare onto its target; per pair, the size of the old file now in
@@ -85,9 +80,8 @@ impl PyFileWriter {
         spares: Vec<PathBuf>,
         targets: Vec<PathBuf>,
     ) -> PyResult<Vec<i64>> {
-        same_length(spares.len(), targets.len(), "spares and targets")?;
         let inner = &mut self.inner;
-        run(py, || inner.swap(&spares, &targets))?.map_err(os_error)
+        Ok(run(py, || inner.swap(&spares, &targets))??)
     }
 
     /// Renames each source onto its target.
@@ -97,14 +91,13 @@ impl PyFileWriter {
         sources: Vec<PathBuf>,
         targets: Vec<PathBuf>,
     ) -> PyResult<()> {
-        same_length(sources.len(), targets.len(), "sources and targets")?;
         let inner = &mut self.inner;
-        run(py, || inner.rename(&sources, &targets))?.map_err(os_error)
+        Ok(run(py, || inner.rename(&sources, &targets))??)
     }
 
     /// Makes everything written, created, swapped or renamed since the last sync durable.
     fn sync(&mut self, py: Python<'_>) -> PyResult<()> {
         let inner = &mut self.inner;
-        run(py, || inner.sync())?.map_err(os_error)
+        Ok(run(py, || inner.sync())??)
     }
 }

@@ -7,18 +7,18 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use arrow_array::builder::{ArrayBuilder, UInt32Builder};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, ListArray, RecordBatch, StringArray,
-    StructArray, TimestampMicrosecondArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, RecordBatch, StringArray,
+    UInt32Array, UInt64Array,
 };
-use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
-use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow_buffer::ScalarBuffer;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use pyo3_arrow::export::{Arro3Array, Arro3Table};
 use pyo3_arrow::input::{AnyArray, AnyRecordBatch};
-use pyo3_arrow::{PyArray, PyTable};
+use pyo3_arrow::PyTable;
 
 use crate::columns::{self, Strings};
 use crate::fragmenter::{self, Fragmenter, OnInvalid};
@@ -53,6 +53,29 @@ impl From<fragmenter::Error> for PyErr {
             E::State(_) => StateError::new_err(msg),
             E::Closed => StreamClosedError::new_err(msg),
         }
+    }
+}
+
+/// The kernels' array errors: the input column is unusable.
+macro_rules! column_errors {
+    ($($kernel_error:ty),*) => {$(
+        impl From<$kernel_error> for PyErr {
+            fn from(e: $kernel_error) -> PyErr {
+                ColumnError::new_err(e.to_string())
+            }
+        }
+    )*};
+}
+column_errors!(
+    tile_kernel::PointsError,
+    cover_kernel::CoverArrayError,
+    xsd::NotStrings,
+    columns::ColumnError
+);
+
+impl From<crate::ids::LogError> for PyErr {
+    fn from(e: crate::ids::LogError) -> PyErr {
+        StateError::new_err(e.to_string())
     }
 }
 
@@ -167,35 +190,16 @@ fn arrow_select_concat(arrays: &[&dyn Array]) -> PyResult<ArrayRef> {
     arrow_select::concat::concat(arrays).map_err(|e| ColumnError::new_err(e.to_string()))
 }
 
-fn array_out(py: Python<'_>, array: ArrayRef) -> PyResult<Bound<'_, PyAny>> {
-    PyArray::from_array_ref(array).into_arro3(py)
-}
-
-fn table_out(
-    py: Python<'_>,
-    schema: SchemaRef,
-    batches: Vec<RecordBatch>,
-) -> PyResult<Bound<'_, PyAny>> {
-    PyTable::try_new(batches, schema)?.into_arro3(py)
+fn table_out(schema: SchemaRef, batches: Vec<RecordBatch>) -> PyResult<Arro3Table> {
+    Ok(PyTable::try_new(batches, schema)?.into())
 }
 
 /// A table of one record batch with these (named, typed) columns.
-fn one_batch(
-    py: Python<'_>,
-    fields: Vec<Field>,
-    columns: Vec<ArrayRef>,
-) -> PyResult<Bound<'_, PyAny>> {
+fn one_batch(fields: Vec<Field>, columns: Vec<ArrayRef>) -> PyResult<Arro3Table> {
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), columns)
         .map_err(|e| LdesfragError::new_err(e.to_string()))?;
-    table_out(py, schema, vec![batch])
-}
-
-fn tile_fields() -> Fields {
-    Fields::from(vec![
-        Field::new("x", DataType::UInt32, false),
-        Field::new("y", DataType::UInt32, false),
-    ])
+    table_out(schema, vec![batch])
 }
 
 #[pyfunction]
@@ -212,30 +216,13 @@ fn tiles_for_points<'py>(
     lon: &Bound<'py, PyAny>,
     lat: &Bound<'py, PyAny>,
     zoom: i64,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> PyResult<Arro3Array> {
     let z = zoom_arg(zoom)?;
     let (lon, lat) = (array(lon, "lon")?, array(lat, "lat")?);
-    let array = run(py, move || -> Result<ArrayRef, String> {
-        let (lon, lon_nulls) = columns::floats("lon", lon.as_ref()).map_err(|e| e.to_string())?;
-        let (lat, lat_nulls) = columns::floats("lat", lat.as_ref()).map_err(|e| e.to_string())?;
-        let n = lon.len();
-        if lat.len() != n {
-            return Err(format!("lon has {n} values, lat has {}", lat.len()));
-        }
-        let tiles = tile_kernel::tiles_of_points(&lon, &lat, z);
-        let valid = BooleanBuffer::new(Buffer::from_vec(tiles.valid), 0, n);
-        // No bitmap at all when every point is valid (and present).
-        let mut nulls = (tiles.invalid > 0).then(|| NullBuffer::new(valid));
-        for input in [lon_nulls, lat_nulls].into_iter().flatten() {
-            nulls = NullBuffer::union(nulls.as_ref(), Some(&input));
-        }
-        let x: ArrayRef = Arc::new(UInt32Array::new(ScalarBuffer::from(tiles.x), None));
-        let y: ArrayRef = Arc::new(UInt32Array::new(ScalarBuffer::from(tiles.y), None));
-        let nulls = nulls.filter(|n| n.null_count() > 0);
-        Ok(Arc::new(StructArray::new(tile_fields(), vec![x, y], nulls)))
-    })?
-    .map_err(ColumnError::new_err)?;
-    array_out(py, array)
+    let array = run(py, move || {
+        tile_kernel::tiles_array(lon.as_ref(), lat.as_ref(), z)
+    })??;
+    Ok(Arro3Array::from(Arc::new(array) as ArrayRef))
 }
 
 #[pyfunction]
@@ -245,56 +232,13 @@ fn cover<'py>(
     geometries: &Bound<'py, PyAny>,
     zoom: i64,
     max_tiles: usize,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> PyResult<Arro3Array> {
     let z = zoom_arg(zoom)?;
     let array = array(geometries, "geometries")?;
-    let array = run(py, move || -> Result<ArrayRef, String> {
-        let wkts = Strings::try_new(array.as_ref()).ok_or_else(|| {
-            format!(
-                "geometries must be strings (WKT), not {}",
-                array.data_type()
-            )
-        })?;
-        use rayon::prelude::*;
-        let covers: Vec<Option<Vec<(u32, u32)>>> = (0..wkts.len())
-            .into_par_iter()
-            .map_init(Vec::new, |tiles, i| {
-                let w = wkts.get(i)?;
-                cover_kernel::cover_wkt(w, z, max_tiles, tiles).ok()?;
-                Some(tiles.clone())
-            })
-            .collect();
-        let (mut xs, mut ys) = (UInt32Builder::new(), UInt32Builder::new());
-        let mut offsets = vec![0i32];
-        let mut valid = Vec::with_capacity(covers.len());
-        for c in &covers {
-            if let Some(tiles) = c {
-                for &(x, y) in tiles {
-                    xs.append_value(x);
-                    ys.append_value(y);
-                }
-            }
-            valid.push(c.is_some());
-            let len = i32::try_from(xs.len())
-                .map_err(|_| "more than 2^31 tiles in one call".to_owned())?;
-            offsets.push(len);
-        }
-        let values = StructArray::new(
-            tile_fields(),
-            vec![Arc::new(xs.finish()) as ArrayRef, Arc::new(ys.finish())],
-            None,
-        );
-        let field = Arc::new(Field::new("item", DataType::Struct(tile_fields()), false));
-        let nulls = NullBuffer::from(valid);
-        Ok(Arc::new(ListArray::new(
-            field,
-            OffsetBuffer::new(ScalarBuffer::from(offsets)),
-            Arc::new(values),
-            Some(nulls).filter(|n| n.null_count() > 0),
-        )))
-    })?
-    .map_err(ColumnError::new_err)?;
-    array_out(py, array)
+    let array = run(py, move || {
+        cover_kernel::cover_array(array.as_ref(), z, max_tiles)
+    })??;
+    Ok(Arro3Array::from(Arc::new(array) as ArrayRef))
 }
 
 #[pyfunction]
@@ -303,7 +247,7 @@ fn parse_datetime<'py>(
     py: Python<'py>,
     values: &Bound<'py, PyAny>,
     naive: &str,
-) -> PyResult<Bound<'py, PyAny>> {
+) -> PyResult<Arro3Array> {
     // "utc", "reject", or an IANA zone whose wall-clock time zone-less values are.
     let zone = match naive {
         "utc" | "reject" => None,
@@ -315,35 +259,15 @@ fn parse_datetime<'py>(
     };
     let reject = naive == "reject";
     let array = array(values, "values")?;
-    let out = run(py, move || -> Result<ArrayRef, String> {
+    let out = run(py, move || {
         let naive = match &zone {
             Some(zone) => xsd::Naive::Local(zone),
             None if reject => xsd::Naive::Reject,
             None => xsd::Naive::Utc,
         };
-        let strings = Strings::try_new(array.as_ref())
-            .ok_or_else(|| format!("values must be strings, not {}", array.data_type()))?;
-        let n = strings.len();
-        let parsed = match strings {
-            Strings::Utf8(a) => {
-                xsd::parse_many(n, |i| a.is_valid(i).then(|| a.value(i).as_bytes()), naive)
-            }
-            Strings::Large(a) => {
-                xsd::parse_many(n, |i| a.is_valid(i).then(|| a.value(i).as_bytes()), naive)
-            }
-            Strings::View(a) => {
-                xsd::parse_many(n, |i| a.is_valid(i).then(|| a.value(i).as_bytes()), naive)
-            }
-        };
-        let valid = BooleanBuffer::new(Buffer::from_vec(parsed.valid), 0, n);
-        let nulls = (parsed.invalid > 0).then(|| NullBuffer::new(valid));
-        let values = parsed.values;
-        Ok(Arc::new(
-            TimestampMicrosecondArray::new(ScalarBuffer::from(values), nulls).with_timezone("UTC"),
-        ))
-    })?
-    .map_err(ColumnError::new_err)?;
-    array_out(py, out)
+        xsd::parse_array(array.as_ref(), naive)
+    })??;
+    Ok(Arro3Array::from(Arc::new(out) as ArrayRef))
 }
 
 #[pyfunction]
@@ -408,12 +332,9 @@ impl PyFragmenter {
     }
 }
 
-fn table_result<'py>(
-    py: Python<'py>,
-    table: Result<fragmenter::Table, fragmenter::TableError>,
-) -> PyResult<Bound<'py, PyAny>> {
+fn table_result(table: Result<fragmenter::Table, fragmenter::TableError>) -> PyResult<Arro3Table> {
     let t = table.map_err(|e| LdesfragError::new_err(e.to_string()))?;
-    table_out(py, t.schema, t.batches)
+    table_out(t.schema, t.batches)
 }
 
 #[pymethods]
@@ -475,11 +396,7 @@ impl PyFragmenter {
         Ok(())
     }
 
-    fn assign<'py>(
-        &mut self,
-        py: Python<'py>,
-        members: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn assign(&mut self, py: Python<'_>, members: &Bound<'_, PyAny>) -> PyResult<Arro3Table> {
         self.usable()?;
         let batches = record_batches(members, "members")?;
         let broken = &mut self.broken;
@@ -515,7 +432,7 @@ impl PyFragmenter {
                 .collect::<Result<Vec<_>, _>>()
         })?
         .map_err(|e| LdesfragError::new_err(e.to_string()))?;
-        table_out(py, schema, batches)
+        table_out(schema, batches)
     }
 
     /// A test hook, not part of the API: the next `assign` panics once the structure is
@@ -525,10 +442,9 @@ impl PyFragmenter {
     }
 
     /// The members of the last call that went to an unknown bucket or were left out.
-    fn invalid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn invalid(&self) -> PyResult<Arro3Table> {
         let inv = &self.last_invalid;
         one_batch(
-            py,
             vec![
                 Field::new("row", DataType::UInt64, false),
                 Field::new("column", DataType::Utf8, false),
@@ -547,10 +463,9 @@ impl PyFragmenter {
     }
 
     /// The members of the last call that were left out.
-    fn rejected<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn rejected(&self) -> PyResult<Arro3Table> {
         let rejected: Vec<_> = self.last_invalid.iter().filter(|i| i.rejected).collect();
         one_batch(
-            py,
             vec![
                 Field::new("row", DataType::UInt64, false),
                 Field::new("reason", DataType::Utf8, false),
@@ -568,19 +483,16 @@ impl PyFragmenter {
         )
     }
 
-    fn relations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn relations(&self, py: Python<'_>) -> PyResult<Arro3Table> {
         let f = self.usable()?;
         let table = run(py, || {
             f.relations_table(&f.relations(), fragmenter::MAX_BATCH_BYTES)
         })?;
-        table_result(py, table)
+        table_result(table)
     }
 
     /// The nodes changed since the last call and every relation from them; the mark moves on.
-    fn changes<'py>(
-        &mut self,
-        py: Python<'py>,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    fn changes(&mut self, py: Python<'_>) -> PyResult<(Arro3Table, Arro3Table)> {
         let f = self.usable()?;
         let mark = &self.mark;
         let (nodes, relations, next) = run(py, || {
@@ -590,17 +502,17 @@ impl PyFragmenter {
             let relations = f.relations_table(&changes.relations, limit);
             (nodes, relations, f.mark())
         })?;
-        let out = (table_result(py, nodes)?, table_result(py, relations)?);
+        let out = (table_result(nodes)?, table_result(relations)?);
         self.mark = next;
         Ok(out)
     }
 
-    fn pages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn pages(&self, py: Python<'_>) -> PyResult<Arro3Table> {
         let f = self.usable()?;
         let table = run(py, || {
             f.pages_table(&f.pages(), fragmenter::MAX_BATCH_BYTES)
         })?;
-        table_result(py, table)
+        table_result(table)
     }
 
     fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
@@ -627,7 +539,7 @@ impl PySeenIds {
     /// Adds the records of a log segment.
     fn load(&mut self, py: Python<'_>, records: &[u8]) -> PyResult<()> {
         let inner = &mut self.inner;
-        run(py, || inner.load(records))?.map_err(StateError::new_err)
+        Ok(run(py, || inner.load(records))??)
     }
 
     /// Every record, for a compacted log.
@@ -643,14 +555,14 @@ impl PySeenIds {
         &mut self,
         py: Python<'py>,
         ids: AnyArray,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyBytes>)> {
+    ) -> PyResult<(Arro3Array, Bound<'py, PyBytes>)> {
         let ids = one_array(ids)?;
         let strings = Strings::try_new(ids.as_ref()).ok_or_else(|| {
             ColumnError::new_err(format!("id: {} is not a string array", ids.data_type()))
         })?;
         let inner = &mut self.inner;
         let (first, records) = run(py, || inner.admit(strings.len(), |i| strings.get(i)))?;
-        let mask = array_out(py, Arc::new(BooleanArray::from(first)) as ArrayRef)?;
+        let mask = Arro3Array::from(Arc::new(BooleanArray::from(first)) as ArrayRef);
         Ok((mask, PyBytes::new(py, &records)))
     }
 }

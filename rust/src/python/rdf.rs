@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use arrow_array::{ArrayRef, BooleanArray, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field};
 use pyo3::prelude::*;
+use pyo3_arrow::export::Arro3Table;
 
 use super::{one_batch, run, table_out};
 use crate::rdf::{self, ColumnKind, ColumnSpec, Config, Format, Input, Mode, Versions};
@@ -133,22 +134,22 @@ impl PyMemberReader {
     }
 
     /// The next batch, or None at the end.
-    fn next_batch<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    fn next_batch(&mut self, py: Python<'_>) -> PyResult<Option<Arro3Table>> {
         let mut guard = self.reader()?;
         let inner = &mut *guard;
         let batch = run(py, move || inner.next_batch())??;
         match batch {
-            Some(b) => Ok(Some(table_out(py, b.schema(), vec![b])?)),
+            Some(b) => Ok(Some(table_out(b.schema(), vec![b])?)),
             None => Ok(None),
         }
     }
 
     /// An empty table with the members schema.
-    fn empty<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        table_out(py, self.reader()?.schema(), Vec::new())
+    fn empty(&self) -> PyResult<Arro3Table> {
+        table_out(self.reader()?.schema(), Vec::new())
     }
 
-    fn problems<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    fn problems(&self) -> PyResult<Arro3Table> {
         let guard = self.reader()?;
         let ps = guard.problems();
         let columns: Vec<ArrayRef> = vec![
@@ -161,7 +162,6 @@ impl PyMemberReader {
             Arc::new(BooleanArray::from_iter(ps.iter().map(|p| Some(p.dropped)))),
         ];
         one_batch(
-            py,
             vec![
                 Field::new("file", DataType::Utf8, false),
                 Field::new("line", DataType::UInt64, true),

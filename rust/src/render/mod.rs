@@ -6,6 +6,7 @@
 //! N-Triples lines; they are checked by a strict line parser and copied through without
 //! re-encoding (their escapes are valid in N-Triples, N-Quads, Turtle and TriG alike).
 
+pub mod arrow;
 mod jsonld;
 mod ntriples;
 mod payload;
@@ -258,7 +259,7 @@ impl<'a> Graph<'a> {
                     row,
                     id: m.id.to_owned(),
                     line,
-                    why,
+                    why: why.to_string(),
                 }
             })?;
         }

@@ -98,7 +98,16 @@ struct Line<'a> {
     i: usize,
 }
 
-type Res<T> = Result<T, String>;
+/// Why a payload line is not N-Triples: what was expected or found, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} at column {column}")]
+pub(super) struct SyntaxError {
+    what: &'static str,
+    /// 1-based.
+    column: usize,
+}
+
+type Res<T> = Result<T, SyntaxError>;
 
 impl<'a> Line<'a> {
     fn ws(&mut self) {
@@ -116,14 +125,21 @@ impl<'a> Line<'a> {
         self.b.get(self.i).copied()
     }
 
-    fn err<T>(&self, what: &str) -> Res<T> {
-        Err(format!("{what} at column {}", self.i + 1))
+    fn err<T>(&self, what: &'static str) -> Res<T> {
+        Err(SyntaxError {
+            what,
+            column: self.i + 1,
+        })
     }
 
     fn hex(&mut self, n: usize) -> Res<()> {
         let end = self.i + n;
         if end > self.b.len() || !self.b[self.i..end].iter().all(u8::is_ascii_hexdigit) {
-            return self.err(&format!("expected {n} hex digits after \\u / \\U"));
+            return self.err(if n == 4 {
+                "expected 4 hex digits after \\u / \\U"
+            } else {
+                "expected 8 hex digits after \\u / \\U"
+            });
         }
         let code = u32::from_str_radix(&self.s[self.i..end], 16).unwrap_or(u32::MAX);
         if char::from_u32(code).is_none() {
@@ -307,7 +323,7 @@ pub(super) fn parse_each<'a>(
     payload: &'a str,
     member: u32,
     mut f: impl FnMut(Triple<'a>, Option<&'a str>),
-) -> Result<(), (usize, String)> {
+) -> Result<(), (usize, SyntaxError)> {
     let bytes = payload.as_bytes();
     let mut start = 0;
     let mut n = 1;

@@ -232,3 +232,28 @@ fn json_ld_is_json() {
     assert_eq!(member["http://ex.org/p"][1]["@value"], "2");
     assert_eq!(member["http://ex.org/q"][0]["@id"], "_:m0_b0");
 }
+
+#[test]
+fn payload_errors_say_what_and_where() {
+    let why = |payload: &str| match render(
+        &Page::new(NODE, STREAM),
+        &[member("http://ex.org/a", payload, None)],
+        &[],
+        Format::NTriples,
+    ) {
+        Err(RenderError::Payload { why, .. }) => why,
+        other => panic!("{payload:?}: {other:?}"),
+    };
+    assert_eq!(
+        why("<http://ex.org/a> <http://ex.org/p> \"\\u12\" ."),
+        "expected 4 hex digits after \\u / \\U at column 40"
+    );
+    assert_eq!(
+        why("<http://ex.org/a> <http://ex.org/p> \"\\U12\" ."),
+        "expected 8 hex digits after \\u / \\U at column 40"
+    );
+    assert_eq!(
+        why("<http://ex.org/a> x"),
+        "expected a predicate IRI at column 19"
+    );
+}
