@@ -32,14 +32,14 @@ pub enum ColumnError {
 
 /// A string column in any of Arrow's layouts.
 #[derive(Debug, Clone, Copy)]
-pub enum Strings<'a> {
+pub(crate) enum Strings<'a> {
     Utf8(&'a arrow_array::StringArray),
     Large(&'a arrow_array::LargeStringArray),
     View(&'a arrow_array::StringViewArray),
 }
 
 impl<'a> Strings<'a> {
-    pub fn try_new(array: &'a dyn Array) -> Option<Strings<'a>> {
+    pub(crate) fn try_new(array: &'a dyn Array) -> Option<Strings<'a>> {
         match array.data_type() {
             DataType::Utf8 => Some(Strings::Utf8(array.as_string::<i32>())),
             DataType::LargeUtf8 => Some(Strings::Large(array.as_string::<i64>())),
@@ -48,7 +48,7 @@ impl<'a> Strings<'a> {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             Strings::Utf8(a) => a.len(),
             Strings::Large(a) => a.len(),
@@ -56,12 +56,8 @@ impl<'a> Strings<'a> {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     #[inline]
-    pub fn get(&self, i: usize) -> Option<&'a str> {
+    pub(crate) fn get(&self, i: usize) -> Option<&'a str> {
         match self {
             Strings::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
             Strings::Large(a) => a.is_valid(i).then(|| a.value(i)),
@@ -72,7 +68,7 @@ impl<'a> Strings<'a> {
 
 /// One or several strings per row: a string column, or a list (or large list) of strings.
 #[derive(Debug, Clone, Copy)]
-pub enum StringsPerRow<'a> {
+pub(crate) enum StringsPerRow<'a> {
     One(Strings<'a>),
     List {
         offsets: Offsets<'a>,
@@ -83,7 +79,7 @@ pub enum StringsPerRow<'a> {
 
 /// List offsets of either width.
 #[derive(Debug, Clone, Copy)]
-pub enum Offsets<'a> {
+pub(crate) enum Offsets<'a> {
     Small(&'a [i32]),
     Large(&'a [i64]),
 }
@@ -98,7 +94,7 @@ impl Offsets<'_> {
 }
 
 impl<'a> StringsPerRow<'a> {
-    pub fn try_new(array: &'a dyn Array) -> Option<StringsPerRow<'a>> {
+    pub(crate) fn try_new(array: &'a dyn Array) -> Option<StringsPerRow<'a>> {
         if let Some(s) = Strings::try_new(array) {
             return Some(StringsPerRow::One(s));
         }
@@ -121,7 +117,7 @@ impl<'a> StringsPerRow<'a> {
     }
 
     /// The row's strings (nulls inside a list skipped); `None` when the row itself is null.
-    pub fn row(&self, i: usize, out: &mut Vec<&'a str>) -> Option<()> {
+    pub(crate) fn row(&self, i: usize, out: &mut Vec<&'a str>) -> Option<()> {
         out.clear();
         match self {
             StringsPerRow::One(s) => out.push(s.get(i)?),
@@ -141,7 +137,7 @@ impl<'a> StringsPerRow<'a> {
 }
 
 /// Finds a column by name, with an error that says why it was needed.
-pub fn column<'a>(
+pub(crate) fn column<'a>(
     batch: &'a RecordBatch,
     name: &str,
     why: &str,
@@ -160,7 +156,7 @@ pub fn column<'a>(
         })
 }
 
-pub fn type_error(name: &str, array: &dyn Array, expected: &'static str) -> ColumnError {
+pub(crate) fn type_error(name: &str, array: &dyn Array, expected: &'static str) -> ColumnError {
     ColumnError::Type {
         name: name.to_owned(),
         found: array.data_type().to_string(),
@@ -169,7 +165,7 @@ pub fn type_error(name: &str, array: &dyn Array, expected: &'static str) -> Colu
 }
 
 /// A float column as f64 values (borrowed for float64, widened for float32) and its nulls.
-pub fn floats<'a>(
+pub(crate) fn floats<'a>(
     name: &str,
     array: &'a dyn Array,
 ) -> Result<(Cow<'a, [f64]>, Option<NullBuffer>), ColumnError> {
@@ -190,7 +186,7 @@ pub fn floats<'a>(
 
 /// A temporal column read as instants: microseconds since the epoch (UTC), `None` where null.
 /// Timestamps of any unit (the zone does not change the instant) and dates (midnight UTC).
-pub fn instants(array: &dyn Array) -> Option<Vec<Option<i64>>> {
+pub(crate) fn instants(array: &dyn Array) -> Option<Vec<Option<i64>>> {
     let (values, nulls) = instant_values(array)?;
     Some(
         values
@@ -203,7 +199,7 @@ pub fn instants(array: &dyn Array) -> Option<Vec<Option<i64>>> {
 
 /// [`instants`] as one value per row (borrowed for microsecond timestamps; converted on the
 /// rayon pool otherwise) and the nulls, where the values are meaningless.
-pub fn instant_values(array: &dyn Array) -> Option<(Cow<'_, [i64]>, Option<NullBuffer>)> {
+pub(crate) fn instant_values(array: &dyn Array) -> Option<(Cow<'_, [i64]>, Option<NullBuffer>)> {
     fn map<T: arrow_array::ArrowPrimitiveType>(
         array: &dyn Array,
         f: impl Fn(T::Native) -> i64 + Sync,
@@ -241,13 +237,13 @@ pub fn instant_values(array: &dyn Array) -> Option<(Cow<'_, [i64]>, Option<NullB
 
 /// Member ids: strings or integers. Compared only to break timestamp ties.
 #[derive(Debug, Clone, Copy)]
-pub enum Ids<'a> {
+pub(crate) enum Ids<'a> {
     Strings(Strings<'a>),
     Ints(&'a dyn Array),
 }
 
 impl<'a> Ids<'a> {
-    pub fn try_new(name: &str, array: &'a dyn Array) -> Result<Ids<'a>, ColumnError> {
+    pub(crate) fn try_new(name: &str, array: &'a dyn Array) -> Result<Ids<'a>, ColumnError> {
         if let Some(s) = Strings::try_new(array) {
             return Ok(Ids::Strings(s));
         }
@@ -255,13 +251,6 @@ impl<'a> Ids<'a> {
             return Ok(Ids::Ints(array));
         }
         Err(type_error(name, array, "a string or integer type"))
-    }
-
-    pub fn is_valid(&self, i: usize) -> bool {
-        match self {
-            Ids::Strings(s) => s.get(i).is_some(),
-            Ids::Ints(a) => a.is_valid(i),
-        }
     }
 
     /// Integer ids as i128 so that every Arrow integer type orders correctly.
@@ -283,7 +272,7 @@ impl<'a> Ids<'a> {
         })
     }
 
-    pub fn cmp(&self, i: usize, other: &Ids<'_>, j: usize) -> std::cmp::Ordering {
+    pub(crate) fn cmp(&self, i: usize, other: &Ids<'_>, j: usize) -> std::cmp::Ordering {
         match (self, other) {
             (Ids::Strings(a), Ids::Strings(b)) => a.get(i).cmp(&b.get(j)),
             _ => self.int(i).cmp(&other.int(j)),

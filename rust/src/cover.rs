@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 /// Why a geometry has no cover.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum CoverError {
+pub(crate) enum CoverError {
     #[error(transparent)]
     Wkt(#[from] WktError),
     #[error(
@@ -61,13 +61,14 @@ pub enum CoverError {
     Zoom(u8),
 }
 
+#[cfg(test)]
 /// Every tile `(x, y)` at `zoom` the geometry (coordinates lon/lat) intersects, sorted by
 /// `(y, x)`, no duplicates. `out` is cleared first, and left empty on error.
 ///
 /// More than `max_tiles` distinct tiles is an error, detected while covering: memory stays
 /// within a small multiple of `max_tiles`. Rings need not be closed here (the closing edge is
 /// implied); a one-point line or ring covers the tiles touching that point.
-pub fn cover_geometry(
+pub(crate) fn cover_geometry(
     g: &Geometry,
     zoom: u8,
     max_tiles: usize,
@@ -77,7 +78,7 @@ pub fn cover_geometry(
 }
 
 /// [`cover_geometry`] of an optionally CRS-prefixed WKT literal (see [`parse_wkt`]).
-pub fn cover_wkt(
+pub(crate) fn cover_wkt(
     wkt: &str,
     zoom: u8,
     max_tiles: usize,
@@ -510,7 +511,7 @@ impl Coverer<'_> {
             Geometry::MultiLineString(ls) => ls.iter().try_for_each(|l| self.line(l)),
             Geometry::Polygon(rings) => self.polygon(rings),
             Geometry::MultiPolygon(ps) => ps.iter().try_for_each(|rings| self.polygon(rings)),
-            Geometry::GeometryCollection(gs) => gs.iter().try_for_each(|g| self.geometry(g)),
+            Geometry::Collection(gs) => gs.iter().try_for_each(|g| self.geometry(g)),
         }
     }
 

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 
 /// A projected CRS that can be reprojected to WGS 84 longitude/latitude.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Projection {
+pub(crate) enum Projection {
     /// EPSG:3857, WGS 84 / Pseudo-Mercator.
     WebMercator,
     /// EPSG:31370, BD72 / Belgian Lambert 72.
@@ -30,7 +30,7 @@ pub enum Projection {
 
 impl Projection {
     /// The projection of an EPSG code, if it is one of the supported ones.
-    pub fn from_epsg(code: u32) -> Option<Self> {
+    pub(crate) fn from_epsg(code: u32) -> Option<Self> {
         match code {
             3857 => Some(Projection::WebMercator),
             31370 => Some(Projection::BelgianLambert72),
@@ -38,8 +38,9 @@ impl Projection {
         }
     }
 
+    #[cfg(test)]
     /// The EPSG code of the projected CRS.
-    pub fn epsg(self) -> u32 {
+    pub(crate) fn epsg(self) -> u32 {
         match self {
             Projection::WebMercator => 3857,
             Projection::BelgianLambert72 => 31370,
@@ -55,7 +56,7 @@ impl Projection {
     ///   where the cover clamps it like any latitude).
     /// - EPSG:31370: Belgium's extent (x 0..300 km, y 0..250 km) widened by 1000 km on every
     ///   side, i.e. x in [-1000 km, 1300 km] and y in [-1000 km, 1250 km].
-    pub fn to_lonlat(self, x: f64, y: f64) -> Option<(f64, f64)> {
+    pub(crate) fn to_lonlat(self, x: f64, y: f64) -> Option<(f64, f64)> {
         match self {
             Projection::WebMercator => web_mercator_to_wgs84(x, y),
             Projection::BelgianLambert72 => lambert72_to_wgs84(x, y),
@@ -66,12 +67,12 @@ impl Projection {
 // ---- EPSG:3857 -------------------------------------------------------------------------------
 
 /// The sphere radius of EPSG:3857 (the WGS 84 semi-major axis), metres.
-pub const WEB_MERCATOR_RADIUS: f64 = 6_378_137.0;
+pub(crate) const WEB_MERCATOR_RADIUS: f64 = 6_378_137.0;
 /// x of the antimeridian in EPSG:3857: π·R = 20037508.342789244 m.
 const WEB_MERCATOR_HALF_WIDTH: f64 = PI * WEB_MERCATOR_RADIUS;
 
 /// EPSG:3857 `(x, y)` → WGS 84 `(lon, lat)` in degrees (see [`Projection::to_lonlat`]).
-pub fn web_mercator_to_wgs84(x: f64, y: f64) -> Option<(f64, f64)> {
+pub(crate) fn web_mercator_to_wgs84(x: f64, y: f64) -> Option<(f64, f64)> {
     // `<=` is false for NaN; ±inf fails it too.
     if !(x.abs() <= WEB_MERCATOR_HALF_WIDTH + 1e-6 && y.is_finite()) {
         return None;
@@ -318,7 +319,7 @@ const LAMBERT72_Y: (f64, f64) = (-1_000_000.0, 1_250_000.0);
 
 /// EPSG:31370 `(x, y)` → BD72 geographic `(lon, lat)` in degrees (no datum shift), or `None`
 /// outside the sane area.
-pub fn lambert72_to_bd72(x: f64, y: f64) -> Option<(f64, f64)> {
+pub(crate) fn lambert72_to_bd72(x: f64, y: f64) -> Option<(f64, f64)> {
     // `contains` is false for NaN and ±inf.
     let inside = (LAMBERT72_X.0..=LAMBERT72_X.1).contains(&x)
         && (LAMBERT72_Y.0..=LAMBERT72_Y.1).contains(&y);
@@ -330,7 +331,7 @@ pub fn lambert72_to_bd72(x: f64, y: f64) -> Option<(f64, f64)> {
 }
 
 /// EPSG:31370 `(x, y)` → WGS 84 `(lon, lat)` in degrees (see [`Projection::to_lonlat`]).
-pub fn lambert72_to_wgs84(x: f64, y: f64) -> Option<(f64, f64)> {
+pub(crate) fn lambert72_to_wgs84(x: f64, y: f64) -> Option<(f64, f64)> {
     let (lon, lat) = lambert72_to_bd72(x, y)?;
     let (lon, lat) = bd72_to_wgs84(lon, lat);
     finite_degrees(lon.to_radians(), lat.to_radians())
@@ -338,7 +339,7 @@ pub fn lambert72_to_wgs84(x: f64, y: f64) -> Option<(f64, f64)> {
 
 /// BD72 geographic `(lon, lat)` in degrees → WGS 84 `(lon, lat)` in degrees, by EPSG:15929
 /// (the BD72 height taken as 0, the WGS 84 height dropped).
-pub fn bd72_to_wgs84(lon: f64, lat: f64) -> (f64, f64) {
+pub(crate) fn bd72_to_wgs84(lon: f64, lat: f64) -> (f64, f64) {
     let bd72 = INTERNATIONAL_1924.to_geocentric(lat.to_radians(), lon.to_radians());
     let (lat, lon) = WGS84.to_geodetic(BD72_TO_WGS84.apply(bd72));
     (lon.to_degrees(), lat.to_degrees())

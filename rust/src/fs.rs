@@ -80,10 +80,6 @@ fn parent(path: &Path) -> &Path {
 }
 
 impl Writer {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Writes each body to its path from the start; without `truncate`, an existing file is
     /// not truncated first: callers pick files no larger than the body (spares), so nothing
     /// stale remains and no block is freed.
@@ -352,7 +348,7 @@ mod tests {
     #[test]
     fn new_files_are_created_with_their_directories_and_existing_ones_left_alone() {
         let s = Scratch::new("create");
-        let mut w = Writer::new();
+        let mut w = Writer::default();
         let paths = [
             s.path("a/b/c/page-1.ttl"),
             s.path("a/b/index.ttl"),
@@ -372,7 +368,7 @@ mod tests {
         w.sync().expect("synced");
         assert!(w.files.is_empty() && w.dirs.is_empty());
         // Existing files are reported and untouched, in known and unknown directories.
-        let mut fresh = Writer::new();
+        let mut fresh = Writer::default();
         for w in [&mut w, &mut fresh] {
             let existed = w.create(&paths[..2], &[b"new", b"new"]).expect("created");
             assert_eq!(existed, [0, 1]);
@@ -384,7 +380,7 @@ mod tests {
     #[test]
     fn writes_overwrite_from_the_start_and_swaps_keep_the_old_file() {
         let s = Scratch::new("swap");
-        let mut w = Writer::new();
+        let mut w = Writer::default();
         let (spare, target) = (s.path("tmp/spare-0"), s.path("d/page-1.ttl"));
         std::fs::create_dir(s.path("tmp")).expect("tmp");
         w.create(std::slice::from_ref(&target), &[b"old version"])
@@ -423,7 +419,7 @@ mod tests {
     #[test]
     fn errors_name_the_path() {
         let s = Scratch::new("errors");
-        let mut w = Writer::new();
+        let mut w = Writer::default();
         let file = s.path("file");
         w.create(std::slice::from_ref(&file), &[b"x"])
             .expect("created");
@@ -455,7 +451,7 @@ mod tests {
     #[test]
     fn many_paths_sync_from_threads_and_the_first_error_is_reported() {
         let s = Scratch::new("sync");
-        let mut w = Writer::new();
+        let mut w = Writer::default();
         let paths: Vec<PathBuf> = (0..200)
             .map(|i| s.path(&format!("k={}/p-{i}", i % 7)))
             .collect();
@@ -478,7 +474,7 @@ mod tests {
     #[test]
     fn pairwise_lists_of_other_lengths_are_refused_before_any_change() {
         let s = Scratch::new("lengths");
-        let mut w = Writer::new();
+        let mut w = Writer::default();
         let (a, b) = (s.path("a"), s.path("b"));
         let two = [a.clone(), b.clone()];
         let e = w.create(&two, &[b"x"]).expect_err("two paths, one body");

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashSet;
 
 /// Bytes of one digest.
-pub const RECORD: usize = 16;
+pub(crate) const RECORD: usize = 16;
 
 const MAGIC: &[u8; 8] = b"LDESSEEN";
 /// Bytes of a segment's header: the magic and the digest count.
@@ -99,11 +99,13 @@ fn digest(id: &str) -> u128 {
 }
 
 impl SeenIds {
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.seen.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.seen.is_empty()
     }
 

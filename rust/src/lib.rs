@@ -2,10 +2,14 @@
 //!
 //! Everything here but the `python` module is plain Rust over Arrow arrays, so `cargo test`
 //! runs without Python. The binding layer (`--features python`) only converts and dispatches.
+//!
+//! Items are `pub(crate)` unless the benchmarks in `rust/examples` or the binding need them:
+//! the binding is compiled only with its feature, so what it alone calls is `pub` (else a
+//! build without it would call it dead), and everything else unused is reported dead.
 
 pub mod columns;
 pub mod cover;
-pub mod crs;
+mod crs;
 pub mod fragmenter;
 pub mod fs;
 pub mod ids;
@@ -14,8 +18,8 @@ pub mod render;
 pub mod tile;
 pub mod timebucket;
 pub mod view;
-pub mod vocab;
-pub mod wkt;
+mod vocab;
+mod wkt;
 pub mod xsd;
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use arrow_schema::{DataType, Field, Fields};
 use crate::columns::{self, ColumnError};
 
 /// The deepest zoom level accepted (2^30 tiles a side, the limit of mercantile's users too).
-pub const MAX_ZOOM: u8 = 30;
+pub(crate) const MAX_ZOOM: u8 = 30;
 /// mercantile's `EPSILON`: points this close to the right/lower edge count in the next tile.
 const EPSILON: f64 = 1e-14;
 /// Latitudes beyond this are certainly clamped to the first/last row (85.0511287798066…).
@@ -60,7 +60,7 @@ pub fn check_zoom(zoom: i64) -> Result<u8, TileError> {
 
 /// Checks a coordinate pair the way `tile` needs it.
 #[inline]
-pub fn check_point(lon: f64, lat: f64) -> Result<(), TileError> {
+pub(crate) fn check_point(lon: f64, lat: f64) -> Result<(), TileError> {
     if !lon.is_finite() {
         return Err(TileError::Longitude(lon));
     }
@@ -103,7 +103,7 @@ pub fn tile(lon: f64, lat: f64, zoom: u8) -> Result<Tile, TileError> {
 
 /// `tile` without the input checks (the caller guarantees a valid point and zoom).
 #[inline]
-pub fn tile_xy_unchecked(lon: f64, lat: f64, zoom: u8) -> (u32, u32) {
+pub(crate) fn tile_xy_unchecked(lon: f64, lat: f64, zoom: u8) -> (u32, u32) {
     let z2 = (1u64 << zoom) as f64;
     let x = lon / 360.0 + 0.5;
     // mercantile raises for latitudes where 1 - sin(lat) rounds to 0 (within ~1e-8 of a pole);
@@ -114,19 +114,19 @@ pub fn tile_xy_unchecked(lon: f64, lat: f64, zoom: u8) -> (u32, u32) {
 
 /// Western edge of column `x` in degrees (the reference server's `tile2lon`).
 #[inline]
-pub fn tile_lon(x: u32, zoom: u8) -> f64 {
+pub(crate) fn tile_lon(x: u32, zoom: u8) -> f64 {
     x as f64 / (1u64 << zoom) as f64 * 360.0 - 180.0
 }
 
 /// Northern edge of row `y` in degrees (the reference server's `tile2lat`).
 #[inline]
-pub fn tile_lat(y: u32, zoom: u8) -> f64 {
+pub(crate) fn tile_lat(y: u32, zoom: u8) -> f64 {
     let n = PI - 2.0 * PI * y as f64 / (1u64 << zoom) as f64;
     n.sinh().atan().to_degrees()
 }
 
 /// West, south, east, north of a tile in degrees.
-pub fn tile_bounds(t: Tile) -> (f64, f64, f64, f64) {
+pub(crate) fn tile_bounds(t: Tile) -> (f64, f64, f64, f64) {
     (
         tile_lon(t.x, t.z),
         tile_lat(t.y + 1, t.z),
@@ -137,7 +137,7 @@ pub fn tile_bounds(t: Tile) -> (f64, f64, f64, f64) {
 
 /// The tile's bounding box as the reference server's relation value: a CRS84-prefixed WKT
 /// polygon with the ring `E N, E S, W S, W N, E N`, numbers in shortest round-trip form.
-pub fn tile_bbox_wkt(t: Tile) -> String {
+pub(crate) fn tile_bbox_wkt(t: Tile) -> String {
     let (w, s, e, n) = tile_bounds(t);
     format!(
         "<http://www.opengis.net/def/crs/OGC/1.3/CRS84> POLYGON (({e} {n}, {e} {s}, {w} {s}, {w} {n}, {e} {n}))"
@@ -791,13 +791,13 @@ fn tiles_of_points_by(run: RunFn, lon: &[f64], lat: &[f64], zoom: u8) -> PointTi
 
 impl PointTiles {
     /// Whether point `i` is valid (its bit in [`PointTiles::valid`]).
-    pub fn is_valid(&self, i: usize) -> bool {
+    pub(crate) fn is_valid(&self, i: usize) -> bool {
         self.valid[i / BLOCK] >> (i % BLOCK) & 1 == 1
     }
 }
 
 /// The fields of a tile struct in Arrow (`struct<x: uint32, y: uint32>`).
-pub fn tile_fields() -> Fields {
+pub(crate) fn tile_fields() -> Fields {
     Fields::from(vec![
         Field::new("x", DataType::UInt32, false),
         Field::new("y", DataType::UInt32, false),

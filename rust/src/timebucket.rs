@@ -42,7 +42,7 @@ const MAX_YEAR: i64 = 10_000_000;
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "lowercase")]
-pub enum Granularity {
+pub(crate) enum Granularity {
     Year,
     Month,
     Day,
@@ -53,7 +53,7 @@ pub enum Granularity {
 
 impl Granularity {
     /// Every level, coarsest first.
-    pub const ALL: [Granularity; 6] = [
+    pub(crate) const ALL: [Granularity; 6] = [
         Granularity::Year,
         Granularity::Month,
         Granularity::Day,
@@ -63,7 +63,7 @@ impl Granularity {
     ];
 
     /// The bucket-descriptor key of the reference server (`year`, `month`, …).
-    pub fn key(self) -> &'static str {
+    pub(crate) fn key(self) -> &'static str {
         match self {
             Granularity::Year => "year",
             Granularity::Month => "month",
@@ -74,8 +74,9 @@ impl Granularity {
         }
     }
 
+    #[cfg(test)]
     /// The inverse of [`Granularity::key`] (exact, lowercase).
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|g| g.key() == s)
     }
 }
@@ -83,7 +84,7 @@ impl Granularity {
 /// A zone name that chrono-tz does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown IANA time zone {0:?}")]
-pub struct UnknownZone(pub String);
+pub(crate) struct UnknownZone(pub String);
 
 /// An IANA time zone for bucketing. Cheap to clone; two zones are equal when their names are.
 #[derive(Clone)]
@@ -109,7 +110,7 @@ impl Eq for Zone {}
 
 impl Zone {
     /// A zone by its IANA name (case-sensitive, e.g. `Europe/Brussels`, `UTC`).
-    pub fn parse(name: &str) -> Result<Zone, UnknownZone> {
+    pub(crate) fn parse(name: &str) -> Result<Zone, UnknownZone> {
         if name == "UTC" {
             return Ok(Zone::utc());
         }
@@ -120,13 +121,14 @@ impl Zone {
         })
     }
 
+    #[cfg(test)]
     /// The IANA name, as chrono-tz spells it.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         self.name
     }
 
     /// UTC (no table, no lookups).
-    pub fn utc() -> Zone {
+    pub(crate) fn utc() -> Zone {
         Zone {
             name: "UTC",
             spans: None,
@@ -136,7 +138,7 @@ impl Zone {
     /// The instant of a local wall-clock time (µs since 1970-01-01T00:00 local), as Python's
     /// `zoneinfo` reads it with `fold=0`: in a repeated hour the first occurrence, in a skipped
     /// hour the offset from before the change (docs/semantics.md, "Zone-less timestamps").
-    pub fn utc_of_wall(&self, wall: i64) -> i64 {
+    pub(crate) fn utc_of_wall(&self, wall: i64) -> i64 {
         match &self.spans {
             None => wall,
             Some(spans) => spans.utc_of_wall(wall),
@@ -302,7 +304,7 @@ fn spans_of(tz: Tz) -> Option<Arc<Spans>> {
 /// 1970-01-01; Hour/Minute/Second → local hours/minutes/seconds since 1970-01-01T00:00 local
 /// (floor division, so 1969 gives negative keys).
 #[inline]
-pub fn bucket_key(ts_us: i64, g: Granularity, zone: &Zone) -> i64 {
+pub(crate) fn bucket_key(ts_us: i64, g: Granularity, zone: &Zone) -> i64 {
     let local = match &zone.spans {
         None => ts_us,
         Some(spans) => spans.local_reach(ts_us),
@@ -314,7 +316,7 @@ pub fn bucket_key(ts_us: i64, g: Granularity, zone: &Zone) -> i64 {
 /// matched once, outside the loop, so that in UTC a day, hour, minute or second key is one
 /// division by a constant per value.
 #[inline]
-pub fn for_each_key(ts: &[i64], g: Granularity, zone: &Zone, mut put: impl FnMut(i64)) {
+pub(crate) fn for_each_key(ts: &[i64], g: Granularity, zone: &Zone, mut put: impl FnMut(i64)) {
     if zone.spans.is_some() {
         return ts.iter().for_each(|&t| put(bucket_key(t, g, zone)));
     }
@@ -363,7 +365,7 @@ fn local_start(key: i64, g: Granularity) -> i64 {
 /// Equals `bucket_key` at `to` of any instant in the bucket. (For a finer `to` it gives the
 /// first `to` bucket inside the key's bucket.)
 #[inline]
-pub fn coarsen(key: i64, from: Granularity, to: Granularity) -> i64 {
+pub(crate) fn coarsen(key: i64, from: Granularity, to: Granularity) -> i64 {
     if from == to {
         key
     } else {
@@ -371,17 +373,18 @@ pub fn coarsen(key: i64, from: Granularity, to: Granularity) -> i64 {
     }
 }
 
+#[cfg(test)]
 /// The bucket's value for its own level, zero-padded as the reference server writes it:
 /// year "2023" (at least 4 digits, `-` for years before 0000: "-0044"), month "05", day "12",
 /// hour "14", minute "05", second "09".
-pub fn key_label(key: i64, g: Granularity) -> String {
+pub(crate) fn key_label(key: i64, g: Granularity) -> String {
     let mut s = String::new();
     push_key_label(&mut s, key, g);
     s
 }
 
 /// [`key_label`] appended to `out` (no allocation, no `fmt`: bucket ids are built in bulk).
-pub fn push_key_label(out: &mut String, key: i64, g: Granularity) {
+pub(crate) fn push_key_label(out: &mut String, key: i64, g: Granularity) {
     // Every value but the year is within 0..=99 (rem_euclid, or a day of the month).
     let two = |out: &mut String, v: i64| push_decimal(out, v as u64, 2);
     match g {
@@ -394,7 +397,7 @@ pub fn push_key_label(out: &mut String, key: i64, g: Granularity) {
 }
 
 /// The decimal digits of `v`, left-padded with zeros to at least `width` digits.
-pub fn push_decimal(out: &mut String, mut v: u64, width: usize) {
+pub(crate) fn push_decimal(out: &mut String, mut v: u64, width: usize) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     while v > 0 || start == digits.len() || digits.len() - start < width {
@@ -420,7 +423,7 @@ fn push_year(out: &mut String, year: i64) {
 /// local time is `>=` the bucket's local start, `end` the same for the next bucket. In a DST
 /// gap that is the transition instant; at a fall-back the earlier occurrence, so a repeated
 /// local hour spans two real hours and consecutive buckets tile the time line.
-pub fn key_bounds(key: i64, g: Granularity, zone: &Zone) -> (i64, i64) {
+pub(crate) fn key_bounds(key: i64, g: Granularity, zone: &Zone) -> (i64, i64) {
     let start = local_start(key, g);
     let end = local_start(key.saturating_add(1), g);
     match &zone.spans {
@@ -432,7 +435,7 @@ pub fn key_bounds(key: i64, g: Granularity, zone: &Zone) -> (i64, i64) {
 /// An instant as a valid `xsd:dateTime` in UTC with seconds and `Z`, e.g.
 /// `2023-05-01T00:00:00Z`; fractional digits only when non-zero (trimmed, up to 6). Years
 /// before 0000 or after 9999 as XSD 1.1 writes them (`-0044`, `12023`).
-pub fn format_utc(us: i64) -> String {
+pub(crate) fn format_utc(us: i64) -> String {
     let (y, mo, d) = civil_from_days(us.div_euclid(US_PER_DAY));
     let in_day = us.rem_euclid(US_PER_DAY);
     let second = in_day / US_PER_SEC;

@@ -9,7 +9,7 @@ use crate::vocab::{GEO_AS_WKT, PROV_GENERATED_AT_TIME, RDF_TYPE};
 /// One level of the fragmentation list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]
-pub enum Fragmentation {
+pub(crate) enum Fragmentation {
     Geospatial {
         max_zoom: u8,
         #[serde(default = "default_geo_path")]
@@ -67,7 +67,7 @@ fn default_page_size() -> u32 {
 /// Order of members within a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
-pub enum Order {
+pub(crate) enum Order {
     /// Input order (the reference server's ingest order).
     #[default]
     Arrival,
@@ -78,11 +78,11 @@ pub enum Order {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct View {
-    pub fragmentations: Vec<Fragmentation>,
+    pub(crate) fragmentations: Vec<Fragmentation>,
     #[serde(default = "default_page_size")]
     pub page_size: u32,
     #[serde(default)]
-    pub order: Order,
+    pub(crate) order: Order,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -113,7 +113,7 @@ impl View {
     }
 
     /// The bucket keys in order; they must be distinct (the reference server's rule).
-    pub fn validate(&self) -> Result<(), ViewError> {
+    pub(crate) fn validate(&self) -> Result<(), ViewError> {
         if self.page_size == 0 {
             return Err(ViewError("page_size must be at least 1".into()));
         }
@@ -158,7 +158,7 @@ impl View {
     }
 
     /// The column that orders members in `Order::Timestamp`: the first time level's column.
-    pub fn timestamp_column(&self) -> &str {
+    pub(crate) fn timestamp_column(&self) -> &str {
         self.fragmentations
             .iter()
             .find_map(|f| match f {
@@ -171,7 +171,7 @@ impl View {
 
 impl Granularity {
     /// Granularities from `Year` down to `self`.
-    pub fn levels(self) -> impl Iterator<Item = Granularity> {
+    pub(crate) fn levels(self) -> impl Iterator<Item = Granularity> {
         Granularity::ALL.into_iter().take_while(move |g| *g <= self)
     }
 }

@@ -10,11 +10,11 @@
 //! such form and becomes `MultiPoint(vec![])`. Empty members of multi-geometries are dropped.
 
 /// `(x, y)` as written in the WKT.
-pub type Coord = (f64, f64);
+pub(crate) type Coord = (f64, f64);
 
 /// A parsed geometry, coordinates as written.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Geometry {
+pub(crate) enum Geometry {
     Point(Coord),
     LineString(Vec<Coord>),
     /// Exterior ring first, then the holes; every ring is closed (first == last).
@@ -22,12 +22,13 @@ pub enum Geometry {
     MultiPoint(Vec<Coord>),
     MultiLineString(Vec<Vec<Coord>>),
     MultiPolygon(Vec<Vec<Vec<Coord>>>),
-    GeometryCollection(Vec<Geometry>),
+    /// `GEOMETRYCOLLECTION`.
+    Collection(Vec<Geometry>),
 }
 
 /// The coordinate reference system named by the literal's prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Crs {
+pub(crate) enum Crs {
     /// OGC CRS84 (longitude, latitude): no prefix, an `.../OGC/{version}/CRS84` IRI, or EWKT
     /// `SRID=4326;` (EWKT writes longitude first whatever the SRID).
     Crs84,
@@ -43,7 +44,7 @@ const MAX_DEPTH: usize = 32;
 
 /// Why a string is not WKT; the number is the byte offset where parsing stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WktError {
+pub(crate) enum WktError {
     #[error("invalid WKT at byte {0}: expected {1}")]
     Expected(usize, &'static str),
     #[error("invalid WKT at byte {0}: unknown geometry type")]
@@ -63,7 +64,7 @@ pub enum WktError {
 }
 
 /// Parses an optionally CRS-prefixed WKT literal.
-pub fn parse_wkt(s: &str) -> Result<(Crs, Geometry), WktError> {
+pub(crate) fn parse_wkt(s: &str) -> Result<(Crs, Geometry), WktError> {
     let mut p = Parser { s, pos: 0 };
     let crs = p.crs()?;
     let g = p.geometry(0)?;
@@ -444,7 +445,7 @@ impl<'a> Parser<'a> {
                 Kind::Polygon => Geometry::Polygon(Vec::new()),
                 Kind::MultiLineString => Geometry::MultiLineString(Vec::new()),
                 Kind::MultiPolygon => Geometry::MultiPolygon(Vec::new()),
-                Kind::Collection => Geometry::GeometryCollection(Vec::new()),
+                Kind::Collection => Geometry::Collection(Vec::new()),
             });
         }
         let open = self.pos.saturating_sub(1);
@@ -510,7 +511,7 @@ impl<'a> Parser<'a> {
                 loop {
                     members.push(self.geometry(depth + 1)?);
                     if !self.next_item()? {
-                        return Ok(Geometry::GeometryCollection(members));
+                        return Ok(Geometry::Collection(members));
                     }
                 }
             }
@@ -567,12 +568,9 @@ mod tests {
         );
         assert_eq!(
             geom("GEOMETRYCOLLECTION (POINT (1 2), GEOMETRYCOLLECTION (LINESTRING (0 0, 1 1)))"),
-            Geometry::GeometryCollection(vec![
+            Geometry::Collection(vec![
                 Geometry::Point((1.0, 2.0)),
-                Geometry::GeometryCollection(vec![Geometry::LineString(vec![
-                    (0.0, 0.0),
-                    (1.0, 1.0)
-                ])])
+                Geometry::Collection(vec![Geometry::LineString(vec![(0.0, 0.0), (1.0, 1.0)])])
             ])
         );
     }
@@ -593,14 +591,14 @@ mod tests {
         assert_eq!(geom("MULTIPOLYGON EMPTY"), Geometry::MultiPolygon(vec![]));
         assert_eq!(
             geom("GEOMETRYCOLLECTION (POINT EMPTY, MULTIPOINT EMPTY)"),
-            Geometry::GeometryCollection(vec![
+            Geometry::Collection(vec![
                 Geometry::MultiPoint(vec![]),
                 Geometry::MultiPoint(vec![])
             ])
         );
         assert_eq!(
             geom("GEOMETRYCOLLECTION EMPTY"),
-            Geometry::GeometryCollection(vec![])
+            Geometry::Collection(vec![])
         );
     }
 

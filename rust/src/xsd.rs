@@ -26,9 +26,9 @@ use crate::columns::Strings;
 use crate::timebucket::Zone;
 
 /// Microseconds in a second.
-pub const US_PER_SEC: i64 = 1_000_000;
+pub(crate) const US_PER_SEC: i64 = 1_000_000;
 /// Microseconds in a (UTC or local) day.
-pub const US_PER_DAY: i64 = 86_400 * US_PER_SEC;
+pub(crate) const US_PER_DAY: i64 = 86_400 * US_PER_SEC;
 
 /// More year digits than this cannot fit an `i64` of microseconds; stopping early also keeps
 /// the day arithmetic far from overflow.
@@ -50,7 +50,7 @@ pub enum Naive<'z> {
 
 /// Why a lexical form is not a valid `xsd:dateTime` / `xsd:date`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DateTimeError {
+pub(crate) enum DateTimeError {
     #[error("invalid xsd:dateTime: empty value")]
     Empty,
     /// `at` is the byte offset in the untrimmed input.
@@ -95,7 +95,7 @@ const fn shifted_days(y: u64, doy: u64) -> u64 {
 /// Days from 1970-01-01 to the given proleptic Gregorian date (`month` 1..=12, `day` 1..=31,
 /// not validated). Exact for |year| < 4·10^9; years beyond are clamped.
 #[inline]
-pub fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: u8, day: u8) -> i64 {
     // Count years from March so that the leap day is the last day of the year.
     let jan_or_feb = month <= 2;
     let y = year.clamp(1 - SHIFT_YEARS, SHIFT_YEARS) + SHIFT_YEARS - i64::from(jan_or_feb);
@@ -126,7 +126,7 @@ pub fn civil_from_days(days: i64) -> (i64, u8, u8) {
 
 /// Proleptic Gregorian leap rule; year 0 (1 BCE) is a leap year.
 #[inline]
-pub fn is_leap_year(year: i64) -> bool {
+pub(crate) fn is_leap_year(year: i64) -> bool {
     year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }
 
@@ -346,7 +346,7 @@ fn trim(raw: &[u8]) -> (&[u8], usize) {
 
 /// Parses an `xsd:dateTime` or `xsd:date` lexical form into microseconds since
 /// 1970-01-01T00:00:00Z. See the module documentation for the accepted forms.
-pub fn parse_xsd_datetime(s: &str, naive: Naive<'_>) -> Result<i64, DateTimeError> {
+pub(crate) fn parse_xsd_datetime(s: &str, naive: Naive<'_>) -> Result<i64, DateTimeError> {
     let b = s.as_bytes();
     parse_common(b).map_or_else(|| parse_bytes(b, naive), Ok)
 }

@@ -163,7 +163,7 @@ pub(super) unsafe fn copy_ids_avx2(ids: &IdArena, buckets: &[u32], offsets: &[i3
 
 impl Fragmenter {
     /// The canonical id of a bucket (docs/semantics.md, "Bucket ids"); the root's is "".
-    pub fn descriptor(&self, bucket: u32) -> &str {
+    pub(crate) fn descriptor(&self, bucket: u32) -> &str {
         self.ids.get(bucket)
     }
 

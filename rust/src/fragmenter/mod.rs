@@ -54,15 +54,16 @@ use arena::IdArena;
 use chunks::{chunk_keys, first_appearances, write_entries, Chunk, EntryColumns, NEW};
 use keys::{timestamp_order, CallKeys, LevelKeys};
 pub use tables::{Table, TableError, MAX_BATCH_BYTES};
-pub use tree::percent_encode_value;
+#[cfg(test)]
+pub(crate) use tree::percent_encode_value;
 use tree::{Bucket, ChildKey, KnownParent, Step};
 use word::LeafKey;
 
 /// The most fragmentations a view may chain.
-pub const MAX_LEVELS: usize = 4;
+pub(crate) const MAX_LEVELS: usize = 4;
 /// Default cap on the tiles of one geometry; larger covers go to `tile=unknown` with a reason.
 /// The one definition: `cover` and the Python API take it from here.
-pub const DEFAULT_MAX_TILES: usize = 100_000;
+pub(crate) const DEFAULT_MAX_TILES: usize = 100_000;
 
 /// What to do with a member whose timestamp, geometry or reference is missing or invalid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -285,7 +286,8 @@ impl Fragmenter {
         self.closed = true;
     }
 
-    pub fn bucket_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn bucket_count(&self) -> usize {
         self.buckets.len()
     }
 
@@ -294,7 +296,7 @@ impl Fragmenter {
     /// refuse it). Not in the Rust API.
     #[cfg(any(test, feature = "python"))]
     #[doc(hidden)]
-    pub fn fail_next_assign(&mut self) {
+    pub(crate) fn fail_next_assign(&mut self) {
         self.fail_next_assign = true;
     }
 

@@ -113,8 +113,9 @@ impl Fragmenter {
         out
     }
 
+    #[cfg(test)]
     /// Restores a fragmenter; the state must come from the same view.
-    pub fn from_state(view: View, state: &[u8]) -> Result<Fragmenter, Error> {
+    pub(crate) fn from_state(view: View, state: &[u8]) -> Result<Fragmenter, Error> {
         Fragmenter::restore(view, state, None)
     }
 

@@ -323,7 +323,7 @@ impl Fragmenter {
 
 /// Percent-encodes a bucket value so that the descriptor stays one unambiguous query string:
 /// everything but unreserved characters and the sub-delimiters that are safe in a query value.
-pub fn percent_encode_value(out: &mut String, value: &str) {
+pub(crate) fn percent_encode_value(out: &mut String, value: &str) {
     for &b in value.as_bytes() {
         let keep = b.is_ascii_alphanumeric() || b"-._~/:@!$'()*,;?".contains(&b);
         if keep {

@@ -1,14 +1,13 @@
 //! Binding of `crate::rdf`: the members reader.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use arrow_array::{ArrayRef, BooleanArray, StringArray, UInt64Array};
-use arrow_schema::{DataType, Field};
 use pyo3::prelude::*;
 use pyo3_arrow::export::Arro3Table;
 
-use super::{one_batch, run, table_out};
+use super::exceptions::LdesfragError;
+use super::{run, table_out};
 use crate::rdf::{self, ColumnKind, ColumnSpec, Config, Format, Input, Mode, Versions};
 
 pyo3::import_exception!(ldesfrag.exceptions, RdfError);
@@ -68,34 +67,10 @@ impl PyMemberReader {
         max_line_bytes: usize,
         max_member_bytes: usize,
     ) -> PyResult<Self> {
-        let mode = match (member, member_type) {
-            ("version-of", None) => Mode::VersionOf,
-            ("tree-member", None) => Mode::TreeMember,
-            ("named-graph", None) => Mode::NamedGraph,
-            ("subject", None) => Mode::Subject,
-            ("document", None) => Mode::Document,
-            ("type", Some(t)) => Mode::Type(rdf::iri("member_type", &t)?),
-            ("type", None) => return Err(RdfError::new_err("member=\"type\" needs member_type")),
-            (m, Some(_)) if m != "type" => {
-                return Err(RdfError::new_err(format!(
-                    "member_type is only used with member=\"type\", not {m:?}"
-                )))
-            }
-            (m, _) => {
-                return Err(RdfError::new_err(format!(
-                    "member must be \"version-of\", \"tree-member\", \"named-graph\", \"type\", \
-                     \"subject\" or \"document\", not {m:?}"
-                )))
-            }
-        };
+        let mode = Mode::parse(member, member_type.as_deref())?;
         let mut cfg = Config::new(mode, rdf::iri("version_of_path", version_of_path)?);
         for (name, kind, path) in columns {
-            let kind = match kind.as_str() {
-                "wkt" => ColumnKind::Wkt,
-                "time" => ColumnKind::Time,
-                "reference" => ColumnKind::Reference,
-                k => return Err(RdfError::new_err(format!("unknown column kind {k:?}"))),
-            };
+            let kind = ColumnKind::parse(&kind)?;
             let path = rdf::iri(&format!("path of column {name:?}"), &path)?;
             cfg.columns.push(ColumnSpec { name, kind, path });
         }
@@ -150,26 +125,8 @@ impl PyMemberReader {
     }
 
     fn problems(&self) -> PyResult<Arro3Table> {
-        let guard = self.reader()?;
-        let ps = guard.problems();
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(ps.iter().map(|p| &p.file))),
-            Arc::new(UInt64Array::from_iter(ps.iter().map(|p| p.line))),
-            Arc::new(StringArray::from_iter(
-                ps.iter().map(|p| p.member.as_deref()),
-            )),
-            Arc::new(StringArray::from_iter_values(ps.iter().map(|p| &p.reason))),
-            Arc::new(BooleanArray::from_iter(ps.iter().map(|p| Some(p.dropped)))),
-        ];
-        one_batch(
-            vec![
-                Field::new("file", DataType::Utf8, false),
-                Field::new("line", DataType::UInt64, true),
-                Field::new("member", DataType::Utf8, true),
-                Field::new("reason", DataType::Utf8, false),
-                Field::new("dropped", DataType::Boolean, false),
-            ],
-            columns,
-        )
+        let batch = rdf::problems_batch(self.reader()?.problems())
+            .map_err(|e| LdesfragError::new_err(e.to_string()))?;
+        table_out(batch.schema(), vec![batch])
     }
 }

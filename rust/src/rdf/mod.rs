@@ -8,16 +8,20 @@
 
 mod extract;
 mod line;
-pub mod parse;
-pub mod payload;
-pub mod reader;
+pub(crate) mod parse;
+pub(crate) mod payload;
+pub(crate) mod reader;
 
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{ArrowError, DataType, Field, Schema};
 use oxrdf::NamedNode;
 
-pub use parse::{Format, Note, NoteKind};
+pub use parse::Format;
 pub use reader::{Input, MemberReader};
 
-pub use crate::vocab::{TREE_MEMBER, XSD_DATE_TIME};
+pub(crate) use crate::vocab::TREE_MEMBER;
 
 /// Why reading could not start or go on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +64,34 @@ pub enum Mode {
     Document,
 }
 
+impl Mode {
+    /// The mode named `member` (`"version-of"`, `"tree-member"`, `"named-graph"`, `"type"`,
+    /// `"subject"` or `"document"`); `member_type` is the class of `"type"`, and only of it.
+    pub fn parse(member: &str, member_type: Option<&str>) -> Result<Mode, Error> {
+        let argument = |m: String| Err(Error::Argument(m));
+        Ok(match (member, member_type) {
+            ("version-of", None) => Mode::VersionOf,
+            ("tree-member", None) => Mode::TreeMember,
+            ("named-graph", None) => Mode::NamedGraph,
+            ("subject", None) => Mode::Subject,
+            ("document", None) => Mode::Document,
+            ("type", Some(t)) => Mode::Type(iri("member_type", t)?),
+            ("type", None) => return argument("member=\"type\" needs member_type".to_owned()),
+            (m, Some(_)) if m != "type" => {
+                return argument(format!(
+                    "member_type is only used with member=\"type\", not {m:?}"
+                ))
+            }
+            (m, _) => {
+                return argument(format!(
+                    "member must be \"version-of\", \"tree-member\", \"named-graph\", \"type\", \
+                     \"subject\" or \"document\", not {m:?}"
+                ))
+            }
+        })
+    }
+}
+
 /// What a column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
@@ -69,6 +101,41 @@ pub enum ColumnKind {
     Time,
     /// `list<string>`: every value (IRIs as IRI strings, literals as lexical forms).
     Reference,
+}
+
+impl ColumnKind {
+    /// The kind named `"wkt"`, `"time"` or `"reference"`.
+    pub fn parse(kind: &str) -> Result<ColumnKind, Error> {
+        Ok(match kind {
+            "wkt" => ColumnKind::Wkt,
+            "time" => ColumnKind::Time,
+            "reference" => ColumnKind::Reference,
+            k => return Err(Error::Argument(format!("unknown column kind {k:?}"))),
+        })
+    }
+}
+
+/// The problems as a table: `file`, `line` (null: none), `member` (null: none), `reason` and
+/// `dropped`.
+pub fn problems_batch(problems: &[Problem]) -> Result<RecordBatch, ArrowError> {
+    let ps = problems;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("file", DataType::Utf8, false),
+        Field::new("line", DataType::UInt64, true),
+        Field::new("member", DataType::Utf8, true),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("dropped", DataType::Boolean, false),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(ps.iter().map(|p| &p.file))),
+        Arc::new(UInt64Array::from_iter(ps.iter().map(|p| p.line))),
+        Arc::new(StringArray::from_iter(
+            ps.iter().map(|p| p.member.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter_values(ps.iter().map(|p| &p.reason))),
+        Arc::new(BooleanArray::from_iter(ps.iter().map(|p| Some(p.dropped)))),
+    ];
+    RecordBatch::try_new(schema, columns)
 }
 
 /// One output column: values of statements with predicate `path` in the description.
@@ -81,7 +148,7 @@ pub struct ColumnSpec {
 
 /// State objects → version objects (docs/ldes-rules.md, "Version objects").
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Versions {
+pub(crate) struct Versions {
     pub delimiter: String,
     /// Its lexical value on the subject is the version's timestamp, when present.
     pub timestamp_property: Option<NamedNode>,
@@ -97,7 +164,7 @@ pub struct Config {
     pub mode: Mode,
     pub version_of_path: NamedNode,
     pub columns: Vec<ColumnSpec>,
-    pub versions: Option<Versions>,
+    pub(crate) versions: Option<Versions>,
     /// Statements per window (see [`reader`]).
     pub window: usize,
     pub batch_size: usize,
@@ -113,7 +180,7 @@ pub struct Config {
 
 /// The default of `Config::max_line_bytes` and `Config::max_member_bytes`: 64 MiB, several
 /// times the largest real member descriptions (country outlines as WKT).
-pub const DEFAULT_MAX_BYTES: usize = 64 << 20;
+pub(crate) const DEFAULT_MAX_BYTES: usize = 64 << 20;
 
 impl Config {
     pub fn new(mode: Mode, version_of_path: NamedNode) -> Config {
@@ -139,6 +206,75 @@ pub fn iri(what: &str, s: &str) -> Result<NamedNode, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_modes_and_column_kinds_by_name() {
+        assert_eq!(Mode::parse("tree-member", None), Ok(Mode::TreeMember));
+        assert_eq!(
+            Mode::parse("type", Some("http://ex.org/C")),
+            Ok(Mode::Type(NamedNode::new_unchecked("http://ex.org/C")))
+        );
+        let message = |r: Result<Mode, Error>| r.expect_err("refused").to_string();
+        assert_eq!(
+            message(Mode::parse("type", None)),
+            "member=\"type\" needs member_type"
+        );
+        assert_eq!(
+            message(Mode::parse("subject", Some("http://ex.org/C"))),
+            "member_type is only used with member=\"type\", not \"subject\""
+        );
+        assert!(
+            message(Mode::parse("type", Some("no iri"))).starts_with("member_type: invalid IRI")
+        );
+        assert!(message(Mode::parse("every", None)).starts_with("member must be \"version-of\""));
+        assert_eq!(ColumnKind::parse("time"), Ok(ColumnKind::Time));
+        assert_eq!(
+            ColumnKind::parse("geo"),
+            Err(Error::Argument("unknown column kind \"geo\"".to_owned()))
+        );
+    }
+
+    #[test]
+    fn problems_as_a_table() {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::UInt64Type;
+        let problems = [
+            Problem {
+                file: "a.nq".to_owned(),
+                line: Some(3),
+                member: None,
+                reason: "bad".to_owned(),
+                dropped: true,
+            },
+            Problem {
+                file: "b.nq".to_owned(),
+                line: None,
+                member: Some("http://ex.org/m".to_owned()),
+                reason: "odd".to_owned(),
+                dropped: false,
+            },
+        ];
+        let t = problems_batch(&problems).expect("a table");
+        let names: Vec<&str> = t
+            .schema_ref()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(names, ["file", "line", "member", "reason", "dropped"]);
+        let line = t.column(1).as_primitive::<UInt64Type>();
+        assert_eq!(line.iter().collect::<Vec<_>>(), [Some(3), None]);
+        let member = t.column(2).as_string::<i32>();
+        assert_eq!(
+            member.iter().collect::<Vec<_>>(),
+            [None, Some("http://ex.org/m")]
+        );
+        assert_eq!(
+            t.column(4).as_boolean().iter().collect::<Vec<_>>(),
+            [Some(true), Some(false)]
+        );
+        assert_eq!(problems_batch(&[]).expect("empty").num_rows(), 0);
+    }
     use crate::testing::Rng;
 
     fn read_all(

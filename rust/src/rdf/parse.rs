@@ -59,13 +59,13 @@ const OVERLONG_KEPT: usize = 4096;
 
 /// What is wrong with a statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Note {
+pub(crate) struct Note {
     pub kind: NoteKind,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoteKind {
+pub(crate) enum NoteKind {
     /// Read with a repair; the statement is kept.
     Repaired,
     /// Read, but a term cannot be published (an invalid IRI or language tag): the quad is the
@@ -78,7 +78,7 @@ pub enum NoteKind {
 
 /// One parsed statement and the (1-based) line it ends on.
 #[derive(Debug, Clone)]
-pub struct Stmt {
+pub(crate) struct Stmt {
     pub quad: Quad,
     pub line: u64,
     pub note: Option<Box<Note>>,
@@ -113,12 +113,12 @@ impl Stmt {
         }
     }
 
-    pub fn is_unreadable(&self) -> bool {
+    pub(crate) fn is_unreadable(&self) -> bool {
         matches!(&self.note, Some(n) if n.kind == NoteKind::Unreadable)
     }
 
     /// About the statement's size as N-Triples text: what `max_member_bytes` counts.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         let q = &self.quad;
         let term = |t: &Term| match t {
             Term::NamedNode(n) => n.as_str().len(),
@@ -144,7 +144,7 @@ impl Stmt {
 /// absolute IRI that N-Triples can write without escapes: no space, control character or
 /// `<>"{}|^`\`) and hold no Unicode space either (rdflib's N-Triples reader ends an IRI at one,
 /// and RFC 3987 allows them only in theory: in data they are copy-paste accidents).
-pub fn iri_problem(iri: &str) -> Option<&'static str> {
+pub(crate) fn iri_problem(iri: &str) -> Option<&'static str> {
     if let Err(why) = crate::render::check_iri(iri) {
         return Some(why);
     }
@@ -156,7 +156,7 @@ pub fn iri_problem(iri: &str) -> Option<&'static str> {
 
 /// The N-Triples/Turtle `LANGTAG` production: `[A-Za-z]+ ('-' [A-Za-z0-9]+)*` (what the
 /// renderer and rdflib accept; every well-formed BCP 47 tag has this form).
-pub fn lang_ok(tag: &str) -> bool {
+pub(crate) fn lang_ok(tag: &str) -> bool {
     let mut parts = tag.split('-');
     let first = parts.next().unwrap_or("");
     !first.is_empty()
@@ -403,7 +403,7 @@ impl Low {
 
 /// Limits of one source (see `Config`).
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Longest line kept (longer ones are reported and skipped), and longest Turtle/TriG long
     /// string (`"""…"""` over many lines).
     pub max_line: usize,
@@ -412,7 +412,7 @@ pub struct Limits {
 }
 
 /// Streams the statements of one input.
-pub struct StatementSource {
+pub(crate) struct StatementSource {
     name: String,
     input: Box<dyn BufRead + Send>,
     parser: Low,
@@ -454,7 +454,7 @@ fn gzip_magic(input: &mut dyn BufRead) -> io::Result<bool> {
 
 impl StatementSource {
     /// Opens a file; gzip is recognised by its magic bytes, whatever the file is called.
-    pub fn open(
+    pub(crate) fn open(
         path: &Path,
         format: Format,
         base_iri: Option<&str>,
@@ -471,7 +471,7 @@ impl StatementSource {
     }
 
     /// Reads `input` (plain or gzip), named `name` in problems.
-    pub fn from_reader(
+    pub(crate) fn from_reader(
         name: String,
         mut input: Box<dyn BufRead + Send>,
         format: Format,
@@ -524,17 +524,17 @@ impl StatementSource {
         })
     }
 
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// Did a read error end the input?
-    pub fn is_broken(&self) -> bool {
+    pub(crate) fn is_broken(&self) -> bool {
         self.broken.is_some()
     }
 
     /// The read error that ended the input, once.
-    pub fn take_broken(&mut self) -> Option<Problem> {
+    pub(crate) fn take_broken(&mut self) -> Option<Problem> {
         self.broken.take()
     }
 
@@ -545,7 +545,7 @@ impl StatementSource {
 
     /// Appends up to about `limit` statements (and about `Limits::budget` bytes) to `out`; false
     /// once the input is exhausted (or broken).
-    pub fn read(&mut self, limit: usize, out: &mut Vec<Stmt>) -> bool {
+    pub(crate) fn read(&mut self, limit: usize, out: &mut Vec<Stmt>) -> bool {
         let target = out.len() + limit;
         if matches!(self.parser, Low::NTriples | Low::NQuads) {
             self.read_lines(limit, out);

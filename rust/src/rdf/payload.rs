@@ -16,9 +16,9 @@ use oxrdf::{LiteralRef, NamedOrBlankNode, NamedOrBlankNodeRef, TermRef, TripleRe
 use rustc_hash::{FxHashMap, FxHashSet};
 
 /// A subject or object, by kind and string, as a map key.
-pub type Key<'a> = (bool, &'a str);
+pub(crate) type Key<'a> = (bool, &'a str);
 
-pub fn subject_key(s: &NamedOrBlankNode) -> Key<'_> {
+pub(crate) fn subject_key(s: &NamedOrBlankNode) -> Key<'_> {
     match s {
         NamedOrBlankNode::NamedNode(n) => (false, n.as_str()),
         NamedOrBlankNode::BlankNode(b) => (true, b.as_str()),
@@ -197,7 +197,7 @@ fn hash_keys(keys: &mut [(&str, ObjectKey<'_>)]) -> u64 {
 }
 
 /// The description's triples (deduplicated) in canonical order, starting at `member`.
-pub fn canonical_order<'a>(
+pub(crate) fn canonical_order<'a>(
     member: &NamedOrBlankNode,
     triples: &[TripleRef<'a>],
 ) -> Vec<TripleRef<'a>> {
@@ -270,7 +270,7 @@ fn visit<'a>(sorter: &mut Sorter<'a>, root: u32, out: &mut Vec<TripleRef<'a>>) {
 }
 
 /// Writes the triples as N-Triples, relabelling blank nodes `_:b0`, `_:b1`, … in order.
-pub fn write_ntriples<'a>(triples: &[TripleRef<'a>], out: &mut String) {
+pub(crate) fn write_ntriples<'a>(triples: &[TripleRef<'a>], out: &mut String) {
     let mut labels: Ids<&'a str> = Ids::new();
     let mut blank = |b: &'a str, out: &mut String| {
         let _ = write!(out, "_:b{}", labels.insert(b).0);

@@ -77,7 +77,7 @@ impl std::fmt::Debug for MemberReader {
 }
 
 /// The members table's schema: `id`, one column per spec, `payload`.
-pub fn schema(cfg: &Config) -> SchemaRef {
+pub(crate) fn schema(cfg: &Config) -> SchemaRef {
     let mut fields = vec![Field::new("id", DataType::Utf8, false)];
     for c in &cfg.columns {
         fields.push(match c.kind {

@@ -77,7 +77,10 @@ enum Times<'a> {
 
 /// The members (columns `id`, `payload`, optional `timestamp`) at `rows` (row indices across
 /// all batches, in that order), or all of them.
-pub fn members<'a>(batches: &'a [RecordBatch], rows: Option<&[usize]>) -> Result<Vec<Member<'a>>> {
+pub(crate) fn members<'a>(
+    batches: &'a [RecordBatch],
+    rows: Option<&[usize]>,
+) -> Result<Vec<Member<'a>>> {
     let mut columns = Vec::with_capacity(batches.len());
     let mut starts = Vec::with_capacity(batches.len());
     let mut total = 0;
@@ -179,7 +182,7 @@ fn counts(batch: &RecordBatch) -> Result<Vec<Option<u64>>> {
 
 /// The relations (columns `type`, `node`, optional `path`, `value`, `datatype` and
 /// `remaining_items`) of all batches, in order.
-pub fn relations(batches: &[RecordBatch]) -> Result<Vec<Relation<'_>>> {
+pub(crate) fn relations(batches: &[RecordBatch]) -> Result<Vec<Relation<'_>>> {
     let mut out = Vec::new();
     for batch in batches {
         let kinds = strings(batch, "type", "as the relation classes")?;

@@ -15,7 +15,7 @@ mod turtle;
 use crate::timebucket::Granularity;
 use crate::view::{Fragmentation, View};
 
-pub use payload::check_iri;
+pub(crate) use payload::check_iri;
 
 use crate::vocab::*;
 
@@ -30,14 +30,6 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [
-        Format::Turtle,
-        Format::NTriples,
-        Format::NQuads,
-        Format::TriG,
-        Format::JsonLd,
-    ];
-
     /// The format's name in the Python API (`"turtle"`, `"ntriples"`, …).
     pub fn parse(name: &str) -> Option<Format> {
         Some(match name {
@@ -48,16 +40,6 @@ impl Format {
             "jsonld" => Format::JsonLd,
             _ => return None,
         })
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Turtle => "text/turtle",
-            Format::NTriples => "application/n-triples",
-            Format::NQuads => "application/n-quads",
-            Format::TriG => "application/trig",
-            Format::JsonLd => "application/ld+json",
-        }
     }
 }
 
@@ -85,7 +67,7 @@ pub enum RenderError {
 /// One member of a page: its IRI, its description as N-Triples lines (blank nodes labelled
 /// per member) and its timestamp in µs since the epoch (`None`: unknown, written last).
 #[derive(Debug, Clone, Copy)]
-pub struct Member<'a> {
+pub(crate) struct Member<'a> {
     pub id: &'a str,
     pub payload: &'a str,
     pub timestamp: Option<i64>,
@@ -106,7 +88,7 @@ pub struct Relation<'a> {
 
 /// What a page says about itself and its stream.
 #[derive(Debug, Clone, Copy)]
-pub struct Page<'a> {
+pub(crate) struct Page<'a> {
     pub node: &'a str,
     pub stream: &'a str,
     pub immutable: bool,
@@ -119,7 +101,7 @@ pub struct Page<'a> {
 }
 
 impl<'a> Page<'a> {
-    pub fn new(node: &'a str, stream: &'a str) -> Page<'a> {
+    pub(crate) fn new(node: &'a str, stream: &'a str) -> Page<'a> {
         Page {
             node,
             stream,
@@ -134,7 +116,7 @@ impl<'a> Page<'a> {
 }
 
 /// Renders one page.
-pub fn render(
+pub(crate) fn render(
     page: &Page<'_>,
     members: &[Member<'_>],
     relations: &[Relation<'_>],
@@ -173,7 +155,7 @@ pub fn etag(body: &[u8]) -> String {
 }
 
 /// The IRI of a view node's description: a fragment of the node's own IRI.
-pub fn description_iri(node: &str) -> String {
+pub(crate) fn description_iri(node: &str) -> String {
     if node.contains('#') {
         format!("{node}-description")
     } else {

@@ -68,7 +68,7 @@ fn iri_stop(s: &[u8]) -> Option<usize> {
 }
 
 /// Is `s` an absolute IRI that can be written as `<s>` without escapes?
-pub fn check_iri(s: &str) -> Result<(), &'static str> {
+pub(crate) fn check_iri(s: &str) -> Result<(), &'static str> {
     check_scheme(s)?;
     if iri_stop(s.as_bytes()).is_some() {
         return Err("it holds a space, a control character or one of <>\"{}|^`\\");
