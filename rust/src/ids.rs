@@ -20,8 +20,12 @@
 //! with no checksum to check; a log that starts with a damaged segment header (at most 8 bits
 //! away from `"LDESSEEN"`) is never taken for one.
 
+use arrow_array::{Array, BooleanArray};
+use arrow_schema::DataType;
 use rayon::prelude::*;
 use rustc_hash::FxHashSet;
+
+use crate::columns::Strings;
 
 /// Bytes of one digest.
 pub(crate) const RECORD: usize = 16;
@@ -145,7 +149,7 @@ impl SeenIds {
     /// Admits the ids of one batch in order: per row, whether it is the first occurrence of
     /// its id in the stream (a null id is not judged here: true), and the segment of the
     /// admitted ids' digests, to append to the log.
-    pub fn admit<'a>(
+    pub(crate) fn admit<'a>(
         &mut self,
         n: usize,
         id: impl Fn(usize) -> Option<&'a str> + Sync,
@@ -166,11 +170,47 @@ impl SeenIds {
             .collect();
         (first, segment(admitted.into_iter()))
     }
+
+    /// [`SeenIds::admit`] of a string array of ids: the first-occurrence mask as a boolean
+    /// array, and the segment.
+    pub fn admit_array(&mut self, ids: &dyn Array) -> Result<(BooleanArray, Vec<u8>), NotStrings> {
+        let strings = Strings::try_new(ids).ok_or_else(|| NotStrings(ids.data_type().clone()))?;
+        let (first, segment) = self.admit(strings.len(), |i| strings.get(i));
+        Ok((BooleanArray::from(first), segment))
+    }
 }
+
+/// Why [`SeenIds::admit_array`] refuses its ids.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("id: {0} is not a string array")]
+pub struct NotStrings(pub DataType);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admit_array_masks_repeats_and_refuses_other_types() {
+        use arrow_array::{Int64Array, LargeStringArray};
+        let mut seen = SeenIds::default();
+        let ids =
+            LargeStringArray::from(vec![Some("http://ex.org/a"), None, Some("http://ex.org/a")]);
+        let (first, segment) = seen.admit_array(&ids).expect("strings");
+        assert_eq!(
+            first.iter().collect::<Vec<_>>(),
+            [Some(true), Some(true), Some(false)]
+        );
+        assert!(first.nulls().is_none());
+        let mut reloaded = SeenIds::default();
+        reloaded.load(&segment).expect("segment");
+        assert_eq!(reloaded.len(), 1);
+        let (again, _) = reloaded.admit_array(&ids.slice(0, 1)).expect("strings");
+        assert!(!again.value(0));
+        let err = seen
+            .admit_array(&Int64Array::from(vec![1]))
+            .expect_err("not strings");
+        assert_eq!(err.to_string(), "id: Int64 is not a string array");
+    }
 
     #[test]
     fn repeats_are_refused_within_a_batch_across_batches_and_after_a_reload() {

@@ -20,7 +20,7 @@ use pyo3_arrow::export::{Arro3Array, Arro3Table};
 use pyo3_arrow::input::{AnyArray, AnyRecordBatch};
 use pyo3_arrow::PyTable;
 
-use crate::columns::{self, Strings};
+use crate::columns;
 use crate::fragmenter::{self, Fragmenter, OnInvalid};
 use crate::timebucket::Zone;
 use crate::view::View;
@@ -70,6 +70,7 @@ column_errors!(
     tile_kernel::PointsError,
     cover_kernel::CoverArrayError,
     xsd::NotStrings,
+    crate::ids::NotStrings,
     columns::ColumnError
 );
 
@@ -557,12 +558,9 @@ impl PySeenIds {
         ids: AnyArray,
     ) -> PyResult<(Arro3Array, Bound<'py, PyBytes>)> {
         let ids = one_array(ids)?;
-        let strings = Strings::try_new(ids.as_ref()).ok_or_else(|| {
-            ColumnError::new_err(format!("id: {} is not a string array", ids.data_type()))
-        })?;
         let inner = &mut self.inner;
-        let (first, records) = run(py, || inner.admit(strings.len(), |i| strings.get(i)))?;
-        let mask = Arro3Array::from(Arc::new(BooleanArray::from(first)) as ArrayRef);
+        let (first, records) = run(py, || inner.admit_array(ids.as_ref()))??;
+        let mask = Arro3Array::from(Arc::new(first) as ArrayRef);
         Ok((mask, PyBytes::new(py, &records)))
     }
 }
