@@ -8,7 +8,7 @@ which export the same interface, come out.
 from ldesfrag._fragmenter import Changes, Fragmenter, MembersLike, OnInvalid
 from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
 from ldesfrag._ldesfrag import __version__
-from ldesfrag._publish import PublishSummary, publish
+from ldesfrag._publish import PublishSummary, RdfProblem, publish
 from ldesfrag._rdf import (
     DCT_IS_VERSION_OF,
     CreateVersions,
@@ -79,6 +79,7 @@ __all__ = [
     "PublishSummary",
     "RdfError",
     "RdfFormat",
+    "RdfProblem",
     "RdfSource",
     "RdfWarning",
     "Reference",

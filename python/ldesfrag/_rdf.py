@@ -313,7 +313,7 @@ class MemberReader:
         return self._inner.problems()
 
 
-def _describe_problem(file: str, line: int | None, member: str | None, reason: str) -> str:
+def describe_problem(file: str, line: int | None, member: str | None, reason: str) -> str:
     """One problem row as a sentence: ``file:line: member <m>: reason``."""
     where = file if line is None else f"{file}:{line}"
     return f"{where}: member <{member}>: {reason}" if member else f"{where}: {reason}"
@@ -328,7 +328,7 @@ def _warn(problems: Table) -> None:
             for m, d in zip(problems["member"].to_pylist(), dropped, strict=True)
             if m is not None and d
         }
-        first = _describe_problem(
+        first = describe_problem(
             *(problems[c][0].as_py() for c in ("file", "line", "member", "reason"))
         )
         warnings.warn(

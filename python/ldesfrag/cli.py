@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ldesfrag import __version__
 from ldesfrag._fragmenter import Fragmenter
+from ldesfrag._rdf import DEFAULT_MAX_BYTES
 from ldesfrag._view import View
 from ldesfrag.exceptions import InputError, LdesfragError
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 # Columns read as plain strings from CSV, so that the kernels see the lexical forms.
 _STRING_COLUMNS = ("id", "geometry", "timestamp", "reference")
+_SHOWN_PROBLEMS = 10  # problem rows publish prints; the summary has them all
 
 
 def _require_pyarrow() -> Any:
@@ -272,6 +274,8 @@ def publish(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         close=args.close,
         restart_input=args.restart_input,
+        max_line_bytes=args.max_line_bytes,
+        max_member_bytes=args.max_member_bytes,
         progress=None if args.quiet else print_progress,
     )
     if not args.quiet and summary.members_read:
@@ -303,6 +307,13 @@ def publish(args: argparse.Namespace) -> int:
             print(f"{sum(counts.values()):,} {title}, by reason:")
             for reason, n in Counter(counts).most_common(10):
                 print(f"  {n:>8,}  {reason}")
+    rows = summary.problem_rows
+    if rows:
+        print(f"problems this run, where ({len(rows):,}):")
+        for row in rows[:_SHOWN_PROBLEMS]:
+            print(f"  {row}")
+        if len(rows) > _SHOWN_PROBLEMS:
+            print(f"  … and {len(rows) - _SHOWN_PROBLEMS:,} more")
     return 0
 
 
@@ -352,6 +363,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--create-versions", action="store_true", help="state objects → versions")
     p.add_argument("--version-delimiter", help="between state IRI and timestamp (default /)")
     p.add_argument("--batch-size", type=int, default=1 << 16)
+    for what in ("line", "member"):
+        p.add_argument(
+            f"--max-{what}-bytes",
+            type=int,
+            default=DEFAULT_MAX_BYTES,
+            help=f"a longer {what} is left out and reported (default %(default)s)",
+        )
     p.add_argument("--close", action="store_true", help="close the stream: all pages immutable")
     p.add_argument(
         "--restart-input",

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ldesfrag import _ldesfrag
 from ldesfrag._fragmenter import Fragmenter
@@ -22,7 +22,7 @@ from ldesfrag._publish.open_pages import OpenPages, node_key
 from ldesfrag._publish.paths import STATE_DIR, base_path, node_path
 from ldesfrag._publish.state import STATE_FILE, FileSum, InputRecord, PublishState
 from ldesfrag._publish.writer import Writer
-from ldesfrag._rdf import CreateVersions, MemberReader
+from ldesfrag._rdf import CreateVersions, MemberReader, describe_problem
 from ldesfrag._render import FILE_EXTENSIONS, RdfFormat, cache_control
 from ldesfrag._view import View
 from ldesfrag.exceptions import LdesfragError, StateError, StreamClosedError, ViewError
@@ -34,6 +34,20 @@ FORMATS: dict[str, RdfFormat] = {ext[1:]: f for f, ext in FILE_EXTENSIONS.items(
 #: The rejection reason of a member whose IRI the stream has already published.
 DUPLICATE = "id: a member with this IRI was published before (the first is kept)"
 _MAX_SEGMENTS = 32  # files per log in the state before it is compacted
+
+
+class RdfProblem(NamedTuple):
+    """An RDF problem met this run: where (input file, line), whose (member IRI, where known),
+    why, and whether a statement or member was left out for it."""
+
+    file: str
+    line: int | None
+    member: str | None
+    reason: str
+    dropped: bool
+
+    def __str__(self) -> str:
+        return describe_problem(self.file, self.line, self.member, self.reason)
 
 
 @dataclass
@@ -57,6 +71,9 @@ class PublishSummary:
     #: not repeats.
     already_published: int = 0
     rejected_this_run: int = 0
+    #: This run's RDF problems, each with its file, line and member (``problems`` counts them by
+    #: reason over the stream).
+    problem_rows: list[RdfProblem] = field(default_factory=list)
 
 
 class Publisher:
@@ -566,6 +583,7 @@ class Publisher:
             self._commit()
         rejected: Counter[str] = Counter(state.rejected)
         problems: Counter[str] = Counter(state.problems)
+        problem_rows: list[RdfProblem] = []
         for record in the_plan.todo:
             reread = None
             if record.path in state.earlier:
@@ -598,6 +616,9 @@ class Publisher:
                     self.progress(self.members_read, time.perf_counter() - self.started)
             for p in pa.table(reader.problems()).to_pylist():
                 problems[("dropped: " if p["dropped"] else "") + p["reason"]] += 1
+                problem_rows.append(
+                    RdfProblem(p["file"], p["line"], p["member"], p["reason"], p["dropped"])
+                )
             state.problems = dict(problems)
             record.done = True
             record.ids = []
@@ -627,6 +648,7 @@ class Publisher:
             members_read=self.members_read,
             already_published=self.already_published,
             rejected_this_run=sum(rejected.values()) - rejected_before,
+            problem_rows=problem_rows,
         )
 
     def _write_headers(self) -> None:
