@@ -633,13 +633,13 @@ def _fuzz_lines() -> tuple[list[str], list[str]]:
 def test_byte_mutations_never_crash_nor_lose_members_on_other_lines(tmp_path_factory, data):
     ids, lines = _fuzz_lines()
     raw = bytearray("".join(line + "\n" for line in lines).encode())
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line.encode()) + 1)
+    # The original line of each byte of `raw`, kept in step with the mutations (an insert or a
+    # delete shifts every later byte).
+    line_of = [k for k, line in enumerate(lines) for _ in range(len(line.encode()) + 1)]
     touched: set[int] = set()
     for _ in range(data.draw(st.integers(1, 3))):
         pos = data.draw(st.integers(0, len(raw) - 1))
-        k = max(i for i, s in enumerate(starts) if s <= pos)
+        k = line_of[pos]
         touched |= {k, k + 1}  # a removed newline also breaks the next line
         op = data.draw(st.sampled_from(["replace", "insert", "delete"]))
         byte = data.draw(st.integers(0, 255))
@@ -647,8 +647,10 @@ def test_byte_mutations_never_crash_nor_lose_members_on_other_lines(tmp_path_fac
             raw[pos] = byte
         elif op == "insert":
             raw.insert(pos, byte)
+            line_of.insert(pos, k)
         else:
             del raw[pos]
+            del line_of[pos]
     path = tmp_path_factory.mktemp("fuzz") / "f.nq"
     path.write_bytes(bytes(raw))
     t = read(path, View([Geospatial(max_zoom=3)]), member="version-of")
