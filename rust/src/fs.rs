@@ -225,17 +225,6 @@ impl Writer {
     /// (file data with `fdatasync`, directories with `fsync`), from many threads at once. Files
     /// are synced by path: callers sync before they swap or rename what they wrote.
     pub fn sync(&mut self) -> Result<()> {
-        if let Ok(root) = std::env::var("_LDESFRAG_SYNCFS") {
-            self.files.clear();
-            self.dirs.clear();
-            let f = File::open(&root).at(Path::new(&root))?;
-            use std::os::fd::AsRawFd;
-            // SAFETY: a valid open fd.
-            if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
-                return Err(io::Error::last_os_error()).at(Path::new(&root));
-            }
-            return Ok(());
-        }
         let files = std::mem::take(&mut self.files);
         let mut dirs: Vec<PathBuf> = self.dirs.drain().collect();
         dirs.sort_unstable(); // deterministic order; the set has no duplicates
