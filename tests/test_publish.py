@@ -344,24 +344,30 @@ def _publish_process(dumps, out, kill_at=None, batch_size=150):
     return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
 
 
+def _stage(w, rel: str, body: bytes, new: bool = False) -> None:
+    w.stage(rel, body, ldesfrag._ldesfrag.etag(body), new)
+
+
+def flush(w) -> None:
+    """Commits what ``w`` staged, as a publish commit does (with an empty state)."""
+    w.give_back(w.commit(w.take(), w.root / STATE_DIR, 1, [], b"{}", durable=lambda: None))
+    w.sync()
+
+
 def test_rewrites_swap_in_place_and_spares_never_leave_stale_bytes(tmp_path):
     from ldesfrag._publish.writer import Writer
 
     out = tmp_path / "site"
     w = Writer(out)
 
-    def flush(w: Writer) -> None:  # as a commit does
-        w.give_back(w.put_pages(w.take()))
-        w.files.sync()
-
-    w.stage("a/index.ttl", b"x" * 100)
-    w.stage("b.ttl", b"y" * 10)
+    _stage(w, "a/index.ttl", b"x" * 100)
+    _stage(w, "b.ttl", b"y" * 10)
     flush(w)  # new files: the spares became them
     inode = (out / "a/index.ttl").stat().st_ino
-    w.stage("a/index.ttl", b"short")
+    _stage(w, "a/index.ttl", b"short")
     flush(w)  # a's old inode (100 bytes) is now a spare
-    w.stage("d.ttl", b"d" * 5)  # smaller than every spare: a new one, never a truncated one
-    w.stage("b.ttl", b"z" * 300)  # takes the 100-byte spare, overwritten in place
+    _stage(w, "d.ttl", b"d" * 5)  # smaller than every spare: a new one, never a truncated one
+    _stage(w, "b.ttl", b"z" * 300)  # takes the 100-byte spare, overwritten in place
     flush(w)
     assert (out / "a/index.ttl").read_bytes() == b"short"
     assert (out / "d.ttl").read_bytes() == b"d" * 5
@@ -371,7 +377,7 @@ def test_rewrites_swap_in_place_and_spares_never_leave_stale_bytes(tmp_path):
         spares = [p.read_bytes() for p in (out / STATE_DIR / "tmp").iterdir()]
         assert spares == [b"y" * 10]  # b's old version
     again = Writer(out)  # a new run finds the spares
-    again.stage("c.ttl", b"c" * 10)
+    _stage(again, "c.ttl", b"c" * 10)
     flush(again)
     assert (out / "c.ttl").read_bytes() == b"c" * 10
     assert not any((out / STATE_DIR / "tmp").iterdir())
@@ -380,7 +386,7 @@ def test_rewrites_swap_in_place_and_spares_never_leave_stale_bytes(tmp_path):
 def test_swap_files_swaps_existing_targets_and_renames_onto_new_ones(tmp_path):
     from ldesfrag._ldesfrag import FileWriter
 
-    files = FileWriter()
+    files = FileWriter(tmp_path)
     (tmp_path / "old").write_bytes(b"old version")
     spares = [tmp_path / "s1", tmp_path / "s2"]
     targets = [tmp_path / "old", tmp_path / "new/dir/file"]
@@ -408,16 +414,16 @@ def test_new_files_are_written_in_place_and_a_killed_runs_leftovers_replaced_who
 
     out = tmp_path / "site"
     w = Writer(out)
-    w.stage("x/y/page-1.ttl", b"first", new=True)
-    w.stage("x/index.ttl", b"node", new=True)
-    w.give_back(w.put_pages(w.take()))
+    _stage(w, "x/y/page-1.ttl", b"first", new=True)
+    _stage(w, "x/index.ttl", b"node", new=True)
+    flush(w)
     assert (out / "x/y/page-1.ttl").read_bytes() == b"first"
     assert not any((out / STATE_DIR / "tmp").iterdir())  # no spare was needed
     # A killed run wrote the file but never committed it: the rerun takes it for new; the
     # file is replaced by a rename (a new inode), never rewritten in place.
     leftover = (out / "x/y/page-1.ttl").stat().st_ino
-    w.stage("x/y/page-1.ttl", b"the committed version", new=True)
-    w.give_back(w.put_pages(w.take()))
+    _stage(w, "x/y/page-1.ttl", b"the committed version", new=True)
+    flush(w)
     assert (out / "x/y/page-1.ttl").read_bytes() == b"the committed version"
     assert (out / "x/y/page-1.ttl").stat().st_ino != leftover
     assert not any((out / STATE_DIR / "tmp").iterdir())
