@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ldesfrag import __version__
+from ldesfrag._formats import FORMAT_ALIASES, FORMATS
 from ldesfrag._fragmenter import Fragmenter
 from ldesfrag._view import View
 from ldesfrag.exceptions import InputError, LdesfragError
@@ -338,7 +339,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--view", required=True, help="a .toml, .json or RDF (.ttl) view description")
     p.add_argument("--out", required=True, help="the directory to publish into")
     p.add_argument("--base-url", required=True, help="the URL at which DIR is served")
-    p.add_argument("--format", choices=["ttl", "nt", "nq", "trig", "jsonld"], default="ttl")
+    p.add_argument(
+        "--format",
+        choices=[*FORMATS, *FORMAT_ALIASES],
+        metavar="{" + ",".join(FORMATS) + "}",
+        default="turtle",
+        help="the pages' format, which names their extension (default: turtle, .ttl); "
+        f"{', '.join(FORMAT_ALIASES)} are accepted for {', '.join(FORMAT_ALIASES.values())}",
+    )
     p.add_argument("--stream", help="the event stream IRI (default: BASE_URL#stream)")
     p.add_argument(
         "--member",
