@@ -6,7 +6,7 @@ which export the same interface, come out.
 """
 
 from ldesfrag._formats import RdfFormat, RdfInputFormat
-from ldesfrag._fragmenter import Changes, Fragmenter, MembersLike, OnInvalid
+from ldesfrag._fragmenter import Assignment, Changes, Fragmenter, MembersLike, OnInvalid
 from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
 from ldesfrag._ldesfrag import __version__
 from ldesfrag._publish import PublishSummary, publish
@@ -59,6 +59,7 @@ __all__ = [
     "PROV_GENERATED_AT_TIME",
     "RDF_TYPE",
     "ArrayLike",
+    "Assignment",
     "Changes",
     "ColumnError",
     "CreateVersions",

@@ -149,11 +149,12 @@ def assign(args: argparse.Namespace) -> int:
             pq.ParquetWriter(tmp_invalid, _invalid_schema(pa)) as invalid_writer,
         ):
             for batch in batches:
-                result = pa.table(fragmenter.assign(batch))
+                report = fragmenter.assign_with_report(batch)
+                result = pa.table(report.assigned)
                 offset = pa.scalar(members, pa.uint64())
                 result = result.set_column(0, row_field, pc.add(result["row"], offset))
                 writer.write_table(result)
-                inv = pa.table(fragmenter.invalid())
+                inv = pa.table(report.invalid)
                 if inv.num_rows:
                     inv = inv.set_column(0, row_field, pc.add(inv["row"], offset))
                     invalid_writer.write_table(inv)

@@ -425,8 +425,9 @@ class Publisher:
             if repeats - already:
                 rejected[DUPLICATE] += repeats - already
             table = table.filter(first)
-        assigned = pa.table(self.fragmenter.assign(table))
-        for r in pa.table(self.fragmenter.rejected())["reason"].to_pylist():
+        report = self.fragmenter.assign_with_report(table)
+        assigned = pa.table(report.assigned)
+        for r in pa.table(report.rejected)["reason"].to_pylist():
             rejected[r] += 1
         rows = assigned["row"]
         seq = pc.add(rows, pa.scalar(self.state.members, pa.uint64()))
