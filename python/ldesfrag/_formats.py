@@ -60,24 +60,22 @@ def _names(formats: tuple[str, ...]) -> str:
     return ", ".join(map(repr, formats))
 
 
-def rdf_format(
-    value: object, *, supported: tuple[RdfFormat, ...] = FORMATS, what: str = "format"
-) -> RdfFormat:
+def rdf_format(value: object, *, supported: tuple[RdfFormat, ...] = FORMATS) -> RdfFormat:
     """The canonical name of a format given by its name or an alias (``ttl`` → ``turtle``).
 
     Raises :class:`~ldesfrag.RdfError` for a name that is no format, and for a format that is
-    not among ``supported`` (``what`` says which argument it was).
+    not among ``supported``.
     """
     if isinstance(value, str):
         name = FORMAT_ALIASES.get(value, value)
         if name in supported:
             return name
         if name in FORMATS:
-            raise RdfError(f"{what} {value!r} is not supported here, only {_names(supported)}")
+            raise RdfError(f"format {value!r} is not supported here, only {_names(supported)}")
     aliases = ", ".join(f"{a!r} for {f!r}" for a, f in FORMAT_ALIASES.items() if f in supported)
-    raise RdfError(f"{what} must be one of {_names(supported)} (or {aliases}), not {value!r}")
+    raise RdfError(f"format must be one of {_names(supported)} (or {aliases}), not {value!r}")
 
 
-def rdf_input_format(value: object, *, what: str = "format") -> RdfInputFormat:
+def rdf_input_format(value: object) -> RdfInputFormat:
     """:func:`rdf_format` for reading: ``jsonld`` is written, never read."""
-    return cast(RdfInputFormat, rdf_format(value, supported=INPUT_FORMATS, what=what))
+    return cast(RdfInputFormat, rdf_format(value, supported=INPUT_FORMATS))
