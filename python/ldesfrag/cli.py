@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ldesfrag import __version__
+from ldesfrag._formats import FORMAT_ALIASES, FORMATS
 from ldesfrag._fragmenter import Fragmenter
 from ldesfrag._rdf import DEFAULT_MAX_BYTES
 from ldesfrag._view import View
@@ -150,11 +151,12 @@ def assign(args: argparse.Namespace) -> int:
             pq.ParquetWriter(tmp_invalid, _invalid_schema(pa)) as invalid_writer,
         ):
             for batch in batches:
-                result = pa.table(fragmenter.assign(batch))
+                report = fragmenter.assign_with_report(batch)
+                result = pa.table(report.assigned)
                 offset = pa.scalar(members, pa.uint64())
                 result = result.set_column(0, row_field, pc.add(result["row"], offset))
                 writer.write_table(result)
-                inv = pa.table(fragmenter.invalid())
+                inv = pa.table(report.invalid)
                 if inv.num_rows:
                     inv = inv.set_column(0, row_field, pc.add(inv["row"], offset))
                     invalid_writer.write_table(inv)
@@ -349,7 +351,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--view", required=True, help="a .toml, .json or RDF (.ttl) view description")
     p.add_argument("--out", required=True, help="the directory to publish into")
     p.add_argument("--base-url", required=True, help="the URL at which DIR is served")
-    p.add_argument("--format", choices=["ttl", "nt", "nq", "trig", "jsonld"], default="ttl")
+    p.add_argument(
+        "--format",
+        choices=[*FORMATS, *FORMAT_ALIASES],
+        metavar="{" + ",".join(FORMATS) + "}",
+        default="turtle",
+        help="the pages' format, which names their extension (default: turtle, .ttl); "
+        f"{', '.join(FORMAT_ALIASES)} are accepted for {', '.join(FORMAT_ALIASES.values())}",
+    )
     p.add_argument("--stream", help="the event stream IRI (default: BASE_URL#stream)")
     p.add_argument(
         "--member",

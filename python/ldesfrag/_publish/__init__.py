@@ -33,16 +33,16 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from ldesfrag._formats import RdfFormat, rdf_format
 from ldesfrag._publish.inputs import expand
 from ldesfrag._publish.paths import STATE_DIR, base_path, bucket_path, check_base_url, node_path
-from ldesfrag._publish.publisher import DUPLICATE, FORMATS, Publisher, PublishSummary, RdfProblem
+from ldesfrag._publish.publisher import DUPLICATE, Publisher, PublishSummary, RdfProblem
 from ldesfrag._rdf import DCT_IS_VERSION_OF, DEFAULT_MAX_BYTES, CreateVersions, MemberMode
 from ldesfrag._view import HierarchicalTime, View
 from ldesfrag.exceptions import LdesfragError, ViewError
 
 __all__ = [
     "DUPLICATE",
-    "FORMATS",
     "STATE_DIR",
     "PublishSummary",
     "RdfProblem",
@@ -91,7 +91,7 @@ def publish(
     out: str | PathLike[str],
     *,
     base_url: str,
-    format: str = "ttl",
+    format: RdfFormat | str = "turtle",
     stream: str | None = None,
     member: MemberMode | None = None,
     member_type: str | None = None,
@@ -116,6 +116,11 @@ def publish(
     state objects into version objects. ``close=True`` closes the stream: every page becomes
     immutable. ``progress(members read, seconds)`` is called after each batch.
 
+    ``format`` is what the pages are written in, and names their files' extension: ``turtle``
+    (``.ttl``, the default), ``ntriples`` (``.nt``), ``nquads`` (``.nq``), ``trig`` or
+    ``jsonld``; ``ttl``, ``nt``, ``nq`` and ``json-ld`` are accepted for the same. A directory
+    keeps the format it was first published in.
+
     A run interrupted while reading an input resumes it where it stopped. If that input has
     changed since, or is not among ``inputs``, the run is refused, unless
     ``restart_input=True``: then its partial progress is forgotten and it is read again from the
@@ -126,8 +131,7 @@ def publish(
     :class:`MemberReader`): a longer line or a larger member is left out and reported. Every RDF
     problem of the run is in the summary's ``problem_rows``, with its input file, line and member.
     """
-    if format not in FORMATS:
-        raise LdesfragError(f"format {format!r}: one of {', '.join(FORMATS)}")
+    format = rdf_format(format)
     if batch_size < 1:
         raise LdesfragError(f"batch size {batch_size}: at least 1")
     for name, limit in (("max_line_bytes", max_line_bytes), ("max_member_bytes", max_member_bytes)):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ldesfrag import _ldesfrag
+from ldesfrag._formats import FILE_EXTENSIONS, FORMAT_ALIASES, rdf_format
 from ldesfrag._fragmenter import Fragmenter
 from ldesfrag._publish.inputs import plan, prefetched
 from ldesfrag._publish.open_pages import OpenPages, node_key
@@ -23,14 +24,12 @@ from ldesfrag._publish.paths import STATE_DIR, base_path, node_path
 from ldesfrag._publish.state import STATE_FILE, FileSum, InputRecord, PublishState
 from ldesfrag._publish.writer import STATE_TMP, Writer, finish_swaps, pending_file
 from ldesfrag._rdf import CreateVersions, MemberReader, describe_problem
-from ldesfrag._render import FILE_EXTENSIONS, RdfFormat, cache_control
+from ldesfrag._render import cache_control
 from ldesfrag._view import View
 from ldesfrag.exceptions import LdesfragError, StateError, StreamClosedError, ViewError
 
-__all__ = ["DUPLICATE", "FORMATS", "PublishSummary", "Publisher"]
+__all__ = ["DUPLICATE", "PublishSummary", "Publisher"]
 
-#: File extension → the format name of :func:`~ldesfrag.render_page`.
-FORMATS: dict[str, RdfFormat] = {ext[1:]: f for f, ext in FILE_EXTENSIONS.items()}
 #: The rejection reason of a member whose IRI the stream has already published.
 DUPLICATE = "id: a member with this IRI was published before (the first is kept)"
 _MAX_SEGMENTS = 32  # files per log in the state before it is compacted
@@ -102,7 +101,8 @@ class Publisher:
         self.versions = versions
         self.batch_size = batch_size
         self.progress = progress
-        self.ext: str = settings["format"]
+        self.format = rdf_format(settings["format"])
+        self.ext = FILE_EXTENSIONS[self.format][1:]
         self.base: str = settings["base_url"]
         self.stream: str = settings["stream"]
         self.nodes: dict[tuple[str, int | None], tuple[str, str]] = {}
@@ -174,7 +174,11 @@ class Publisher:
         if state.view != self.view.to_dict():
             raise ViewError(f"{self.out} was published with another view: {json.dumps(state.view)}")
         for key in ("base_url", "format", "stream"):
-            if state.settings.get(key) != self.settings[key]:
+            was = state.settings.get(key)
+            if key == "format" and isinstance(was, str):
+                # A directory published before the format names were unified says ``ttl``, …
+                was = FORMAT_ALIASES.get(was, was)
+            if was != self.settings[key]:
                 raise LdesfragError(
                     f"{self.out} was published with {key} {state.settings.get(key)!r}, "
                     f"not {self.settings[key]!r}"
@@ -472,8 +476,9 @@ class Publisher:
             if repeats - already:
                 rejected[DUPLICATE] += repeats - already
             table = table.filter(first)
-        assigned = pa.table(self.fragmenter.assign(table))
-        for r in pa.table(self.fragmenter.rejected())["reason"].to_pylist():
+        report = self.fragmenter.assign_with_report(table)
+        assigned = pa.table(report.assigned)
+        for r in pa.table(report.rejected)["reason"].to_pylist():
             rejected[r] += 1
         rows = assigned["row"]
         seq = pc.add(rows, pa.scalar(self.state.members, pa.uint64()))
@@ -580,7 +585,7 @@ class Publisher:
             view_json=self.view.to_json(),
             timestamp_path=self.settings["timestamp_path"],
             version_of_path=self.settings["version_of_path"],
-            format=FORMATS[self.ext],
+            format=self.format,
         )
         cache = {True: cache_control(True), False: cache_control(False)}
         force = force or set()
