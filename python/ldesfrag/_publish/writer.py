@@ -21,7 +21,7 @@ without the GIL; why not per-file ``fsync``: ``rust/src/fs.rs``), and a commit w
    previous generation's state files removed.
 
 After a crash, the state on disk is the new one or the one before, and ``pending`` tells which
-pages may be out of step: :meth:`Writer.finish_swaps` completes the swaps of a committed
+pages may be out of step: :func:`finish_swaps` completes the swaps of a committed
 generation (a page whose content is not its ETag's is swapped with its spare again), and the
 publisher puts back the pages of an uncommitted one. Every I/O error names its path.
 """
