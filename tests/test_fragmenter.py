@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -458,5 +459,105 @@ def test_max_tiles_0_tiles_nothing_like_cover():
 def test_the_default_max_tiles_is_the_rust_one():
     from ldesfrag import _kernels, _ldesfrag
 
-    assert _kernels.DEFAULT_MAX_TILES == _ldesfrag.DEFAULT_MAX_TILES == 100_000
+    assert _kernels.DEFAULT_MAX_TILES == _ldesfrag.DEFAULT_MAX_TILES
     assert Fragmenter(View([Geospatial(9)])).max_tiles == _ldesfrag.DEFAULT_MAX_TILES
+    # The one place the docs name the number (the contract) says the Rust constant's value.
+    semantics = (Path(__file__).resolve().parents[1] / "docs" / "semantics.md").read_text()
+    assert f"`max_tiles` (default {_ldesfrag.DEFAULT_MAX_TILES:,}, per geometry" in semantics
+
+
+# ---- assign_with_report: one call's result, whole -------------------------------------------
+
+GOOD = {"lon": 3.1, "lat": 51.0, "timestamp": 1_679_700_000_000_000, "reference": None}
+NO_TIME = {**GOOD, "timestamp": None}
+OFF_GRID = {**GOOD, "lat": 95.0}
+
+
+def report_rows(t):
+    return sorted(tuple(r.values()) for r in pa.table(t).to_pylist())
+
+
+@pytest.mark.parametrize("on_invalid", ["unknown", "reject"])
+def test_assign_with_report_returns_the_calls_invalid_and_rejected(on_invalid):
+    view = View([Geospatial(9), HierarchicalTime("day")], page_size=3)
+    members = table([GOOD, NO_TIME, OFF_GRID, GOOD])
+    without_id = table([GOOD, GOOD, OFF_GRID, GOOD], start=4).set_column(
+        0, "id", pa.array(["http://ex.org/a", None, "http://ex.org/c", "http://ex.org/d"])
+    )
+    plain, reported = (
+        Fragmenter(view, on_invalid=on_invalid),
+        Fragmenter(view, on_invalid=on_invalid),
+    )
+    for batch in (members, without_id):
+        report = reported.assign_with_report(batch)
+        assert isinstance(report, ldesfrag.Assignment)
+        assigned, invalid, rejected = report  # a NamedTuple
+        assert (assigned, invalid, rejected) == (report.assigned, report.invalid, report.rejected)
+        # The same as assign followed by invalid() and rejected().
+        assert rows(assigned) == rows(plain.assign(batch))
+        assert report_rows(invalid) == report_rows(plain.invalid())
+        assert report_rows(rejected) == report_rows(plain.rejected())
+        assert pa.table(invalid).column_names == ["row", "column", "reason", "rejected"]
+        assert pa.table(rejected).column_names == ["row", "reason"]
+    assert pa.table(reported.pages()) == pa.table(plain.pages())
+    # The second call: row 1 has no id (always left out), row 2 is off the grid.
+    invalid_rows = {(r["row"], r["rejected"]) for r in pa.table(invalid).to_pylist()}
+    assert invalid_rows == {(1, True), (2, on_invalid == "reject")}
+    assert {r["row"] for r in pa.table(rejected).to_pylist()} == (
+        {1, 2} if on_invalid == "reject" else {1}
+    )
+    left_out = {r["row"] for r in pa.table(rejected).to_pylist()}
+    assert {r for r, _, _ in rows(assigned)} == {0, 1, 2, 3} - left_out
+
+
+def test_a_report_stays_the_calls_own_after_later_calls():
+    view = View([Geospatial(9), HierarchicalTime("day")])
+    f = Fragmenter(view, on_invalid="reject")
+    first = f.assign_with_report(table([NO_TIME, GOOD]))
+    f.assign(table([GOOD], start=2))
+    assert pa.table(f.invalid()).num_rows == 0  # invalid() is the last call's
+    assert [r["row"] for r in pa.table(first.invalid).to_pylist()] == [0]
+    assert [r["row"] for r in pa.table(first.rejected).to_pylist()] == [0]
+
+
+def test_assign_with_report_raises_as_assign_does():
+    f = Fragmenter(View([HierarchicalTime("day")]), on_invalid="raise")
+    with pytest.raises(ldesfrag.InvalidMemberError) as e:
+        f.assign_with_report(table([GOOD, NO_TIME]))
+    assert e.value.row == 1
+    assert pa.table(f.pages()).num_rows == 0  # nothing assigned
+    f.close()
+    with pytest.raises(ldesfrag.StreamClosedError):
+        f.assign_with_report(table([GOOD]))
+
+
+def test_reports_stay_with_their_calls_when_threads_share_a_fragmenter():
+    """Each thread's report is of its own call, whatever the interleaving."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    f = Fragmenter(
+        View([Geospatial(9), HierarchicalTime("day")], page_size=50), on_invalid="reject"
+    )
+    calls = 40
+
+    def run(bad: int) -> list[tuple[int, int, int]]:
+        # Every call of this thread has `bad` members without a time among 10.
+        batch = table([NO_TIME] * bad + [GOOD] * (10 - bad))
+        out = []
+        for _ in range(calls):
+            assigned, invalid, rejected = f.assign_with_report(batch)
+            out.append(
+                (
+                    pa.table(assigned).num_rows,
+                    pa.table(invalid).num_rows,
+                    pa.table(rejected).num_rows,
+                )
+            )
+        return out
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(run, [0, 3, 7]))
+    for bad, got in zip([0, 3, 7], results, strict=True):
+        assert got == [(10 - bad, bad, bad)] * calls
+    pages = pa.table(f.pages())
+    assert sum(pages["members"].to_pylist()) == calls * (10 + 7 + 3)

@@ -252,7 +252,7 @@ def test_the_directory_keeps_its_view_and_settings(dumps, tmp_path):
     with pytest.raises(ViewError, match="another view"):
         run(dumps, out, view=View([Geospatial(max_zoom=12)]))
     with pytest.raises(LdesfragError, match="format"):
-        run(dumps, out, format="nt")
+        run(dumps, out, format="ntriples")
     with pytest.raises(LdesfragError, match="base_url"):
         run(dumps, out, base_url="http://elsewhere.example/")
     (tmp_path / "other").mkdir()
@@ -263,10 +263,12 @@ def test_the_directory_keeps_its_view_and_settings(dumps, tmp_path):
         run([tmp_path / "missing-*.nt"], out)
 
 
-@pytest.mark.parametrize("ext", ["nt", "nq", "trig", "jsonld"])
-def test_other_formats_parse_and_keep_every_member(dumps, tmp_path, ext):
+@pytest.mark.parametrize(
+    ("fmt", "ext"), [("ntriples", "nt"), ("nquads", "nq"), ("trig", "trig"), ("jsonld", "jsonld")]
+)
+def test_other_formats_parse_and_keep_every_member(dumps, tmp_path, fmt, ext):
     out = tmp_path / ext
-    run(dumps[:1], out, format=ext)
+    run(dumps[:1], out, format=fmt)
     files = tree(out)
     assert all(f.endswith(f".{ext}") for f in files if f != "_headers")
     members, _ = crawl(out, ext)
@@ -311,6 +313,63 @@ def test_the_reference_iri_layout_survives_a_static_host(tmp_path):
     assert members == {member_iri(i) for i in range(30)}
 
 
+@pytest.mark.parametrize(
+    ("alias", "fmt"), [("ttl", "turtle"), ("nt", "ntriples"), ("nq", "nquads")]
+)
+def test_the_old_format_names_publish_the_same_tree(dumps, tmp_path, alias, fmt):
+    """`ttl`, `nt`, `nq` (the file extensions `--format` took) name the same formats."""
+    run(dumps[:1], tmp_path / "canonical", format=fmt)
+    run(dumps[:1], tmp_path / "alias", format=alias)
+    assert tree(tmp_path / "alias") == tree(tmp_path / "canonical")
+    # The directory remembers the format, not the spelling: either continues it.
+    run(dumps[1:], tmp_path / "alias", format=fmt)
+    run(dumps[1:], tmp_path / "canonical", format=alias)
+    assert tree(tmp_path / "alias") == tree(tmp_path / "canonical")
+
+
+def test_a_directory_that_recorded_an_old_format_name_continues(dumps, tmp_path):
+    """A directory published before the names were unified records `format: "ttl"`."""
+    from ldesfrag._publish.state import STATE_FILE, PublishState
+
+    out = tmp_path / "site"
+    run(dumps[:1], out)
+    path = out / STATE_DIR / STATE_FILE
+    state = PublishState.from_bytes(path.read_bytes(), path)
+    assert state.settings["format"] == "turtle"
+    state.settings["format"] = "ttl"
+    path.write_bytes(state.to_bytes())
+    run(dumps[1:], out, format="turtle")
+    members, _ = crawl(out)
+    assert members == {member_iri(i) for i in range(1200)}
+    with pytest.raises(LdesfragError, match="format 'ttl', not 'ntriples'"):
+        run(dumps, out, format="nt")
+
+
+@pytest.mark.parametrize("bad", ["rdfxml", "TTL", "", None])
+def test_an_unknown_format_is_refused_before_anything_is_written(dumps, tmp_path, bad):
+    with pytest.raises(ldesfrag.RdfError, match="format must be one of 'turtle'"):
+        run(dumps, tmp_path / "site", format=bad)
+    assert not (tmp_path / "site").exists()
+
+
+def test_cli_format_takes_the_canonical_names_and_the_old_ones(dumps, tmp_path, capsys):
+    view = tmp_path / "view.toml"
+    view.write_text('page_size = 500\n[[fragmentations]]\ntype = "Geospatial"\nmax_zoom = 9\n')
+    for fmt in ("ntriples", "nt"):
+        args = ["publish", str(dumps[0]), "--view", str(view), "--out", str(tmp_path / fmt)]
+        assert main([*args, "--base-url", BASE, "--format", fmt, "--quiet"]) == 0
+        assert (tmp_path / fmt / "index.nt").is_file()
+    assert tree(tmp_path / "nt") == tree(tmp_path / "ntriples")
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["publish", "x.nt", "--view", str(view), "--out", "o", "--base-url", BASE,
+              "--format", "rdfxml"])  # fmt: skip
+    assert "invalid choice: 'rdfxml'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["publish", "--help"])
+    assert "--format {turtle,ntriples,nquads,trig,jsonld}" in capsys.readouterr().out
+
+
 def test_cli_prints_a_summary(dumps, tmp_path, capsys):
     view = tmp_path / "view.toml"
     view.write_text(
@@ -344,24 +403,30 @@ def _publish_process(dumps, out, kill_at=None, batch_size=150):
     return subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
 
 
+def _stage(w, rel: str, body: bytes, new: bool = False) -> None:
+    w.stage(rel, body, ldesfrag._ldesfrag.etag(body), new)
+
+
+def flush(w) -> None:
+    """Commits what ``w`` staged, as a publish commit does (with an empty state)."""
+    w.give_back(w.commit(w.take(), w.root / STATE_DIR, 1, [], b"{}", durable=lambda: None))
+    w.sync()
+
+
 def test_rewrites_swap_in_place_and_spares_never_leave_stale_bytes(tmp_path):
     from ldesfrag._publish.writer import Writer
 
     out = tmp_path / "site"
     w = Writer(out)
 
-    def flush(w: Writer) -> None:  # as a commit does
-        w.give_back(w.put_pages(w.take()))
-        w.files.sync()
-
-    w.stage("a/index.ttl", b"x" * 100)
-    w.stage("b.ttl", b"y" * 10)
+    _stage(w, "a/index.ttl", b"x" * 100)
+    _stage(w, "b.ttl", b"y" * 10)
     flush(w)  # new files: the spares became them
     inode = (out / "a/index.ttl").stat().st_ino
-    w.stage("a/index.ttl", b"short")
+    _stage(w, "a/index.ttl", b"short")
     flush(w)  # a's old inode (100 bytes) is now a spare
-    w.stage("d.ttl", b"d" * 5)  # smaller than every spare: a new one, never a truncated one
-    w.stage("b.ttl", b"z" * 300)  # takes the 100-byte spare, overwritten in place
+    _stage(w, "d.ttl", b"d" * 5)  # smaller than every spare: a new one, never a truncated one
+    _stage(w, "b.ttl", b"z" * 300)  # takes the 100-byte spare, overwritten in place
     flush(w)
     assert (out / "a/index.ttl").read_bytes() == b"short"
     assert (out / "d.ttl").read_bytes() == b"d" * 5
@@ -371,7 +436,7 @@ def test_rewrites_swap_in_place_and_spares_never_leave_stale_bytes(tmp_path):
         spares = [p.read_bytes() for p in (out / STATE_DIR / "tmp").iterdir()]
         assert spares == [b"y" * 10]  # b's old version
     again = Writer(out)  # a new run finds the spares
-    again.stage("c.ttl", b"c" * 10)
+    _stage(again, "c.ttl", b"c" * 10)
     flush(again)
     assert (out / "c.ttl").read_bytes() == b"c" * 10
     assert not any((out / STATE_DIR / "tmp").iterdir())
@@ -380,7 +445,7 @@ def test_rewrites_swap_in_place_and_spares_never_leave_stale_bytes(tmp_path):
 def test_swap_files_swaps_existing_targets_and_renames_onto_new_ones(tmp_path):
     from ldesfrag._ldesfrag import FileWriter
 
-    files = FileWriter()
+    files = FileWriter(tmp_path)
     (tmp_path / "old").write_bytes(b"old version")
     spares = [tmp_path / "s1", tmp_path / "s2"]
     targets = [tmp_path / "old", tmp_path / "new/dir/file"]
@@ -408,16 +473,16 @@ def test_new_files_are_written_in_place_and_a_killed_runs_leftovers_replaced_who
 
     out = tmp_path / "site"
     w = Writer(out)
-    w.stage("x/y/page-1.ttl", b"first", new=True)
-    w.stage("x/index.ttl", b"node", new=True)
-    w.give_back(w.put_pages(w.take()))
+    _stage(w, "x/y/page-1.ttl", b"first", new=True)
+    _stage(w, "x/index.ttl", b"node", new=True)
+    flush(w)
     assert (out / "x/y/page-1.ttl").read_bytes() == b"first"
     assert not any((out / STATE_DIR / "tmp").iterdir())  # no spare was needed
     # A killed run wrote the file but never committed it: the rerun takes it for new; the
     # file is replaced by a rename (a new inode), never rewritten in place.
     leftover = (out / "x/y/page-1.ttl").stat().st_ino
-    w.stage("x/y/page-1.ttl", b"the committed version", new=True)
-    w.give_back(w.put_pages(w.take()))
+    _stage(w, "x/y/page-1.ttl", b"the committed version", new=True)
+    flush(w)
     assert (out / "x/y/page-1.ttl").read_bytes() == b"the committed version"
     assert (out / "x/y/page-1.ttl").stat().st_ino != leftover
     assert not any((out / STATE_DIR / "tmp").iterdir())
@@ -449,8 +514,8 @@ def test_a_run_killed_at_any_write_and_rerun_gives_the_one_shot_tree(dumps, one_
     assert killed >= 5
 
 
-@pytest.mark.parametrize("ext", ["ttl", "jsonld"])
-def test_the_root_pages_view_description_reads_back_as_the_view(dumps, tmp_path, ext):
+@pytest.mark.parametrize(("fmt", "ext"), [("turtle", "ttl"), ("jsonld", "jsonld")])
+def test_the_root_pages_view_description_reads_back_as_the_view(dumps, tmp_path, fmt, ext):
     from ldesfrag import Reference
 
     view = View(
@@ -462,7 +527,7 @@ def test_the_root_pages_view_description_reads_back_as_the_view(dumps, tmp_path,
         page_size=33,
     )
     out = tmp_path / "site"
-    run(dumps[:1], out, view=view, format=ext)
+    run(dumps[:1], out, view=view, format=fmt)
     assert View.load(out / f"index.{ext}") == view
 
 

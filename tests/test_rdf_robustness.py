@@ -133,13 +133,37 @@ def test_the_issue_repro_publishes_the_good_member_and_reruns(tmp_path):
     ]
     path = write(tmp_path, lines, "bad.nt")
     out = tmp_path / "o"
-    for _ in range(2):  # a rerun goes through too (and adds nothing)
-        summary = publish([str(path)], VIEW, out, base_url="http://h/")
-        assert summary.members == 1
-    assert sum(summary.problems.values()) == 1
+    first = publish([str(path)], VIEW, out, base_url="http://h/")
+    # The run that read the input says where: the file, the line and the member left out.
+    (row,) = first.problem_rows
+    assert (row.file, row.line, row.member, row.dropped) == (str(path), 2, "http://e.org/m1", True)
+    assert str(row).startswith(f"{path}:2: member <http://e.org/m1>: ")
+    summary = publish([str(path)], VIEW, out, base_url="http://h/")  # a rerun goes through
+    assert first.members == summary.members == 1
+    assert summary.problem_rows == []  # it read nothing again
+    assert sum(summary.problems.values()) == 1  # counted once over the stream
     published = "".join(p.read_text() for p in out.rglob("*.ttl"))
     assert "<http://e.org/m2>" in published
     assert "http://e.org/m1" not in published
+
+
+def test_publish_bounds_lines_and_members_as_asked_and_the_cli_says_where(tmp_path, capsys):
+    from ldesfrag.cli import main
+
+    big = '"' + "x" * 500 + '"'
+    lines = [*member_lines(1), *member_lines(2, f"<http://e.org/p> {big}"), *member_lines(3)]
+    path = write(tmp_path, lines)
+    out = tmp_path / "o"
+    args = ["publish", str(path), "--view", str(tmp_path / "v.json"), "--out", str(out)]
+    (tmp_path / "v.json").write_text(VIEW.to_json())
+    assert main([*args, "--base-url", "http://h/", "--max-line-bytes", "300", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "2 members published" in printed
+    assert f"{path}:5: member <http://e.org/m2>: " in printed  # the long line, and whose
+    # Too small a limit is refused before anything is written.
+    with pytest.raises(ldesfrag.LdesfragError, match="max_member_bytes 0"):
+        publish([str(path)], VIEW, tmp_path / "o2", base_url="http://h/", max_member_bytes=0)
+    assert not (tmp_path / "o2").exists()
 
 
 # A random IRI: a scheme (or none, or a bad one) and characters that N-Triples, the renderer or

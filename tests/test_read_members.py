@@ -515,6 +515,45 @@ def test_blank_node_members_are_reported(tmp_path):
     assert "blank node" in p["reason"]
 
 
+@pytest.mark.parametrize(("alias", "fmt"), [("nq", "nquads"), ("ttl", "turtle")])
+def test_the_old_format_spellings_read_the_same(tmp_path, alias, fmt):
+    source = LAMBERT if fmt == "nquads" else TRAFFIC
+    # A name the extension does not tell, so the format argument decides.
+    path = tmp_path / "dump.data"
+    path.write_bytes(source.read_bytes())
+    expected = _rows(read(source, View([Geospatial(15)])))
+    assert len(expected) == 1
+    assert _rows(read(path, View([Geospatial(15)]), format=fmt)) == expected
+    assert _rows(read(path, View([Geospatial(15)]), format=alias)) == expected
+    with pytest.raises(RdfError, match="extension"):
+        read(path, View())
+
+
+def test_ntriples_is_read_by_its_name_and_its_old_one(tmp_path):
+    lines = ["<http://ex.org/m> <http://purl.org/dc/terms/isVersionOf> <http://ex.org/e> ."]
+    path = _write(tmp_path, lines, name="d.data")
+    by_name = _rows(read(path, View(), format="ntriples"))
+    assert [r["id"] for r in by_name] == ["http://ex.org/m"]
+    assert _rows(read(path, View(), format="nt")) == by_name
+
+
+@pytest.mark.parametrize("fmt", ["jsonld", "json-ld"])
+def test_jsonld_is_written_not_read_a_clear_error(tmp_path, fmt):
+    """`jsonld` is an `ldesfrag.RdfFormat` (render_page, publish) but not an
+    `ldesfrag.RdfInputFormat`: reading with it is refused, never ignored."""
+    path = _write(tmp_path, [], name="d.jsonld")
+    match = rf"format {fmt!r} is not supported here, only 'turtle', 'ntriples', 'nquads', 'trig'"
+    with pytest.raises(RdfError, match=match):
+        read(path, View(), format=fmt)  # type: ignore[arg-type]
+    with pytest.raises(RdfError, match=match):
+        MemberReader(path, View(), format=fmt)  # type: ignore[arg-type]
+    # Also when no file is read (an rdflib graph says its own format).
+    with pytest.raises(RdfError, match=match):
+        read(rdflib.Graph(), View(), format=fmt)  # type: ignore[arg-type]
+    with pytest.raises(RdfError, match="extension"):
+        read(path, View())
+
+
 def test_arguments_are_checked(tmp_path):
     path = _write(tmp_path, [])
     with pytest.raises(RdfError, match="member"):
@@ -524,7 +563,7 @@ def test_arguments_are_checked(tmp_path):
     (tmp_path / "x.rdf").write_text("")
     with pytest.raises(RdfError, match="extension"):
         read(tmp_path / "x.rdf", View())
-    with pytest.raises(RdfError, match="format"):
+    with pytest.raises(RdfError, match="format must be one of 'turtle', 'ntriples', 'nquads', "):
         read(path, View(), format="rdfxml")  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         read(tmp_path / "missing.nq", View())
@@ -633,13 +672,13 @@ def _fuzz_lines() -> tuple[list[str], list[str]]:
 def test_byte_mutations_never_crash_nor_lose_members_on_other_lines(tmp_path_factory, data):
     ids, lines = _fuzz_lines()
     raw = bytearray("".join(line + "\n" for line in lines).encode())
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line.encode()) + 1)
+    # The original line of each byte of `raw`, kept in step with the mutations (an insert or a
+    # delete shifts every later byte).
+    line_of = [k for k, line in enumerate(lines) for _ in range(len(line.encode()) + 1)]
     touched: set[int] = set()
     for _ in range(data.draw(st.integers(1, 3))):
         pos = data.draw(st.integers(0, len(raw) - 1))
-        k = max(i for i, s in enumerate(starts) if s <= pos)
+        k = line_of[pos]
         touched |= {k, k + 1}  # a removed newline also breaks the next line
         op = data.draw(st.sampled_from(["replace", "insert", "delete"]))
         byte = data.draw(st.integers(0, 255))
@@ -647,8 +686,10 @@ def test_byte_mutations_never_crash_nor_lose_members_on_other_lines(tmp_path_fac
             raw[pos] = byte
         elif op == "insert":
             raw.insert(pos, byte)
+            line_of.insert(pos, k)
         else:
             del raw[pos]
+            del line_of[pos]
     path = tmp_path_factory.mktemp("fuzz") / "f.nq"
     path.write_bytes(bytes(raw))
     t = read(path, View([Geospatial(max_zoom=3)]), member="version-of")

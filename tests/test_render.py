@@ -39,6 +39,7 @@ EXAMPLES = Path(__file__).parent / "data" / "examples"
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 FORMATS = ["turtle", "ntriples", "nquads", "trig", "jsonld"]
+ALIASES = {"ttl": "turtle", "nt": "ntriples", "nq": "nquads", "json-ld": "jsonld"}
 STREAM = "http://localhost:8080/observations"
 NODE = "http://localhost:8080/observations/by-loc?tile=15/16882/10975&pageNumber=1"
 
@@ -728,6 +729,24 @@ def test_every_string_layout_and_integer_width_gives_the_same_page():
     assert render_page(NODE, stream=STREAM, members=members, relations=rows).body == expected
 
 
+def test_one_set_of_format_names():
+    """Every format has one name, used by every API; reading supports a subset."""
+    from typing import get_args
+
+    assert list(get_args(ldesfrag.RdfFormat)) == FORMATS
+    assert list(get_args(ldesfrag.RdfInputFormat)) == FORMATS[:4]  # JSON-LD is not read
+    assert list(ldesfrag.CONTENT_TYPES) == list(ldesfrag.FILE_EXTENSIONS) == FORMATS
+
+
+@pytest.mark.parametrize(("alias", "fmt"), ALIASES.items())
+def test_the_old_spellings_render_the_same_page(alias, fmt):
+    rows = [
+        ("http://ex.org/a", '<http://ex.org/a> <http://ex.org/p> "x" .', "2023-05-12T10:00:00Z")
+    ]
+    kwargs = {"stream": STREAM, "members": members_table(rows), "relations": RELATIONS}
+    assert render_page(NODE, format=alias, **kwargs) == render_page(NODE, format=fmt, **kwargs)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
@@ -739,6 +758,8 @@ def test_every_string_layout_and_integer_width_gives_the_same_page():
         ({"stream": None}, LdesfragError, "stream must be an IRI string"),
         ({"shape": 5}, LdesfragError, "shape must be an IRI string"),
         ({"format": ["turtle"]}, LdesfragError, "format must be one of"),
+        ({"format": "rdfxml"}, ldesfrag.RdfError, "format must be one of 'turtle', 'ntriples'"),
+        ({"format": "TTL"}, ldesfrag.RdfError, "or 'ttl' for 'turtle'"),
         (
             {"relations": [{"type": REL, "node": "http://x/", "remaining_items": 2**64}]},
             LdesfragError,

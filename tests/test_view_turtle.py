@@ -108,6 +108,8 @@ def test_other_rdf_formats_and_load(tmp_path):
     )
     expected = View([Geospatial(max_zoom=12)], page_size=5)
     assert View.from_rdf(nt, format="nt") == expected
+    assert View.from_rdf(nt, format="ntriples") == expected  # the name every API takes
+    assert View.from_rdf(nt, format="nquads") == expected
     (tmp_path / "view.nt").write_text(nt)
     assert View.load(tmp_path / "view.nt") == expected
     (tmp_path / "view.ttl").write_text(SERVER_EXAMPLE)
@@ -115,6 +117,19 @@ def test_other_rdf_formats_and_load(tmp_path):
     (tmp_path / "view.xml").write_text("<x/>")
     with pytest.raises(ViewError, match=r"\.toml, \.json or \.ttl"):
         View.load(tmp_path / "view.xml")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_jsonld_by_its_name_and_its_rdflib_name():
+    import rdflib
+
+    g = rdflib.Graph().parse(data=SERVER_EXAMPLE, format="turtle")
+    text = g.serialize(format="json-ld")
+    expected = View.from_rdf(SERVER_EXAMPLE)
+    assert View.from_rdf(text, format="jsonld") == expected
+    assert View.from_rdf(text, format="json-ld") == expected
+    with pytest.raises(ViewError, match="invalid RDF"):
+        View.from_rdf(text, format="no-such-parser")
 
 
 def test_the_loaded_view_fragments_like_the_equivalent_toml():

@@ -5,10 +5,11 @@ interface (pyarrow, polars, arro3, duckdb, …) goes in, and ``arro3.core`` tabl
 which export the same interface, come out.
 """
 
-from ldesfrag._fragmenter import Changes, Fragmenter, MembersLike, OnInvalid
+from ldesfrag._formats import RdfFormat, RdfInputFormat
+from ldesfrag._fragmenter import Assignment, Changes, Fragmenter, MembersLike, OnInvalid
 from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
 from ldesfrag._ldesfrag import __version__
-from ldesfrag._publish import PublishSummary, publish
+from ldesfrag._publish import PublishSummary, RdfProblem, publish
 from ldesfrag._rdf import (
     DCT_IS_VERSION_OF,
     CreateVersions,
@@ -22,7 +23,6 @@ from ldesfrag._rdf import (
 from ldesfrag._render import (
     CONTENT_TYPES,
     FILE_EXTENSIONS,
-    RdfFormat,
     RelationsLike,
     RenderedPage,
     render_page,
@@ -59,6 +59,7 @@ __all__ = [
     "PROV_GENERATED_AT_TIME",
     "RDF_TYPE",
     "ArrayLike",
+    "Assignment",
     "Changes",
     "ColumnError",
     "CreateVersions",
@@ -79,6 +80,8 @@ __all__ = [
     "PublishSummary",
     "RdfError",
     "RdfFormat",
+    "RdfInputFormat",
+    "RdfProblem",
     "RdfSource",
     "RdfWarning",
     "Reference",

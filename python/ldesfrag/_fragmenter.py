@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Literal, NamedTuple, TypeAlias, cast
 
 from arro3.core import Table
@@ -11,7 +12,7 @@ from ldesfrag import _ldesfrag
 from ldesfrag._kernels import DEFAULT_MAX_TILES, _count
 from ldesfrag._view import View
 
-__all__ = ["Changes", "Fragmenter", "MembersLike", "OnInvalid"]
+__all__ = ["Assignment", "Changes", "Fragmenter", "MembersLike", "OnInvalid"]
 
 #: A table, record batch or stream of members (pyarrow, polars, arro3, duckdb, …).
 MembersLike: TypeAlias = ArrowArrayExportable | ArrowStreamExportable
@@ -30,6 +31,22 @@ class Changes(NamedTuple):
     relations: Table
 
 
+class Assignment(NamedTuple):
+    """What :meth:`Fragmenter.assign_with_report` returns: one call's result, whole.
+
+    ``assigned``: ``{row: uint64, bucket: string, page: uint32}``, as :meth:`Fragmenter.assign`
+    returns. ``invalid``: the members of this call with a missing or invalid value,
+    ``{row: uint64, column: string, reason: string, rejected: bool}`` (``rejected`` false: sent
+    to an unknown bucket). ``rejected``: the members of this call left out, ``{row: uint64,
+    reason: string}`` (the reason prefixed with its column). ``row`` is always the member's
+    index in the call's input.
+    """
+
+    assigned: Table
+    invalid: Table
+    rejected: Table
+
+
 class Fragmenter:
     """Assigns members of one view to buckets and pages, incrementally and deterministically.
 
@@ -40,8 +57,9 @@ class Fragmenter:
     ``on_invalid`` decides what happens to a member whose timestamp, geometry or reference is
     missing or invalid: ``"unknown"`` puts it in the level's ``…=unknown`` bucket, ``"reject"``
     leaves it out, ``"raise"`` fails the call with :class:`~ldesfrag.InvalidMemberError` and
-    assigns nothing. Either way :meth:`invalid` reports the row and the reason. A member
-    without an ``id`` is always left out (reported, or raised).
+    assigns nothing. Either way the row and the reason are reported:
+    :meth:`assign_with_report` returns them with the assignments. A member without an ``id`` is
+    always left out (reported, or raised).
 
     ``max_tiles`` caps the tiles of one geometry, as in :func:`~ldesfrag.cover`: a geometry
     that would cover more goes to ``tile=unknown`` with the reason; 0 tiles nothing (every
@@ -64,6 +82,9 @@ class Fragmenter:
         self._inner = _ldesfrag.Fragmenter(
             view.to_json(), on_invalid=on_invalid, max_tiles=_count("max_tiles", max_tiles)
         )
+        # Held from an assign to the reading of its report, so another thread's assign cannot
+        # come in between (the native object keeps only the last call's report).
+        self._lock = threading.Lock()
 
     @classmethod
     def from_state(
@@ -82,6 +103,7 @@ class Fragmenter:
         self._inner = _ldesfrag.Fragmenter.from_state(
             view.to_json(), bytes(state), on_invalid=on_invalid
         )
+        self._lock = threading.Lock()
         return self
 
     @property
@@ -107,16 +129,36 @@ class Fragmenter:
         the member's index in this call's input; ``bucket`` is the canonical bucket id
         (``tile=15/16882/10975&year=2023&month=05&day=12``); ``page`` counts from 1. Members
         are taken in arrival order, or ``(timestamp, id)`` order when the view asks for it.
+
+        :meth:`assign_with_report` does the same and also returns the call's invalid and
+        rejected members.
         """
-        return self._inner.assign(members)
+        with self._lock:
+            return self._inner.assign(members)
+
+    def assign_with_report(self, members: MembersLike) -> Assignment:
+        """Assigns members as :meth:`assign` does; returns the assignments together with this
+        call's invalid and rejected members, as an :class:`Assignment`
+        ``(assigned, invalid, rejected)``.
+
+        The report belongs to this call, also when other threads assign with the same
+        fragmenter.
+        """
+        with self._lock:
+            assigned = self._inner.assign(members)
+            return Assignment(assigned, self._inner.invalid(), self._inner.rejected())
 
     def invalid(self) -> Table:
-        """Members of the last call with a missing or invalid value:
-        ``{row, column, reason, rejected}`` (``rejected`` false: sent to an unknown bucket)."""
+        """Members of the last :meth:`assign` call (of any thread) with a missing or invalid
+        value: ``{row, column, reason, rejected}`` (``rejected`` false: sent to an unknown
+        bucket). Kept for compatibility: :meth:`assign_with_report` returns this with the
+        call's assignments."""
         return self._inner.invalid()
 
     def rejected(self) -> Table:
-        """Members of the last call that were left out: ``{row: uint64, reason: string}``."""
+        """Members of the last :meth:`assign` call (of any thread) that were left out:
+        ``{row: uint64, reason: string}``. Kept for compatibility: :meth:`assign_with_report`
+        returns this with the call's assignments."""
         return self._inner.rejected()
 
     def relations(self) -> Table:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from arro3.core import Array, DataType, Table
 
 from ldesfrag import _ldesfrag
+from ldesfrag._formats import FILE_EXTENSIONS, INPUT_FORMATS, RdfInputFormat, rdf_input_format
 from ldesfrag._view import PROV_GENERATED_AT_TIME, Geospatial, HierarchicalTime, Reference, View
 from ldesfrag.exceptions import RdfError, ViewError
 
@@ -26,7 +27,7 @@ __all__ = [
     "CreateVersions",
     "MemberMode",
     "MemberReader",
-    "RdfFormat",
+    "RdfInputFormat",
     "RdfSource",
     "RdfWarning",
     "create_versions",
@@ -38,18 +39,14 @@ DCT_IS_VERSION_OF = "http://purl.org/dc/terms/isVersionOf"
 MemberMode: TypeAlias = Literal[
     "version-of", "tree-member", "named-graph", "type", "subject", "document"
 ]
-RdfFormat: TypeAlias = Literal["ntriples", "nquads", "turtle", "trig"]
 #: A path (globs allowed), an rdflib ``Graph``/``Dataset``/``ConjunctiveGraph``, or a sequence
 #: of them.
 RdfSource: TypeAlias = (
     "str | PathLike[str] | rdflib.Graph | Sequence[str | PathLike[str] | rdflib.Graph]"
 )
 
-_EXTENSIONS: dict[str, RdfFormat] = {
-    ".nt": "ntriples",
-    ".nq": "nquads",
-    ".ttl": "turtle",
-    ".trig": "trig",
+_EXTENSIONS: dict[str, RdfInputFormat] = {
+    ext: f for f, ext in FILE_EXTENSIONS.items() if f in INPUT_FORMATS
 }
 _DEFAULT_WINDOW = 65_536
 #: The default of ``max_line_bytes`` and ``max_member_bytes``: 64 MiB.
@@ -140,12 +137,8 @@ def _is_rdflib_graph(obj: object) -> bool:
     return type(obj).__module__.startswith("rdflib") and hasattr(obj, "serialize")
 
 
-def _format_of(path: str, format: RdfFormat | None) -> RdfFormat:
+def _format_of(path: str, format: RdfInputFormat | None) -> RdfInputFormat:
     if format is not None:
-        if format not in _EXTENSIONS.values():
-            raise RdfError(
-                f"format must be 'ntriples', 'nquads', 'turtle' or 'trig', not {format!r}"
-            )
         return format
     name = path.lower()
     if name.endswith(".gz"):
@@ -170,7 +163,7 @@ def _graph_input(graph: Any, n: int) -> tuple[str, str, bytes | None]:
     return (name, "ntriples", graph.serialize(format="nt", encoding="utf-8"))
 
 
-def _inputs(source: Any, format: RdfFormat | None) -> list[tuple[str, str, bytes | None]]:
+def _inputs(source: Any, format: RdfInputFormat | None) -> list[tuple[str, str, bytes | None]]:
     items: Sequence[Any]
     if isinstance(source, str | PathLike) or _is_rdflib_graph(source):
         items = [source]
@@ -181,6 +174,8 @@ def _inputs(source: Any, format: RdfFormat | None) -> list[tuple[str, str, bytes
             f"source must be a path, a glob, an rdflib graph or a sequence of them, "
             f"not {type(source).__name__}"
         )
+    # Checked up front, also when no file is given (an rdflib graph says its own format).
+    format = None if format is None else rdf_input_format(format)
     out: list[tuple[str, str, bytes | None]] = []
     for item in items:
         if _is_rdflib_graph(item):
@@ -250,6 +245,11 @@ class MemberReader:
     input breaks off (a truncated ``.gz``), the members read wholly before the break come out
     and the one being read is reported as incomplete. An ``rdf:langString`` literal without a
     language tag is read as ``xsd:string`` and reported. :meth:`problems` lists everything.
+
+    A file's format follows its extension (``.ttl``, ``.nt``, ``.nq``, ``.trig``, each
+    optionally ``.gz``) unless ``format`` (``turtle``, ``ntriples``, ``nquads`` or ``trig``;
+    ``ttl``, ``nt`` and ``nq`` are accepted for the same) names it for every file. JSON-LD is
+    written, never read: ``format="jsonld"`` raises :class:`~ldesfrag.RdfError`.
     """
 
     def __init__(
@@ -262,7 +262,7 @@ class MemberReader:
         version_of_path: str = DCT_IS_VERSION_OF,
         timestamp_path: str | None = None,
         versions: CreateVersions | None = None,
-        format: RdfFormat | None = None,
+        format: RdfInputFormat | None = None,
         base_iri: str | None = None,
         batch_size: int = 65_536,
         window: int = _DEFAULT_WINDOW,
@@ -313,7 +313,7 @@ class MemberReader:
         return self._inner.problems()
 
 
-def _describe_problem(file: str, line: int | None, member: str | None, reason: str) -> str:
+def describe_problem(file: str, line: int | None, member: str | None, reason: str) -> str:
     """One problem row as a sentence: ``file:line: member <m>: reason``."""
     where = file if line is None else f"{file}:{line}"
     return f"{where}: member <{member}>: {reason}" if member else f"{where}: {reason}"
@@ -328,7 +328,7 @@ def _warn(problems: Table) -> None:
             for m, d in zip(problems["member"].to_pylist(), dropped, strict=True)
             if m is not None and d
         }
-        first = _describe_problem(
+        first = describe_problem(
             *(problems[c][0].as_py() for c in ("file", "line", "member", "reason"))
         )
         warnings.warn(
@@ -349,7 +349,7 @@ def read_members(
     version_of_path: str = DCT_IS_VERSION_OF,
     timestamp_path: str | None = None,
     versions: CreateVersions | None = None,
-    format: RdfFormat | None = None,
+    format: RdfInputFormat | None = None,
     base_iri: str | None = None,
     max_line_bytes: int = DEFAULT_MAX_BYTES,
     max_member_bytes: int = DEFAULT_MAX_BYTES,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, SupportsIndex, TypeAlias, cast
+from typing import Any, SupportsIndex, TypeAlias, cast
 
 from arro3.core.types import ArrowArrayExportable, ArrowStreamExportable
 
 from ldesfrag import _ldesfrag
+from ldesfrag._formats import CONTENT_TYPES, FILE_EXTENSIONS, RdfFormat, rdf_format
 from ldesfrag._view import View
 from ldesfrag.exceptions import LdesfragError
 
@@ -25,25 +26,6 @@ __all__ = [
     "etag",
     "render_page",
 ]
-
-RdfFormat: TypeAlias = Literal["turtle", "ntriples", "nquads", "trig", "jsonld"]
-
-#: The media type of each format (what a server sends as ``Content-Type``).
-CONTENT_TYPES: dict[RdfFormat, str] = {
-    "turtle": "text/turtle",
-    "ntriples": "application/n-triples",
-    "nquads": "application/n-quads",
-    "trig": "application/trig",
-    "jsonld": "application/ld+json",
-}
-#: The usual file extension of each format.
-FILE_EXTENSIONS: dict[RdfFormat, str] = {
-    "turtle": ".ttl",
-    "ntriples": ".nt",
-    "nquads": ".nq",
-    "trig": ".trig",
-    "jsonld": ".jsonld",
-}
 
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 MUTABLE_CACHE_CONTROL = "public, max-age=60"
@@ -157,13 +139,14 @@ def render_page(
     ``immutable`` raises :class:`~ldesfrag.LdesfragError`. Other pages get
     ``dct:isPartOf <stream>``; ``immutable=True`` adds ``<node> ldes:immutable true``.
 
+    ``format`` is one of ``turtle`` (the default), ``ntriples``, ``nquads``, ``trig`` or
+    ``jsonld``; ``ttl``, ``nt``, ``nq`` and ``json-ld`` are accepted for the same. Another
+    value raises :class:`~ldesfrag.RdfError`.
+
     Every IRI must be absolute and free of spaces, control characters and ``<>"{}|^`\\``;
     literals are escaped as each syntax requires.
     """
-    if not isinstance(format, str) or format not in CONTENT_TYPES:
-        raise LdesfragError(
-            f"format must be one of {', '.join(map(repr, CONTENT_TYPES))}, not {format!r}"
-        )
+    fmt = rdf_format(format)
     for name, value, optional in (
         ("node", node, False),
         ("stream", stream, False),
@@ -197,11 +180,11 @@ def render_page(
         timestamp_path=timestamp_path,
         version_of_path=version_of_path,
         shape=shape,
-        format=format,
+        format=fmt,
     )
     return RenderedPage(
         body=body,
-        content_type=CONTENT_TYPES[format],
+        content_type=CONTENT_TYPES[fmt],
         etag=tag,
         cache_control=cache_control(immutable),
     )

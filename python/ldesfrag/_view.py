@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 from ldesfrag import _ldesfrag
+from ldesfrag._formats import FILE_EXTENSIONS, FORMAT_ALIASES, FORMATS, RdfFormat, rdf_format
 from ldesfrag.exceptions import ViewError
 
 __all__ = [
@@ -195,15 +196,20 @@ class View:
         return cls.from_dict(data)
 
     @classmethod
-    def from_rdf(cls, text: str, *, format: str = "turtle", base: str | None = None) -> View:
+    def from_rdf(
+        cls, text: str, *, format: RdfFormat | str = "turtle", base: str | None = None
+    ) -> View:
         """Reads the reference server's view description (``tree:fragmentationStrategy``,
         ``tree:pageSize``, …), also found on a published root page. Needs rdflib.
 
-        ``format`` is an rdflib format name (``turtle``, ``nt``, ``nquads``, ``trig``,
-        ``json-ld``); ``base`` resolves relative IRIs.
+        ``format`` is ``turtle`` (the default), ``ntriples``, ``nquads``, ``trig`` or
+        ``jsonld`` (``ttl``, ``nt``, ``nq`` and ``json-ld`` are accepted for the same), or
+        another rdflib parser name (``xml``, ``n3``, …); ``base`` resolves relative IRIs.
         """
         from ldesfrag._view_turtle import view_dict_from_rdf
 
+        if format in FORMATS or format in FORMAT_ALIASES:
+            format = _RDFLIB_NAMES[rdf_format(format)]
         return cls.from_dict(view_dict_from_rdf(text, format=format, base=base))
 
     @classmethod
@@ -225,10 +231,12 @@ class View:
         raise ViewError(f"{p}: a view file ends in .toml, .json or {', '.join(_RDF_FORMATS)}")
 
 
-_RDF_FORMATS = {
-    ".ttl": "turtle",
-    ".nt": "nt",
-    ".nq": "nquads",
-    ".trig": "trig",
-    ".jsonld": "json-ld",
+_RDF_FORMATS: dict[str, RdfFormat] = {ext: f for f, ext in FILE_EXTENSIONS.items()}
+#: rdflib's parser name of each format.
+_RDFLIB_NAMES: dict[RdfFormat, str] = {
+    "turtle": "turtle",
+    "ntriples": "nt",
+    "nquads": "nquads",
+    "trig": "trig",
+    "jsonld": "json-ld",
 }

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ldesfrag import __version__
+from ldesfrag._formats import FORMAT_ALIASES, FORMATS
 from ldesfrag._fragmenter import Fragmenter
+from ldesfrag._rdf import DEFAULT_MAX_BYTES
 from ldesfrag._view import View
 from ldesfrag.exceptions import InputError, LdesfragError
 
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 # Columns read as plain strings from CSV, so that the kernels see the lexical forms.
 _STRING_COLUMNS = ("id", "geometry", "timestamp", "reference")
+_SHOWN_PROBLEMS = 10  # problem rows publish prints; the summary has them all
 
 
 def _require_pyarrow() -> Any:
@@ -148,11 +151,12 @@ def assign(args: argparse.Namespace) -> int:
             pq.ParquetWriter(tmp_invalid, _invalid_schema(pa)) as invalid_writer,
         ):
             for batch in batches:
-                result = pa.table(fragmenter.assign(batch))
+                report = fragmenter.assign_with_report(batch)
+                result = pa.table(report.assigned)
                 offset = pa.scalar(members, pa.uint64())
                 result = result.set_column(0, row_field, pc.add(result["row"], offset))
                 writer.write_table(result)
-                inv = pa.table(fragmenter.invalid())
+                inv = pa.table(report.invalid)
                 if inv.num_rows:
                     inv = inv.set_column(0, row_field, pc.add(inv["row"], offset))
                     invalid_writer.write_table(inv)
@@ -272,6 +276,8 @@ def publish(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         close=args.close,
         restart_input=args.restart_input,
+        max_line_bytes=args.max_line_bytes,
+        max_member_bytes=args.max_member_bytes,
         progress=None if args.quiet else print_progress,
     )
     if not args.quiet and summary.members_read:
@@ -303,6 +309,13 @@ def publish(args: argparse.Namespace) -> int:
             print(f"{sum(counts.values()):,} {title}, by reason:")
             for reason, n in Counter(counts).most_common(10):
                 print(f"  {n:>8,}  {reason}")
+    rows = summary.problem_rows
+    if rows:
+        print(f"problems this run, where ({len(rows):,}):")
+        for row in rows[:_SHOWN_PROBLEMS]:
+            print(f"  {row}")
+        if len(rows) > _SHOWN_PROBLEMS:
+            print(f"  … and {len(rows) - _SHOWN_PROBLEMS:,} more")
     return 0
 
 
@@ -338,7 +351,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--view", required=True, help="a .toml, .json or RDF (.ttl) view description")
     p.add_argument("--out", required=True, help="the directory to publish into")
     p.add_argument("--base-url", required=True, help="the URL at which DIR is served")
-    p.add_argument("--format", choices=["ttl", "nt", "nq", "trig", "jsonld"], default="ttl")
+    p.add_argument(
+        "--format",
+        choices=[*FORMATS, *FORMAT_ALIASES],
+        metavar="{" + ",".join(FORMATS) + "}",
+        default="turtle",
+        help="the pages' format, which names their extension (default: turtle, .ttl); "
+        f"{', '.join(FORMAT_ALIASES)} are accepted for {', '.join(FORMAT_ALIASES.values())}",
+    )
     p.add_argument("--stream", help="the event stream IRI (default: BASE_URL#stream)")
     p.add_argument(
         "--member",
@@ -352,6 +372,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--create-versions", action="store_true", help="state objects → versions")
     p.add_argument("--version-delimiter", help="between state IRI and timestamp (default /)")
     p.add_argument("--batch-size", type=int, default=1 << 16)
+    for what in ("line", "member"):
+        p.add_argument(
+            f"--max-{what}-bytes",
+            type=int,
+            default=DEFAULT_MAX_BYTES,
+            help=f"a longer {what} is left out and reported (default %(default)s)",
+        )
     p.add_argument("--close", action="store_true", help="close the stream: all pages immutable")
     p.add_argument(
         "--restart-input",

@@ -33,18 +33,19 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from ldesfrag._formats import RdfFormat, rdf_format
 from ldesfrag._publish.inputs import expand
 from ldesfrag._publish.paths import STATE_DIR, base_path, bucket_path, check_base_url, node_path
-from ldesfrag._publish.publisher import DUPLICATE, FORMATS, Publisher, PublishSummary
-from ldesfrag._rdf import DCT_IS_VERSION_OF, CreateVersions, MemberMode
+from ldesfrag._publish.publisher import DUPLICATE, Publisher, PublishSummary, RdfProblem
+from ldesfrag._rdf import DCT_IS_VERSION_OF, DEFAULT_MAX_BYTES, CreateVersions, MemberMode
 from ldesfrag._view import HierarchicalTime, View
 from ldesfrag.exceptions import LdesfragError, ViewError
 
 __all__ = [
     "DUPLICATE",
-    "FORMATS",
     "STATE_DIR",
     "PublishSummary",
+    "RdfProblem",
     "base_path",
     "bucket_path",
     "node_path",
@@ -90,7 +91,7 @@ def publish(
     out: str | PathLike[str],
     *,
     base_url: str,
-    format: str = "ttl",
+    format: RdfFormat | str = "turtle",
     stream: str | None = None,
     member: MemberMode | None = None,
     member_type: str | None = None,
@@ -100,6 +101,8 @@ def publish(
     batch_size: int = 65_536,
     close: bool = False,
     restart_input: bool = False,
+    max_line_bytes: int = DEFAULT_MAX_BYTES,
+    max_member_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[int, float], None] | None = None,
 ) -> PublishSummary:
     """Publishes the members of RDF files (N-Triples, N-Quads, Turtle, TriG; globs) as a static
@@ -113,16 +116,27 @@ def publish(
     state objects into version objects. ``close=True`` closes the stream: every page becomes
     immutable. ``progress(members read, seconds)`` is called after each batch.
 
+    ``format`` is what the pages are written in, and names their files' extension: ``turtle``
+    (``.ttl``, the default), ``ntriples`` (``.nt``), ``nquads`` (``.nq``), ``trig`` or
+    ``jsonld``; ``ttl``, ``nt``, ``nq`` and ``json-ld`` are accepted for the same. A directory
+    keeps the format it was first published in.
+
     A run interrupted while reading an input resumes it where it stopped. If that input has
     changed since, or is not among ``inputs``, the run is refused, unless
     ``restart_input=True``: then its partial progress is forgotten and it is read again from the
     start (if given); the members it published stay and are skipped, counted as
     ``already_published`` (a member IRI is published once).
+
+    ``max_line_bytes`` and ``max_member_bytes`` bound the reader's memory (as in
+    :class:`MemberReader`): a longer line or a larger member is left out and reported. Every RDF
+    problem of the run is in the summary's ``problem_rows``, with its input file, line and member.
     """
-    if format not in FORMATS:
-        raise LdesfragError(f"format {format!r}: one of {', '.join(FORMATS)}")
+    format = rdf_format(format)
     if batch_size < 1:
         raise LdesfragError(f"batch size {batch_size}: at least 1")
+    for name, limit in (("max_line_bytes", max_line_bytes), ("max_member_bytes", max_member_bytes)):
+        if limit < 1:
+            raise LdesfragError(f"{name} {limit}: at least 1")
     view = _view(view)
     base_url = check_base_url(base_url)
     if timestamp_path is None:
@@ -140,7 +154,12 @@ def publish(
         "timestamp_path": timestamp_path,
         "version_of_path": version_of_path,
     }
-    options: dict[str, Any] = {"member": member, "member_type": member_type}
+    options: dict[str, Any] = {
+        "member": member,
+        "member_type": member_type,
+        "max_line_bytes": max_line_bytes,
+        "max_member_bytes": max_member_bytes,
+    }
     if version_of_path is not None:
         options["version_of_path"] = version_of_path
     if timestamp_path is not None:

@@ -13,27 +13,42 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ldesfrag import _ldesfrag
+from ldesfrag._formats import FILE_EXTENSIONS, FORMAT_ALIASES, rdf_format
 from ldesfrag._fragmenter import Fragmenter
 from ldesfrag._publish.inputs import plan, prefetched
 from ldesfrag._publish.open_pages import OpenPages, node_key
 from ldesfrag._publish.paths import STATE_DIR, base_path, node_path
 from ldesfrag._publish.state import STATE_FILE, FileSum, InputRecord, PublishState
-from ldesfrag._publish.writer import Writer
-from ldesfrag._rdf import CreateVersions, MemberReader
-from ldesfrag._render import FILE_EXTENSIONS, RdfFormat, cache_control
+from ldesfrag._publish.writer import STATE_TMP, Writer, finish_swaps, pending_file
+from ldesfrag._rdf import CreateVersions, MemberReader, describe_problem
+from ldesfrag._render import cache_control
 from ldesfrag._view import View
 from ldesfrag.exceptions import LdesfragError, StateError, StreamClosedError, ViewError
 
-__all__ = ["DUPLICATE", "FORMATS", "PublishSummary", "Publisher"]
+__all__ = ["DUPLICATE", "PublishSummary", "Publisher"]
 
-#: File extension → the format name of :func:`~ldesfrag.render_page`.
-FORMATS: dict[str, RdfFormat] = {ext[1:]: f for f, ext in FILE_EXTENSIONS.items()}
 #: The rejection reason of a member whose IRI the stream has already published.
 DUPLICATE = "id: a member with this IRI was published before (the first is kept)"
 _MAX_SEGMENTS = 32  # files per log in the state before it is compacted
+# Bytes of pages a batch may stage while the commit before is in flight (group commit).
+_MAX_STAGED = 256 << 20
+
+
+class RdfProblem(NamedTuple):
+    """An RDF problem met this run: where (input file, line), whose (member IRI, where known),
+    why, and whether a statement or member was left out for it."""
+
+    file: str
+    line: int | None
+    member: str | None
+    reason: str
+    dropped: bool
+
+    def __str__(self) -> str:
+        return describe_problem(self.file, self.line, self.member, self.reason)
 
 
 @dataclass
@@ -57,6 +72,9 @@ class PublishSummary:
     #: not repeats.
     already_published: int = 0
     rejected_this_run: int = 0
+    #: This run's RDF problems, each with its file, line and member (``problems`` counts them by
+    #: reason over the stream).
+    problem_rows: list[RdfProblem] = field(default_factory=list)
 
 
 class Publisher:
@@ -83,12 +101,12 @@ class Publisher:
         self.versions = versions
         self.batch_size = batch_size
         self.progress = progress
-        self.ext: str = settings["format"]
+        self.format = rdf_format(settings["format"])
+        self.ext = FILE_EXTENSIONS[self.format][1:]
         self.base: str = settings["base_url"]
         self.stream: str = settings["stream"]
         self.nodes: dict[tuple[str, int | None], tuple[str, str]] = {}
         self.state_dir = out / STATE_DIR
-        self.writer = Writer(out)
         self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldesfrag-commit")
         # Log segments are encoded (LZ4) beside the commit's file writes, not before them.
         self.encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldesfrag-encode")
@@ -143,14 +161,24 @@ class Publisher:
                 )
             # A new directory: its state is committed before any page is written.
             self.state = PublishState(view=self.view.to_dict(), settings=self.settings)
-            self.writer.put_state(self.state_dir, [], self.state.to_bytes())
+            self.writer = Writer(self.out)
+            self.writer.write_now(path, self.state.to_bytes())
+            lost: list[str] = []
         else:
             self.state = PublishState.from_bytes(path.read_bytes(), path)
+            # A crash may have left swaps of the committed generation undone.
+            swaps = self._pending(self.state.generation)
+            lost = finish_swaps(self.out, swaps) if swaps else []
+            self.writer = Writer(self.out)
         state = self.state
         if state.view != self.view.to_dict():
             raise ViewError(f"{self.out} was published with another view: {json.dumps(state.view)}")
         for key in ("base_url", "format", "stream"):
-            if state.settings.get(key) != self.settings[key]:
+            was = state.settings.get(key)
+            if key == "format" and isinstance(was, str):
+                # A directory published before the format names were unified says ``ttl``, …
+                was = FORMAT_ALIASES.get(was, was)
+            if was != self.settings[key]:
                 raise LdesfragError(
                     f"{self.out} was published with {key} {state.settings.get(key)!r}, "
                     f"not {self.settings[key]!r}"
@@ -190,8 +218,12 @@ class Publisher:
         self.new_ids: list[bytes] = []
         # Sizes and digests of the committed state files (owned by the committing thread).
         self.sums = dict(state.files)
-        self.repaired = self._repair()
-        self._remove_unlisted(state.listed() | {STATE_FILE, "lock"})
+        self.repaired = self._repair(set(lost))
+        # The listed files of the state on disk (owned by the committing thread from now on).
+        self.committed = state.listed()
+        self._remove_unlisted(
+            self.committed | {STATE_FILE, "lock", pending_file(state.generation + 1)}
+        )
 
     def _remove_unlisted(self, keep: set[str]) -> None:
         """Drops state files of other generations (replaced, or left by a killed commit)."""
@@ -199,20 +231,29 @@ class Publisher:
             if f.is_file() and f.name not in keep:
                 f.unlink()
 
-    def _repair(self) -> bool:
+    def _pending(self, gen: int) -> list[list[Any]]:
+        """The entries of generation ``gen``'s pending file ([] if none, or cut while written:
+        then no page was written after it)."""
+        try:
+            entries = json.loads((self.state_dir / pending_file(gen)).read_bytes())
+        except (FileNotFoundError, ValueError, UnicodeDecodeError):
+            return []
+        if not isinstance(entries, list) or not all(
+            isinstance(e, list) and len(e) == 3 and isinstance(e[0], str) and isinstance(e[1], str)
+            for e in entries
+        ):
+            return []
+        return entries
+
+    def _repair(self, lost: set[str]) -> bool:
         """Puts back the committed version of every page a killed commit had changed (listed in
         its ``pending`` file), and removes the files it had created: the tree is then the
         committed one, whatever the run reads next (the same input resumed, an input restarted,
-        or others). Returns whether anything was staged."""
-        pending = self.state_dir / f"pending-{self.state.generation + 1}.json"
-        if not pending.exists():
-            return False
-        try:
-            paths = set(json.loads(pending.read_text(encoding="utf-8")))
-        except (ValueError, UnicodeDecodeError):
-            return False  # cut while written: no page was written after it
-        changed = {p for p in paths if p in self.headers}
-        for rel in sorted(paths - changed):
+        or others). ``lost``: committed pages to render again too. Returns whether anything was
+        staged."""
+        paths = {e[0] for e in self._pending(self.state.generation + 1)}
+        changed = {p for p in paths if p in self.headers} | lost
+        for rel in sorted(paths - changed):  # created by the killed commit
             target = self.out / rel
             target.unlink(missing_ok=True)
             for parent in target.parents:  # directories it alone needed
@@ -267,15 +308,23 @@ class Publisher:
         merged.load(extra)
         return merged.records()
 
-    def _commit(self) -> None:
+    def _commit(self, force: bool = True) -> None:
         """Writes the batch's pages, then the state, atomically and last, in the committing
         thread while the next batch is read and rendered; waits for the previous commit first,
         so commits happen in order and at most one is in flight.
+
+        Without ``force``, while the commit before is still in flight (its sync waits for the
+        device), the batch is left staged for the next commit: batches then commit in groups,
+        a page changed by several of them is written once, and the reader is not held up by
+        the disk. A crash redoes at most the uncommitted group (the state says where it began).
 
         The open members, the page headers and the member ids are logs: a commit appends the
         batch's segment, or, when a log has many segments or mostly dead rows, one compacted
         segment replaces it. So a commit writes O(batch), amortised.
         """
+        busy = self.committing is not None and not self.committing.done()
+        if not force and busy and self.writer.staged_bytes < _MAX_STAGED:
+            return
         pa = self.pa
         state = self.state
         logs = state.logs
@@ -319,25 +368,26 @@ class Publisher:
         state.generation = gen
         snapshot = copy.deepcopy(state)
         listed = snapshot.listed()
-        pending = [p[len(str(self.out)) + 1 :] for _, p, _ in staged[0]]
-        pending += [p[len(str(self.out)) + 1 :] for p, _ in staged[1]]
 
         def commit() -> list[tuple[int, str]]:
-            if pending:  # what a killed commit may have changed, for the next run's _repair
-                self.writer.files.write(
-                    [self.state_dir / f"pending-{gen}.json"],
-                    [json.dumps(pending).encode()],
-                    truncate=True,
-                )
-            spares = self.writer.put_pages(staged)
             produced = [(name, make()) for name, make in outputs]
             sums = {n: s for n, s in self.sums.items() if n in listed}
             sums.update((name, FileSum.of(data)) for name, data in produced)
             assert set(sums) == listed, (sorted(sums), sorted(listed))
             snapshot.files = sums
-            self.writer.put_state(self.state_dir, produced, snapshot.to_bytes())
+            before = self.committed
+            # Once the commit before is durable, the files only its predecessors listed go.
+            keep = before | listed | {STATE_FILE, STATE_TMP, "lock", pending_file(gen)}
+            spares = self.writer.commit(
+                staged,
+                self.state_dir,
+                gen,
+                produced,
+                snapshot.to_bytes(),
+                durable=lambda: self._remove_unlisted(keep),
+            )
             self.sums = sums
-            self._remove_unlisted(listed | {STATE_FILE, "lock"})
+            self.committed = listed
             return spares
 
         self.wait()
@@ -373,6 +423,11 @@ class Publisher:
             if i == 1 and own is not None:
                 own[:] = [name]
         return outputs
+
+    def _finish(self) -> None:
+        """Makes the last commit durable; then the files only the state before listed go."""
+        self.writer.sync()
+        self._remove_unlisted(self.committed | {STATE_FILE, "lock"})
 
     def wait(self) -> None:
         """Waits for the commit in flight (raising its error, if any)."""
@@ -421,8 +476,9 @@ class Publisher:
             if repeats - already:
                 rejected[DUPLICATE] += repeats - already
             table = table.filter(first)
-        assigned = pa.table(self.fragmenter.assign(table))
-        for r in pa.table(self.fragmenter.rejected())["reason"].to_pylist():
+        report = self.fragmenter.assign_with_report(table)
+        assigned = pa.table(report.assigned)
+        for r in pa.table(report.rejected)["reason"].to_pylist():
             rejected[r] += 1
         rows = assigned["row"]
         seq = pc.add(rows, pa.scalar(self.state.members, pa.uint64()))
@@ -529,7 +585,7 @@ class Publisher:
             view_json=self.view.to_json(),
             timestamp_path=self.settings["timestamp_path"],
             version_of_path=self.settings["version_of_path"],
-            format=FORMATS[self.ext],
+            format=self.format,
         )
         cache = {True: cache_control(True), False: cache_control(False)}
         force = force or set()
@@ -539,7 +595,7 @@ class Publisher:
                 continue  # unchanged (and immutable pages never change)
             new = path not in self.headers and key != "\n0"  # the root: always atomic
             self.headers[path] = self.new_headers[path] = entry
-            self.writer.stage(path, body, new)
+            self.writer.stage(path, body, tag, new)
 
     # ---- runs ------------------------------------------------------------------------------
     def run(self, files: list[Path], close: bool, restart: bool) -> PublishSummary:
@@ -566,6 +622,7 @@ class Publisher:
             self._commit()
         rejected: Counter[str] = Counter(state.rejected)
         problems: Counter[str] = Counter(state.problems)
+        problem_rows: list[RdfProblem] = []
         for record in the_plan.todo:
             reread = None
             if record.path in state.earlier:
@@ -593,11 +650,14 @@ class Publisher:
                 record.members += n
                 self.members_read += n
                 state.rejected = dict(rejected)
-                self._commit()
+                self._commit(force=False)
                 if self.progress:
                     self.progress(self.members_read, time.perf_counter() - self.started)
             for p in pa.table(reader.problems()).to_pylist():
                 problems[("dropped: " if p["dropped"] else "") + p["reason"]] += 1
+                problem_rows.append(
+                    RdfProblem(p["file"], p["line"], p["member"], p["reason"], p["dropped"])
+                )
             state.problems = dict(problems)
             record.done = True
             record.ids = []
@@ -610,6 +670,7 @@ class Publisher:
             self._render_changed()
             self._commit()
         self.wait()
+        self._finish()
         self._write_headers()
         buckets, pages, immutable = self._summary_counts()
         return PublishSummary(
@@ -627,6 +688,7 @@ class Publisher:
             members_read=self.members_read,
             already_published=self.already_published,
             rejected_this_run=sum(rejected.values()) - rejected_before,
+            problem_rows=problem_rows,
         )
 
     def _write_headers(self) -> None:

@@ -33,16 +33,19 @@ fn slices<'a>(bodies: &'a [Bound<'_, PyBytes>]) -> Vec<&'a [u8]> {
 }
 
 #[pyclass(module = "ldesfrag._ldesfrag", name = "FileWriter")]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct PyFileWriter {
     inner: Writer,
 }
 
 #[pymethods]
 impl PyFileWriter {
+    /// A writer of files under `root` (the output directory), whose file system it syncs.
     #[new]
-    fn new() -> Self {
-        Self::default()
+    fn new(root: PathBuf) -> Self {
+        Self {
+            inner: Writer::new(root),
+        }
     }
 
     /// Writes each body to its path from the start (without `truncate`, over a file no larger).
