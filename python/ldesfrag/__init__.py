@@ -28,6 +28,7 @@ from ldesfrag._render import (
     render_page,
 )
 from ldesfrag._serve import LdesServer, serve
+from ldesfrag._urls import UrlStyle, node_url, parse_node_url
 from ldesfrag._view import (
     GEO_AS_WKT,
     PROV_GENERATED_AT_TIME,
@@ -45,6 +46,7 @@ from ldesfrag.exceptions import (
     InvalidCoordinateError,
     InvalidMemberError,
     LdesfragError,
+    NodeUrlError,
     RdfError,
     StateError,
     StreamClosedError,
@@ -76,6 +78,7 @@ __all__ = [
     "MemberMode",
     "MemberReader",
     "MembersLike",
+    "NodeUrlError",
     "OnInvalid",
     "PublishSummary",
     "RdfError",
@@ -90,12 +93,15 @@ __all__ = [
     "StateError",
     "StreamClosedError",
     "Tile",
+    "UrlStyle",
     "View",
     "ViewError",
     "__version__",
     "cover",
     "create_versions",
+    "node_url",
     "parse_datetime",
+    "parse_node_url",
     "publish",
     "read_members",
     "render_page",
