@@ -25,6 +25,9 @@ from ldesfrag._render import (
     FILE_EXTENSIONS,
     RelationsLike,
     RenderedPage,
+    cache_control,
+    etag,
+    if_none_match,
     render_page,
 )
 from ldesfrag._serve import LdesServer, serve
@@ -97,8 +100,11 @@ __all__ = [
     "View",
     "ViewError",
     "__version__",
+    "cache_control",
     "cover",
     "create_versions",
+    "etag",
+    "if_none_match",
     "node_url",
     "parse_datetime",
     "parse_node_url",
