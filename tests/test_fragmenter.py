@@ -561,3 +561,83 @@ def test_reports_stay_with_their_calls_when_threads_share_a_fragmenter():
         assert got == [(10 - bad, bad, bad)] * calls
     pages = pa.table(f.pages())
     assert sum(pages["members"].to_pylist()) == calls * (10 + 7 + 3)
+
+
+# ---- one fragmenter shared by threads ------------------------------------------------------
+
+
+def test_threads_sharing_a_fragmenter_serialise_and_end_as_a_serial_run():
+    """Assigning threads and threads reading pages, relations, changes, state and reports at
+    the same time: no call fails (the native object refuses a second user with "Already
+    borrowed"), and the end result is a serial run's. Page fill is order-free (each batch's
+    members go to the same buckets), so any interleaving of the batches gives the same pages."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    view = View([Geospatial(9), HierarchicalTime("day")], page_size=7)
+    batches = [table([GOOD, NO_TIME, GOOD] * (1 + i % 4), start=100 * i) for i in range(4 * 30)]
+    shared = Fragmenter(view)
+    serial = Fragmenter(view)
+    for batch in batches:
+        serial.assign(batch)
+    done = threading.Event()
+
+    def assign(k: int) -> int:
+        n = 0
+        for batch in batches[k::4]:
+            n += pa.table(shared.assign(batch)).num_rows
+        return n
+
+    def read(_: int) -> int:
+        reads = 0
+        # Bounded: the assigners finish in any case, and the readers read at least once.
+        while not done.is_set() or reads == 0:
+            shared.pages()
+            shared.relations()
+            shared.changes()
+            Fragmenter.from_state(view, shared.state())
+            shared.invalid()
+            shared.rejected()
+            assert not shared.closed
+            assert shared.on_invalid == "unknown"
+            assert shared.max_tiles > 0
+            reads += 1
+        return reads
+
+    with ThreadPoolExecutor(max_workers=7) as pool:
+        readers = [pool.submit(read, i) for i in range(3)]
+        try:
+            assigned = sum(pool.map(assign, range(4)))
+        finally:
+            done.set()  # also when an assigner failed: the readers stop
+        assert all(r.result(timeout=600) > 0 for r in readers)
+    assert assigned == sum(b.num_rows for b in batches)
+    assert pa.table(shared.pages()) == pa.table(serial.pages())
+    assert sorted(pa.table(shared.relations()).to_pylist(), key=repr) == sorted(
+        pa.table(serial.relations()).to_pylist(), key=repr
+    )
+    shared.close()
+    assert all(pa.table(shared.pages())["immutable"].to_pylist())
+
+
+@pytest.mark.parametrize("method", ["assign", "assign_with_report"])
+def test_an_assign_that_raises_leaves_the_fragmenter_unchanged(method):
+    """on_invalid="raise": the failing call assigns nothing, and the state is byte for byte
+    the one before it, so the caller may go on with the same fragmenter."""
+    view = View([Geospatial(9), HierarchicalTime("day")], page_size=3)
+    f = Fragmenter(view, on_invalid="raise")
+    f.assign(table([GOOD] * 5))
+    f.changes()
+    before = f.state()
+    pages = pa.table(f.pages())
+    with pytest.raises(ldesfrag.InvalidMemberError) as e:
+        getattr(f, method)(table([GOOD, GOOD, NO_TIME, GOOD], start=5))
+    assert e.value.row == 2
+    assert f.state() == before
+    assert pa.table(f.pages()) == pages
+    assert pa.table(f.changes().nodes).num_rows == 0
+    # The same fragmenter goes on as if the failed call never happened.
+    g = Fragmenter.from_state(view, before)
+    good = table([GOOD] * 4, start=9)
+    assert rows(f.assign(good)) == rows(g.assign(good))
+    assert f.state() == g.state()

@@ -716,3 +716,95 @@ def test_random_bytes_in_turtle_never_crash(tmp_path_factory, junk, at):
     for b in reader:
         assert b.num_rows >= 0
     reader.problems()
+
+
+# ---- an in-memory body (data=), as a server receives it -------------------------------------
+
+MEMORY_VIEW = View([Geospatial(15), HierarchicalTime("day")])
+
+
+@pytest.mark.parametrize(
+    ("source", "fmt"),
+    [(LAMBERT, "nquads"), (TRAFFIC, "turtle"), (LAMBERT, "nq"), (TRAFFIC, "ttl")],
+)
+@pytest.mark.parametrize("as_text", [False, True])
+def test_a_body_in_memory_reads_as_the_same_file(tmp_path, source, fmt, as_text):
+    """data= gives the rows of the same bytes read from a file, and rdflib's triples."""
+    body = source.read_bytes()
+    from_file = _rows(read(source, MEMORY_VIEW))
+    assert from_file
+    data = body.decode() if as_text else body
+    assert _rows(read(data=data, view=MEMORY_VIEW, format=fmt)) == from_file
+    reader = MemberReader(data=data, view=MEMORY_VIEW, format=fmt, batch_size=1)
+    assert [r for b in reader for r in _rows(b)] == from_file
+    expected = oracle(body.decode(), "nquads" if fmt.startswith("n") else "turtle")
+    assert_matches_oracle(read(data=data, view=MEMORY_VIEW, format=fmt), expected)
+
+
+@pytest.mark.parametrize("fmt", ["ntriples", "nquads", "trig", "turtle"])
+def test_generated_members_in_memory_equal_the_file_in_every_format(tmp_path, fmt):
+    from ldes_data import members_nt
+
+    graph = rdflib.Dataset()
+    graph.parse(data=members_nt(0, 60), format="nt")
+    rdflib_fmt = {"ntriples": "nt", "nquads": "nquads", "trig": "trig", "turtle": "turtle"}[fmt]
+    body = graph.serialize(format=rdflib_fmt, encoding="utf-8")
+    path = tmp_path / f"d{ldesfrag.FILE_EXTENSIONS[fmt]}"
+    path.write_bytes(body)
+    from_file = _rows(read(path, MEMORY_VIEW))
+    assert len(from_file) == 60
+    assert _rows(read(data=body, view=MEMORY_VIEW, format=fmt)) == from_file
+
+
+def test_a_bad_body_is_reported_as_a_file_is_with_data_as_its_name(tmp_path):
+    lines = [
+        f"<http://ex.org/m/{i}> <{DCT_IS_VERSION_OF}> <http://ex.org/e/{i}> ." for i in range(3)
+    ]
+    lines[1] = "<http://ex.org/m/1> this is not rdf"
+    body = "\n".join(lines) + "\n"
+    path = _write(tmp_path, lines)
+    with pytest.warns(RdfWarning, match="<data>:2"):
+        t = read_members(data=body, view=View(), format="nquads")
+    assert t["id"].to_pylist() == ["http://ex.org/m/0", "http://ex.org/m/2"]
+    file_reader, data_reader = (
+        MemberReader(path, View()),
+        MemberReader(data=body, view=View(), format="nquads"),
+    )
+    list(file_reader), list(data_reader)
+    from_file = _rows(file_reader.problems())
+    assert from_file
+    assert _rows(data_reader.problems()) == [{**p, "file": "<data>"} for p in from_file]
+
+
+def test_a_jsonld_body_goes_through_rdflib():
+    doc = {
+        "@context": {"dct": "http://purl.org/dc/terms/", "ex": "http://ex.org/"},
+        "@graph": [
+            {"@id": "ex:m1", "dct:isVersionOf": {"@id": "ex:e1"}, "ex:p": "one"},
+            {"@id": "ex:m2", "dct:isVersionOf": {"@id": "ex:e2"}, "ex:p": {"@id": "ex:o"}},
+        ],
+    }
+    import json
+
+    body = json.dumps(doc)
+    t = read(data=body, view=View(), format="jsonld")
+    assert sorted(t["id"].to_pylist()) == ["http://ex.org/m1", "http://ex.org/m2"]
+    assert_matches_oracle(t, oracle(body, "json-ld"))
+    with pytest.raises(RdfError, match="<data>: not JSON-LD"):
+        read(data="{not json", view=View(), format="jsonld")
+
+
+def test_data_arguments_are_checked(tmp_path):
+    body = LAMBERT.read_bytes()
+    with pytest.raises(RdfError, match="needs format"):
+        read(data=body, view=View())
+    with pytest.raises(RdfError, match="not both"):
+        read(LAMBERT, View(), data=body, format="nquads")
+    with pytest.raises(RdfError, match="give a source"):
+        read(view=View())
+    with pytest.raises(RdfError, match="bytes or str"):
+        read(data=123, view=View(), format="nquads")  # type: ignore[arg-type]
+    with pytest.raises(RdfError, match="format must be one of"):
+        read(data=body, view=View(), format="rdfxml")  # type: ignore[arg-type]
+    with pytest.raises(ViewError):
+        read(data=body, format="nquads")

@@ -66,6 +66,15 @@ class Fragmenter:
     member, points included, goes to ``tile=unknown``). Both options are saved with
     :meth:`state`.
 
+    One fragmenter may be shared by threads (a server's request handlers): every method holds
+    one lock around the native object, so calls run one at a time, each whole, in the order
+    they get the lock; a reader never sees half an :meth:`assign`.
+
+    An :meth:`assign` (or :meth:`assign_with_report`) that raises
+    :class:`~ldesfrag.InvalidMemberError` or :class:`~ldesfrag.StreamClosedError` leaves the
+    fragmenter as it was: the same :meth:`state`, :meth:`pages` and :meth:`relations`, and
+    nothing new for :meth:`changes`; the caller may go on with it.
+
     If an :meth:`assign` fails inside the Rust core (an ``LdesfragError`` saying "internal
     error", a bug to report), the fragmenter may be half-updated: every later call raises
     :class:`~ldesfrag.LdesfragError`; continue from a state saved before.
@@ -82,8 +91,8 @@ class Fragmenter:
         self._inner = _ldesfrag.Fragmenter(
             view.to_json(), on_invalid=on_invalid, max_tiles=_count("max_tiles", max_tiles)
         )
-        # Held from an assign to the reading of its report, so another thread's assign cannot
-        # come in between (the native object keeps only the last call's report).
+        # Every use of the native object holds it: the native object may not be used by two
+        # threads at once, and an assign's report is read before another assign comes in.
         self._lock = threading.Lock()
 
     @classmethod
@@ -112,15 +121,18 @@ class Fragmenter:
 
     @property
     def on_invalid(self) -> OnInvalid:
-        return cast(OnInvalid, self._inner.on_invalid)
+        with self._lock:
+            return cast(OnInvalid, self._inner.on_invalid)
 
     @property
     def max_tiles(self) -> int:
-        return self._inner.max_tiles
+        with self._lock:
+            return self._inner.max_tiles
 
     @property
     def closed(self) -> bool:
-        return self._inner.closed
+        with self._lock:
+            return self._inner.closed
 
     def assign(self, members: MembersLike) -> Table:
         """Assigns members; returns ``{row: uint64, bucket: string, page: uint32}``.
@@ -153,18 +165,21 @@ class Fragmenter:
         value: ``{row, column, reason, rejected}`` (``rejected`` false: sent to an unknown
         bucket). Kept for compatibility: :meth:`assign_with_report` returns this with the
         call's assignments."""
-        return self._inner.invalid()
+        with self._lock:
+            return self._inner.invalid()
 
     def rejected(self) -> Table:
         """Members of the last :meth:`assign` call (of any thread) that were left out:
         ``{row: uint64, reason: string}``. Kept for compatibility: :meth:`assign_with_report`
         returns this with the call's assignments."""
-        return self._inner.rejected()
+        with self._lock:
+            return self._inner.rejected()
 
     def relations(self) -> Table:
         """Every relation of the structure: ``{parent, parent_page, child, child_page, type,
         path, value, datatype}``; a null page is the bucket's own (number-less) node."""
-        return self._inner.relations()
+        with self._lock:
+            return self._inner.relations()
 
     def changes(self) -> Changes:
         """The nodes whose rendering changed since the last call (or since this fragmenter
@@ -177,18 +192,22 @@ class Fragmenter:
         structure. A restored fragmenter starts with nothing changed: its nodes were rendered
         when its state was saved.
         """
-        nodes, relations = self._inner.changes()
+        with self._lock:
+            nodes, relations = self._inner.changes()
         return Changes(nodes, relations)
 
     def pages(self) -> Table:
         """Every page: ``{bucket, page, members, immutable}``. A page is immutable once a later
         page of its bucket exists, or when the stream is closed."""
-        return self._inner.pages()
+        with self._lock:
+            return self._inner.pages()
 
     def close(self) -> None:
         """Closes the stream: every page becomes immutable; further members are refused."""
-        self._inner.close()
+        with self._lock:
+            self._inner.close()
 
     def state(self) -> bytes:
         """The state as bytes, for :meth:`from_state`."""
-        return self._inner.state()
+        with self._lock:
+            return self._inner.state()

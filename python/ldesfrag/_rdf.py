@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from arro3.core import Array, DataType, Table
 
 from ldesfrag import _ldesfrag
-from ldesfrag._formats import FILE_EXTENSIONS, INPUT_FORMATS, RdfInputFormat, rdf_input_format
+from ldesfrag._formats import (
+    FILE_EXTENSIONS,
+    INPUT_FORMATS,
+    RdfFormat,
+    RdfInputFormat,
+    rdf_format,
+    rdf_input_format,
+)
 from ldesfrag._view import PROV_GENERATED_AT_TIME, Geospatial, HierarchicalTime, Reference, View
 from ldesfrag.exceptions import RdfError, ViewError
 
@@ -44,6 +51,9 @@ MemberMode: TypeAlias = Literal[
 RdfSource: TypeAlias = (
     "str | PathLike[str] | rdflib.Graph | Sequence[str | PathLike[str] | rdflib.Graph]"
 )
+
+#: The name an in-memory body (``data=``) has in problems and errors.
+DATA_NAME = "<data>"
 
 _EXTENSIONS: dict[str, RdfInputFormat] = {
     ext: f for f, ext in FILE_EXTENSIONS.items() if f in INPUT_FORMATS
@@ -196,6 +206,44 @@ def _inputs(source: Any, format: RdfInputFormat | None) -> list[tuple[str, str, 
     return out
 
 
+def _data_input(
+    data: object, format: RdfFormat | None, base_iri: str | None
+) -> list[tuple[str, str, bytes | None]]:
+    """An in-memory body as the native reader's input: the bytes themselves, no temp file."""
+    if isinstance(data, str):
+        body = data.encode()
+    elif isinstance(data, bytes | bytearray | memoryview):
+        body = bytes(data)
+    else:
+        raise RdfError(f"data must be bytes or str, not {type(data).__name__}")
+    if format is None:
+        raise RdfError("data= needs format= (turtle, ntriples, nquads, trig or jsonld)")
+    name = rdf_format(format)
+    if name != "jsonld":
+        return [(DATA_NAME, name, body)]
+    # JSON-LD through rdflib (the native reader has no JSON-LD parser), then as N-Quads.
+    import rdflib
+
+    dataset = rdflib.Dataset()
+    try:
+        dataset.parse(data=body, format="json-ld", publicID=base_iri)
+    except Exception as e:  # rdflib raises anything from a bad document
+        raise RdfError(f"{DATA_NAME}: not JSON-LD rdflib can read: {e}") from e
+    return [(DATA_NAME, "nquads", dataset.serialize(format="nquads", encoding="utf-8"))]
+
+
+def _source_inputs(
+    source: object, data: object, format: RdfFormat | None, base_iri: str | None
+) -> list[tuple[str, str, bytes | None]]:
+    if data is not None:
+        if source is not None:
+            raise RdfError("give either a source or data=, not both")
+        return _data_input(data, format, base_iri)
+    if source is None:
+        raise RdfError("give a source (a path, a glob, an rdflib graph) or data=")
+    return _inputs(source, None if format is None else rdf_input_format(format))
+
+
 class MemberReader:
     """Reads members batch by batch, in input order, with bounded memory.
 
@@ -249,20 +297,28 @@ class MemberReader:
     A file's format follows its extension (``.ttl``, ``.nt``, ``.nq``, ``.trig``, each
     optionally ``.gz``) unless ``format`` (``turtle``, ``ntriples``, ``nquads`` or ``trig``;
     ``ttl``, ``nt`` and ``nq`` are accepted for the same) names it for every file. JSON-LD is
-    written, never read: ``format="jsonld"`` raises :class:`~ldesfrag.RdfError`.
+    read only from ``data``: ``format="jsonld"`` with a file raises :class:`~ldesfrag.RdfError`.
+
+    ``data`` (``bytes`` or ``str``, instead of ``source``) is one body held in memory, e.g. a
+    request a server received; ``format`` is then required. Turtle, N-Triples, N-Quads and
+    TriG bodies are read by the same fast reader as files, without a temporary file; a JSON-LD
+    body is parsed by rdflib (which fetches any remote ``@context`` it names) into a dataset
+    and read as an rdflib dataset is. Problems name the body ``<data>`` where they name a
+    file; a JSON-LD body rdflib cannot read raises :class:`~ldesfrag.RdfError`.
     """
 
     def __init__(
         self,
-        source: RdfSource,
-        view: View,
+        source: RdfSource | None = None,
+        view: View | None = None,
         *,
+        data: bytes | str | None = None,
         member: MemberMode | None = None,
         member_type: str | None = None,
         version_of_path: str = DCT_IS_VERSION_OF,
         timestamp_path: str | None = None,
         versions: CreateVersions | None = None,
-        format: RdfInputFormat | None = None,
+        format: RdfFormat | None = None,
         base_iri: str | None = None,
         batch_size: int = 65_536,
         window: int = _DEFAULT_WINDOW,
@@ -284,7 +340,7 @@ class MemberReader:
             if int(value) < 1:
                 raise RdfError(f"{name} must be at least 1, not {value}")
         self._inner = _ldesfrag.MemberReader(
-            _inputs(source, format),
+            _source_inputs(source, data, format, base_iri),
             member=member,
             member_type=member_type,
             version_of_path=version_of_path,
@@ -341,26 +397,29 @@ def _warn(problems: Table) -> None:
 
 
 def read_members(
-    source: RdfSource,
-    view: View,
+    source: RdfSource | None = None,
+    view: View | None = None,
     *,
+    data: bytes | str | None = None,
     member: MemberMode | None = None,
     member_type: str | None = None,
     version_of_path: str = DCT_IS_VERSION_OF,
     timestamp_path: str | None = None,
     versions: CreateVersions | None = None,
-    format: RdfInputFormat | None = None,
+    format: RdfFormat | None = None,
     base_iri: str | None = None,
     max_line_bytes: int = DEFAULT_MAX_BYTES,
     max_member_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Table:
-    """All members of ``source`` as one table (see :class:`MemberReader` for the rules).
+    """All members of ``source`` (or of the in-memory body ``data``) as one table (see
+    :class:`MemberReader` for the rules).
 
     Emits one :class:`~ldesfrag.RdfWarning` summarising the problems, when there are any.
     """
     reader = MemberReader(
         source,
         view,
+        data=data,
         member=member,
         member_type=member_type,
         version_of_path=version_of_path,

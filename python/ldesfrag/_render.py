@@ -24,11 +24,14 @@ __all__ = [
     "RenderedPage",
     "cache_control",
     "etag",
+    "if_none_match",
     "render_page",
 ]
 
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
-MUTABLE_CACHE_CONTROL = "public, max-age=60"
+#: How long a mutable node may be cached by default, in seconds.
+MUTABLE_MAX_AGE = 60
+MUTABLE_CACHE_CONTROL = f"public, max-age={MUTABLE_MAX_AGE}"
 
 #: Relations: an Arrow table (``type``, ``node``, ``path``, ``value``, ``datatype``, optional
 #: ``remaining_items``) or a sequence of mappings with those keys.
@@ -57,9 +60,58 @@ def etag(body: bytes) -> str:
     return _ldesfrag.etag(body)
 
 
-def cache_control(immutable: bool) -> str:
-    """``Cache-Control`` for a page: a year and ``immutable``, or one minute."""
-    return IMMUTABLE_CACHE_CONTROL if immutable else MUTABLE_CACHE_CONTROL
+def cache_control(immutable: bool, max_age: int = MUTABLE_MAX_AGE) -> str:
+    """``Cache-Control`` for a node: ``public, max-age=31536000, immutable`` for an immutable
+    one (it never changes), else ``public, max-age={max_age}`` (default one minute: how long a
+    client may reuse a page that can still gain members). What :func:`render_page`,
+    ``publish`` and ``serve`` send."""
+    if not isinstance(max_age, int) or isinstance(max_age, bool) or max_age < 0:
+        raise LdesfragError(f"max_age: a number of seconds from 0, not {max_age!r}")
+    if immutable:
+        return IMMUTABLE_CACHE_CONTROL
+    return MUTABLE_CACHE_CONTROL if max_age == MUTABLE_MAX_AGE else f"public, max-age={max_age}"
+
+
+def _entity_tags(header: str) -> list[str] | None:
+    """The opaque tags of an ``#entity-tag`` list (RFC 9110 §8.8.3), ``W/`` dropped; None when
+    the list is malformed. A tag may hold a comma, so the list is scanned, not split."""
+    tags: list[str] = []
+    i, n = 0, len(header)
+    while True:
+        while i < n and header[i] in " \t,":
+            i += 1
+        if i == n:
+            return tags
+        if header.startswith("W/", i):
+            i += 2
+        if i == n or header[i] != '"':
+            return None
+        end = header.find('"', i + 1)
+        if end < 0:
+            return None
+        tags.append(header[i : end + 1])
+        i = end + 1
+        if i < n and header[i] not in " \t,":
+            return None
+
+
+def if_none_match(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header matches a representation's ``etag``, so a GET or
+    HEAD is answered ``304 Not Modified`` (RFC 9110 §13.1.2).
+
+    ``*`` matches any representation; otherwise the header is a list of entity tags, compared
+    weakly (``W/"x"`` matches ``"x"`` and the other way round). No header, an empty one, or a
+    malformed one (so the full response is sent, never a wrong 304) does not match.
+    """
+    if header is None:
+        return False
+    if header.strip(" \t") == "*":
+        return True
+    mine = _entity_tags(etag)
+    tags = _entity_tags(header)
+    if not mine or len(mine) != 1 or tags is None:
+        return False
+    return mine[0] in tags
 
 
 def _relation_rows(

@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from ldesfrag._publish.paths import STATE_DIR, base_path
-from ldesfrag._render import CONTENT_TYPES, FILE_EXTENSIONS, MUTABLE_CACHE_CONTROL, etag
+from ldesfrag._render import CONTENT_TYPES, FILE_EXTENSIONS, cache_control, etag, if_none_match
 from ldesfrag.exceptions import LdesfragError
 
 __all__ = ["INDEX_FILES", "MEDIA_TYPES", "LdesServer", "serve"]
@@ -156,16 +156,6 @@ class _Site:
             return False
         rel = real.relative_to(self.root).parts
         return not any(p.startswith(".") for p in rel) and rel[:1] != (HEADERS_FILE,)
-
-
-def _etag_matches(header: str, tag: str) -> bool:
-    """``If-None-Match`` uses the weak comparison (RFC 9110 §13.1.2)."""
-    bare = tag.removeprefix("W/")
-    for candidate in header.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == bare:
-            return True
-    return False
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -298,16 +288,15 @@ class _Handler(BaseHTTPRequestHandler):
         # the current one. A page is listed immutable only once its last rendering (with
         # ldes:immutable) is written, and publish never rewrites an immutable page; so an old
         # list at most calls mutable a page that has become immutable since.
-        cache_control = extra.pop("cache-control", MUTABLE_CACHE_CONTROL)
+        cache = extra.pop("cache-control", cache_control(False))
         media_type = MEDIA_TYPES.get(file.suffix.lower(), "application/octet-stream")
         extra.pop("content-length", None)
         media_type = extra.pop("content-type", media_type)
-        inm = self.headers.get("If-None-Match")
-        not_modified = inm is not None and _etag_matches(inm, tag)
+        not_modified = if_none_match(self.headers.get("If-None-Match"), tag)
         self.send_response(HTTPStatus.NOT_MODIFIED if not_modified else HTTPStatus.OK)
         self._common_headers()
         self.send_header("ETag", tag)
-        self.send_header("Cache-Control", cache_control)
+        self.send_header("Cache-Control", cache)
         for name, value in extra.items():
             if name not in ("vary", "access-control-allow-origin"):
                 self.send_header(name, value)

@@ -8,6 +8,7 @@ __all__ = [
     "InvalidCoordinateError",
     "InvalidMemberError",
     "LdesfragError",
+    "NodeUrlError",
     "RdfError",
     "StateError",
     "StreamClosedError",
@@ -60,3 +61,8 @@ class StreamClosedError(LdesfragError):
 
 class RdfError(LdesfragError):
     """RDF input that cannot be read at all: an unknown format or member mode, a bad IRI."""
+
+
+class NodeUrlError(LdesfragError):
+    """A URL that names no node under the given base (a foreign or malformed node URL), or
+    arguments no node URL can be made of."""
