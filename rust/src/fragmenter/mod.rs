@@ -53,7 +53,9 @@ use crate::view::{Fragmentation, Order, View, ViewError};
 use arena::IdArena;
 use chunks::{chunk_keys, first_appearances, write_entries, Chunk, EntryColumns, NEW};
 use keys::{timestamp_order, CallKeys, LevelKeys};
-pub use tables::{Table, TableError, MAX_BATCH_BYTES};
+pub use tables::{
+    invalid_table, rejected_table, Table, TableError, ASSIGNMENT_BATCH_ROWS, MAX_BATCH_BYTES,
+};
 #[cfg(test)]
 pub(crate) use tree::percent_encode_value;
 use tree::{Bucket, ChildKey, KnownParent, Step};

@@ -11,10 +11,13 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::builder::{BooleanBuilder, StringBuilder, UInt32Builder, UInt64Builder};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
+};
+use arrow_buffer::ScalarBuffer;
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 
-use super::{Fragmenter, Node, Page, Relation};
+use super::{Assignments, Fragmenter, Invalid, Node, Page, Relation};
 
 /// The most string bytes in one column of one batch: the reach of `i32` offsets.
 pub const MAX_BATCH_BYTES: usize = i32::MAX as usize;
@@ -204,6 +207,97 @@ impl Fragmenter {
     }
 }
 
+/// Rows per record batch of an assignment: each batch's bucket ids are copied by one task, and
+/// its buffers stay small enough for the allocator to reuse from one call to the next.
+pub const ASSIGNMENT_BATCH_ROWS: usize = 1 << 16;
+
+impl Fragmenter {
+    /// A call's assignments as `{row: uint64, bucket: string, page: uint32}`, in batches of
+    /// at most `max_rows` rows.
+    pub fn assignment_table(
+        &self,
+        assigned: Assignments,
+        max_rows: usize,
+    ) -> Result<Table, TableError> {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("row", DataType::UInt64, false),
+            Field::new("bucket", DataType::Utf8, false),
+            Field::new("page", DataType::UInt32, false),
+        ]));
+        let rows = ScalarBuffer::from(assigned.rows);
+        let pages = ScalarBuffer::from(assigned.pages);
+        let mut start = 0;
+        let batches = (self.bucket_columns(&assigned.buckets, max_rows).into_iter())
+            .map(|buckets| {
+                let n = buckets.len();
+                let columns: Vec<ArrayRef> = vec![
+                    Arc::new(UInt64Array::new(rows.slice(start, n), None)),
+                    Arc::new(buckets),
+                    Arc::new(UInt32Array::new(pages.slice(start, n), None)),
+                ];
+                start += n;
+                RecordBatch::try_new(schema.clone(), columns)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Table { schema, batches })
+    }
+}
+
+/// A call's invalid members: `{row, column, reason, rejected}` (`rejected` false: sent to an
+/// unknown bucket).
+pub fn invalid_table(invalid: &[Invalid]) -> Result<Table, TableError> {
+    one_batch(
+        vec![
+            Field::new("row", DataType::UInt64, false),
+            Field::new("column", DataType::Utf8, false),
+            Field::new("reason", DataType::Utf8, false),
+            Field::new("rejected", DataType::Boolean, false),
+        ],
+        vec![
+            Arc::new(UInt64Array::from_iter_values(invalid.iter().map(|i| i.row))),
+            Arc::new(StringArray::from_iter_values(
+                invalid.iter().map(|i| &i.column),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                invalid.iter().map(|i| &i.reason),
+            )),
+            Arc::new(BooleanArray::from_iter(
+                invalid.iter().map(|i| Some(i.rejected)),
+            )),
+        ],
+    )
+}
+
+/// A call's members left out: `{row, reason}`, the reason prefixed with its column.
+pub fn rejected_table(invalid: &[Invalid]) -> Result<Table, TableError> {
+    let rejected: Vec<&Invalid> = invalid.iter().filter(|i| i.rejected).collect();
+    one_batch(
+        vec![
+            Field::new("row", DataType::UInt64, false),
+            Field::new("reason", DataType::Utf8, false),
+        ],
+        vec![
+            Arc::new(UInt64Array::from_iter_values(
+                rejected.iter().map(|i| i.row),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rejected
+                    .iter()
+                    .map(|i| format!("{}: {}", i.column, i.reason)),
+            )),
+        ],
+    )
+}
+
+fn one_batch(fields: Vec<Field>, columns: Vec<ArrayRef>) -> Result<Table, TableError> {
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    Ok(Table {
+        schema,
+        batches: vec![batch],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,5 +388,56 @@ mod tests {
             row_ranges(1, 10, |_| MAX_BATCH_BYTES + 1),
             Err(TableError::RowTooLarge(_))
         ));
+    }
+
+    #[test]
+    fn assignment_invalid_and_rejected_tables() {
+        let view = crate::view::View::from_json(
+            r#"{"fragmentations":[{"type":"HierarchicalTime","max_granularity":"day"}]}"#,
+        )
+        .expect("view");
+        let f = Fragmenter::new(view).expect("fragmenter");
+        let empty = f
+            .assignment_table(Assignments::default(), 2)
+            .expect("table");
+        assert_eq!(empty.schema.fields().len(), 3);
+        assert_eq!(
+            empty
+                .batches
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum::<usize>(),
+            0
+        );
+        let invalid = [
+            Invalid {
+                row: 4,
+                column: "timestamp".into(),
+                reason: "missing".into(),
+                rejected: false,
+            },
+            Invalid {
+                row: 7,
+                column: "id".into(),
+                reason: "missing".into(),
+                rejected: true,
+            },
+        ];
+        let t = invalid_table(&invalid).expect("invalid");
+        assert_eq!(t.batches[0].num_rows(), 2);
+        let r = rejected_table(&invalid).expect("rejected");
+        let b = &r.batches[0];
+        assert_eq!(b.num_rows(), 1);
+        let rows = b
+            .column(0)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .expect("u64");
+        let reasons = b
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("str");
+        assert_eq!((rows.value(0), reasons.value(0)), (7, "id: missing"));
     }
 }

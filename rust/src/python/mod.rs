@@ -7,12 +7,8 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, RecordBatch, StringArray,
-    UInt32Array, UInt64Array,
-};
-use arrow_buffer::ScalarBuffer;
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_array::{Array, ArrayRef, Float32Array, Float64Array, RecordBatch};
+use arrow_schema::SchemaRef;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -195,14 +191,6 @@ fn table_out(schema: SchemaRef, batches: Vec<RecordBatch>) -> PyResult<Arro3Tabl
     Ok(PyTable::try_new(batches, schema)?.into())
 }
 
-/// A table of one record batch with these (named, typed) columns.
-fn one_batch(fields: Vec<Field>, columns: Vec<ArrayRef>) -> PyResult<Arro3Table> {
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| LdesfragError::new_err(e.to_string()))?;
-    table_out(schema, vec![batch])
-}
-
 #[pyfunction]
 fn tile(lon: f64, lat: f64, zoom: i64) -> PyResult<(u32, u32, u8)> {
     let z = zoom_arg(zoom)?;
@@ -284,10 +272,6 @@ fn on_invalid_arg(s: &str) -> PyResult<OnInvalid> {
         ))
     })
 }
-
-/// Rows per output record batch: each batch's bucket ids are copied by one task, and its
-/// buffers stay small enough for the allocator to reuse from one call to the next.
-const OUT_BATCH: usize = 1 << 16;
 
 #[pyclass(module = "ldesfrag._ldesfrag", name = "Fragmenter")]
 struct PyFragmenter {
@@ -407,33 +391,11 @@ impl PyFragmenter {
             PyFragmenter::guard(broken, py, move || inner.assign(&batches, on_invalid))??;
         self.last_invalid = invalid;
         let inner = &self.inner;
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("row", DataType::UInt64, false),
-            Field::new("bucket", DataType::Utf8, false),
-            Field::new("page", DataType::UInt32, false),
-        ]));
-        let out_schema = schema.clone();
         // The structure holds these members now: losing the rows breaks the fragmenter too.
-        let batches = PyFragmenter::guard(&mut self.broken, py, move || {
-            let rows = ScalarBuffer::from(assigned.rows);
-            let pages = ScalarBuffer::from(assigned.pages);
-            let mut start = 0;
-            let batches = inner.bucket_columns(&assigned.buckets, OUT_BATCH);
-            (batches.into_iter())
-                .map(|buckets| {
-                    let n = buckets.len();
-                    let columns: Vec<ArrayRef> = vec![
-                        Arc::new(UInt64Array::new(rows.slice(start, n), None)),
-                        Arc::new(buckets),
-                        Arc::new(UInt32Array::new(pages.slice(start, n), None)),
-                    ];
-                    start += n;
-                    RecordBatch::try_new(out_schema.clone(), columns)
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })?
-        .map_err(|e| LdesfragError::new_err(e.to_string()))?;
-        table_out(schema, batches)
+        let table = PyFragmenter::guard(&mut self.broken, py, move || {
+            inner.assignment_table(assigned, fragmenter::ASSIGNMENT_BATCH_ROWS)
+        })?;
+        table_result(table)
     }
 
     /// A test hook, not part of the API: the next `assign` panics once the structure is
@@ -444,44 +406,12 @@ impl PyFragmenter {
 
     /// The members of the last call that went to an unknown bucket or were left out.
     fn invalid(&self) -> PyResult<Arro3Table> {
-        let inv = &self.last_invalid;
-        one_batch(
-            vec![
-                Field::new("row", DataType::UInt64, false),
-                Field::new("column", DataType::Utf8, false),
-                Field::new("reason", DataType::Utf8, false),
-                Field::new("rejected", DataType::Boolean, false),
-            ],
-            vec![
-                Arc::new(UInt64Array::from_iter_values(inv.iter().map(|i| i.row))),
-                Arc::new(StringArray::from_iter_values(inv.iter().map(|i| &i.column))),
-                Arc::new(StringArray::from_iter_values(inv.iter().map(|i| &i.reason))),
-                Arc::new(BooleanArray::from_iter(
-                    inv.iter().map(|i| Some(i.rejected)),
-                )),
-            ],
-        )
+        table_result(fragmenter::invalid_table(&self.last_invalid))
     }
 
     /// The members of the last call that were left out.
     fn rejected(&self) -> PyResult<Arro3Table> {
-        let rejected: Vec<_> = self.last_invalid.iter().filter(|i| i.rejected).collect();
-        one_batch(
-            vec![
-                Field::new("row", DataType::UInt64, false),
-                Field::new("reason", DataType::Utf8, false),
-            ],
-            vec![
-                Arc::new(UInt64Array::from_iter_values(
-                    rejected.iter().map(|i| i.row),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    rejected
-                        .iter()
-                        .map(|i| format!("{}: {}", i.column, i.reason)),
-                )),
-            ],
-        )
+        table_result(fragmenter::rejected_table(&self.last_invalid))
     }
 
     fn relations(&self, py: Python<'_>) -> PyResult<Arro3Table> {
