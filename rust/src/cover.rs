@@ -670,8 +670,6 @@ mod tests {
 
     #[test]
     fn cover_array_lists_each_rows_tiles_and_nulls_the_rest() {
-        use arrow_array::cast::AsArray;
-        use arrow_array::types::UInt32Type;
         use arrow_array::{LargeStringArray, StringArray};
         let line = "LINESTRING (4.1 51.0, 4.3 51.1)";
         let wkts = StringArray::from(vec![
@@ -687,17 +685,7 @@ mod tests {
         let nulls: Vec<bool> = (0..6).map(|i| covers.is_null(i)).collect();
         // Null in, invalid WKT, an unknown CRS and more than `max_tiles` tiles: null out.
         assert_eq!(nulls, [false, true, true, true, false, true]);
-        let tiles = |i: usize| -> Vec<(u32, u32)> {
-            let row = covers.value(i);
-            let row = row.as_struct();
-            let x = row.column(0).as_primitive::<UInt32Type>();
-            let y = row.column(1).as_primitive::<UInt32Type>();
-            x.values()
-                .iter()
-                .copied()
-                .zip(y.values().iter().copied())
-                .collect()
-        };
+        let tiles = |i: usize| tiles_of(&covers, i);
         assert_eq!(tiles(0), cover_ok(line, 10));
         assert!(!tiles(0).is_empty() && cover_ok(MOB_HIND, 10).len() > 4);
         assert_eq!(tiles(4), cover_ok("POINT (5 50)", 10));
@@ -707,7 +695,7 @@ mod tests {
         let large = LargeStringArray::from(vec![line]);
         let covers = cover_array(&large, 12, 1 << 20).expect("large strings");
         assert!(covers.nulls().is_none());
-        assert_eq!(tiles_of(&covers), cover_ok(line, 12));
+        assert_eq!(tiles_of(&covers, 0), cover_ok(line, 12));
 
         let err =
             cover_array(&arrow_array::Int32Array::from(vec![1]), 12, 10).expect_err("an error");
@@ -718,10 +706,11 @@ mod tests {
         );
     }
 
-    fn tiles_of(covers: &ListArray) -> Vec<(u32, u32)> {
+    /// The tiles of row `i` of a `cover_array` result.
+    fn tiles_of(covers: &ListArray, i: usize) -> Vec<(u32, u32)> {
         use arrow_array::cast::AsArray;
         use arrow_array::types::UInt32Type;
-        let row = covers.value(0);
+        let row = covers.value(i);
         let row = row.as_struct();
         let x = row.column(0).as_primitive::<UInt32Type>();
         let y = row.column(1).as_primitive::<UInt32Type>();
