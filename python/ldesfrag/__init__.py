@@ -6,7 +6,14 @@ which export the same interface, come out.
 """
 
 from ldesfrag._formats import RdfFormat, RdfInputFormat
-from ldesfrag._fragmenter import Assignment, Changes, Fragmenter, MembersLike, OnInvalid
+from ldesfrag._fragmenter import (
+    Assignment,
+    ChangedRelations,
+    Changes,
+    Fragmenter,
+    MembersLike,
+    OnInvalid,
+)
 from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
 from ldesfrag._ldesfrag import __version__
 from ldesfrag._publish import PublishSummary, RdfProblem, publish
@@ -65,6 +72,7 @@ __all__ = [
     "RDF_TYPE",
     "ArrayLike",
     "Assignment",
+    "ChangedRelations",
     "Changes",
     "ColumnError",
     "CreateVersions",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Literal, NamedTuple, TypeAlias, cast
 
 from arro3.core import Table
@@ -11,20 +12,26 @@ from arro3.core.types import ArrowArrayExportable, ArrowStreamExportable
 from ldesfrag import _ldesfrag
 from ldesfrag._kernels import DEFAULT_MAX_TILES, _count
 from ldesfrag._view import View
+from ldesfrag.exceptions import LdesfragError
 
-__all__ = ["Assignment", "Changes", "Fragmenter", "MembersLike", "OnInvalid"]
+__all__ = ["Assignment", "ChangedRelations", "Changes", "Fragmenter", "MembersLike", "OnInvalid"]
 
 #: A table, record batch or stream of members (pyarrow, polars, arro3, duckdb, …).
 MembersLike: TypeAlias = ArrowArrayExportable | ArrowStreamExportable
 OnInvalid: TypeAlias = Literal["unknown", "reject", "raise"]
+#: Which relations :meth:`Fragmenter.changes` gives: every relation from each changed node, or
+#: only those made since the last call.
+ChangedRelations: TypeAlias = Literal["from_changed", "new"]
 
 
 class Changes(NamedTuple):
     """What :meth:`Fragmenter.changes` reports: the nodes to render again and their relations.
 
     ``nodes``: ``{bucket, page, members, immutable}``, sorted by (bucket, page); a null page is
-    the bucket's own node (no members, never immutable). ``relations``: every relation *from*
-    those nodes, as in :meth:`Fragmenter.relations` (same columns, same order).
+    the bucket's own node (no members, never immutable). ``relations``: as in
+    :meth:`Fragmenter.relations` (same columns, same order), either every relation *from*
+    those nodes or only the relations made since the last call (see
+    :meth:`Fragmenter.changes`).
     """
 
     nodes: Table
@@ -53,6 +60,11 @@ class Fragmenter:
     Splitting the same members into any number of :meth:`assign` calls — with a
     :meth:`state` / :meth:`from_state` round trip between any two — gives the same buckets and
     pages as one call.
+
+    A server saves the state incrementally: a whole :meth:`state` once (the base), then after
+    each change the bytes of :meth:`commit` (a journal entry: only what changed since the last
+    commit). ``Fragmenter.from_state(view, base, journal=entries)`` continues exactly where the
+    last entry was made; ``.state()`` of that is the compacted base for the entries that follow.
 
     ``on_invalid`` decides what happens to a member whose timestamp, geometry or reference is
     missing or invalid: ``"unknown"`` puts it in the level's ``…=unknown`` bucket, ``"reject"``
@@ -97,20 +109,31 @@ class Fragmenter:
 
     @classmethod
     def from_state(
-        cls, view: View, state: bytes, *, on_invalid: OnInvalid | None = None
+        cls,
+        view: View,
+        state: bytes,
+        *,
+        journal: Iterable[bytes] = (),
+        on_invalid: OnInvalid | None = None,
     ) -> Fragmenter:
-        """Continues from :meth:`state`, with the options it was saved with.
+        """Continues from :meth:`state`, with the options it was saved with, and then from
+        each :meth:`commit` entry of ``journal``, in order (empty entries are skipped).
 
-        Raises :class:`~ldesfrag.StateError` when the state is corrupt (any changed, added or
-        lost byte), was made by another view, or, when ``on_invalid`` is given, with another
-        ``on_invalid``. A state saved by an ldesfrag before the checksum (state version 1) is
-        still read, with every other check, and does not say its ``on_invalid``: then
-        ``on_invalid`` (default ``"unknown"``) is taken; :meth:`state` writes the current
-        version."""
+        Raises :class:`~ldesfrag.StateError` when the state or an entry is corrupt (any
+        changed, added or lost byte), was made by another view, or, when ``on_invalid`` is
+        given, with another ``on_invalid``; and when an entry does not continue the state it
+        is applied to: an entry lost, repeated or out of order, a base saved with changes
+        not yet committed, or another fork of the stream. The check compares a digest of the
+        structure, so it holds whatever the history; nothing is counted twice or lost.
+
+        A state saved by an ldesfrag before the checksum (state version 1) is still read,
+        with every other check, and does not say its ``on_invalid``: then ``on_invalid``
+        (default ``"unknown"``) is taken; :meth:`state` writes the current version."""
+        entries = [bytes(e) for e in journal]
         self = cls.__new__(cls)
         self._view = view = View.coerce(view)
         self._inner = _ldesfrag.Fragmenter.from_state(
-            view.to_json(), bytes(state), on_invalid=on_invalid
+            view.to_json(), bytes(state), journal=entries, on_invalid=on_invalid
         )
         self._lock = threading.Lock()
         return self
@@ -181,9 +204,9 @@ class Fragmenter:
         with self._lock:
             return self._inner.relations()
 
-    def changes(self) -> Changes:
+    def changes(self, relations: ChangedRelations = "from_changed") -> Changes:
         """The nodes whose rendering changed since the last call (or since this fragmenter
-        was made or restored; a new one reports its root), with every relation from them.
+        was made or restored; a new one reports its root), with their relations.
 
         A node changes when it is new, when a page gains members or becomes immutable, and
         when a node gains a relation (a new child bucket, a bucket's first page, a page's
@@ -191,10 +214,32 @@ class Fragmenter:
         :meth:`close`) keeps every node current, at a cost that follows the change, not the
         structure. A restored fragmenter starts with nothing changed: its nodes were rendered
         when its state was saved.
+
+        ``relations="from_changed"`` (the default) gives every relation from the changed
+        nodes: what renders them. ``relations="new"`` gives only the relations made since the
+        last call (a relation never changes once made), in O(change): what a server that
+        keeps relations as rows adds, rendering each node from its stored rows. The nodes
+        cost O(change) either way (a :meth:`close`: one node per bucket).
+        """
+        if relations not in ("from_changed", "new"):
+            raise LdesfragError(f"relations must be 'from_changed' or 'new', not {relations!r}")
+        with self._lock:
+            nodes, rows = self._inner.changes(relations)
+        return Changes(nodes, rows)
+
+    def commit(self) -> bytes:
+        """What changed since the last commit (or since this fragmenter was made or
+        restored) as one journal entry for :meth:`from_state`; empty bytes when nothing did.
+
+        Its size follows the change: the buckets and references made since, and the new
+        member count of each older bucket that gained members (tens of bytes for a member
+        into an existing bucket, whatever the size of the structure). Save the entry in the
+        same transaction as the members it accounts for; an entry lost while later ones are
+        kept makes :meth:`from_state` refuse the journal instead of silently dropping
+        members.
         """
         with self._lock:
-            nodes, relations = self._inner.changes()
-        return Changes(nodes, relations)
+            return self._inner.commit()
 
     def pages(self) -> Table:
         """Every page: ``{bucket, page, members, immutable}``. A page is immutable once a later

@@ -111,6 +111,8 @@ impl Fragmenter {
                 count.div_ceil(size) <= u64::from(u32::MAX),
                 "fewer than 2^32 pages in a bucket"
             );
+            self.since_changes.touch(leaf, first);
+            self.since_commit.touch(leaf, first);
             slots.push(Slot {
                 leaf,
                 room: (size - first % size) as u32,

@@ -23,13 +23,17 @@
 //! - `arena`: the bucket ids laid end to end, and the bucket column copied out of them;
 //! - `structure`: relations, pages and changes, derived from the tree and member counts;
 //! - `tables`: those as Arrow record batches, each under a byte limit;
+//! - `since`: what changed since a point (for `changes` and `commit`);
 //! - `state`: the state as bytes and back;
+//! - `journal`: what changed since the last commit as bytes, and a state continued by them;
 //! - `parallel`: vectors written in parallel parts.
 
 mod arena;
 mod chunks;
+mod journal;
 mod keys;
 mod parallel;
+mod since;
 mod state;
 mod structure;
 mod tables;
@@ -53,6 +57,7 @@ use crate::view::{Fragmentation, Order, View, ViewError};
 use arena::IdArena;
 use chunks::{chunk_keys, first_appearances, write_entries, Chunk, EntryColumns, NEW};
 use keys::{timestamp_order, CallKeys, LevelKeys};
+use since::Since;
 pub use tables::{
     invalid_table, rejected_table, Table, TableError, ASSIGNMENT_BATCH_ROWS, MAX_BATCH_BYTES,
 };
@@ -141,6 +146,12 @@ pub struct Fragmenter {
     /// misses the cache): a new leaf under a known parent is made without the walk from the
     /// root. Not saved: a restored fragmenter finds its parents again by walking.
     parents: FxHashMap<LeafKey, KnownParent>,
+    /// What changed since the last [`Fragmenter::changes`] (or since before anything).
+    since_changes: Since,
+    /// What changed since the last [`Fragmenter::commit`] (or since made or restored).
+    since_commit: Since,
+    /// The digest of the structure at the last commit (see `journal`).
+    committed: u128,
     /// See [`Fragmenter::fail_next_assign`].
     #[cfg(any(test, feature = "python"))]
     fail_next_assign: bool,
@@ -185,13 +196,14 @@ pub struct Page {
     pub immutable: bool,
 }
 
-/// Where a fragmenter stood ([`Fragmenter::mark`]); the default is before anything, so that
-/// the changes since it include the root.
-#[derive(Debug, Clone, Default)]
-pub struct Mark {
-    buckets: usize,
-    counts: Vec<u64>,
-    closed: bool,
+/// Which relations [`Fragmenter::changes`] gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangedRelations {
+    /// Every relation from each changed node: what renders it again.
+    FromChanged,
+    /// Only the relations made since the last call: what a server that keeps relations as
+    /// rows adds, in O(change).
+    New,
 }
 
 /// A node of the structure: a page, or (`page` `None`) a bucket's own node, which holds no
@@ -204,7 +216,7 @@ pub struct Node {
     pub immutable: bool,
 }
 
-/// What changed since a [`Mark`]: the nodes to render again and every relation from them.
+/// What changed: the nodes to render again and relations (see [`ChangedRelations`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Changes {
     pub nodes: Vec<Node>,
@@ -236,7 +248,7 @@ impl Fragmenter {
         };
         let mut ids = IdArena::default();
         ids.push("");
-        Ok(Fragmenter {
+        let mut f = Fragmenter {
             view,
             zones,
             buckets: vec![root],
@@ -251,9 +263,16 @@ impl Fragmenter {
             max_tiles: DEFAULT_MAX_TILES,
             scratch: String::new(),
             parents: FxHashMap::default(),
+            // The first changes include the root; the first commit follows a state saved now.
+            since_changes: Since::default(),
+            since_commit: Since::default(),
+            committed: 0,
             #[cfg(any(test, feature = "python"))]
             fail_next_assign: false,
-        })
+        };
+        f.since_commit = Since::now(&f);
+        f.committed = f.digest();
+        Ok(f)
     }
 
     pub fn view(&self) -> &View {

@@ -14,7 +14,8 @@
 //! leaf but an empty root holding some, fewer than 2^32 pages per bucket). Reading allocates
 //! nothing sized by a length read from the bytes before checking it: postcard checks a
 //! string's length against the bytes left, and serde caps what it reserves for a sequence,
-//! so every allocation follows from bytes actually present.
+//! so every allocation follows from bytes actually present. The journal (`journal.rs`) adds
+//! to a restored state through the same checks.
 //!
 //! Version 1 (before the checksum; no `on_invalid`) is still read, through the same checks,
 //! so that publish directories made before keep working; `state()` then writes version 2. A
@@ -23,6 +24,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::keys::is_absolute_iri;
+use super::since::Since;
 use super::tree::{Bucket, ChildKey, Step};
 use super::{Error, Fragmenter, OnInvalid};
 use crate::timebucket::{self, Granularity, Zone};
@@ -41,6 +43,14 @@ struct SavedBucket<'a> {
     level: u8,
     step: Step,
     descriptor: &'a str,
+}
+
+/// A bucket to add to a fragmenter: its place and, from a state, the id it was saved with.
+pub(super) struct Place<'a> {
+    pub(super) parent: u32,
+    pub(super) level: u8,
+    pub(super) step: Step,
+    pub(super) descriptor: Option<&'a str>,
 }
 
 /// The body of a version-2 state.
@@ -188,14 +198,6 @@ impl Fragmenter {
         f.closed = saved.closed;
         f.on_invalid = saved.on_invalid;
         f.max_tiles = usize::try_from(saved.max_tiles).map_err(corrupt)?;
-        for r in &saved.references {
-            if !is_absolute_iri(r) {
-                return Err(corrupt(format!("reference {r:?}")));
-            }
-            if f.intern(r) as usize + 1 != f.references.len() {
-                return Err(corrupt(format!("reference {r:?} repeats")));
-            }
-        }
         let n = saved.buckets.len();
         if saved.counts.len() != n {
             return Err(corrupt(format!(
@@ -203,77 +205,132 @@ impl Fragmenter {
                 saved.counts.len()
             )));
         }
-        let mut buckets = saved.buckets.into_iter();
-        let root = buckets.next().ok_or_else(|| corrupt("no root bucket"))?;
+        let (Some(root), Some(&root_count)) = (saved.buckets.first(), saved.counts.first()) else {
+            return Err(corrupt("no root bucket"));
+        };
         if root.step != Step::Root || root.level != 0 || !root.descriptor.is_empty() {
             return Err(corrupt("bucket 0 is not the root"));
         }
-        f.buckets.reserve(n);
-        f.ids.reserve(n);
-        let mut has_child = vec![false; n];
+        // The root is a leaf only in a view without levels; it may be empty either way.
+        let root_bucket = f.buckets[0];
+        if f.is_leaf(&root_bucket) {
+            if root_count.div_ceil(u64::from(f.view.page_size)) > u64::from(u32::MAX) {
+                return Err(corrupt(format!("bucket 0: {root_count} members")));
+            }
+            f.leaves.insert(f.composite_of(0), 0);
+        } else if root_count != 0 {
+            return Err(corrupt(format!("bucket 0: {root_count} members")));
+        }
+        f.counts[0] = root_count;
+        let places: Vec<Place> = (saved.buckets[1..].iter())
+            .map(|b| Place {
+                parent: b.parent,
+                level: b.level,
+                step: b.step,
+                descriptor: Some(b.descriptor),
+            })
+            .collect();
+        f.extend_checked(&saved.references, &places, &saved.counts[1..])
+            .map_err(corrupt)?;
+        // Restored: nothing is new to `changes` or `commit`.
+        f.since_changes = Since::now(&f);
+        f.since_commit = Since::now(&f);
+        f.committed = f.digest();
+        Ok(f)
+    }
+
+    /// Adds `references`, then `buckets` with their member `counts`, each checked to be one
+    /// that `assign` could have made here (see the module docs); the error names what is not.
+    /// On an error the fragmenter is half extended: the caller drops it.
+    pub(super) fn extend_checked(
+        &mut self,
+        references: &[&str],
+        buckets: &[Place],
+        counts: &[u64],
+    ) -> Result<(), String> {
+        for r in references {
+            if !is_absolute_iri(r) {
+                return Err(format!("reference {r:?}"));
+            }
+            if self.intern(r) as usize + 1 != self.references.len() {
+                return Err(format!("reference {r:?} repeats"));
+            }
+        }
+        if counts.len() != buckets.len() {
+            return Err(format!(
+                "{} new buckets but {} member counts",
+                buckets.len(),
+                counts.len()
+            ));
+        }
+        let first = self.buckets.len();
+        self.buckets.reserve(buckets.len());
+        self.ids.reserve(buckets.len());
+        let mut has_child = vec![false; buckets.len()];
         let mut id = String::new();
-        for (i, b) in (1..).zip(buckets) {
+        for (i, b) in (first as u32..).zip(buckets) {
             let child = Bucket {
                 parent: b.parent,
                 level: b.level,
                 step: b.step,
             };
             if b.parent >= i {
-                return Err(corrupt(format!("bucket {i}: parent {}", b.parent)));
+                return Err(format!("bucket {i}: parent {}", b.parent));
             }
-            f.check_step(&child)
-                .map_err(|e| corrupt(format!("bucket {i}: {e}")))?;
+            self.check_step(&child)
+                .map_err(|e| format!("bucket {i}: {e}"))?;
             // The id its place gives: its base's (the parent's, or a hub's parent's) and a pair.
-            let parent = f.buckets[b.parent as usize];
+            let parent = self.buckets[b.parent as usize];
             let base = match parent.step {
                 Step::GeoHub | Step::RefHub => parent.parent,
                 _ => b.parent,
             };
             id.clear();
-            id.push_str(f.descriptor(base));
+            id.push_str(self.descriptor(base));
             if !id.is_empty() {
                 id.push('&');
             }
-            f.write_pair(&mut id, b.level, b.step);
-            if id != b.descriptor {
-                return Err(corrupt(format!("bucket {i}: id {:?}", b.descriptor)));
+            self.write_pair(&mut id, b.level, b.step);
+            if let Some(saved) = b.descriptor.filter(|&d| d != id) {
+                return Err(format!("bucket {i}: id {saved:?}"));
             }
-            f.ids.push(&id);
-            f.buckets.push(child);
-            has_child[b.parent as usize] = true;
+            self.ids.push(&id);
+            self.buckets.push(child);
+            if let Some(at) = (b.parent as usize).checked_sub(first) {
+                has_child[at] = true;
+            }
         }
-        let size = u64::from(f.view.page_size);
-        for (i, &count) in saved.counts.iter().enumerate() {
-            let b = f.buckets[i];
-            let leaf = f.is_leaf(&b);
-            let fits = count.div_ceil(size) <= u64::from(u32::MAX);
+        let size = u64::from(self.view.page_size);
+        for (at, &count) in counts.iter().enumerate() {
+            let i = first + at;
+            let b = self.buckets[i];
             // A leaf exists because a member went to it; an inner bucket, because a leaf
-            // is below it. Only the root may be empty (no levels, or nothing assigned yet).
-            let ok = if leaf {
-                fits && (count > 0 || i == 0)
+            // is below it.
+            let ok = if self.is_leaf(&b) {
+                count > 0 && count.div_ceil(size) <= u64::from(u32::MAX)
             } else {
-                count == 0 && (has_child[i] || i == 0)
+                count == 0 && has_child[at]
             };
             if !ok {
-                return Err(corrupt(format!("bucket {i}: {count} members")));
+                return Err(format!("bucket {i}: {count} members"));
             }
-            let repeats = if leaf {
-                f.leaves
-                    .insert(f.composite_of(i as u32), i as u32)
+            let repeats = if self.is_leaf(&b) {
+                self.leaves
+                    .insert(self.composite_of(i as u32), i as u32)
                     .is_some()
             } else {
                 let key = ChildKey {
                     parent: b.parent,
                     step: b.step,
                 };
-                i > 0 && f.children.insert(key, i as u32).is_some()
+                self.children.insert(key, i as u32).is_some()
             };
             if repeats {
-                return Err(corrupt(format!("bucket {i} repeats")));
+                return Err(format!("bucket {i} repeats"));
             }
         }
-        f.counts = saved.counts;
-        Ok(f)
+        self.counts.extend_from_slice(counts);
+        Ok(())
     }
 
     /// Whether `child` can hang off its parent (already restored) as `assign` makes buckets:

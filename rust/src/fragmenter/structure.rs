@@ -1,12 +1,14 @@
 //! The structure a server publishes: the relations between nodes (bucket nodes and pages),
-//! the pages with their member counts and immutability, and what changed since a [`Mark`].
+//! the pages with their member counts and immutability, and what changed since the last
+//! [`Fragmenter::changes`].
 //!
 //! All of it follows from the bucket tree and the member count per bucket: a leaf with `n`
 //! members has pages `1..=ceil(n / page_size)`, each full but the last, and a page is immutable
 //! once a later page exists or the stream is closed. Nothing here is stored per page.
 
+use super::since::Since;
 use super::tree::Step;
-use super::{Changes, Fragmenter, Mark, Node, Page, Relation};
+use super::{ChangedRelations, Changes, Fragmenter, Node, Page, Relation};
 use crate::tile::{self, Tile};
 use crate::timebucket;
 use crate::view::Fragmentation;
@@ -40,76 +42,72 @@ impl Fragmenter {
     pub(super) fn relations_from(&self, from: impl Fn(u32, Option<u32>) -> bool) -> Vec<Relation> {
         let mut out = Vec::new();
         for (id, b) in self.buckets.iter().enumerate().skip(1) {
-            if !from(b.parent, None) {
-                continue;
-            }
-            let level = &self.view.fragmentations[b.level as usize];
-            let rel = |kind, path: Option<&str>, value: Option<String>, datatype| Relation {
-                parent: b.parent,
-                parent_page: None,
-                child: id as u32,
-                child_page: None,
-                kind,
-                path: path.map(str::to_owned),
-                value,
-                datatype,
-            };
-            match (b.step, level) {
-                (Step::Tile { x, y }, Fragmentation::Geospatial { max_zoom, path, .. }) => {
-                    let t = Tile { x, y, z: *max_zoom };
-                    out.push(rel(
-                        TREE_GEO_CONTAINS,
-                        Some(path),
-                        Some(tile::tile_bbox_wkt(t)),
-                        Some(GEO_WKT_LITERAL),
-                    ));
-                }
-                (Step::Time { g, key }, Fragmentation::HierarchicalTime { path, .. }) => {
-                    let zone = self.zones[b.level as usize]
-                        .as_ref()
-                        .expect("time levels have a zone");
-                    let (start, end) = timebucket::key_bounds(key, g, zone);
-                    out.push(rel(
-                        TREE_GTE,
-                        Some(path),
-                        Some(timebucket::format_utc(start)),
-                        Some(XSD_DATE_TIME),
-                    ));
-                    out.push(rel(
-                        TREE_LT,
-                        Some(path),
-                        Some(timebucket::format_utc(end)),
-                        Some(XSD_DATE_TIME),
-                    ));
-                }
-                (Step::Ref { id: r }, Fragmentation::Reference { path, .. }) => {
-                    out.push(rel(
-                        TREE_EQUAL,
-                        Some(path),
-                        Some(self.references[r as usize].clone()),
-                        Some(XSD_ANY_URI),
-                    ));
-                }
-                _ => out.push(rel(TREE_RELATION_CLASS, None, None, None)),
+            if from(b.parent, None) {
+                self.bucket_relations(id as u32, &mut out);
             }
         }
         // The page chain of every leaf: bucket → page 1 → page 2 → …
-        for (id, b) in self.leaf_buckets() {
-            let last = self.last_page(b);
+        for (id, n) in self.leaf_buckets() {
+            let last = self.last_page(n);
             for p in (0..last).filter(|&p| from(id, (p > 0).then_some(p))) {
-                out.push(Relation {
-                    parent: id,
-                    parent_page: (p > 0).then_some(p),
-                    child: id,
-                    child_page: Some(p + 1),
-                    kind: TREE_RELATION_CLASS,
-                    path: None,
-                    value: None,
-                    datatype: None,
-                });
+                out.push(Relation::next_page(id, p));
             }
         }
         out
+    }
+
+    /// The relations from bucket `id`'s parent to it.
+    fn bucket_relations(&self, id: u32, out: &mut Vec<Relation>) {
+        let b = self.buckets[id as usize];
+        let level = &self.view.fragmentations[b.level as usize];
+        let rel = |kind, path: Option<&str>, value: Option<String>, datatype| Relation {
+            parent: b.parent,
+            parent_page: None,
+            child: id,
+            child_page: None,
+            kind,
+            path: path.map(str::to_owned),
+            value,
+            datatype,
+        };
+        match (b.step, level) {
+            (Step::Tile { x, y }, Fragmentation::Geospatial { max_zoom, path, .. }) => {
+                let t = Tile { x, y, z: *max_zoom };
+                out.push(rel(
+                    TREE_GEO_CONTAINS,
+                    Some(path),
+                    Some(tile::tile_bbox_wkt(t)),
+                    Some(GEO_WKT_LITERAL),
+                ));
+            }
+            (Step::Time { g, key }, Fragmentation::HierarchicalTime { path, .. }) => {
+                let zone = self.zones[b.level as usize]
+                    .as_ref()
+                    .expect("time levels have a zone");
+                let (start, end) = timebucket::key_bounds(key, g, zone);
+                out.push(rel(
+                    TREE_GTE,
+                    Some(path),
+                    Some(timebucket::format_utc(start)),
+                    Some(XSD_DATE_TIME),
+                ));
+                out.push(rel(
+                    TREE_LT,
+                    Some(path),
+                    Some(timebucket::format_utc(end)),
+                    Some(XSD_DATE_TIME),
+                ));
+            }
+            (Step::Ref { id: r }, Fragmentation::Reference { path, .. }) => {
+                out.push(rel(
+                    TREE_EQUAL,
+                    Some(path),
+                    Some(self.references[r as usize].clone()),
+                    Some(XSD_ANY_URI),
+                ));
+            }
+            _ => out.push(rel(TREE_RELATION_CLASS, None, None, None)),
+        }
     }
 
     /// Buckets holding members, with their member counts.
@@ -149,53 +147,80 @@ impl Fragmenter {
         out
     }
 
-    /// Where this fragmenter stands, for a later [`Fragmenter::changes_since`].
-    pub fn mark(&self) -> Mark {
-        Mark {
-            buckets: self.buckets.len(),
-            counts: self.counts.clone(),
-            closed: self.closed,
-        }
+    /// The nodes whose rendering changed since the last call (new nodes; pages with new
+    /// members or newly immutable; nodes with a new relation), sorted by (bucket, page), with
+    /// the relations `which` asks for; the next call starts here. A new fragmenter's first
+    /// call includes its root; a restored one's starts where it was saved. The nodes cost
+    /// O(change) (a close: O(leaves)); the relations O(change) for
+    /// [`ChangedRelations::New`], O(buckets) for [`ChangedRelations::FromChanged`].
+    pub fn changes(&mut self, which: ChangedRelations) -> Changes {
+        let out = self.changes_since(&self.since_changes, which);
+        let (b, r, c) = (self.buckets.len(), self.references.len(), self.closed);
+        self.since_changes.move_to(b, r, c);
+        out
     }
 
-    /// The nodes whose rendering changed since `mark` (new nodes; pages with new members or
-    /// newly immutable; nodes with a new relation), sorted by (bucket, page), and every
-    /// relation from them: what a server renders again after a call, in O(buckets) instead of
-    /// a diff of two snapshots of [`Fragmenter::relations`] and [`Fragmenter::pages`].
-    pub fn changes_since(&self, mark: &Mark) -> Changes {
+    fn changes_since(&self, s: &Since, which: ChangedRelations) -> Changes {
         let size = self.view.page_size as u64;
         let mut changed: Vec<NodeAt> = Vec::new();
-        for (id, b) in self.buckets.iter().enumerate().skip(mark.buckets) {
+        // Leaves with new pages or members, with their members before.
+        let mut grown: Vec<(u32, u64)> = s.touched.clone();
+        for (id, b) in self.buckets.iter().enumerate().skip(s.buckets) {
             changed.push(NodeAt::own(id as u32));
             if id > 0 {
                 changed.push(NodeAt::own(b.parent)); // it links to the new bucket
             }
+            if self.counts[id] > 0 {
+                grown.push((id as u32, 0));
+            }
         }
-        for (id, &n) in self.counts.iter().enumerate() {
-            let old = mark.counts.get(id).copied().unwrap_or(0);
-            if n == old && !(self.closed && !mark.closed && n > 0) {
-                continue;
-            }
+        grown.sort_unstable();
+        for &(id, old) in &grown {
             if old == 0 {
-                changed.push(NodeAt::own(id as u32)); // it links to its first page
+                changed.push(NodeAt::own(id)); // it links to its first page
             }
-            // The old last page gained members, or a successor (so it is immutable now),
-            // or the stream was closed; and every page after it is new.
+            // The old last page gained members or a successor (so it is immutable now), and
+            // every page after it is new.
             let old_last = old.div_ceil(size).max(1);
-            changed.extend((old_last..=n.div_ceil(size)).map(|p| NodeAt {
-                bucket: id as u32,
+            let last = self.counts[id as usize].div_ceil(size);
+            changed.extend((old_last..=last).map(|p| NodeAt {
+                bucket: id,
                 page: p as u32,
+            }));
+        }
+        if self.closed && !s.closed {
+            // Every last page is immutable now.
+            changed.extend(self.leaf_buckets().map(|(id, n)| NodeAt {
+                bucket: id,
+                page: self.last_page(n),
             }));
         }
         changed.sort_unstable();
         changed.dedup();
-        let wanted: rustc_hash::FxHashSet<NodeAt> = changed.iter().copied().collect();
-        let relations = self.relations_from(|bucket, page| {
-            wanted.contains(&NodeAt {
-                bucket,
-                page: page.unwrap_or(0),
-            })
-        });
+        let relations = match which {
+            ChangedRelations::FromChanged => {
+                let wanted: rustc_hash::FxHashSet<NodeAt> = changed.iter().copied().collect();
+                self.relations_from(|bucket, page| {
+                    wanted.contains(&NodeAt {
+                        bucket,
+                        page: page.unwrap_or(0),
+                    })
+                })
+            }
+            ChangedRelations::New => {
+                let mut out = Vec::new();
+                for id in s.buckets.max(1)..self.buckets.len() {
+                    self.bucket_relations(id as u32, &mut out);
+                }
+                for &(id, old) in &grown {
+                    let last = self.last_page(self.counts[id as usize]);
+                    for p in self.last_page(old)..last {
+                        out.push(Relation::next_page(id, p));
+                    }
+                }
+                out
+            }
+        };
         let nodes = changed
             .into_iter()
             .map(|NodeAt { bucket, page }| {
@@ -215,5 +240,21 @@ impl Fragmenter {
             })
             .collect();
         Changes { nodes, relations }
+    }
+}
+
+impl Relation {
+    /// The relation from page `page` of bucket `bucket` (0: the bucket's own node) to the next.
+    fn next_page(bucket: u32, page: u32) -> Relation {
+        Relation {
+            parent: bucket,
+            parent_page: (page > 0).then_some(page),
+            child: bucket,
+            child_page: Some(page + 1),
+            kind: TREE_RELATION_CLASS,
+            path: None,
+            value: None,
+            datatype: None,
+        }
     }
 }

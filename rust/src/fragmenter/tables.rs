@@ -333,7 +333,7 @@ mod tests {
         f.assign(&[random_members(&mut Rng(3), 300)], OnInvalid::Unknown)
             .expect("assign");
         let (pages, rels) = (f.pages(), f.relations());
-        let changes = f.changes_since(&Default::default());
+        let changes = f.changes(super::super::ChangedRelations::FromChanged);
         let whole = [
             f.pages_table(&pages, MAX_BATCH_BYTES).expect("pages"),
             f.relations_table(&rels, MAX_BATCH_BYTES)

@@ -19,7 +19,7 @@ fn batch(cols: Vec<(&str, ArrayRef)>) -> RecordBatch {
     RecordBatch::try_from_iter(cols).expect("batch")
 }
 
-fn members(n: usize) -> RecordBatch {
+pub(super) fn members(n: usize) -> RecordBatch {
     let ids: Vec<String> = (0..n).map(|i| format!("http://ex.org/m/{i}")).collect();
     let lon: Vec<f64> = (0..n).map(|i| 3.0 + (i % 7) as f64 * 0.01).collect();
     let lat: Vec<f64> = (0..n).map(|i| 51.0 + (i % 5) as f64 * 0.01).collect();
@@ -34,7 +34,7 @@ fn members(n: usize) -> RecordBatch {
     ])
 }
 
-const GEO_DAY: &str = r#"{"fragmentations":[{"type":"Geospatial","max_zoom":12},{"type":"HierarchicalTime","max_granularity":"day"}],"page_size":3}"#;
+pub(super) const GEO_DAY: &str = r#"{"fragmentations":[{"type":"Geospatial","max_zoom":12},{"type":"HierarchicalTime","max_granularity":"day"}],"page_size":3}"#;
 
 fn snapshot(f: &Fragmenter, a: &Assignments) -> Vec<(u64, String, u32)> {
     (0..a.rows.len())
@@ -228,7 +228,7 @@ pub(super) fn random_members(rng: &mut Rng, n: usize) -> RecordBatch {
 }
 
 /// One word per level (points, times), lists (WKT covers, references), both orders.
-const VIEWS: [&str; 4] = [
+pub(super) const VIEWS: [&str; 4] = [
     r#"{"fragmentations":[{"type":"Geospatial","max_zoom":9,"column":"point"},{"type":"HierarchicalTime","max_granularity":"day"}],"page_size":3}"#,
     r#"{"fragmentations":[{"type":"HierarchicalTime","max_granularity":"hour","timezone":"Europe/Brussels"},{"type":"Geospatial","max_zoom":10}],"page_size":2}"#,
     r#"{"fragmentations":[{"type":"Reference"},{"type":"Geospatial","max_zoom":8,"column":"point"},{"type":"HierarchicalTime","max_granularity":"month"}],"page_size":4,"order":"timestamp"}"#,
@@ -624,48 +624,58 @@ fn node_states(f: &Fragmenter) -> NodeStates {
     out
 }
 
-/// `changes_since` equals the nodes that differ between two snapshots and the relations
-/// from them, over random calls in every view, across a state round trip and a close.
+/// `changes` equals the nodes that differ between two snapshots and the relations from them
+/// (or, asked for the new ones, the relations added), over random calls in every view,
+/// across a state round trip and a close.
 #[test]
 fn changes_are_the_difference_of_snapshots() {
     let mut rng = Rng(23);
     for json in VIEWS {
-        let mut f = Fragmenter::new(view(json)).expect("fragmenter");
-        let mut mark = Mark::default();
-        let mut before = NodeStates::new();
-        for call in 0..12 {
-            if call == 6 {
-                f = Fragmenter::from_state(view(json), &f.state()).expect("state");
-                let restored = f.mark();
-                assert!(f.changes_since(&restored).nodes.is_empty(), "{json}");
+        for which in [ChangedRelations::FromChanged, ChangedRelations::New] {
+            let mut f = Fragmenter::new(view(json)).expect("fragmenter");
+            let mut before = NodeStates::new();
+            let mut relations_before: Vec<Relation> = Vec::new();
+            for call in 0..12 {
+                if call == 6 {
+                    f = Fragmenter::from_state(view(json), &f.state()).expect("state");
+                    assert!(f.changes(which).nodes.is_empty(), "{json}");
+                }
+                if call == 11 {
+                    f.close();
+                } else {
+                    let n = [0, 1, 5, 40, 300][rng.index(5)];
+                    f.assign(&[random_members(&mut rng, n)], OnInvalid::Unknown)
+                        .expect("assign");
+                }
+                let after = node_states(&f);
+                let changed: Vec<(u32, u32)> = (after.iter())
+                    .filter(|(k, v)| before.get(k) != Some(v))
+                    .map(|(k, _)| *k)
+                    .collect();
+                let got = f.changes(which);
+                let nodes: Vec<(u32, u32)> = (got.nodes.iter())
+                    .map(|n| (n.bucket, n.page.unwrap_or(0)))
+                    .collect();
+                assert_eq!(nodes, changed, "{json} call {call}");
+                for n in &got.nodes {
+                    let state = after[&(n.bucket, n.page.unwrap_or(0))].0;
+                    assert_eq!(state.map_or((0, false), |s| s), (n.members, n.immutable));
+                }
+                let all = f.relations();
+                let relations: Vec<Relation> = match which {
+                    ChangedRelations::FromChanged => (all.iter())
+                        .filter(|r| changed.contains(&(r.parent, r.parent_page.unwrap_or(0))))
+                        .cloned()
+                        .collect(),
+                    ChangedRelations::New => (all.iter())
+                        .filter(|r| !relations_before.contains(r))
+                        .cloned()
+                        .collect(),
+                };
+                assert_eq!(got.relations, relations, "{json} call {call}");
+                before = after;
+                relations_before = all;
             }
-            if call == 11 {
-                f.close();
-            } else {
-                let n = [0, 1, 5, 40, 300][rng.index(5)];
-                f.assign(&[random_members(&mut rng, n)], OnInvalid::Unknown)
-                    .expect("assign");
-            }
-            let after = node_states(&f);
-            let changed: Vec<(u32, u32)> = (after.iter())
-                .filter(|(k, v)| before.get(k) != Some(v))
-                .map(|(k, _)| *k)
-                .collect();
-            let got = f.changes_since(&mark);
-            let nodes: Vec<(u32, u32)> = (got.nodes.iter())
-                .map(|n| (n.bucket, n.page.unwrap_or(0)))
-                .collect();
-            assert_eq!(nodes, changed, "{json} call {call}");
-            for n in &got.nodes {
-                let state = after[&(n.bucket, n.page.unwrap_or(0))].0;
-                assert_eq!(state.map_or((0, false), |s| s), (n.members, n.immutable));
-            }
-            let relations: Vec<Relation> = (f.relations().into_iter())
-                .filter(|r| changed.contains(&(r.parent, r.parent_page.unwrap_or(0))))
-                .collect();
-            assert_eq!(got.relations, relations, "{json} call {call}");
-            mark = f.mark();
-            before = after;
         }
     }
 }

@@ -277,19 +277,14 @@ fn on_invalid_arg(s: &str) -> PyResult<OnInvalid> {
 struct PyFragmenter {
     inner: Fragmenter,
     last_invalid: Vec<fragmenter::Invalid>,
-    /// Where `changes()` was last called (or the fragmenter made or restored).
-    mark: fragmenter::Mark,
     /// Why the fragmenter cannot be used any more: a panic in `assign` may have left it
     /// half-updated, or updated without the caller getting the assignments.
     broken: Option<String>,
 }
 
 impl PyFragmenter {
-    /// `mark`: where `changes()` starts (a new fragmenter's first changes include its root, a
-    /// restored one's start where it was saved).
-    fn new_from(inner: Fragmenter, mark: fragmenter::Mark) -> PyFragmenter {
+    fn new_from(inner: Fragmenter) -> PyFragmenter {
         PyFragmenter {
-            mark,
             inner,
             last_invalid: Vec::new(),
             broken: None,
@@ -336,23 +331,30 @@ impl PyFragmenter {
         })?;
         inner.set_max_tiles(max_tiles);
         inner.set_on_invalid(on_invalid_arg(on_invalid)?);
-        Ok(PyFragmenter::new_from(inner, fragmenter::Mark::default()))
+        Ok(PyFragmenter::new_from(inner))
     }
 
-    /// `on_invalid`: None for the one saved with the state; else it must be that one.
+    /// `on_invalid`: None for the one saved with the state; else it must be that one. The
+    /// journal entries (`commit()`) are applied in order.
     #[staticmethod]
-    #[pyo3(signature = (view_json, state, *, on_invalid = None))]
+    #[pyo3(signature = (view_json, state, *, journal = Vec::new(), on_invalid = None))]
     fn from_state(
         py: Python<'_>,
         view_json: &str,
         state: &[u8],
+        journal: Vec<Vec<u8>>,
         on_invalid: Option<&str>,
     ) -> PyResult<Self> {
         let view = View::from_json(view_json).map_err(fragmenter::Error::from)?;
         let on_invalid = on_invalid.map(on_invalid_arg).transpose()?;
-        let inner = run(py, || Fragmenter::restore(view, state, on_invalid))??;
-        let mark = inner.mark();
-        Ok(PyFragmenter::new_from(inner, mark))
+        let inner = run(py, || {
+            let mut f = Fragmenter::restore(view, state, on_invalid)?;
+            for entry in &journal {
+                f.apply(entry)?;
+            }
+            Ok::<_, fragmenter::Error>(f)
+        })??;
+        Ok(PyFragmenter::new_from(inner))
     }
 
     #[getter]
@@ -422,20 +424,37 @@ impl PyFragmenter {
         table_result(table)
     }
 
-    /// The nodes changed since the last call and every relation from them; the mark moves on.
-    fn changes(&mut self, py: Python<'_>) -> PyResult<(Arro3Table, Arro3Table)> {
-        let f = self.usable()?;
-        let mark = &self.mark;
-        let (nodes, relations, next) = run(py, || {
-            let changes = f.changes_since(mark);
+    /// The nodes changed since the last call, with every relation from them (`"from_changed"`)
+    /// or only the relations made since (`"new"`).
+    #[pyo3(signature = (relations = "from_changed"))]
+    fn changes(&mut self, py: Python<'_>, relations: &str) -> PyResult<(Arro3Table, Arro3Table)> {
+        let which = match relations {
+            "from_changed" => fragmenter::ChangedRelations::FromChanged,
+            "new" => fragmenter::ChangedRelations::New,
+            other => {
+                return Err(LdesfragError::new_err(format!(
+                    "relations must be 'from_changed' or 'new', not {other:?}"
+                )))
+            }
+        };
+        self.usable()?;
+        let f = &mut self.inner;
+        let (nodes, relations) = run(py, || {
+            let changes = f.changes(which);
             let limit = fragmenter::MAX_BATCH_BYTES;
             let nodes = f.nodes_table(&changes.nodes, limit);
             let relations = f.relations_table(&changes.relations, limit);
-            (nodes, relations, f.mark())
+            (nodes, relations)
         })?;
-        let out = (table_result(nodes)?, table_result(relations)?);
-        self.mark = next;
-        Ok(out)
+        Ok((table_result(nodes)?, table_result(relations)?))
+    }
+
+    /// What changed since the last commit, as one journal entry (empty bytes: nothing did).
+    fn commit<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.usable()?;
+        let f = &mut self.inner;
+        let entry = run(py, || f.commit())?;
+        Ok(PyBytes::new(py, &entry))
     }
 
     fn pages(&self, py: Python<'_>) -> PyResult<Arro3Table> {

@@ -1,0 +1,60 @@
+//! What changed since a point: the buckets made after it, and the older buckets that gained
+//! members, each with its member count at the point. Kept up to date by `assign` (one entry
+//! per bucket, on its first gain), so that [`Fragmenter::changes`] and
+//! [`Fragmenter::commit`] cost what changed, not what exists (docs/architecture.md,
+//! "Embedding in a live server").
+
+use super::Fragmenter;
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct Since {
+    /// Buckets, references and `closed` at the point; buckets from `buckets` on are new.
+    pub(super) buckets: usize,
+    pub(super) references: usize,
+    pub(super) closed: bool,
+    /// One bit per bucket older than the point: whether it is in `touched`.
+    seen: Vec<u64>,
+    /// The older buckets that gained members, in the order they first did, with their member
+    /// count at the point.
+    pub(super) touched: Vec<(u32, u64)>,
+}
+
+impl Since {
+    /// The point where `f` stands now.
+    pub(super) fn now(f: &Fragmenter) -> Since {
+        let mut s = Since::default();
+        s.move_to(f.buckets.len(), f.references.len(), f.closed);
+        s
+    }
+
+    /// Moves the point to (`buckets`, `references`, `closed`), in O(what was touched).
+    pub(super) fn move_to(&mut self, buckets: usize, references: usize, closed: bool) {
+        for &(b, _) in &self.touched {
+            self.seen[b as usize / 64] = 0;
+        }
+        self.touched.clear();
+        self.seen.resize(buckets.div_ceil(64), 0);
+        (self.buckets, self.references, self.closed) = (buckets, references, closed);
+    }
+
+    /// Bucket `bucket`, which held `before` members, gains some.
+    #[inline]
+    pub(super) fn touch(&mut self, bucket: u32, before: u64) {
+        let b = bucket as usize;
+        if b < self.buckets {
+            let (word, bit) = (b / 64, 1u64 << (b % 64));
+            if self.seen[word] & bit == 0 {
+                self.seen[word] |= bit;
+                self.touched.push((bucket, before));
+            }
+        }
+    }
+
+    /// Whether `f` is where this point is.
+    pub(super) fn is_current(&self, f: &Fragmenter) -> bool {
+        self.touched.is_empty()
+            && self.buckets == f.buckets.len()
+            && self.references == f.references.len()
+            && self.closed == f.closed
+    }
+}
