@@ -1,5 +1,6 @@
 """The incremental state: a base plus journal entries (`commit`) is the fragmenter that made
-them; entries cost the change; `changes(relations="new")` gives exactly the new relations."""
+them; entries cost the change; `changes(relations="new")` gives exactly the new relations;
+retention (`drop_pages`) drops only immutable pages and survives both."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ldesfrag import Fragmenter, Geospatial, HierarchicalTime, Reference, StateError, View
+from ldesfrag import (
+    Fragmenter,
+    Geospatial,
+    HierarchicalTime,
+    LdesfragError,
+    Reference,
+    StateError,
+    View,
+)
 
 VIEW = View(
     [Reference(), Geospatial(10), HierarchicalTime("day", timezone="Europe/Brussels")],
@@ -43,11 +52,19 @@ def structure(f: Fragmenter) -> tuple[list[dict[str, object]], list[dict[str, ob
     return pa.table(f.pages()).to_pylist(), pa.table(f.relations()).to_pylist()
 
 
-# A run: batch sizes, and after each batch whether to commit / to restart from base+journal /
-# to compact (restart from a new base).
+def drop_every_other(f: Fragmenter) -> list[tuple[str, int]]:
+    """Retention as a server might run it: through an immutable page of every other bucket."""
+    immutable = [p for p in pa.table(f.pages()).to_pylist() if p["immutable"]]
+    buckets = sorted({p["bucket"] for p in immutable})[::2]
+    return [(p["bucket"], p["page"]) for p in immutable if p["bucket"] in buckets]
+
+
+# A run: batch sizes, whether to drop pages, and after each batch whether to commit / to
+# restart from base+journal / to compact (restart from a new base).
 steps = st.lists(
     st.tuples(
         st.integers(0, 40),
+        st.booleans(),
         st.booleans(),
         st.sampled_from(["go on", "restart", "compact"]),
     ),
@@ -63,10 +80,13 @@ def test_resume_from_base_and_journal_equals_one_uninterrupted_run(run, on_inval
     f = Fragmenter(VIEW, on_invalid=on_invalid, max_tiles=3)
     base, journal = f.state(), []
     start = 0
-    for n, commit, then in run:
+    for n, drop, commit, then in run:
         batch = members(n, start)
         start += n
         assert pa.table(f.assign(batch)).equals(pa.table(one.assign(batch)))
+        if drop:
+            through = drop_every_other(one)
+            assert pa.table(f.drop_pages(through)).equals(pa.table(one.drop_pages(through)))
         if not commit:
             continue
         journal.append(f.commit())
@@ -161,3 +181,38 @@ def test_new_relations_are_the_ones_not_there_before():
         seen = everything
     with pytest.raises(ValueError, match="from_changed"):
         f.changes(relations="all")  # type: ignore[arg-type]
+
+
+def test_retention_drops_immutable_pages_from_the_front_only():
+    f = Fragmenter(View([Geospatial(10)], page_size=3))
+    f.assign(members(60))
+    f.changes()
+    pages = pa.table(f.pages()).to_pylist()
+    bucket = max({p["bucket"] for p in pages}, key=lambda b: sum(p["bucket"] == b for p in pages))
+    chain = [p["page"] for p in pages if p["bucket"] == bucket]
+    last = chain[-1]
+    assert last >= 3
+    before = f.state()
+    # The last page is mutable; an unknown bucket; page 0: refused, nothing dropped.
+    for through in ([(bucket, 1), (bucket, last)], [("tile=1/0/0", 1)], [(bucket, 0)]):
+        with pytest.raises(LdesfragError):
+            f.drop_pages(through)
+        assert f.state() == before
+    dropped = f.drop_pages(pa.table({"bucket": [bucket], "page": [2]}))
+    assert pa.table(dropped).to_pylist() == [
+        {"bucket": bucket, "page": p, "members": 3, "immutable": True} for p in (1, 2)
+    ]
+    left = [p["page"] for p in pa.table(f.pages()).to_pylist() if p["bucket"] == bucket]
+    assert left == list(range(3, last + 1))
+    nodes, new = f.changes(relations="new")
+    assert pa.table(nodes).to_pylist() == [
+        {"bucket": bucket, "page": None, "members": 0, "immutable": False}
+    ]
+    assert [
+        (r["parent"], r["parent_page"], r["child_page"]) for r in pa.table(new).to_pylist()
+    ] == [(bucket, None, 3)]
+    # New members go on filling the last page; the numbers go on.
+    f.assign(members(40, 1000))
+    assert f.pages().num_rows > 0
+    assert Fragmenter.from_state(f.view, f.state()).state() == f.state()
+    assert f.drop_pages([(bucket, 1)]).num_rows == 0

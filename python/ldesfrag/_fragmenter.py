@@ -241,9 +241,35 @@ class Fragmenter:
         with self._lock:
             return self._inner.commit()
 
+    def drop_pages(self, through: Iterable[tuple[str, int]] | MembersLike) -> Table:
+        """Retention: drops, for each ``(bucket, page)``, the bucket's pages from its first
+        remaining one through ``page``; returns the pages dropped now as ``{bucket, page,
+        members, immutable}`` (pages dropped before are skipped).
+
+        ``through`` is a sequence of ``(bucket id, page)`` pairs or a table with ``bucket``
+        and ``page`` columns. Which pages have expired is the caller's to say (it has the
+        members' timestamps and versions; docs/semantics.md, "Retention"). Only immutable
+        pages are dropped, so no page a client may have cached ever changes: a page that is
+        its bucket's last (while the stream is open) raises :class:`~ldesfrag.LdesfragError`,
+        as does an unknown bucket, and then nothing is dropped. Afterwards :meth:`pages` and
+        :meth:`relations` leave the dropped pages out, the bucket's own node links to its first
+        remaining page (reported by :meth:`changes`), page numbers go on, and the state and the
+        next :meth:`commit` keep the drop.
+        """
+        if hasattr(through, "__arrow_c_stream__") or hasattr(through, "__arrow_c_array__"):
+            table = Table.from_arrow(cast(MembersLike, through))
+            if not {"bucket", "page"} <= set(table.column_names):
+                raise LdesfragError("drop_pages: a table needs 'bucket' and 'page' columns")
+            pairs = list(zip(table["bucket"].to_pylist(), table["page"].to_pylist(), strict=True))
+        else:
+            pairs = [(str(b), int(p)) for b, p in cast(Iterable[tuple[str, int]], through)]
+        with self._lock:
+            return self._inner.drop_pages(pairs)
+
     def pages(self) -> Table:
         """Every page: ``{bucket, page, members, immutable}``. A page is immutable once a later
-        page of its bucket exists, or when the stream is closed."""
+        page of its bucket exists, or when the stream is closed. Pages dropped by
+        :meth:`drop_pages` are left out."""
         with self._lock:
             return self._inner.pages()
 

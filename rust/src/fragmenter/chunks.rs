@@ -111,8 +111,9 @@ impl Fragmenter {
                 count.div_ceil(size) <= u64::from(u32::MAX),
                 "fewer than 2^32 pages in a bucket"
             );
-            self.since_changes.touch(leaf, first);
-            self.since_commit.touch(leaf, first);
+            let first_page = self.first_page(leaf);
+            self.since_changes.touch(leaf, first, first_page);
+            self.since_commit.touch(leaf, first, first_page);
             slots.push(Slot {
                 leaf,
                 room: (size - first % size) as u32,

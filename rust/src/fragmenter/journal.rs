@@ -1,7 +1,8 @@
 //! The journal: what changed since the last commit, as bytes ([`Fragmenter::commit`]), and a
 //! state continued by such entries ([`Fragmenter::apply`]). A server saves a whole state once
 //! (a base) and then one entry per commit, whose size follows the change: the buckets and
-//! references made since, and the new member count of each older bucket that gained members.
+//! references made since, and the new member count and first page of each older bucket that
+//! gained members or dropped pages.
 //! Compacting is restoring the base with its entries and saving the state again
 //! (docs/architecture.md, "Embedding in a live server").
 //!
@@ -54,8 +55,18 @@ struct Entry<'a> {
     buckets: Vec<NewBucket>,
     /// Members of each new bucket.
     counts: Vec<u64>,
-    /// Older buckets that gained members: (bucket, members before, members now), by bucket.
-    grown: Vec<(u32, u64, u64)>,
+    /// Older buckets that gained members or dropped pages, by bucket.
+    changed: Vec<Changed>,
+    /// The first page of each new bucket that dropped pages (in the same commit).
+    new_first_pages: Vec<(u32, u32)>,
+}
+
+/// An older bucket's change: members and first page, before and now.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Changed {
+    bucket: u32,
+    count: (u64, u64),
+    first: (u32, u32),
 }
 
 fn view_digest(f: &Fragmenter) -> [u8; 8] {
@@ -74,8 +85,8 @@ fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// One bucket's share of the digest: its index, place and member count.
-fn bucket_hash(index: u32, b: &Bucket, count: u64) -> u128 {
+/// One bucket's share of the digest: its index, place, member count and first page.
+fn bucket_hash(index: u32, b: &Bucket, count: u64, first: u32) -> u128 {
     let (kind, word) = match b.step {
         Step::Root => (0, 0),
         Step::GeoHub => (1, 0),
@@ -92,6 +103,7 @@ fn bucket_hash(index: u32, b: &Bucket, count: u64) -> u128 {
         kind,
         word,
         count,
+        u64::from(first),
     ];
     let half = |seed: u64| words.iter().fold(seed, |h, &w| mix(h ^ w));
     (u128::from(half(0x6c64_6573_6a72_6e6c)) << 64) | u128::from(half(0x0123_4567_89ab_cdef))
@@ -101,21 +113,22 @@ impl Fragmenter {
     /// The digest of the structure: the sum of every bucket's hash.
     pub(super) fn digest(&self) -> u128 {
         (self.buckets.iter().zip(&self.counts).enumerate()).fold(0u128, |d, (i, (b, &n))| {
-            d.wrapping_add(bucket_hash(i as u32, b, n))
+            d.wrapping_add(bucket_hash(i as u32, b, n, self.first_page(i as u32)))
         })
     }
 
-    /// The digest at the last commit, moved by the buckets that `grown` (bucket, members
-    /// before, now) and the buckets from `first_new` on.
-    fn digest_after(&self, grown: &[(u32, u64, u64)], first_new: usize) -> u128 {
+    /// The digest at the last commit, moved by the `changed` buckets and the buckets from
+    /// `first_new` on.
+    fn digest_after(&self, changed: &[Changed], first_new: usize) -> u128 {
         let mut d = self.committed;
-        for &(b, before, now) in grown {
-            let bucket = &self.buckets[b as usize];
-            d = d.wrapping_sub(bucket_hash(b, bucket, before));
-            d = d.wrapping_add(bucket_hash(b, bucket, now));
+        for c in changed {
+            let bucket = &self.buckets[c.bucket as usize];
+            d = d.wrapping_sub(bucket_hash(c.bucket, bucket, c.count.0, c.first.0));
+            d = d.wrapping_add(bucket_hash(c.bucket, bucket, c.count.1, c.first.1));
         }
         for (i, b) in self.buckets.iter().enumerate().skip(first_new) {
-            d = d.wrapping_add(bucket_hash(i as u32, b, self.counts[i]));
+            let (n, first) = (self.counts[i], self.first_page(i as u32));
+            d = d.wrapping_add(bucket_hash(i as u32, b, n, first));
         }
         d
     }
@@ -127,12 +140,19 @@ impl Fragmenter {
         if s.is_current(self) {
             return Vec::new();
         }
-        let mut grown: Vec<(u32, u64, u64)> = (s.touched.iter())
-            .map(|&(b, before)| (b, before, self.counts[b as usize]))
+        let mut changed: Vec<Changed> = (s.touched.iter())
+            .map(|&(b, count, first)| Changed {
+                bucket: b,
+                count: (count, self.counts[b as usize]),
+                first: (first, self.first_page(b)),
+            })
             .collect();
-        // First-gain order follows the chunking; the entry must not.
-        grown.sort_unstable();
-        let after = self.digest_after(&grown, s.buckets);
+        // First-change order follows the chunking; the entry must not.
+        changed.sort_unstable();
+        let new_first_pages: Vec<(u32, u32)> = (s.buckets as u32..self.buckets.len() as u32)
+            .filter_map(|b| self.first_pages.get(&b).map(|&p| (b, p)))
+            .collect();
+        let after = self.digest_after(&changed, s.buckets);
         let entry = Entry {
             view: view_digest(self),
             before: self.committed,
@@ -152,7 +172,8 @@ impl Fragmenter {
                 })
                 .collect(),
             counts: self.counts[s.buckets..].to_vec(),
-            grown,
+            changed,
+            new_first_pages,
         };
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&VERSION.to_le_bytes());
@@ -212,17 +233,28 @@ impl Fragmenter {
         if self.closed && !e.closed {
             return Err(wrong("it reopens a closed stream".to_owned()));
         }
+        self.closed = e.closed;
         let size = u64::from(self.view.page_size);
-        for &(b, before, now) in &e.grown {
+        for c in &e.changed {
+            let b = c.bucket;
             let bucket = (self.buckets.get(b as usize).copied()).filter(|b| self.is_leaf(b));
-            if bucket.is_none()
-                || self.counts[b as usize] != before
-                || now <= before
-                || now.div_ceil(size) > u64::from(u32::MAX)
-            {
-                return Err(wrong(format!("bucket {b} from {before} to {now} members")));
+            let follows = bucket.is_some()
+                && (self.counts[b as usize], self.first_page(b)) == (c.count.0, c.first.0)
+                && c.count.1 >= c.count.0
+                && c.first.1 >= c.first.0
+                && (c.count.1, c.first.1) != (c.count.0, c.first.0)
+                && c.count.1.div_ceil(size) <= u64::from(u32::MAX);
+            if !follows {
+                return Err(wrong(format!(
+                    "bucket {b}: from {} to {} members, first page {} to {}",
+                    c.count.0, c.count.1, c.first.0, c.first.1
+                )));
             }
-            self.counts[b as usize] = now;
+            self.counts[b as usize] = c.count.1;
+            if c.first.1 > 1 {
+                self.check_first_page(b, c.first.1).map_err(wrong)?;
+                self.first_pages.insert(b, c.first.1);
+            }
         }
         let places: Vec<Place> = (e.buckets.iter())
             .map(|b| Place {
@@ -234,9 +266,15 @@ impl Fragmenter {
             .collect();
         self.extend_checked(&e.references, &places, &e.counts)
             .map_err(|m| wrong(format!("corrupt: {m}")))?;
-        self.closed = e.closed;
+        for &(b, first) in &e.new_first_pages {
+            if (b as usize) < start.0 as usize || self.first_pages.contains_key(&b) {
+                return Err(wrong(format!("corrupt: bucket {b} is not new")));
+            }
+            self.check_first_page(b, first).map_err(wrong)?;
+            self.first_pages.insert(b, first);
+        }
         // What the entry adds must give the digest it says.
-        let digest = self.digest_after(&e.grown, start.0 as usize);
+        let digest = self.digest_after(&e.changed, start.0 as usize);
         if digest != e.after {
             return Err(wrong(
                 "corrupt: the digest after it does not match".to_owned(),
@@ -253,7 +291,7 @@ impl Fragmenter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fragmenter::tests::{members, random_members, view, GEO_DAY, VIEWS};
+    use crate::fragmenter::tests::{drop_some, members, random_members, view, GEO_DAY, VIEWS};
     use crate::fragmenter::OnInvalid;
     use crate::testing::Rng;
 
@@ -288,8 +326,14 @@ mod tests {
                     f.assign(&[random_members(&mut rng, n)], OnInvalid::Unknown)
                         .expect("assign");
                 }
+                let dropped = if call % 2 == 1 {
+                    drop_some(&mut f, &mut rng)
+                } else {
+                    Vec::new()
+                };
                 let entry = f.commit();
-                assert_eq!(entry.is_empty(), n == 0 && call < 9, "{json} call {call}");
+                let same = n == 0 && call < 9 && dropped.is_empty();
+                assert_eq!(entry.is_empty(), same, "{json} call {call}");
                 journal.push(entry);
                 assert!(f.commit().is_empty(), "nothing changed since");
                 let mut g = Fragmenter::from_state(view(json), &base).expect("base");

@@ -24,6 +24,7 @@
 //! - `structure`: relations, pages and changes, derived from the tree and member counts;
 //! - `tables`: those as Arrow record batches, each under a byte limit;
 //! - `since`: what changed since a point (for `changes` and `commit`);
+//! - `retention`: pages dropped from the front of their bucket's chain;
 //! - `state`: the state as bytes and back;
 //! - `journal`: what changed since the last commit as bytes, and a state continued by them;
 //! - `parallel`: vectors written in parallel parts.
@@ -33,6 +34,7 @@ mod chunks;
 mod journal;
 mod keys;
 mod parallel;
+mod retention;
 mod since;
 mod state;
 mod structure;
@@ -114,6 +116,8 @@ pub enum Error {
     State(String),
     #[error("the stream is closed: no member can be added")]
     Closed,
+    #[error("retention: {0}")]
+    Retention(String),
 }
 
 /// The fragmentation state of one view. Deterministic: the same members in the same order give
@@ -150,6 +154,11 @@ pub struct Fragmenter {
     since_changes: Since,
     /// What changed since the last [`Fragmenter::commit`] (or since made or restored).
     since_commit: Since,
+    /// Buckets that dropped pages (see `retention`): bucket → its first remaining page.
+    first_pages: FxHashMap<u32, u32>,
+    /// Bucket ids → buckets, for the first `by_id_upto` buckets (made on first use).
+    by_id: FxHashMap<Box<str>, u32>,
+    by_id_upto: usize,
     /// The digest of the structure at the last commit (see `journal`).
     committed: u128,
     /// See [`Fragmenter::fail_next_assign`].
@@ -266,6 +275,9 @@ impl Fragmenter {
             // The first changes include the root; the first commit follows a state saved now.
             since_changes: Since::default(),
             since_commit: Since::default(),
+            first_pages: FxHashMap::default(),
+            by_id: FxHashMap::default(),
+            by_id_upto: 0,
             committed: 0,
             #[cfg(any(test, feature = "python"))]
             fail_next_assign: false,

@@ -1,5 +1,5 @@
 //! What changed since a point: the buckets made after it, and the older buckets that gained
-//! members, each with its member count at the point. Kept up to date by `assign` (one entry
+//! members or dropped pages, each with its member count and first page at the point. Kept up to date by `assign` (one entry
 //! per bucket, on its first gain), so that [`Fragmenter::changes`] and
 //! [`Fragmenter::commit`] cost what changed, not what exists (docs/architecture.md,
 //! "Embedding in a live server").
@@ -14,9 +14,9 @@ pub(super) struct Since {
     pub(super) closed: bool,
     /// One bit per bucket older than the point: whether it is in `touched`.
     seen: Vec<u64>,
-    /// The older buckets that gained members, in the order they first did, with their member
-    /// count at the point.
-    pub(super) touched: Vec<(u32, u64)>,
+    /// The older buckets that gained members or dropped pages, in the order they first did,
+    /// with their member count and first page at the point.
+    pub(super) touched: Vec<(u32, u64, u32)>,
 }
 
 impl Since {
@@ -29,7 +29,7 @@ impl Since {
 
     /// Moves the point to (`buckets`, `references`, `closed`), in O(what was touched).
     pub(super) fn move_to(&mut self, buckets: usize, references: usize, closed: bool) {
-        for &(b, _) in &self.touched {
+        for &(b, _, _) in &self.touched {
             self.seen[b as usize / 64] = 0;
         }
         self.touched.clear();
@@ -37,15 +37,15 @@ impl Since {
         (self.buckets, self.references, self.closed) = (buckets, references, closed);
     }
 
-    /// Bucket `bucket`, which held `before` members, gains some.
+    /// Bucket `bucket`, which held `count` members from page `first` on, changes.
     #[inline]
-    pub(super) fn touch(&mut self, bucket: u32, before: u64) {
+    pub(super) fn touch(&mut self, bucket: u32, count: u64, first: u32) {
         let b = bucket as usize;
         if b < self.buckets {
             let (word, bit) = (b / 64, 1u64 << (b % 64));
             if self.seen[word] & bit == 0 {
                 self.seen[word] |= bit;
-                self.touched.push((bucket, before));
+                self.touched.push((bucket, count, first));
             }
         }
     }

@@ -1,9 +1,9 @@
 //! The state as bytes ([`Fragmenter::state`]) and back ([`Fragmenter::restore`]).
 //!
-//! Layout (version 2):
+//! Layout (version 3):
 //!
 //! ```text
-//! "LDESFRAG" | version: u16 LE = 2 | body: postcard of `Saved` | BLAKE3 of all that precedes (32 bytes)
+//! "LDESFRAG" | version: u16 LE = 3 | body: postcard of `Saved` | BLAKE3 of all that precedes (32 bytes)
 //! ```
 //!
 //! A state is refused ([`Error::State`]) unless every check passes, so that a restored
@@ -17,9 +17,10 @@
 //! so every allocation follows from bytes actually present. The journal (`journal.rs`) adds
 //! to a restored state through the same checks.
 //!
-//! Version 1 (before the checksum; no `on_invalid`) is still read, through the same checks,
-//! so that publish directories made before keep working; `state()` then writes version 2. A
-//! version-1 state cannot tell its `on_invalid`; [`Fragmenter::restore`] takes the caller's.
+//! Versions 2 (no pages dropped by retention) and 1 (before the checksum; no `on_invalid`)
+//! are still read, through the same checks, so that publish directories made before keep
+//! working; `state()` then writes version 3. A version-1 state cannot tell its `on_invalid`;
+//! [`Fragmenter::restore`] takes the caller's.
 
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +32,7 @@ use crate::timebucket::{self, Granularity, Zone};
 use crate::view::{Fragmentation, View};
 
 const MAGIC: &[u8; 8] = b"LDESFRAG";
-const VERSION: u16 = 2;
+const VERSION: u16 = 3;
 const HEADER: usize = MAGIC.len() + 2;
 const CHECKSUM: usize = blake3::OUT_LEN;
 
@@ -53,9 +54,25 @@ pub(super) struct Place<'a> {
     pub(super) descriptor: Option<&'a str>,
 }
 
-/// The body of a version-2 state.
+/// The body of a version-3 state.
 #[derive(Serialize, Deserialize)]
 struct Saved<'a> {
+    view: &'a str,
+    on_invalid: OnInvalid,
+    max_tiles: u64,
+    closed: bool,
+    #[serde(borrow)]
+    references: Vec<&'a str>,
+    #[serde(borrow)]
+    buckets: Vec<SavedBucket<'a>>,
+    counts: Vec<u64>,
+    /// (bucket, first page) of the buckets that dropped pages, by bucket.
+    first_pages: Vec<(u32, u32)>,
+}
+
+/// The body of a version-2 state.
+#[derive(Serialize, Deserialize)]
+struct SavedV2<'a> {
     view: &'a str,
     on_invalid: OnInvalid,
     max_tiles: u64,
@@ -94,8 +111,8 @@ fn read_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Error> {
 }
 
 impl Fragmenter {
-    /// The state as bytes (version 2): enough to continue exactly where this fragmenter
-    /// stands, its `on_invalid` and `max_tiles` included.
+    /// The state as bytes (version 3): enough to continue exactly where this fragmenter
+    /// stands, its `on_invalid`, `max_tiles` and dropped pages included.
     pub fn state(&self) -> Vec<u8> {
         let view = self.view.to_json();
         let saved = Saved {
@@ -113,6 +130,12 @@ impl Fragmenter {
                 })
                 .collect(),
             counts: self.counts.clone(),
+            first_pages: {
+                let mut v: Vec<(u32, u32)> =
+                    self.first_pages.iter().map(|(&b, &p)| (b, p)).collect();
+                v.sort_unstable();
+                v
+            },
         };
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&VERSION.to_le_bytes());
@@ -154,9 +177,10 @@ impl Fragmenter {
                     references: v1.references,
                     buckets: v1.buckets,
                     counts: v1.counts,
+                    first_pages: Vec::new(),
                 }
             }
-            VERSION => {
+            2 | VERSION => {
                 let Some(end) = state.len().checked_sub(CHECKSUM).filter(|&e| e >= HEADER) else {
                     return Err(corrupt("cut short"));
                 };
@@ -165,7 +189,22 @@ impl Fragmenter {
                         "checksum mismatch (bytes were changed, added or lost)",
                     ));
                 }
-                let saved: Saved = read_body(&state[HEADER..end])?;
+                let body = &state[HEADER..end];
+                let saved: Saved = if version == 2 {
+                    let v2: SavedV2 = read_body(body)?;
+                    Saved {
+                        view: v2.view,
+                        on_invalid: v2.on_invalid,
+                        max_tiles: v2.max_tiles,
+                        closed: v2.closed,
+                        references: v2.references,
+                        buckets: v2.buckets,
+                        counts: v2.counts,
+                        first_pages: Vec::new(),
+                    }
+                } else {
+                    read_body(body)?
+                };
                 if on_invalid.is_some_and(|o| o != saved.on_invalid) {
                     return Err(Error::State(format!(
                         "the state was made with on_invalid {}, not {}",
@@ -177,7 +216,7 @@ impl Fragmenter {
             }
             _ => {
                 return Err(Error::State(format!(
-                    "state version {version}: this ldesfrag reads versions 1 and {VERSION} \
+                    "state version {version}: this ldesfrag reads versions 1 to {VERSION} \
                      (a state from a newer ldesfrag?)"
                 )))
             }
@@ -232,6 +271,16 @@ impl Fragmenter {
             .collect();
         f.extend_checked(&saved.references, &places, &saved.counts[1..])
             .map_err(corrupt)?;
+        if let Some(w) = saved.first_pages.windows(2).find(|w| w[0].0 >= w[1].0) {
+            return Err(corrupt(format!(
+                "first pages: bucket {} out of order",
+                w[1].0
+            )));
+        }
+        for &(bucket, first) in &saved.first_pages {
+            f.check_first_page(bucket, first).map_err(corrupt)?;
+            f.first_pages.insert(bucket, first);
+        }
         // Restored: nothing is new to `changes` or `commit`.
         f.since_changes = Since::now(&f);
         f.since_commit = Since::now(&f);
@@ -479,7 +528,7 @@ mod tests {
             refused(&state[..at]);
         }
         assert!(refused(&state[..state.len() - 1]).contains("checksum"));
-        assert!(refused(b"LDESFRAG\x03\x00").contains("version 3"));
+        assert!(refused(b"LDESFRAG\x04\x00").contains("version 4"));
         assert!(refused(b"PAR1").contains("LDESFRAG"));
     }
 
@@ -525,6 +574,23 @@ mod tests {
                 Box::new(|s| s.view = "{\"fragmentations\":[]}"),
             ),
             ("corrupt", Box::new(|s| s.view = "{")),
+            // Pages dropped by retention: at least one, all immutable, of a leaf, in order.
+            (
+                "first page 1",
+                Box::new(|s| s.first_pages = vec![(leaf as u32, 1)]),
+            ),
+            (
+                "first page 2",
+                Box::new(|s| s.first_pages = vec![(inner as u32, 2)]),
+            ),
+            (
+                "first page 9999",
+                Box::new(|s| s.first_pages = vec![(leaf as u32, 9999)]),
+            ),
+            (
+                "out of order",
+                Box::new(|s| s.first_pages = vec![(leaf as u32, 2), (leaf as u32, 2)]),
+            ),
         ];
         for (what, edit) in cases {
             let m = refused(&edited(&state, edit));
@@ -592,7 +658,7 @@ mod tests {
         let g = Fragmenter::from_state(view(VIEW), &old).expect("restore");
         assert_eq!(g.on_invalid(), OnInvalid::Unknown);
         let g = Fragmenter::restore(view(VIEW), &old, Some(OnInvalid::Reject)).expect("restore");
-        assert_eq!(g.state(), f.state(), "written back as version 2");
+        assert_eq!(g.state(), f.state(), "written back as version 3");
         // No checksum, but the tree and counts are checked alike.
         let mut saved: SavedV1 = read_body(&old[HEADER..]).expect("body");
         let leaf = (0..f.bucket_count())

@@ -46,11 +46,14 @@ impl Fragmenter {
                 self.bucket_relations(id as u32, &mut out);
             }
         }
-        // The page chain of every leaf: bucket → page 1 → page 2 → …
+        // The page chain of every leaf: bucket → its first page → the next → …
         for (id, n) in self.leaf_buckets() {
-            let last = self.last_page(n);
-            for p in (0..last).filter(|&p| from(id, (p > 0).then_some(p))) {
-                out.push(Relation::next_page(id, p));
+            let (first, last) = (self.first_page(id), self.last_page(n));
+            if first <= last && from(id, None) {
+                out.push(Relation::to_page(id, None, first));
+            }
+            for p in (first..last).filter(|&p| from(id, Some(p))) {
+                out.push(Relation::to_page(id, Some(p), p + 1));
             }
         }
         out
@@ -123,26 +126,28 @@ impl Fragmenter {
         members.div_ceil(self.view.page_size as u64) as u32
     }
 
-    /// Every page of every leaf bucket with its member count and whether it is immutable: full
-    /// and followed by a later page, or the stream is closed.
+    /// Page `page` of leaf `bucket` (dropped or not) with its member count and immutability.
+    pub fn page(&self, bucket: u32, page: u32) -> Page {
+        let (size, n) = (self.view.page_size as u64, self.counts[bucket as usize]);
+        let last = self.last_page(n);
+        Page {
+            bucket,
+            page,
+            members: if page < last {
+                size
+            } else {
+                n - (last as u64 - 1) * size
+            },
+            immutable: page < last || self.closed,
+        }
+    }
+
+    /// Every page of every leaf bucket (but those dropped by retention) with its member count
+    /// and whether it is immutable: full and followed by a later page, or the stream is closed.
     pub fn pages(&self) -> Vec<Page> {
-        let size = self.view.page_size as u64;
         let mut out = Vec::new();
         for (id, n) in self.leaf_buckets() {
-            let last = self.last_page(n);
-            for p in 1..=last {
-                let members = if p < last {
-                    size
-                } else {
-                    n - (last as u64 - 1) * size
-                };
-                out.push(Page {
-                    bucket: id,
-                    page: p,
-                    members,
-                    immutable: p < last || self.closed,
-                });
-            }
+            out.extend((self.first_page(id)..=self.last_page(n)).map(|p| self.page(id, p)));
         }
         out
     }
@@ -163,37 +168,43 @@ impl Fragmenter {
     fn changes_since(&self, s: &Since, which: ChangedRelations) -> Changes {
         let size = self.view.page_size as u64;
         let mut changed: Vec<NodeAt> = Vec::new();
-        // Leaves with new pages or members, with their members before.
-        let mut grown: Vec<(u32, u64)> = s.touched.clone();
+        // Buckets with new members or dropped pages, with their members and first page before.
+        let mut grown: Vec<(u32, u64, u32)> = s.touched.clone();
         for (id, b) in self.buckets.iter().enumerate().skip(s.buckets) {
             changed.push(NodeAt::own(id as u32));
             if id > 0 {
                 changed.push(NodeAt::own(b.parent)); // it links to the new bucket
             }
             if self.counts[id] > 0 {
-                grown.push((id as u32, 0));
+                grown.push((id as u32, 0, 1));
             }
         }
         grown.sort_unstable();
-        for &(id, old) in &grown {
-            if old == 0 {
-                changed.push(NodeAt::own(id)); // it links to its first page
+        for &(id, old, old_first) in &grown {
+            let (n, first) = (self.counts[id as usize], self.first_page(id));
+            if old == 0 || first != old_first {
+                changed.push(NodeAt::own(id)); // it links to another first page
             }
-            // The old last page gained members or a successor (so it is immutable now), and
-            // every page after it is new.
-            let old_last = old.div_ceil(size).max(1);
-            let last = self.counts[id as usize].div_ceil(size);
-            changed.extend((old_last..=last).map(|p| NodeAt {
-                bucket: id,
-                page: p as u32,
-            }));
+            if n > old {
+                // The old last page gained members or a successor (so it is immutable now),
+                // and every page after it is new.
+                let old_last = old.div_ceil(size).max(1) as u32;
+                changed.extend((old_last.max(first)..=self.last_page(n)).map(|p| NodeAt {
+                    bucket: id,
+                    page: p,
+                }));
+            }
         }
         if self.closed && !s.closed {
             // Every last page is immutable now.
-            changed.extend(self.leaf_buckets().map(|(id, n)| NodeAt {
-                bucket: id,
-                page: self.last_page(n),
-            }));
+            changed.extend(
+                (self.leaf_buckets())
+                    .map(|(id, n)| NodeAt {
+                        bucket: id,
+                        page: self.last_page(n),
+                    })
+                    .filter(|at| at.page >= self.first_page(at.bucket)),
+            );
         }
         changed.sort_unstable();
         changed.dedup();
@@ -212,10 +223,17 @@ impl Fragmenter {
                 for id in s.buckets.max(1)..self.buckets.len() {
                     self.bucket_relations(id as u32, &mut out);
                 }
-                for &(id, old) in &grown {
-                    let last = self.last_page(self.counts[id as usize]);
-                    for p in self.last_page(old)..last {
-                        out.push(Relation::next_page(id, p));
+                for &(id, old, old_first) in &grown {
+                    let (first, last) = (
+                        self.first_page(id),
+                        self.last_page(self.counts[id as usize]),
+                    );
+                    let old_last = self.last_page(old);
+                    if (old_last == 0 || first != old_first) && first <= last {
+                        out.push(Relation::to_page(id, None, first));
+                    }
+                    for p in old_last.max(first)..last {
+                        out.push(Relation::to_page(id, Some(p), p + 1));
                     }
                 }
                 out
@@ -244,13 +262,14 @@ impl Fragmenter {
 }
 
 impl Relation {
-    /// The relation from page `page` of bucket `bucket` (0: the bucket's own node) to the next.
-    fn next_page(bucket: u32, page: u32) -> Relation {
+    /// The relation from page `from` of bucket `bucket` (`None`: the bucket's own node) to its
+    /// page `to`.
+    fn to_page(bucket: u32, from: Option<u32>, to: u32) -> Relation {
         Relation {
             parent: bucket,
-            parent_page: (page > 0).then_some(page),
+            parent_page: from,
             child: bucket,
-            child_page: Some(page + 1),
+            child_page: Some(to),
             kind: TREE_RELATION_CLASS,
             path: None,
             value: None,

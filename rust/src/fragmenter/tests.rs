@@ -604,6 +604,15 @@ fn percent_encoding_keeps_iris_readable() {
     assert!(!is_absolute_iri("http://ex.org/a b"));
 }
 
+/// Drops pages as retention would: through a random immutable page of some buckets.
+pub(super) fn drop_some(f: &mut Fragmenter, rng: &mut Rng) -> Vec<(u32, u32)> {
+    let through: Vec<(u32, u32)> = (f.pages().into_iter())
+        .filter(|p| p.immutable && rng.index(3) == 0)
+        .map(|p| (p.bucket, p.page))
+        .collect();
+    f.drop_pages(&through).expect("immutable pages")
+}
+
 /// Every node (page 0: a bucket's own) with its page state and the relations from it.
 type NodeStates = std::collections::BTreeMap<(u32, u32), (Option<(u64, bool)>, Vec<Relation>)>;
 
@@ -646,6 +655,9 @@ fn changes_are_the_difference_of_snapshots() {
                     let n = [0, 1, 5, 40, 300][rng.index(5)];
                     f.assign(&[random_members(&mut rng, n)], OnInvalid::Unknown)
                         .expect("assign");
+                }
+                if call % 3 == 2 {
+                    drop_some(&mut f, &mut rng);
                 }
                 let after = node_states(&f);
                 let changed: Vec<(u32, u32)> = (after.iter())

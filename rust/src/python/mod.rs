@@ -48,6 +48,7 @@ impl From<fragmenter::Error> for PyErr {
             E::InvalidMember { row, reason } => InvalidMemberError::new_err((msg, row, reason)),
             E::State(_) => StateError::new_err(msg),
             E::Closed => StreamClosedError::new_err(msg),
+            E::Retention(_) => LdesfragError::new_err(msg),
         }
     }
 }
@@ -447,6 +448,37 @@ impl PyFragmenter {
             (nodes, relations)
         })?;
         Ok((table_result(nodes)?, table_result(relations)?))
+    }
+
+    /// Drops, for each (bucket id, page), the bucket's pages through that page (retention):
+    /// all or nothing; the pages dropped now as `{bucket, page, members, immutable}`.
+    fn drop_pages(&mut self, py: Python<'_>, through: Vec<(String, i64)>) -> PyResult<Arro3Table> {
+        self.usable()?;
+        let f = &mut self.inner;
+        let mut pairs = Vec::with_capacity(through.len());
+        for (id, page) in &through {
+            let bucket = f
+                .bucket_of(id)
+                .ok_or_else(|| LdesfragError::new_err(format!("retention: no bucket {id:?}")))?;
+            let page = u32::try_from(*page)
+                .ok()
+                .filter(|&p| p >= 1)
+                .ok_or_else(|| {
+                    LdesfragError::new_err(format!(
+                        "retention: page {page} of {id:?}: pages count from 1"
+                    ))
+                })?;
+            pairs.push((bucket, page));
+        }
+        let dropped = f.drop_pages(&pairs)?;
+        let f = &self.inner;
+        let table = run(py, || {
+            let pages: Vec<fragmenter::Page> = (dropped.iter())
+                .map(|&(bucket, page)| f.page(bucket, page))
+                .collect();
+            f.pages_table(&pages, fragmenter::MAX_BATCH_BYTES)
+        })?;
+        table_result(table)
     }
 
     /// What changed since the last commit, as one journal entry (empty bytes: nothing did).
