@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import queue
 import re
 import signal
 import socket
@@ -200,14 +201,16 @@ def server_process(db: Path, config: Path, base: str) -> Iterator[tuple[str, sub
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    # Read in a thread, so that a silent process cannot block the wait beyond its bound.
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr or ()], daemon=True).start()
     try:
         line = ""
-        deadline = time.monotonic() + WAIT
         while "ldesfrag server:" not in line:
-            assert time.monotonic() < deadline and proc.poll() is None, line
-            line = proc.stderr.readline() if proc.stderr else ""
+            line = lines.get(timeout=WAIT)
         port = re.search(r" on 127\.0\.0\.1:(\d+)", line)
         assert port, line
+        deadline = time.monotonic() + WAIT
         url = f"http://127.0.0.1:{port[1]}/"
         while True:  # bound: the lifespan (the store's loading) may take a moment
             try:
