@@ -131,9 +131,9 @@ class Transaction(ABC):
 
 
 class Store(ABC):
-    """A backend. The writer methods (:meth:`transaction`, :meth:`known_iris`,
-    :meth:`streams`, :meth:`fragmenter`) are called from the writer thread only; the others
-    from any thread."""
+    """A backend. :meth:`transaction`, :meth:`streams`, :meth:`fragmenter`,
+    :meth:`known_iris` and :meth:`members` are called from the writer thread only;
+    :meth:`rendered` and :meth:`node` from any thread."""
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Transaction]:
