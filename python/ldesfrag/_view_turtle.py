@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from rdflib import Graph
     from rdflib.term import Node
 
-__all__ = ["view_dict_from_rdf"]
+__all__ = ["view_dict_from_description", "view_dict_from_rdf"]
 
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _TYPES = {
@@ -167,6 +167,13 @@ def view_dict_from_rdf(
         shown = ", ".join(sorted(n.n3() for n in described))
         raise ViewError(f"{len(described)} view descriptions ({shown}); keep one per file")
     (desc,) = described
+    return view_dict_from_description(g, desc)
+
+
+def view_dict_from_description(g: Graph, desc: Node) -> dict[str, Any]:
+    """The view (in :meth:`View.from_dict` form) of the view description ``desc`` in the
+    rdflib graph ``g``: its ``tree:fragmentationStrategy`` list and ``tree:pageSize``. For a
+    document with several descriptions (an event stream's configuration with its views)."""
     out: dict[str, Any] = {"fragmentations": []}
     strategy = _one(g, desc, "fragmentationStrategy", "view description")
     if strategy is not None:

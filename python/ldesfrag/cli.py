@@ -11,6 +11,10 @@ LDES directory (see :func:`ldesfrag.publish`), or appends to one.
 ``ldesfrag serve DIR [--host 127.0.0.1] [--port 8000] [--path PREFIX]`` serves a published LDES
 directory with RDF content types and its ``_headers`` cache headers at its base URL's path, or
 at ``PREFIX`` (see ``ldesfrag._serve``).
+
+``ldesfrag server [--store sqlite:///ldes.db] [--config STREAM.ttl] [--host 127.0.0.1]
+[--port 8080] [--base-url URL]`` runs the live LDES server (``ldesfrag.server``): the reference
+server's admin API, ingest and fetch URLs, on a store.
 """
 
 from __future__ import annotations
@@ -331,6 +335,45 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def server(args: argparse.Namespace) -> int:
+    import socket
+
+    try:
+        import uvicorn
+
+        from ldesfrag.server import create_app, open_store
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise SystemExit(
+            f"ldesfrag server needs the server extra ({e.name} is missing): "
+            "pip install 'ldesfrag[server]'"
+        ) from None
+    config = None
+    if args.config:
+        path = Path(args.config)
+        types = {
+            ".ttl": "text/turtle",
+            ".nq": "application/n-quads",
+            ".jsonld": "application/ld+json",
+            ".nt": "application/n-triples",
+        }
+        config = (path.read_bytes(), types.get(path.suffix.lower(), "text/turtle"))
+    store = open_store(args.store or "sqlite:///ldesfrag-server.db")
+    # Bound first, so that port 0 names the port really served (for the base URL).
+    sock = socket.create_server((args.host, args.port))
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    base_url = args.base_url or f"http://{shown}:{port}/"
+    app = create_app(store, base_url, config=config, max_body=args.max_body)
+    print(
+        f"ldesfrag server: {base_url} on {shown}:{port} (Ctrl-C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn_server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    uvicorn_server.run(sockets=[sock])
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ldesfrag", description=__doc__.splitlines()[0] if __doc__ else None
@@ -397,8 +440,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="PREFIX",
         help="the URL path to serve DIR at (default: its base URL's path, or / if unpublished)",
     )
+    v = sub.add_parser(
+        "server", help="run the live LDES server (admin API, ingest, fetch; on a store)"
+    )
+    v.add_argument("--store", help="sqlite:///FILE.db (default: ./ldesfrag-server.db)")
+    v.add_argument("--config", help="an event stream configuration (Turtle) to create at start")
+    v.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    v.add_argument("--port", type=int, default=8080)
+    v.add_argument("--base-url", help="the URL the pages name (default: http://HOST:PORT/)")
+    v.add_argument("--max-body", type=int, default=16 << 20, help="largest request body, bytes")
     args = parser.parse_args(argv)
-    commands = {"assign": assign, "publish": publish, "serve": serve}
+    commands = {"assign": assign, "publish": publish, "serve": serve, "server": server}
     try:
         return commands[args.command](args)
     except (LdesfragError, OSError) as e:

@@ -1,0 +1,711 @@
+"""The live streams: configuration, ingest with group commit, rendering of changed nodes.
+
+Every write runs in one writer thread (a one-thread pool): admin changes, and ingest batches.
+Ingest bodies are parsed in the request's own thread; the parsed members wait in an asyncio
+queue, and the writer task takes everything queued at once — the requests that arrived while the
+previous commit ran — as one batch: one duplicate check, one ``assign`` per view, one rendering
+of the changed nodes and one transaction. So a commit's cost is shared by the requests it
+carries, and throughput grows with concurrency. A request is answered once its transaction has
+committed (a 2xx is durable). When a batch's commit fails, its fragmenters are restored from the
+store and each request is committed alone, so one request cannot fail another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from arro3.core import Table
+
+from ldesfrag._fragmenter import Fragmenter
+from ldesfrag._rdf import CreateVersions, MemberReader, describe_problem
+from ldesfrag._render import RenderedPage, render_page
+from ldesfrag._urls import node_url
+from ldesfrag._view import PROV_GENERATED_AT_TIME, View
+from ldesfrag.exceptions import LdesfragError
+from ldesfrag.server.config import (
+    StreamConfig,
+    ViewConfig,
+    extraction_view,
+    reading_views,
+)
+from ldesfrag.server.store import (
+    MemberRow,
+    NodeRow,
+    RenderedRow,
+    Store,
+    StoreError,
+    Transaction,
+)
+
+__all__ = [
+    "Engine",
+    "IngestError",
+    "LiveStream",
+    "LiveView",
+    "load_fragmenter",
+    "render_node",
+    "save_fragmenter",
+]
+
+log = logging.getLogger("ldesfrag.server")
+T = TypeVar("T")
+#: Members one commit takes at most (the requests after wait for the next).
+MAX_BATCH_MEMBERS = 20_000
+#: Report rows shown per request (the counts are always whole).
+_SHOWN = 100
+#: Members read back per chunk when a view is added to a stream that has members.
+_BACKFILL_CHUNK = 5_000
+
+
+# ---- the fragmenter's persistence: these two functions only ---------------------------------
+def save_fragmenter(tx: Transaction, view_id: int, fragmenter: Fragmenter) -> None:
+    """Saves a view's fragmenter with the commit's other writes (the whole state, for now)."""
+    tx.set_fragmenter(view_id, fragmenter.state())
+
+
+def load_fragmenter(store: Store, view_id: int, view: View) -> Fragmenter:
+    """The view's fragmenter as last committed (a new one when none was saved)."""
+    state, journal = store.fragmenter(view_id)
+    if journal:  # written by no version of this server yet
+        raise StoreError(f"view {view_id}: a fragmenter journal this server cannot read")
+    return Fragmenter(view) if state is None else Fragmenter.from_state(view, state)
+
+
+# ---- live state ---------------------------------------------------------------------------
+@dataclass
+class LiveView:
+    id: int
+    name: str
+    config: str  # Turtle
+    view: View  # as configured
+    fragmenter: Fragmenter  # of extraction_view(view)
+    url: str
+
+
+@dataclass
+class LiveStream:
+    id: int
+    name: str
+    config: str  # Turtle, without views
+    settings: dict[str, Any]
+    closed: bool
+    next_seq: int
+    url: str
+    views: dict[str, LiveView] = field(default_factory=dict)
+    #: Changes when the views change: a body parsed for another generation is parsed again.
+    generation: int = 0
+    reading: list[View] = field(default_factory=lambda: [View()])
+
+    def views_changed(self) -> None:
+        self.generation += 1
+        self.reading = reading_views([v.fragmenter.view for v in self.views.values()])
+
+    @property
+    def timestamp_path(self) -> str | None:
+        ts: str | None = self.settings["timestamp_path"]
+        if ts is None and self.settings["create_versions"]:
+            return PROV_GENERATED_AT_TIME
+        return ts
+
+
+class IngestError(LdesfragError):
+    """A request answered with ``status`` and a report, nothing of it stored."""
+
+    def __init__(self, status: int, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.report: dict[str, Any] = {"error": message}
+        if problems:
+            self.report["problems"] = problems[:_SHOWN]
+            self.report["problem_count"] = len(problems)
+
+
+@dataclass
+class Parsed:
+    """An ingest body read for one generation of its stream's views."""
+
+    stream: str
+    generation: int
+    members: pa.Table
+    warnings: list[str]
+    body: bytes
+    format: str
+    stamp: datetime
+
+
+def _read(
+    s: LiveStream, body: bytes, fmt: str, stamp: datetime, *, member: str | None = None
+) -> tuple[pa.Table, list[str]]:
+    """The body's members with every column the stream's views need; (problems that dropped
+    something raise :class:`IngestError`) and the other problems."""
+    settings = s.settings
+    versions = None
+    if settings["create_versions"] and member is None:
+        versions = CreateVersions(
+            delimiter=settings["version_delimiter"],
+            timestamp=stamp,
+            version_of_path=settings["version_of_path"],
+            timestamp_path=s.timestamp_path or PROV_GENERATED_AT_TIME,
+        )
+    table: pa.Table | None = None
+    warnings: list[str] = []
+    for view in s.reading:
+        try:
+            reader = MemberReader(
+                data=body,
+                view=view,
+                format=fmt,  # type: ignore[arg-type]
+                member=member,  # type: ignore[arg-type]
+                version_of_path=settings["version_of_path"],
+                timestamp_path=s.timestamp_path,
+                versions=versions,
+            )
+            batches = [b for t in reader for b in t.to_batches()]
+            got = pa.table(Table.from_batches(batches) if batches else reader.empty())
+            problems = pa.table(reader.problems()).to_pylist()
+        except LdesfragError as e:
+            raise IngestError(400, str(e)) from None
+        dropped = [
+            describe_problem(p["file"], p["line"], p["member"], p["reason"])
+            for p in problems
+            if p["dropped"]
+        ]
+        if dropped:
+            raise IngestError(
+                400, "the body has statements or members that cannot be read", dropped
+            )
+        if table is None:
+            warnings = [
+                describe_problem(p["file"], p["line"], p["member"], p["reason"]) for p in problems
+            ]
+            table = got
+            continue
+        if got["id"] != table["id"]:  # the same reader on the same body: cannot happen
+            raise IngestError(500, "the body read differently for two views")
+        for name in got.column_names:
+            if name not in table.column_names:
+                table = table.append_column(name, got[name])
+    assert table is not None
+    return table, warnings
+
+
+# ---- rendering ----------------------------------------------------------------------------
+def render_node(
+    s: LiveStream,
+    v: LiveView,
+    bucket: str,
+    page: int | None,
+    immutable: bool,
+    relations: list[dict[str, Any]],
+    members: list[MemberRow],
+    fmt: str,
+) -> RenderedPage:
+    root = bucket == "" and page is None
+    table = None
+    if members:
+        table = pa.table(
+            {
+                "id": pa.array([m.iri for m in members], pa.string()),
+                "payload": pa.array([m.payload for m in members], pa.string()),
+                "timestamp": pa.array([m.timestamp for m in members], pa.string()),
+            }
+        )
+    return render_page(
+        node_url(v.url, bucket, page, "query"),
+        stream=s.url,
+        members=table,
+        relations=relations,
+        immutable=immutable and not root,
+        root=root,
+        view=v.view if root else None,
+        timestamp_path=s.timestamp_path if root else None,
+        version_of_path=s.settings["version_of_path"] if root else None,
+        shape=s.settings["shape"] if root else None,
+        format=fmt,  # type: ignore[arg-type]
+    )
+
+
+class _LazyCache:
+    """Renderings in the formats not stored, by (view, node, format, stored ETag)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[tuple[Any, ...], RenderedPage] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> RenderedPage | None:
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], page: RenderedPage) -> None:
+        with self.lock:
+            self.items[key] = page
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+# ---- the engine ---------------------------------------------------------------------------
+@dataclass
+class _Pending:
+    parsed: Parsed
+    future: asyncio.Future[tuple[int, dict[str, Any]]]
+
+
+class Engine:
+    """The live streams of one store, served under ``base_url``.
+
+    ``formats``: the formats rendered and stored at each commit (a GET in one of them is a key
+    lookup); the others are rendered on the first GET of each node version and kept in memory.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        base_url: str,
+        *,
+        formats: tuple[str, ...] = ("turtle",),
+        lazy_cache: int = 1024,
+    ) -> None:
+        if not base_url.endswith("/"):
+            base_url += "/"
+        if not formats:
+            raise LdesfragError("formats: at least one")
+        self.store = store
+        self.base_url = base_url
+        self.formats = formats
+        self.streams: dict[str, LiveStream] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._queue: asyncio.Queue[_Pending | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lazy = _LazyCache(lazy_cache)
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldesfrag-writer")
+        await self.write(self._load)
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._writer())
+
+    async def stop(self) -> None:
+        if self._queue is not None and self._task is not None:
+            await self._queue.put(None)
+            await self._task
+        if self._pool is not None:
+            await self.write(self.store.close)
+            self._pool.shutdown()
+            self._pool = None
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Runs ``fn`` in the writer thread, after the writes before it."""
+        assert self._pool is not None, "the engine is not started"
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def _load(self) -> None:
+        for rec in self.store.streams():
+            s = LiveStream(
+                rec.id,
+                rec.name,
+                rec.config,
+                rec.settings,
+                rec.closed,
+                rec.next_seq,
+                self.base_url + rec.name,
+            )
+            for vr in rec.views:
+                view = View.from_json(vr.view_json)
+                f = load_fragmenter(self.store, vr.id, extraction_view(view))
+                s.views[vr.name] = LiveView(
+                    vr.id, vr.name, vr.config, view, f, self._url(s, vr.name)
+                )
+            s.views_changed()
+            self.streams[s.name] = s
+
+    def _url(self, s: LiveStream, view: str) -> str:
+        return f"{s.url}/{view}"
+
+    # ---- admin (writer thread) --------------------------------------------------------------
+    def create_stream(self, config: StreamConfig) -> LiveStream:
+        if config.name in self.streams:
+            raise StoreError(f"event stream {config.name!r} exists")
+        with self.store.transaction() as tx:
+            sid = tx.create_stream(config.name, config.turtle, config.settings())
+            s = LiveStream(
+                sid,
+                config.name,
+                config.turtle,
+                config.settings(),
+                False,
+                0,
+                self.base_url + config.name,
+            )
+            for vc in config.views:
+                self._add_view(tx, s, vc)
+        s.views_changed()
+        self.streams[s.name] = s
+        return s
+
+    def delete_stream(self, name: str) -> None:
+        s = self._stream(name)
+        with self.store.transaction() as tx:
+            tx.delete_stream(s.id)
+        del self.streams[name]
+
+    def close_stream(self, name: str) -> None:
+        s = self._stream(name)
+        if s.closed:
+            return
+        try:
+            with self.store.transaction() as tx:
+                tx.close_stream(s.id)
+                for v in s.views.values():
+                    v.fragmenter.close()
+                    self._render_changes(tx, s, v)
+                    save_fragmenter(tx, v.id, v.fragmenter)
+        except BaseException:
+            self._reload(s)
+            raise
+        s.closed = True
+
+    def add_view(self, stream: str, config: ViewConfig) -> LiveView:
+        s = self._stream(stream)
+        if config.name in s.views:
+            raise StoreError(f"view {config.name!r} of {stream!r} exists")
+        with self.store.transaction() as tx:
+            v = self._add_view(tx, s, config)
+        s.views_changed()
+        return v
+
+    def delete_view(self, stream: str, name: str) -> None:
+        s = self._stream(stream)
+        v = s.views.get(name)
+        if v is None:
+            raise KeyError(name)
+        with self.store.transaction() as tx:
+            tx.delete_view(v.id)
+        del s.views[name]
+        s.views_changed()
+
+    def _stream(self, name: str) -> LiveStream:
+        s = self.streams.get(name)
+        if s is None:
+            raise KeyError(name)
+        return s
+
+    def _add_view(self, tx: Transaction, s: LiveStream, config: ViewConfig) -> LiveView:
+        vid = tx.create_view(s.id, config.name, config.turtle, config.view.to_json())
+        f = Fragmenter(extraction_view(config.view))
+        v = LiveView(vid, config.name, config.turtle, config.view, f, self._url(s, config.name))
+        if s.next_seq:
+            self._backfill(tx, s, v)
+        if s.closed:
+            f.close()
+        self._render_changes(tx, s, v)
+        save_fragmenter(tx, vid, f)
+        s.views[config.name] = v
+        return v
+
+    def _backfill(self, tx: Transaction, s: LiveStream, v: LiveView) -> None:
+        """A new view of a stream with members fragments them all, from their stored
+        descriptions, in their order."""
+        reading = reading_views([v.fragmenter.view])
+        probe = LiveStream(s.id, s.name, s.config, s.settings, False, 0, s.url, reading=reading)
+        after = -1
+        while rows := self.store.members(s.id, after, _BACKFILL_CHUNK):
+            after = rows[-1].seq
+            # Each payload labels its blank nodes _:b0, _:b1, …: made apart per member.
+            text = "".join(_relabel(r.payload, i) for i, r in enumerate(rows))
+            table, _ = _read(
+                probe, text.encode(), "ntriples", datetime.now(UTC), member="version-of"
+            )
+            seq_of = {r.iri: r.seq for r in rows}
+            ids = table["id"].to_pylist()
+            if set(ids) != set(seq_of):
+                raise LdesfragError(
+                    f"view {v.name}: {len(set(seq_of) - set(ids))} stored members could not be "
+                    "read again"
+                )
+            order = sorted(range(len(ids)), key=lambda i: seq_of[ids[i]])
+            table = table.take(pa.array(order))
+            seqs = [seq_of[i] for i in table["id"].to_pylist()]
+            assigned = pa.table(v.fragmenter.assign(table)).to_pydict()
+            tx.add_assignments(
+                v.id,
+                [
+                    (b, p, seqs[r])
+                    for r, b, p in zip(
+                        assigned["row"], assigned["bucket"], assigned["page"], strict=True
+                    )
+                ],
+            )
+
+    def _reload(self, s: LiveStream) -> None:
+        """After a failed commit: the stream's fragmenters as committed."""
+        for v in s.views.values():
+            v.fragmenter = load_fragmenter(self.store, v.id, v.fragmenter.view)
+
+    # ---- ingest -----------------------------------------------------------------------------
+    def parse(self, name: str, body: bytes, fmt: str) -> Parsed:
+        """Reads an ingest body (in the request's thread)."""
+        s = self.streams.get(name)
+        if s is None:
+            raise IngestError(404, f"no event stream {name!r}")
+        stamp = datetime.now(UTC)
+        generation = s.generation
+        table, warnings = _read(s, body, fmt, stamp)
+        if not table.num_rows:
+            what = (
+                "an IRI subject (a state object)"
+                if s.settings["create_versions"]
+                else f"a subject with <{s.settings['version_of_path']}>"
+            )
+            raise IngestError(400, f"no member in the body: a member is {what}")
+        return Parsed(name, generation, table, warnings, body, fmt, stamp)
+
+    async def ingest(self, parsed: Parsed) -> tuple[int, dict[str, Any]]:
+        """Queues parsed members for the next commit; (status, report) once it committed."""
+        assert self._queue is not None, "the engine is not started"
+        future: asyncio.Future[tuple[int, dict[str, Any]]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        await self._queue.put(_Pending(parsed, future))
+        return await future
+
+    async def _writer(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        stopping = False
+        while not stopping:
+            first = await queue.get()
+            if first is None:
+                break
+            batch = [first]
+            rows = first.parsed.members.num_rows
+            while rows < MAX_BATCH_MEMBERS and not queue.empty():
+                item = queue.get_nowait()
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+                rows += item.parsed.members.num_rows
+            try:
+                results = await self.write(self._commit_batch, [p.parsed for p in batch])
+            except BaseException as e:  # the writer thread itself failed: answer, go on
+                log.exception("ingest batch failed")
+                results = [(500, {"error": f"internal error: {e}"})] * len(batch)
+            for p, result in zip(batch, results, strict=True):
+                if not p.future.done():
+                    p.future.set_result(result)
+
+    def _commit_batch(self, batch: list[Parsed]) -> list[tuple[int, dict[str, Any]]]:
+        results: list[tuple[int, dict[str, Any]] | None] = [None] * len(batch)
+        by_stream: dict[str, list[int]] = {}
+        for i, p in enumerate(batch):
+            by_stream.setdefault(p.stream, []).append(i)
+        for name, indexes in by_stream.items():
+            s = self.streams.get(name)
+            items: list[tuple[int, Parsed]] = []
+            for i in indexes:
+                p = batch[i]
+                if s is None:
+                    results[i] = (404, {"error": f"no event stream {name!r}"})
+                elif s.closed:
+                    results[i] = (409, {"error": f"event stream {name!r} is closed"})
+                elif p.generation != s.generation:  # the views changed meanwhile
+                    try:
+                        table, warnings = _read(s, p.body, p.format, p.stamp)
+                        p.members, p.warnings, p.generation = table, warnings, s.generation
+                        items.append((i, p))
+                    except IngestError as e:
+                        results[i] = (e.status, e.report)
+                else:
+                    items.append((i, p))
+            if s is None or not items:
+                continue
+            try:
+                done = self._commit(s, [p for _, p in items])
+            except Exception:
+                log.exception("a commit of %d requests failed; each is tried alone", len(items))
+                self._reload(s)
+                done = []
+                for _, p in items:
+                    try:
+                        done += self._commit(s, [p])
+                    except Exception as e:
+                        self._reload(s)
+                        log.exception("an ingest request failed")
+                        status = 400 if isinstance(e, LdesfragError) else 500
+                        done.append((status, {"error": str(e)}))
+            for (i, _), result in zip(items, done, strict=True):
+                results[i] = result
+        return [r if r is not None else (500, {"error": "not committed"}) for r in results]
+
+    def _commit(self, s: LiveStream, items: list[Parsed]) -> list[tuple[int, dict[str, Any]]]:
+        """One transaction for ``items`` (all of one stream and generation)."""
+        all_ids = [i for p in items for i in p.members["id"].to_pylist()]
+        seen = self.store.known_iris(s.id, all_ids)
+        keep_tables, reports = [], []
+        for p in items:
+            ids = p.members["id"].to_pylist()
+            mask, repeated = [], []
+            for iri in ids:
+                new = iri not in seen
+                mask.append(new)
+                if new:
+                    seen.add(iri)
+                else:
+                    repeated.append(iri)
+            kept = p.members.filter(pa.array(mask, pa.bool_()))
+            keep_tables.append(kept)
+            report: dict[str, Any] = {"members": kept.num_rows, "ignored": len(repeated)}
+            if repeated:
+                report["ignored_members"] = repeated[:_SHOWN]
+                report["ignored_reason"] = "a member with this IRI is in the stream already"
+            if p.warnings:
+                report["warnings"] = p.warnings[:_SHOWN]
+            reports.append(report)
+        table = pa.concat_tables(keep_tables, promote_options="permissive")
+        if table.num_rows:
+            self._store(s, table, reports, [t.num_rows for t in keep_tables])
+        return [(201 if r["members"] else 200, r) for r in reports]
+
+    def _store(
+        self, s: LiveStream, table: pa.Table, reports: list[dict[str, Any]], sizes: list[int]
+    ) -> None:
+        base = s.next_seq
+        ids = table["id"].to_pylist()
+        payloads = table["payload"].to_pylist()
+        stamps = (
+            pc.cast(table["timestamp"], pa.string()).to_pylist()
+            if "timestamp" in table.column_names
+            else [None] * len(ids)
+        )
+        # The request of each row, for its report.
+        owner = [i for i, n in enumerate(sizes) for _ in range(n)]
+        try:
+            with self.store.transaction() as tx:
+                tx.add_members(
+                    s.id,
+                    [
+                        MemberRow(base + i, iri, payload, ts)
+                        for i, (iri, payload, ts) in enumerate(
+                            zip(ids, payloads, stamps, strict=True)
+                        )
+                    ],
+                )
+                for v in s.views.values():
+                    got = v.fragmenter.assign_with_report(table)
+                    assigned = pa.table(got.assigned).to_pydict()
+                    tx.add_assignments(
+                        v.id,
+                        [
+                            (b, p, base + r)
+                            for r, b, p in zip(
+                                assigned["row"], assigned["bucket"], assigned["page"], strict=True
+                            )
+                        ],
+                    )
+                    for row in pa.table(got.invalid).to_pylist():
+                        report = reports[owner[row["row"]]]
+                        unknown = report.setdefault("unknown_buckets", [])
+                        report["unknown_bucket_count"] = report.get("unknown_bucket_count", 0) + 1
+                        if len(unknown) < _SHOWN:
+                            unknown.append(
+                                {
+                                    "member": ids[row["row"]],
+                                    "view": v.name,
+                                    # The column is named "{kind} {path}" (extraction_view).
+                                    "path": row["column"].partition(" ")[2],
+                                    "reason": row["reason"],
+                                }
+                            )
+                    self._render_changes(tx, s, v)
+                    save_fragmenter(tx, v.id, v.fragmenter)
+        except BaseException:
+            self._reload(s)
+            raise
+        s.next_seq = base + len(ids)
+
+    def _render_changes(self, tx: Transaction, s: LiveStream, v: LiveView) -> None:
+        """Renders and stores the nodes the view's fragmenter changed."""
+        nodes, rels = (pa.table(t).to_pylist() for t in v.fragmenter.changes())
+        by_parent: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for r in rels:
+            by_parent.setdefault((r["parent"], r["parent_page"] or 0), []).append(
+                {
+                    "type": r["type"],
+                    "node": node_url(v.url, r["child"], r["child_page"], "query"),
+                    "path": r["path"],
+                    "value": r["value"],
+                    "datatype": r["datatype"],
+                }
+            )
+        node_rows, rendered = [], []
+        for n in nodes:
+            bucket, page = n["bucket"], n["page"]
+            key = page or 0
+            relations = by_parent.get((bucket, key), [])
+            immutable = bool(n["immutable"])
+            node_rows.append(NodeRow(bucket, key, immutable, json.dumps(relations)))
+            members = tx.node_members(s.id, v.id, bucket, key) if page is not None else []
+            for fmt in self.formats:
+                out = render_node(s, v, bucket, page, immutable, relations, members, fmt)
+                rendered.append(RenderedRow(bucket, key, fmt, out.body, out.etag, immutable))
+        tx.put_nodes(v.id, node_rows)
+        tx.put_rendered(v.id, rendered)
+
+    # ---- fetch (any thread) -----------------------------------------------------------------
+    def fetch(
+        self, s: LiveStream, v: LiveView, bucket: str, page: int | None, fmt: str
+    ) -> tuple[bytes, str, bool] | None:
+        """A node's (body, ETag, immutable) in ``fmt``, or None when there is no such node."""
+        key = page or 0
+        stored = self.store.rendered(v.id, bucket, key, self.formats[0])
+        if stored is None:
+            return None
+        if fmt == stored.format:
+            return stored.body, stored.etag, stored.immutable
+        if fmt in self.formats:
+            other = self.store.rendered(v.id, bucket, key, fmt)
+            if other is not None:
+                return other.body, other.etag, other.immutable
+        cache_key = (v.id, bucket, key, fmt, stored.etag)
+        hit = self._lazy.get(cache_key)
+        if hit is None:
+            found = self.store.node(s.id, v.id, bucket, key)
+            if found is None:
+                return None
+            node, members = found
+            hit = render_node(
+                s, v, bucket, page, node.immutable, json.loads(node.relations), members, fmt
+            )
+            self._lazy.put(cache_key, hit)
+        return hit.body, hit.etag, stored.immutable
+
+
+def _relabel(payload: str, n: int) -> str:
+    """A member's N-Triples with its blank nodes ``_:bK`` renamed ``_:mNbK`` (labels only
+    start a line or end one, before `` .``: never inside a literal)."""
+    out = []
+    for line in payload.splitlines():
+        if line.startswith("_:"):
+            line = f"_:m{n}" + line[2:]
+        if line.endswith(" .") and " _:" in line[-40:]:
+            head, _, tail = line[:-2].rpartition(" _:")
+            if tail and " " not in tail and '"' not in tail:
+                line = f"{head} _:m{n}{tail} ."
+        out.append(line + "\n")
+    return "".join(out)

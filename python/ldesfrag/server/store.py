@@ -1,0 +1,187 @@
+"""The live server's storage: one small interface, one class per backend (SQLite now).
+
+Writes happen in one writer thread only, each through one :class:`Transaction` (a 2xx means
+its transaction committed); reads come from any thread, each on its own connection, and see
+whole transactions only. A GET is a key lookup in the rendered nodes.
+
+What is stored (``docs/architecture.md``, "The live server"): event streams (name,
+configuration, settings, closed), views (stream, name, configuration, view JSON, the fragmenter's
+state and journal), members (stream, sequence number, IRI unique per stream, N-Triples payload,
+timestamp), assignments (view, bucket, page, member), nodes (view, bucket, page, immutable,
+relations as JSON) and rendered nodes (view, bucket, page, format, body, ETag, immutable).
+A page is 0 for a bucket's own (number-less) node.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ldesfrag.exceptions import LdesfragError
+
+__all__ = [
+    "MemberRow",
+    "NodeRow",
+    "RenderedRow",
+    "Store",
+    "StoreError",
+    "StreamRecord",
+    "Transaction",
+    "ViewRecord",
+    "open_store",
+]
+
+
+class StoreError(LdesfragError):
+    """A store URL that cannot be opened, or a name that is taken."""
+
+
+@dataclass(frozen=True)
+class ViewRecord:
+    id: int
+    name: str
+    config: str  # Turtle
+    view_json: str
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    id: int
+    name: str
+    config: str  # Turtle, without the views
+    settings: dict[str, Any]
+    closed: bool
+    next_seq: int
+    views: list[ViewRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    seq: int
+    iri: str
+    payload: str
+    timestamp: str | None
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    bucket: str
+    page: int  # 0: the bucket's own node
+    immutable: bool
+    relations: str  # JSON: [{type, node, path, value, datatype}, …]
+
+
+@dataclass(frozen=True)
+class RenderedRow:
+    bucket: str
+    page: int
+    format: str
+    body: bytes
+    etag: str
+    immutable: bool
+
+
+class Transaction(ABC):
+    """The writes of one commit; all or nothing."""
+
+    @abstractmethod
+    def create_stream(self, name: str, config: str, settings: dict[str, Any]) -> int:
+        """A new stream's id; :class:`StoreError` when the name is taken."""
+
+    @abstractmethod
+    def delete_stream(self, stream_id: int) -> None: ...
+
+    @abstractmethod
+    def close_stream(self, stream_id: int) -> None: ...
+
+    @abstractmethod
+    def create_view(self, stream_id: int, name: str, config: str, view_json: str) -> int:
+        """A new view's id; :class:`StoreError` when the stream has a view of that name."""
+
+    @abstractmethod
+    def delete_view(self, view_id: int) -> None: ...
+
+    @abstractmethod
+    def add_members(self, stream_id: int, rows: Sequence[MemberRow]) -> None: ...
+
+    @abstractmethod
+    def add_assignments(self, view_id: int, rows: Sequence[tuple[str, int, int]]) -> None:
+        """Rows of (bucket, page, member seq)."""
+
+    @abstractmethod
+    def put_nodes(self, view_id: int, rows: Sequence[NodeRow]) -> None: ...
+
+    @abstractmethod
+    def put_rendered(self, view_id: int, rows: Sequence[RenderedRow]) -> None: ...
+
+    @abstractmethod
+    def set_fragmenter(self, view_id: int, state: bytes) -> None:
+        """Replaces the view's saved fragmenter (and drops its journal)."""
+
+    @abstractmethod
+    def append_fragmenter_journal(self, view_id: int, entry: bytes) -> None:
+        """Adds one journal entry after the saved fragmenter."""
+
+    @abstractmethod
+    def node_members(self, stream_id: int, view_id: int, bucket: str, page: int) -> list[MemberRow]:
+        """As :meth:`Store.node_members`, seeing this transaction's writes."""
+
+
+class Store(ABC):
+    """A backend. :meth:`transaction`, :meth:`streams`, :meth:`fragmenter`,
+    :meth:`known_iris` and :meth:`members` are called from the writer thread only;
+    :meth:`rendered` and :meth:`node` from any thread."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """Commits when the block ends, rolls back when it raises."""
+
+    @abstractmethod
+    def streams(self) -> list[StreamRecord]: ...
+
+    @abstractmethod
+    def fragmenter(self, view_id: int) -> tuple[bytes | None, list[bytes]]:
+        """The view's saved fragmenter (None: never saved) and the journal after it."""
+
+    @abstractmethod
+    def known_iris(self, stream_id: int, iris: Sequence[str]) -> set[str]:
+        """Which of ``iris`` the stream has."""
+
+    @abstractmethod
+    def members(self, stream_id: int, after_seq: int, limit: int) -> list[MemberRow]:
+        """The stream's members in order, from ``after_seq`` (exclusive), at most ``limit``."""
+
+    @abstractmethod
+    def rendered(self, view_id: int, bucket: str, page: int, format: str) -> RenderedRow | None:
+        """A rendered node, or None (no such node, or not rendered in that format)."""
+
+    @abstractmethod
+    def node(
+        self, stream_id: int, view_id: int, bucket: str, page: int
+    ) -> tuple[NodeRow, list[MemberRow]] | None:
+        """A node and its members in page order, read together (one snapshot)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+def open_store(url: str) -> Store:
+    """A store from its URL: ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or a plain
+    path (SQLite)."""
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite://") :]
+        if not path.startswith("/"):
+            raise StoreError(f"store {url!r}: write sqlite:///file.db (three slashes)")
+        path = path[1:]
+    elif "://" in url:
+        raise StoreError(f"store {url!r}: only sqlite:/// stores are supported so far")
+    else:
+        path = url
+    if not path:
+        raise StoreError(f"store {url!r}: no file name")
+    from ldesfrag.server.sqlite import SQLiteStore
+
+    return SQLiteStore(path)
