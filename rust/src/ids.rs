@@ -103,13 +103,12 @@ fn digest(id: &str) -> u128 {
 }
 
 impl SeenIds {
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
+    /// How many ids the set holds.
+    pub fn len(&self) -> usize {
         self.seen.len()
     }
 
-    #[cfg(test)]
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.seen.is_empty()
     }
 
