@@ -9,6 +9,7 @@ from ldesfrag._formats import RdfFormat, RdfInputFormat
 from ldesfrag._fragmenter import Assignment, Changes, Fragmenter, MembersLike, OnInvalid
 from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
 from ldesfrag._ldesfrag import __version__
+from ldesfrag._member_ids import Admission, MemberIds
 from ldesfrag._publish import PublishSummary, RdfProblem, publish
 from ldesfrag._rdf import (
     DCT_IS_VERSION_OF,
@@ -63,6 +64,7 @@ __all__ = [
     "GEO_AS_WKT",
     "PROV_GENERATED_AT_TIME",
     "RDF_TYPE",
+    "Admission",
     "ArrayLike",
     "Assignment",
     "Changes",
@@ -78,6 +80,7 @@ __all__ = [
     "InvalidMemberError",
     "LdesServer",
     "LdesfragError",
+    "MemberIds",
     "MemberMode",
     "MemberReader",
     "MembersLike",

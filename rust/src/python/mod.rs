@@ -511,7 +511,7 @@ impl PyFragmenter {
     }
 }
 
-/// The member IRIs a stream has seen (see `crate::ids`), for `publish`.
+/// The member IRIs a stream has seen (see `crate::ids`), for `publish` and `MemberIds`.
 #[pyclass(module = "ldesfrag._ldesfrag", name = "SeenIds")]
 #[derive(Default)]
 struct PySeenIds {
@@ -525,11 +525,18 @@ impl PySeenIds {
         Self::default()
     }
 
-    /// Adds the records of a log segment.
+    /// Adds the records of a log (segments, or bare digests as publish once wrote them).
     fn load(&mut self, py: Python<'_>, records: &[u8]) -> PyResult<()> {
         let inner = &mut self.inner;
         let units = records.len() / crate::ids::RECORD;
         Ok(run_sized(py, units, || inner.load(records))??)
+    }
+
+    /// Adds the records of a log of segments only.
+    fn load_segments(&mut self, py: Python<'_>, records: &[u8]) -> PyResult<()> {
+        let inner = &mut self.inner;
+        let units = records.len() / crate::ids::RECORD;
+        Ok(run_sized(py, units, || inner.load_segments(records))??)
     }
 
     /// Every record, for a compacted log.
@@ -551,6 +558,14 @@ impl PySeenIds {
         let (first, records) = run_sized(py, ids.len(), || inner.admit_array(ids.as_ref()))??;
         let mask = Arro3Array::from(Arc::new(first) as ArrayRef);
         Ok((mask, PyBytes::new(py, &records)))
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn __contains__(&self, id: &str) -> bool {
+        self.inner.contains(id)
     }
 }
 
