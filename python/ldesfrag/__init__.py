@@ -24,6 +24,7 @@ from ldesfrag._rdf import (
 from ldesfrag._render import (
     CONTENT_TYPES,
     FILE_EXTENSIONS,
+    NodeUrlFunction,
     RelationsLike,
     RenderedPage,
     cache_control,
@@ -85,6 +86,7 @@ __all__ = [
     "MemberReader",
     "MembersLike",
     "NodeUrlError",
+    "NodeUrlFunction",
     "OnInvalid",
     "PublishSummary",
     "RdfError",
