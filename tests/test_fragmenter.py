@@ -410,9 +410,11 @@ def test_large_calls_split_anywhere_equal_one_call(seed, n, view, data):
         counts[bucket] += 1
 
 
-def test_a_fragmenter_that_failed_inside_assign_is_refused_afterwards():
+@pytest.mark.parametrize("gil", ["held", "released"])
+def test_a_fragmenter_that_failed_inside_assign_is_refused_afterwards(gil):
     """A panic inside assign (forced here by a test hook, as a bug would) may leave the
-    structure half-updated: every later call raises instead of computing on it."""
+    structure half-updated: every later call raises instead of computing on it. The panic is
+    caught whether the GIL is held (a small input, the default here) or released."""
     view = View([Geospatial(9), HierarchicalTime("day")], page_size=3)
     member = {"lon": 3.1, "lat": 51.0, "timestamp": 1_679_700_000_000_000, "reference": None}
     members = table([member] * 10)
@@ -420,8 +422,12 @@ def test_a_fragmenter_that_failed_inside_assign_is_refused_afterwards():
     f.assign(members)
     saved = f.state()
     f._inner._fail_next_assign()
-    with pytest.raises(ldesfrag.LdesfragError, match="internal error"):
-        f.assign(members)
+    before = ldesfrag._ldesfrag._gil_hold_below(0 if gil == "released" else None)
+    try:
+        with pytest.raises(ldesfrag.LdesfragError, match="internal error"):
+            f.assign(members)
+    finally:
+        ldesfrag._ldesfrag._gil_hold_below(before)
     calls = [
         lambda: f.assign(members),
         f.pages,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import blake3
@@ -333,6 +334,120 @@ def test_relations_without_optional_columns():
     table = pa.table({"type": [str(TREE.Relation)], "node": ["http://ex.org/p2"]})
     g = parse(render_page(NODE, stream=STREAM, relations=table).body, "turtle")
     assert relations_of(g, NODE) == [(TREE.Relation, URIRef("http://ex.org/p2"), None, None, None)]
+
+
+# ---- relations as the fragmenter gives them (child, child_page + node_url) -------------------
+
+BASE = "https://ex.org/ldes/"
+GEO_TIME = View([Geospatial(14), HierarchicalTime("day")], page_size=2)
+
+
+def fragmenter_relations() -> pa.Table:
+    """The relations of a geospatial-by-time view over members in two tiles and two days, with
+    a full page (so every kind of relation occurs: hub → tile, tile → time bounds, bucket →
+    first page, page → next page)."""
+    f = ldesfrag.Fragmenter(GEO_TIME)
+    f.assign(
+        pa.table(
+            {
+                "id": [f"http://ex.org/m/{i}" for i in range(6)],
+                "lon": [4.35, 4.35, 4.35, 5.47, 4.35, 4.35],
+                "lat": [50.85, 50.85, 50.85, 50.96, 50.85, 50.85],
+                "timestamp": [
+                    "2023-05-12T10:00:00Z",
+                    "2023-05-12T11:00:00Z",
+                    "2023-05-12T12:00:00Z",
+                    "2023-05-12T13:00:00Z",
+                    "2023-06-01T00:00:00Z",
+                    "2023-06-01T00:00:01Z",
+                ],
+            }
+        )
+    )
+    return pa.table(f.relations())
+
+
+def own_relations(rel: pa.Table, bucket: str, page: int | None) -> pa.Table:
+    mask = [
+        b == bucket and p == page
+        for b, p in zip(rel["parent"].to_pylist(), rel["parent_page"].to_pylist(), strict=True)
+    ]
+    return rel.filter(pa.array(mask))
+
+
+def test_fragmenter_relations_render_as_hand_made_node_relations():
+    rel = fragmenter_relations()
+    node_of = functools.partial(ldesfrag.node_url, BASE)
+    kinds = set(rel["type"].to_pylist())
+    assert {str(TREE.GeospatiallyContainsRelation), str(TREE.LessThanRelation)} <= kinds
+    parents = sorted(
+        set(zip(rel["parent"].to_pylist(), rel["parent_page"].to_pylist(), strict=True)),
+        key=repr,
+    )
+    assert len(parents) > 5
+    for bucket, page in parents:
+        own = own_relations(rel, bucket, page)
+        node = node_of(bucket, page)
+        hand_made = [
+            {
+                "type": r["type"],
+                "node": node_of(r["child"], r["child_page"]),
+                "path": r["path"],
+                "value": r["value"],
+                "datatype": r["datatype"],
+            }
+            for r in own.to_pylist()
+        ]
+        expected = parse(render_page(node, stream=STREAM, relations=hand_made).body, "turtle")
+        assert len(relations_of(expected, node)) == own.num_rows
+        keyed = own.append_column("key", pa.array(["x"] * own.num_rows))  # ignored
+        for given_rows in (
+            own,
+            own.to_pylist(),
+            pl.from_arrow(own),
+            Table.from_arrow(own),
+            keyed.to_reader(),
+        ):
+            got = render_page(node, stream=STREAM, relations=given_rows, node_url=node_of)
+            assert isomorphic(parse(got.body, "turtle"), expected), (bucket, page)
+
+
+def test_fragmenter_relations_and_node_relations_mix():
+    rel = fragmenter_relations()
+    own = own_relations(rel, "", None).to_pylist()
+    assert own
+    extra = {"type": str(TREE.Relation), "node": "https://ex.org/elsewhere"}
+    page = render_page(
+        BASE, stream=STREAM, relations=[*own, extra], node_url=lambda b, p: BASE + "n/" + b
+    )
+    targets = {str(r[1]) for r in relations_of(parse(page.body, "turtle"), BASE)}
+    assert targets == {"https://ex.org/elsewhere"} | {BASE + "n/" + r["child"] for r in own}
+
+
+def test_fragmenter_relations_need_a_working_node_url():
+    rel = own_relations(fragmenter_relations(), "tile=0/0/0", None)
+    rows = rel.to_pylist()
+    for given_rows in (rel, rows):
+        with pytest.raises(LdesfragError, match="node_url"):
+            render_page(BASE, stream=STREAM, relations=given_rows)
+    with pytest.raises(LdesfragError, match="returned a bytes, not an IRI string"):
+        render_page(BASE, stream=STREAM, relations=rel, node_url=lambda b, p: b.encode())
+    with pytest.raises(LdesfragError, match="raised KeyError") as e:
+        render_page(BASE, stream=STREAM, relations=rows, node_url=lambda b, p: {}[b])
+    assert isinstance(e.value.__cause__, KeyError)
+    # node_url's own errors are wrapped too, saying which relation
+    bad_base = functools.partial(ldesfrag.node_url, "not a url")
+    with pytest.raises(LdesfragError, match=r"relation 0: node_url\('tile=") as e:
+        render_page(BASE, stream=STREAM, relations=rows, node_url=bad_base)
+    assert isinstance(e.value.__cause__, ldesfrag.NodeUrlError)
+    with pytest.raises(LdesfragError, match="must be a callable"):
+        render_page(BASE, stream=STREAM, relations=rows, node_url="https://ex.org/")  # type: ignore[arg-type]
+    both = [{**rows[0], "node": "https://ex.org/x"}]
+    with pytest.raises(LdesfragError, match="'node' and 'child'"):
+        render_page(BASE, stream=STREAM, relations=both, node_url=str)
+    neither = [{"type": rows[0]["type"], "child_page": 1}]
+    with pytest.raises(LdesfragError, match="'type' and 'node' \\(or 'child'\\) are required"):
+        render_page(BASE, stream=STREAM, relations=neither, node_url=str)
 
 
 # ---- root pages and the view description ---------------------------------------------------

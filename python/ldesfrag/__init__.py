@@ -16,6 +16,7 @@ from ldesfrag._fragmenter import (
 )
 from ldesfrag._kernels import ArrayLike, Tile, cover, parse_datetime, tile, tiles_for_points
 from ldesfrag._ldesfrag import __version__
+from ldesfrag._member_ids import Admission, MemberIds
 from ldesfrag._publish import PublishSummary, RdfProblem, publish
 from ldesfrag._rdf import (
     DCT_IS_VERSION_OF,
@@ -30,6 +31,7 @@ from ldesfrag._rdf import (
 from ldesfrag._render import (
     CONTENT_TYPES,
     FILE_EXTENSIONS,
+    NodeUrlFunction,
     RelationsLike,
     RenderedPage,
     cache_control,
@@ -70,6 +72,7 @@ __all__ = [
     "GEO_AS_WKT",
     "PROV_GENERATED_AT_TIME",
     "RDF_TYPE",
+    "Admission",
     "ArrayLike",
     "Assignment",
     "ChangedRelations",
@@ -86,10 +89,12 @@ __all__ = [
     "InvalidMemberError",
     "LdesServer",
     "LdesfragError",
+    "MemberIds",
     "MemberMode",
     "MemberReader",
     "MembersLike",
     "NodeUrlError",
+    "NodeUrlFunction",
     "OnInvalid",
     "PublishSummary",
     "RdfError",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, SupportsIndex, TypeAlias, cast
 
+from arro3.core import Table
 from arro3.core.types import ArrowArrayExportable, ArrowStreamExportable
 
 from ldesfrag import _ldesfrag
@@ -19,6 +20,7 @@ __all__ = [
     "FILE_EXTENSIONS",
     "IMMUTABLE_CACHE_CONTROL",
     "MUTABLE_CACHE_CONTROL",
+    "NodeUrlFunction",
     "RdfFormat",
     "RelationsLike",
     "RenderedPage",
@@ -34,12 +36,19 @@ MUTABLE_MAX_AGE = 60
 MUTABLE_CACHE_CONTROL = f"public, max-age={MUTABLE_MAX_AGE}"
 
 #: Relations: an Arrow table (``type``, ``node``, ``path``, ``value``, ``datatype``, optional
-#: ``remaining_items``) or a sequence of mappings with those keys.
+#: ``remaining_items``; or the fragmenter's ``child``, ``child_page`` instead of ``node``) or
+#: a sequence of mappings with those keys.
 RelationsLike: TypeAlias = (
     ArrowArrayExportable | ArrowStreamExportable | Sequence[Mapping[str, Any]]
 )
 
+#: ``(bucket, page) -> IRI`` of a node (``page`` None: the bucket's own node), such as
+#: ``functools.partial(ldesfrag.node_url, base)``.
+NodeUrlFunction: TypeAlias = Callable[[str, int | None], str]
+
 _RELATION_KEYS = frozenset({"type", "node", "path", "value", "datatype", "remaining_items"})
+#: The columns of Fragmenter.relations() and changes() besides those above.
+_FRAGMENTER_KEYS = frozenset({"parent", "parent_page", "child", "child_page"})
 
 
 @dataclass(frozen=True)
@@ -114,18 +123,57 @@ def if_none_match(header: str | None, etag: str) -> bool:
     return mine[0] in tags
 
 
+class _Targets:
+    """The IRIs of relation targets given as (``child``, ``child_page``), by ``node_url``
+    (once per target: a time bucket's two bounds link to the same child)."""
+
+    def __init__(self, node_url: NodeUrlFunction | None) -> None:
+        if node_url is not None and not callable(node_url):
+            raise LdesfragError(
+                f"node_url must be a callable (bucket, page) -> IRI, not {type(node_url).__name__}"
+            )
+        self.node_url = node_url
+        self.known: dict[tuple[Any, Any], str] = {}
+
+    def iri(self, i: int, child: Any, page: Any) -> str:
+        known = self.known.get((child, page))
+        if known is not None:
+            return known
+        if self.node_url is None:
+            raise LdesfragError(
+                f"relation {i} names its target by 'child' (a bucket id) and 'child_page': "
+                "pass node_url, e.g. functools.partial(ldesfrag.node_url, base), to make its IRI"
+            )
+        call = f"node_url({child!r}, {page!r})"
+        try:
+            iri = self.node_url(child, page)
+        except Exception as e:
+            raise LdesfragError(f"relation {i}: {call} raised {type(e).__name__}: {e}") from e
+        if not isinstance(iri, str):
+            raise LdesfragError(
+                f"relation {i}: {call} returned a {type(iri).__name__}, not an IRI string"
+            )
+        self.known[(child, page)] = iri
+        return iri
+
+
 def _relation_rows(
-    relations: Sequence[Mapping[str, Any]],
+    relations: Sequence[Mapping[str, Any]], targets: _Targets
 ) -> list[tuple[str, str, str | None, str | None, str | None, int | None]]:
     rows = []
     for i, r in enumerate(relations):
         if not isinstance(r, Mapping):
             raise LdesfragError(f"relation {i} is a {type(r).__name__}, not a mapping")
-        unknown = set(r) - _RELATION_KEYS
+        unknown = set(r) - _RELATION_KEYS - _FRAGMENTER_KEYS
         if unknown:
             raise LdesfragError(f"relation {i}: unknown keys {sorted(unknown)}")
-        if r.get("type") is None or r.get("node") is None:
-            raise LdesfragError(f"relation {i}: 'type' and 'node' are required")
+        node, child = r.get("node"), r.get("child")
+        if node is not None and child is not None:
+            raise LdesfragError(f"relation {i}: 'node' and 'child' name the target twice")
+        if r.get("type") is None or (node is None and child is None):
+            raise LdesfragError(f"relation {i}: 'type' and 'node' (or 'child') are required")
+        if node is None:
+            node = targets.iri(i, child, r.get("child_page"))
         remaining = r.get("remaining_items")
         if remaining is not None and (
             isinstance(remaining, bool)
@@ -142,7 +190,7 @@ def _relation_rows(
             return None if v is None else str(v)
 
         rows.append(
-            (str(r["type"]), str(r["node"]), opt("path"), opt("value"), opt("datatype"), remaining)
+            (str(r["type"]), str(node), opt("path"), opt("value"), opt("datatype"), remaining)
         )
     return rows
 
@@ -153,6 +201,7 @@ def render_page(
     stream: str,
     members: ArrowArrayExportable | ArrowStreamExportable | None = None,
     relations: RelationsLike | None = None,
+    node_url: NodeUrlFunction | None = None,
     immutable: bool = False,
     root: bool = False,
     view: View | Mapping[str, Any] | None = None,
@@ -180,6 +229,15 @@ def render_page(
     ``relations`` become ``<node> tree:relation [ a type; tree:node node; tree:path path;
     tree:value value; tree:remainingItems n ]``; a value typed ``xsd:anyURI`` is written as an
     IRI, any other as a typed literal (a plain string without a datatype).
+
+    The rows of :meth:`Fragmenter.relations` and :meth:`Fragmenter.changes` (those whose
+    ``parent``, ``parent_page`` is this node) are accepted as they are: their target is
+    ``child`` (a bucket id) and ``child_page`` (None: the bucket's own node) instead of
+    ``node``, and ``node_url(child, child_page)`` gives its IRI, e.g.
+    ``functools.partial(ldesfrag.node_url, base)``; ``parent`` and ``parent_page`` are not
+    read. Such rows without ``node_url``, a row with both ``node`` and ``child``, and a
+    ``node_url`` that raises or returns anything but a string raise
+    :class:`~ldesfrag.LdesfragError` (the callable's exception as its cause).
 
     ``root=True`` makes the page the view node (entry document): ``<stream> a
     ldes:EventStream; tree:view <node>``, the stream's ``timestamp_path``,
@@ -210,11 +268,27 @@ def render_page(
             raise LdesfragError(f"{name} must be an IRI string, not {type(value).__name__}")
     arrow_relations: ArrowArrayExportable | ArrowStreamExportable | None = None
     rows = None
+    targets = _Targets(node_url)
     if relations is not None:
         if hasattr(relations, "__arrow_c_stream__") or hasattr(relations, "__arrow_c_array__"):
             arrow_relations = cast(ArrowArrayExportable | ArrowStreamExportable, relations)
+            try:
+                table = Table.from_arrow(arrow_relations)
+            except Exception:  # not a table: the native side says why, naming the argument
+                table = None
+            if table is not None:
+                arrow_relations = table
+                if "child" in table.column_names:
+                    # Fragmenter rows: their targets are made IRIs here, row by row (other
+                    # columns are ignored, as the native side ignores them).
+                    known = _RELATION_KEYS | _FRAGMENTER_KEYS
+                    names = [n for n in table.column_names if n in known]
+                    columns = [table.column(n).to_pylist() for n in names]
+                    by_row = zip(*columns, strict=True)
+                    mappings = [dict(zip(names, row, strict=True)) for row in by_row]
+                    rows, arrow_relations = _relation_rows(mappings, targets), None
         elif isinstance(relations, Sequence) and not isinstance(relations, str | bytes):
-            rows = _relation_rows(relations)
+            rows = _relation_rows(relations, targets)
         else:
             raise LdesfragError(
                 "relations must be an Arrow table or a sequence of mappings, "

@@ -103,14 +103,18 @@ fn digest(id: &str) -> u128 {
 }
 
 impl SeenIds {
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
+    /// How many ids the set holds.
+    pub fn len(&self) -> usize {
         self.seen.len()
     }
 
-    #[cfg(test)]
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.seen.is_empty()
+    }
+
+    /// Whether `id` was admitted (or loaded).
+    pub fn contains(&self, id: &str) -> bool {
+        self.seen.contains(&digest(id))
     }
 
     /// Adds the digests of a log (segments as [`SeenIds::admit`] and [`SeenIds::records`]
@@ -128,6 +132,19 @@ impl SeenIds {
         } else {
             return Err(LogError::Length(log.len()));
         };
+        self.insert(&parts);
+        Ok(())
+    }
+
+    /// [`SeenIds::load`] of a log of segments only: bare digests (which no checksum guards)
+    /// are refused too.
+    pub fn load_segments(&mut self, log: &[u8]) -> Result<(), LogError> {
+        let parts = segments(log)?;
+        self.insert(&parts);
+        Ok(())
+    }
+
+    fn insert(&mut self, parts: &[&[u8]]) {
         self.seen
             .reserve(parts.iter().map(|p| p.len() / RECORD).sum());
         for r in parts.iter().flat_map(|p| p.chunks_exact(RECORD)) {
@@ -135,7 +152,6 @@ impl SeenIds {
             d.copy_from_slice(r);
             self.seen.insert(u128::from_le_bytes(d));
         }
-        Ok(())
     }
 
     /// Every digest, sorted (so that a compacted log does not depend on hashing order), as one
@@ -316,5 +332,19 @@ mod tests {
         let mut old = SeenIds::default();
         old.load(bare).expect("bare digests");
         assert_eq!(old.records(), records);
+        // ... but not where only segments are expected.
+        let mut strict = SeenIds::default();
+        assert_eq!(
+            strict.load_segments(bare).expect_err("bare digests"),
+            LogError::Segment {
+                what: "no segment header",
+                segment: 1
+            }
+        );
+        assert!(strict.is_empty());
+        strict.load_segments(&records).expect("segments");
+        assert_eq!(strict.len(), 40);
+        assert!(strict.contains("http://ex.org/39"));
+        assert!(!strict.contains("http://ex.org/40"));
     }
 }

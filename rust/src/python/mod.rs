@@ -1,10 +1,12 @@
 //! The `ldesfrag._ldesfrag` extension module: conversion and dispatch only.
 //!
 //! Arrow crosses the boundary through the PyCapsule interface (pyo3-arrow); results are
-//! returned as `arro3.core` objects, which export the same interface. Every kernel runs with
-//! the GIL released and under `catch_unwind`, so no panic reaches Python.
+//! returned as `arro3.core` objects, which export the same interface. Every kernel runs under
+//! `catch_unwind`, so no panic reaches Python, and with the GIL released unless its input is
+//! small ([`run_sized`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, Float32Array, Float64Array, RecordBatch};
@@ -77,19 +79,71 @@ impl From<crate::ids::LogError> for PyErr {
     }
 }
 
-/// Runs a kernel without the GIL; a panic becomes an `LdesfragError` instead of crossing over.
+/// Below this much work (in units, see [`run_sized`]) a kernel keeps the GIL.
+///
+/// Releasing the GIL is not free in a busy process: taking it back waits until the thread
+/// that took it over reaches the interpreter's switch interval (5 ms by default), so beside
+/// one busy Python thread a one-member assign took 8–12 ms released against 0.1–0.2 ms held.
+/// Holding it costs the other threads the kernel's own time instead. At this threshold the
+/// costliest units held take about 1–1.5 ms (256 polygons covered at zoom 14, 64 KiB of
+/// N-Triples read; 2,047 members assigned by point: 0.3 ms), a fraction of a switch
+/// interval: no more than a busy Python thread holds the GIL anyway. Measured in
+/// benches/bench_assign.py; figures in benches/RESULTS.md.
+pub(crate) const GIL_HOLD_BELOW: usize = 2048;
+
+/// The threshold in use: [`GIL_HOLD_BELOW`] unless a benchmark changed it.
+static GIL_HOLD: AtomicUsize = AtomicUsize::new(GIL_HOLD_BELOW);
+
+/// A benchmark hook, not part of the API: sets the threshold of [`run_sized`] (`None`: the
+/// default) and returns the one before, to measure both sides of it in one process.
+#[pyfunction]
+#[pyo3(signature = (units = None))]
+fn _gil_hold_below(units: Option<usize>) -> usize {
+    GIL_HOLD.swap(units.unwrap_or(GIL_HOLD_BELOW), Ordering::Relaxed)
+}
+
+/// Bytes of input text (RDF, page payloads, bodies to hash) counted as one unit of work: the
+/// reader's rate (about 20 ns a byte; rendering and hashing are faster).
+pub(crate) const BYTES_PER_UNIT: usize = 32;
+
+/// Units of work of one geometry's cover: a polygon's cover costs about as much as 8 members'
+/// assignment by point.
+const COVER_UNITS: usize = 8;
+
+/// Work units of `bytes` bytes of text.
+pub(crate) fn byte_units(bytes: usize) -> usize {
+    bytes / BYTES_PER_UNIT
+}
+
+/// Turns a caught panic into an `LdesfragError` instead of letting it cross over.
+fn panic_error(p: Box<dyn std::any::Any + Send>) -> PyErr {
+    let what = p
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    LdesfragError::new_err(format!(
+        "internal error in ldesfrag (please report): {what}"
+    ))
+}
+
+/// Runs a kernel without the GIL (for I/O, and work of unknown size); a panic becomes an
+/// `LdesfragError`.
 fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
-    py.detach(|| catch_unwind(AssertUnwindSafe(f)))
-        .map_err(|p| {
-            let what = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            LdesfragError::new_err(format!(
-                "internal error in ldesfrag (please report): {what}"
-            ))
-        })
+    run_sized(py, usize::MAX, f)
+}
+
+/// Runs a kernel of about `units` of work (one unit: an input row — a member to assign or
+/// render, a value to tile, cover or parse, an id to admit — or [`BYTES_PER_UNIT`] bytes of
+/// text): with the GIL held below [`GIL_HOLD_BELOW`], else without it. Either way a panic
+/// becomes an `LdesfragError` instead of crossing over.
+fn run_sized<T: Send>(py: Python<'_>, units: usize, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    if units < GIL_HOLD.load(Ordering::Relaxed) {
+        catch_unwind(AssertUnwindSafe(f)).map_err(panic_error)
+    } else {
+        py.detach(|| catch_unwind(AssertUnwindSafe(f)))
+            .map_err(panic_error)
+    }
 }
 
 fn zoom_arg(zoom: i64) -> PyResult<u8> {
@@ -209,7 +263,7 @@ fn tiles_for_points<'py>(
 ) -> PyResult<Arro3Array> {
     let z = zoom_arg(zoom)?;
     let (lon, lat) = (array(lon, "lon")?, array(lat, "lat")?);
-    let array = run(py, move || {
+    let array = run_sized(py, lon.len(), move || {
         tile_kernel::tiles_array(lon.as_ref(), lat.as_ref(), z)
     })??;
     Ok(Arro3Array::from(Arc::new(array) as ArrayRef))
@@ -225,7 +279,8 @@ fn cover<'py>(
 ) -> PyResult<Arro3Array> {
     let z = zoom_arg(zoom)?;
     let array = array(geometries, "geometries")?;
-    let array = run(py, move || {
+    let work = array.len().saturating_mul(COVER_UNITS);
+    let array = run_sized(py, work, move || {
         cover_kernel::cover_array(array.as_ref(), z, max_tiles)
     })??;
     Ok(Arro3Array::from(Arc::new(array) as ArrayRef))
@@ -249,7 +304,7 @@ fn parse_datetime<'py>(
     };
     let reject = naive == "reject";
     let array = array(values, "values")?;
-    let out = run(py, move || {
+    let out = run_sized(py, array.len(), move || {
         let naive = match &zone {
             Some(zone) => xsd::Naive::Local(zone),
             None if reject => xsd::Naive::Reject,
@@ -303,13 +358,15 @@ impl PyFragmenter {
         }
     }
 
-    /// Runs a part of `assign` under the panic guard; a panic breaks the fragmenter.
+    /// Runs a part of `assign` (of about `rows` rows) under the panic guard; a panic breaks
+    /// the fragmenter.
     fn guard<T: Send>(
         broken: &mut Option<String>,
         py: Python<'_>,
+        rows: usize,
         f: impl FnOnce() -> T + Send,
     ) -> PyResult<T> {
-        run(py, f).inspect_err(|e| *broken = Some(e.to_string()))
+        run_sized(py, rows, f).inspect_err(|e| *broken = Some(e.to_string()))
     }
 }
 
@@ -387,15 +444,16 @@ impl PyFragmenter {
     fn assign(&mut self, py: Python<'_>, members: &Bound<'_, PyAny>) -> PyResult<Arro3Table> {
         self.usable()?;
         let batches = record_batches(members, "members")?;
+        let rows = batches.iter().map(RecordBatch::num_rows).sum();
         let broken = &mut self.broken;
         let inner = &mut self.inner;
         let on_invalid = inner.on_invalid();
         let (assigned, invalid) =
-            PyFragmenter::guard(broken, py, move || inner.assign(&batches, on_invalid))??;
+            PyFragmenter::guard(broken, py, rows, move || inner.assign(&batches, on_invalid))??;
         self.last_invalid = invalid;
         let inner = &self.inner;
         // The structure holds these members now: losing the rows breaks the fragmenter too.
-        let table = PyFragmenter::guard(&mut self.broken, py, move || {
+        let table = PyFragmenter::guard(&mut self.broken, py, rows, move || {
             inner.assignment_table(assigned, fragmenter::ASSIGNMENT_BATCH_ROWS)
         })?;
         table_result(table)
@@ -504,7 +562,7 @@ impl PyFragmenter {
     }
 }
 
-/// The member IRIs a stream has seen (see `crate::ids`), for `publish`.
+/// The member IRIs a stream has seen (see `crate::ids`), for `publish` and `MemberIds`.
 #[pyclass(module = "ldesfrag._ldesfrag", name = "SeenIds")]
 #[derive(Default)]
 struct PySeenIds {
@@ -518,16 +576,24 @@ impl PySeenIds {
         Self::default()
     }
 
-    /// Adds the records of a log segment.
+    /// Adds the records of a log (segments, or bare digests as publish once wrote them).
     fn load(&mut self, py: Python<'_>, records: &[u8]) -> PyResult<()> {
         let inner = &mut self.inner;
-        Ok(run(py, || inner.load(records))??)
+        let units = records.len() / crate::ids::RECORD;
+        Ok(run_sized(py, units, || inner.load(records))??)
+    }
+
+    /// Adds the records of a log of segments only.
+    fn load_segments(&mut self, py: Python<'_>, records: &[u8]) -> PyResult<()> {
+        let inner = &mut self.inner;
+        let units = records.len() / crate::ids::RECORD;
+        Ok(run_sized(py, units, || inner.load_segments(records))??)
     }
 
     /// Every record, for a compacted log.
     fn records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let inner = &self.inner;
-        let records = run(py, || inner.records())?;
+        let records = run_sized(py, inner.len(), || inner.records())?;
         Ok(PyBytes::new(py, &records))
     }
 
@@ -540,9 +606,17 @@ impl PySeenIds {
     ) -> PyResult<(Arro3Array, Bound<'py, PyBytes>)> {
         let ids = one_array(ids)?;
         let inner = &mut self.inner;
-        let (first, records) = run(py, || inner.admit_array(ids.as_ref()))??;
+        let (first, records) = run_sized(py, ids.len(), || inner.admit_array(ids.as_ref()))??;
         let mask = Arro3Array::from(Arc::new(first) as ArrayRef);
         Ok((mask, PyBytes::new(py, &records)))
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn __contains__(&self, id: &str) -> bool {
+        self.inner.contains(id)
     }
 }
 
@@ -554,6 +628,7 @@ fn _ldesfrag(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cover, m)?)?;
     m.add_function(wrap_pyfunction!(parse_datetime, m)?)?;
     m.add_function(wrap_pyfunction!(validate_view, m)?)?;
+    m.add_function(wrap_pyfunction!(_gil_hold_below, m)?)?;
     m.add_class::<PyFragmenter>()?;
     m.add_class::<rdf::PyMemberReader>()?;
     m.add_class::<PySeenIds>()?;

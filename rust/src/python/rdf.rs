@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3_arrow::export::Arro3Table;
 
 use super::exceptions::LdesfragError;
-use super::{run, table_out};
+use super::{byte_units, run_sized, table_out};
 use crate::rdf::{self, ColumnKind, ColumnSpec, Config, Format, Input, Mode, Versions};
 
 pyo3::import_exception!(ldesfrag.exceptions, RdfError);
@@ -36,6 +36,9 @@ type VersionsArg = (String, Option<String>, String, String, String);
 pub(super) struct PyMemberReader {
     // A pyclass must be Sync; the reader holds a `dyn BufRead`, which is only Send.
     inner: Mutex<rdf::MemberReader>,
+    /// The work of reading (see `super::run_sized`): the bytes of in-memory inputs, or
+    /// `usize::MAX` when a file is read (I/O is never waited for holding the GIL).
+    work: usize,
 }
 
 impl PyMemberReader {
@@ -90,6 +93,10 @@ impl PyMemberReader {
         cfg.base_iri = base_iri;
         cfg.max_line_bytes = max_line_bytes;
         cfg.max_member_bytes = max_member_bytes;
+        let work = inputs.iter().try_fold(0, |sum: usize, (_, _, data)| {
+            data.as_ref()
+                .map(|d| sum.saturating_add(byte_units(d.len())))
+        });
         let inputs = inputs
             .into_iter()
             .map(|(name, format, data)| {
@@ -105,6 +112,7 @@ impl PyMemberReader {
             .collect::<PyResult<Vec<_>>>()?;
         Ok(PyMemberReader {
             inner: Mutex::new(rdf::MemberReader::new(cfg, inputs)?),
+            work: work.unwrap_or(usize::MAX),
         })
     }
 
@@ -112,7 +120,7 @@ impl PyMemberReader {
     fn next_batch(&mut self, py: Python<'_>) -> PyResult<Option<Arro3Table>> {
         let mut guard = self.reader()?;
         let inner = &mut *guard;
-        let batch = run(py, move || inner.next_batch())??;
+        let batch = run_sized(py, self.work, move || inner.next_batch())??;
         match batch {
             Some(b) => Ok(Some(table_out(b.schema(), vec![b])?)),
             None => Ok(None),

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, UInt64Array};
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt64Array};
+use arrow_schema::DataType;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3_arrow::export::Arro3Array;
 
 use super::exceptions::{ColumnError, InvalidMemberError, LdesfragError, ViewError};
-use super::run;
+use super::{byte_units, run_sized};
 use crate::render::arrow::{self, Common, InputError};
 use crate::render::{self, Format, Relation, RenderError};
 use crate::view::View;
@@ -44,6 +45,33 @@ impl From<InputError> for PyErr {
     }
 }
 
+/// The work of rendering from tables (see `super::run_sized`): their rows, and the bytes of
+/// their text (payloads, mostly) — of the rows given: a slice of a large table counts as the
+/// slice.
+fn units(tables: &[&[RecordBatch]]) -> usize {
+    let text = |column: &ArrayRef| -> usize {
+        use arrow_array::cast::AsArray;
+        match column.data_type() {
+            DataType::Utf8 => value_bytes(column.as_string::<i32>().value_offsets()),
+            DataType::LargeUtf8 => value_bytes(column.as_string::<i64>().value_offsets()),
+            DataType::Utf8View => column.as_string_view().lengths().map(|n| n as usize).sum(),
+            _ => 0,
+        }
+    };
+    let batches = tables.iter().flat_map(|t| t.iter());
+    batches
+        .map(|b| b.num_rows() + byte_units(b.columns().iter().map(text).sum()))
+        .sum()
+}
+
+/// The bytes between the first and the last offset of a string array.
+fn value_bytes<O: arrow_array::OffsetSizeTrait>(offsets: &[O]) -> usize {
+    match (offsets.first(), offsets.last()) {
+        (Some(first), Some(last)) => (*last - *first).as_usize(),
+        _ => 0,
+    }
+}
+
 fn batches(input: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Vec<RecordBatch>> {
     input.map_or(Ok(Vec::new()), |input| super::record_batches(input, name))
 }
@@ -72,7 +100,7 @@ type RelationRow = (
     Option<u64>,
 );
 
-/// The page's bytes and their strong ETag, both made without the GIL.
+/// The page's bytes and their strong ETag, both made without the GIL unless the page is small.
 #[pyfunction]
 #[pyo3(signature = (
     node, *, stream, members = None, relations = None, relation_rows = None,
@@ -117,7 +145,8 @@ pub(super) fn render_page<'py>(
         shape,
         format,
     };
-    let (body, etag) = run(py, || {
+    let work = units(&[&member_batches, &relation_batches]) + more.len();
+    let (body, etag) = run_sized(py, work, || {
         arrow::render_page(
             node,
             immutable,
@@ -131,10 +160,10 @@ pub(super) fn render_page<'py>(
     Ok((PyBytes::new(py, &body), etag))
 }
 
-/// A strong ETag of any body (`render::etag`), hashed without the GIL.
+/// A strong ETag of any body (`render::etag`), hashed without the GIL unless it is small.
 #[pyfunction]
 pub(super) fn etag(py: Python<'_>, body: &[u8]) -> PyResult<String> {
-    run(py, || render::etag(body))
+    run_sized(py, byte_units(body.len()), || render::etag(body))
 }
 
 /// Many pages at once, rendered in parallel (`render::arrow::render_pages`): what `publish`
@@ -171,7 +200,8 @@ pub(super) fn render_pages<'py>(
         shape,
         format,
     };
-    let rendered = run(py, || {
+    let work = units(&[&page_batches, &member_batches, &relation_batches]);
+    let rendered = run_sized(py, work, || {
         arrow::render_pages(
             &common,
             &page_batches,
@@ -199,7 +229,10 @@ pub(super) fn page_rows(
 ) -> PyResult<(Arro3Array, Arro3Array, Arro3Array)> {
     let member_batches = batches(Some(&members), "members")?;
     let keys = super::array(&keys, "keys")?;
-    let rows = run(py, || arrow::page_rows(&member_batches, keys.as_ref()))??;
+    let work = units(&[&member_batches]) + keys.len();
+    let rows = run_sized(py, work, || {
+        arrow::page_rows(&member_batches, keys.as_ref())
+    })??;
     let out = |v: Vec<u64>| Arro3Array::from(Arc::new(UInt64Array::from(v)) as ArrayRef);
     Ok((out(rows.order), out(rows.start), out(rows.count)))
 }
