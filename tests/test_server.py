@@ -476,3 +476,32 @@ def test_restart_serves_every_acknowledged_member_and_continues_pages(tmp_path):
         for bucket, numbers in by_bucket.items():
             assert sorted(numbers) == list(range(1, len(numbers) + 1)), bucket
         assert any(len(n) > 2 for n in by_bucket.values())
+
+
+def test_the_fragmenter_is_saved_as_a_journal_and_compacted(tmp_path, monkeypatch):
+    import ldesfrag.server.engine as engine
+
+    store = open_store(f"sqlite:///{tmp_path}/ldes.db")
+    with TestClient(create_app(store, BASE)) as c:
+        assert c.post(ADMIN, content=stream_config(), headers=TURTLE).status_code == 201
+        view_ids = [v.id for s in store.streams() for v in s.views]
+        bases = {vid: store.fragmenter(vid)[0] for vid in view_ids}
+        for i in range(6):
+            post_members(c, i, 1)
+        for vid in view_ids:
+            state, journal = store.fragmenter(vid)
+            # The base is as saved when the view was made; one small entry per commit.
+            assert state == bases[vid]
+            assert len(journal) == 6
+            assert all(0 < len(e) < 400 for e in journal)
+        members, _ = walk(c, f"{BASE}observations/by-tile")
+    # Compaction: once the journal outweighs the base, the next save writes a new base.
+    monkeypatch.setattr(engine, "_MIN_COMPACT_BYTES", 0)
+    with TestClient(create_app(open_store(f"sqlite:///{tmp_path}/ldes.db"), BASE)) as c:
+        assert walk(c, f"{BASE}observations/by-tile")[0] == members
+        post_members(c, 6, 1)
+        for vid in view_ids:
+            state, journal = store.fragmenter(vid)
+            assert state != bases[vid]
+            assert journal == []
+        assert walk(c, f"{BASE}observations/by-tile")[0] == members | {member_iri(6)}

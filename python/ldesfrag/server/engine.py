@@ -66,20 +66,39 @@ MAX_BATCH_MEMBERS = 20_000
 _SHOWN = 100
 #: Members read back per chunk when a view is added to a stream that has members.
 _BACKFILL_CHUNK = 5_000
+#: Journal bytes below which a view's fragmenter is never saved whole again.
+_MIN_COMPACT_BYTES = 1 << 20
 
 
 # ---- the fragmenter's persistence: these two functions only ---------------------------------
-def save_fragmenter(tx: Transaction, view_id: int, fragmenter: Fragmenter) -> None:
-    """Saves a view's fragmenter with the commit's other writes (the whole state, for now)."""
-    tx.set_fragmenter(view_id, fragmenter.state())
+def save_fragmenter(tx: Transaction, v: LiveView, *, whole: bool = False) -> None:
+    """Saves a view's fragmenter with the commit's other writes: the journal entry of what
+    changed (``Fragmenter.commit``, bytes that follow the change), or the whole state when
+    ``whole`` or when the entries since the last whole state add up to its size (compaction:
+    the store holds at most about twice the state, and each byte of a whole state written is
+    paid for by as many journal bytes). Updates ``v``'s counts; after a failed transaction the
+    caller reloads ``v`` (``load_fragmenter``)."""
+    f = v.fragmenter
+    if whole or v.journal_bytes >= max(v.base_bytes, _MIN_COMPACT_BYTES):
+        f.commit()  # the new base holds everything so far
+        state = f.state()
+        tx.set_fragmenter(v.id, state)
+        v.base_bytes, v.journal_bytes = len(state), 0
+        return
+    entry = f.commit()
+    if entry:
+        tx.append_fragmenter_journal(v.id, entry)
+        v.journal_bytes += len(entry)
 
 
-def load_fragmenter(store: Store, view_id: int, view: View) -> Fragmenter:
-    """The view's fragmenter as last committed (a new one when none was saved)."""
+def load_fragmenter(store: Store, view_id: int, view: View) -> tuple[Fragmenter, int, int]:
+    """The view's fragmenter as last committed (a new one when none was saved), with the bytes
+    of its base and of its journal."""
     state, journal = store.fragmenter(view_id)
-    if journal:  # written by no version of this server yet
-        raise StoreError(f"view {view_id}: a fragmenter journal this server cannot read")
-    return Fragmenter(view) if state is None else Fragmenter.from_state(view, state)
+    if state is None:
+        return Fragmenter(view), 0, 0
+    f = Fragmenter.from_state(view, state, journal=journal)
+    return f, len(state), sum(map(len, journal))
 
 
 # ---- live state ---------------------------------------------------------------------------
@@ -91,6 +110,9 @@ class LiveView:
     view: View  # as configured
     fragmenter: Fragmenter  # of extraction_view(view)
     url: str
+    #: Bytes of the fragmenter's saved base state and of the journal entries after it.
+    base_bytes: int = 0
+    journal_bytes: int = 0
 
 
 @dataclass
@@ -327,9 +349,9 @@ class Engine:
             )
             for vr in rec.views:
                 view = View.from_json(vr.view_json)
-                f = load_fragmenter(self.store, vr.id, extraction_view(view))
+                f, base, journal = load_fragmenter(self.store, vr.id, extraction_view(view))
                 s.views[vr.name] = LiveView(
-                    vr.id, vr.name, vr.config, view, f, self._url(s, vr.name)
+                    vr.id, vr.name, vr.config, view, f, self._url(s, vr.name), base, journal
                 )
             s.views_changed()
             self.streams[s.name] = s
@@ -374,7 +396,7 @@ class Engine:
                 for v in s.views.values():
                     v.fragmenter.close()
                     self._render_changes(tx, s, v)
-                    save_fragmenter(tx, v.id, v.fragmenter)
+                    save_fragmenter(tx, v)
         except BaseException:
             self._reload(s)
             raise
@@ -414,7 +436,7 @@ class Engine:
         if s.closed:
             f.close()
         self._render_changes(tx, s, v)
-        save_fragmenter(tx, vid, f)
+        save_fragmenter(tx, v, whole=True)
         s.views[config.name] = v
         return v
 
@@ -455,7 +477,9 @@ class Engine:
     def _reload(self, s: LiveStream) -> None:
         """After a failed commit: the stream's fragmenters as committed."""
         for v in s.views.values():
-            v.fragmenter = load_fragmenter(self.store, v.id, v.fragmenter.view)
+            v.fragmenter, v.base_bytes, v.journal_bytes = load_fragmenter(
+                self.store, v.id, v.fragmenter.view
+            )
 
     # ---- ingest -----------------------------------------------------------------------------
     def parse(self, name: str, body: bytes, fmt: str) -> Parsed:
@@ -633,7 +657,7 @@ class Engine:
                                 }
                             )
                     self._render_changes(tx, s, v)
-                    save_fragmenter(tx, v.id, v.fragmenter)
+                    save_fragmenter(tx, v)
         except BaseException:
             self._reload(s)
             raise

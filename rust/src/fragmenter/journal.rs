@@ -133,6 +133,12 @@ impl Fragmenter {
         d
     }
 
+    /// How much a [`Fragmenter::commit`] and a [`Fragmenter::changes`] now would write, in
+    /// buckets (changed or made).
+    pub fn pending_work(&self) -> (usize, usize) {
+        (self.since_commit.work(self), self.since_changes.work(self))
+    }
+
     /// What changed since the last commit (or since this fragmenter was made or restored), as
     /// one journal entry, in O(change); empty when nothing changed (no entry is made then).
     pub fn commit(&mut self) -> Vec<u8> {

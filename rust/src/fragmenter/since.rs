@@ -50,6 +50,12 @@ impl Since {
         }
     }
 
+    /// Roughly how much changed since the point (buckets changed or made), for the binding's
+    /// choice to keep the GIL.
+    pub(super) fn work(&self, f: &Fragmenter) -> usize {
+        self.touched.len() + (f.buckets.len() - self.buckets)
+    }
+
     /// Whether `f` is where this point is.
     pub(super) fn is_current(&self, f: &Fragmenter) -> bool {
         self.touched.is_empty()

@@ -498,7 +498,9 @@ impl PyFragmenter {
         };
         self.usable()?;
         let f = &mut self.inner;
-        let (nodes, relations) = run(py, || {
+        // A page chain may follow each changed bucket: a few units each.
+        let units = 4 * f.pending_work().1;
+        let (nodes, relations) = run_sized(py, units, || {
             let changes = f.changes(which);
             let limit = fragmenter::MAX_BATCH_BYTES;
             let nodes = f.nodes_table(&changes.nodes, limit);
@@ -530,7 +532,7 @@ impl PyFragmenter {
         }
         let dropped = f.drop_pages(&pairs)?;
         let f = &self.inner;
-        let table = run(py, || {
+        let table = run_sized(py, dropped.len(), || {
             let pages: Vec<fragmenter::Page> = (dropped.iter())
                 .map(|&(bucket, page)| f.page(bucket, page))
                 .collect();
@@ -543,7 +545,8 @@ impl PyFragmenter {
     fn commit<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         self.usable()?;
         let f = &mut self.inner;
-        let entry = run(py, || f.commit())?;
+        let units = f.pending_work().0;
+        let entry = run_sized(py, units, || f.commit())?;
         Ok(PyBytes::new(py, &entry))
     }
 
