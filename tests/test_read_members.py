@@ -776,22 +776,52 @@ def test_a_bad_body_is_reported_as_a_file_is_with_data_as_its_name(tmp_path):
     assert _rows(data_reader.problems()) == [{**p, "file": "<data>"} for p in from_file]
 
 
-def test_a_jsonld_body_goes_through_rdflib():
-    doc = {
-        "@context": {"dct": "http://purl.org/dc/terms/", "ex": "http://ex.org/"},
-        "@graph": [
-            {"@id": "ex:m1", "dct:isVersionOf": {"@id": "ex:e1"}, "ex:p": "one"},
-            {"@id": "ex:m2", "dct:isVersionOf": {"@id": "ex:e2"}, "ex:p": {"@id": "ex:o"}},
-        ],
-    }
+def test_a_jsonld_body_is_read_natively_as_rdflib_reads_it():
     import json
 
+    doc = {
+        "@context": [
+            "https://ex.org/context.jsonld",
+            {"dct": "http://purl.org/dc/terms/", "ex": "http://ex.org/"},
+        ],
+        "@graph": [
+            {"@id": "ex:m1", "dct:isVersionOf": {"@id": "ex:e1"}, "ex:p": 'one "é"'},
+            {"@id": "m2", "dct:isVersionOf": {"@id": "ex:e2"}, "ex:p": {"@id": "ex:o"}},
+            {
+                "@id": "ex:m3",
+                "dct:isVersionOf": {"@id": "ex:e3"},
+                "when": "2023-05-12T10:00:00Z",
+                "ex:g": {"ex:wkt": "POINT (3 51)"},
+            },
+        ],
+    }
+    context = {
+        "@context": {
+            "when": {
+                "@id": "http://www.w3.org/ns/prov#generatedAtTime",
+                "@type": "http://www.w3.org/2001/XMLSchema#dateTime",
+            }
+        }
+    }
     body = json.dumps(doc)
-    t = read(data=body, view=View(), format="jsonld")
-    assert sorted(t["id"].to_pylist()) == ["http://ex.org/m1", "http://ex.org/m2"]
-    assert_matches_oracle(t, oracle(body, "json-ld"))
-    with pytest.raises(RdfError, match="<data>: not JSON-LD"):
-        read(data="{not json", view=View(), format="jsonld")
+    contexts = {"https://ex.org/context.jsonld": context}
+    t = read(data=body, view=View(), format="jsonld", base_iri="http://ex.org/", contexts=contexts)
+    assert sorted(t["id"].to_pylist()) == [f"http://ex.org/m{i}" for i in (1, 2, 3)]
+    # The oracle: rdflib, with the context inlined (it would fetch a remote one).
+    inlined = {**doc, "@context": [context["@context"], doc["@context"][1]]}
+    expected = rdflib.Dataset().parse(
+        data=json.dumps(inlined), format="json-ld", publicID="http://ex.org/"
+    )
+    assert_matches_oracle(t, oracle(expected.serialize(format="nquads"), "nquads"))
+    # A remote context that is not given is refused, never fetched; so is a body that is
+    # not JSON-LD, and contexts= without a JSON-LD body.
+    with pytest.raises(RdfError, match="never fetches"):
+        read(data=body, view=View(), format="jsonld")
+    for bad in ("{not json", "[1, 2", '{"@id": 5}'):
+        with pytest.raises(RdfError, match="not JSON-LD"):
+            read(data=bad, view=View(), format="jsonld")
+    with pytest.raises(RdfError, match="contexts"):
+        read(data=body, view=View(), format="turtle", contexts=contexts)
 
 
 def test_data_arguments_are_checked(tmp_path):

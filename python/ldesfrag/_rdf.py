@@ -4,8 +4,9 @@ an Arrow members table out (``id``, the view's columns, ``payload``)."""
 from __future__ import annotations
 
 import glob as _glob
+import json
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from os import PathLike, fspath
@@ -206,8 +207,26 @@ def _inputs(source: Any, format: RdfInputFormat | None) -> list[tuple[str, str, 
     return out
 
 
+def _context_documents(contexts: Mapping[str, object] | None) -> dict[str, bytes]:
+    """Remote JSON-LD contexts given beforehand: URL → the document (bytes, str, or parsed)."""
+    out: dict[str, bytes] = {}
+    for url, doc in (contexts or {}).items():
+        if isinstance(doc, bytes | bytearray | memoryview):
+            out[str(url)] = bytes(doc)
+        elif isinstance(doc, str):
+            out[str(url)] = doc.encode()
+        elif isinstance(doc, Mapping | list):
+            out[str(url)] = json.dumps(doc).encode()
+        else:
+            raise RdfError(f"contexts[{url!r}]: a JSON document, not {type(doc).__name__}")
+    return out
+
+
 def _data_input(
-    data: object, format: RdfFormat | None, base_iri: str | None
+    data: object,
+    format: RdfFormat | None,
+    base_iri: str | None,
+    contexts: Mapping[str, object] | None = None,
 ) -> list[tuple[str, str, bytes | None]]:
     """An in-memory body as the native reader's input: the bytes themselves, no temp file."""
     if isinstance(data, str):
@@ -220,25 +239,29 @@ def _data_input(
         raise RdfError("data= needs format= (turtle, ntriples, nquads, trig or jsonld)")
     name = rdf_format(format)
     if name != "jsonld":
+        if contexts:
+            raise RdfError("contexts= is for a JSON-LD body (format='jsonld')")
         return [(DATA_NAME, name, body)]
-    # JSON-LD through rdflib (the native reader has no JSON-LD parser), then as N-Quads.
-    import rdflib
-
-    dataset = rdflib.Dataset()
-    try:
-        dataset.parse(data=body, format="json-ld", publicID=base_iri)
-    except Exception as e:  # rdflib raises anything from a bad document
-        raise RdfError(f"{DATA_NAME}: not JSON-LD rdflib can read: {e}") from e
-    return [(DATA_NAME, "nquads", dataset.serialize(format="nquads", encoding="utf-8"))]
+    # JSON-LD to N-Quads in Rust (never fetching a remote context), then read as N-Quads.
+    nquads = _ldesfrag.jsonld_to_nquads(
+        body, base_iri=base_iri, contexts=_context_documents(contexts)
+    )
+    return [(DATA_NAME, "nquads", nquads)]
 
 
 def _source_inputs(
-    source: object, data: object, format: RdfFormat | None, base_iri: str | None
+    source: object,
+    data: object,
+    format: RdfFormat | None,
+    base_iri: str | None,
+    contexts: Mapping[str, object] | None = None,
 ) -> list[tuple[str, str, bytes | None]]:
     if data is not None:
         if source is not None:
             raise RdfError("give either a source or data=, not both")
-        return _data_input(data, format, base_iri)
+        return _data_input(data, format, base_iri, contexts)
+    if contexts:
+        raise RdfError("contexts= is for a JSON-LD body (format='jsonld') given as data=")
     if source is None:
         raise RdfError("give a source (a path, a glob, an rdflib graph) or data=")
     return _inputs(source, None if format is None else rdf_input_format(format))
@@ -302,9 +325,10 @@ class MemberReader:
     ``data`` (``bytes`` or ``str``, instead of ``source``) is one body held in memory, e.g. a
     request a server received; ``format`` is then required. Turtle, N-Triples, N-Quads and
     TriG bodies are read by the same fast reader as files, without a temporary file; a JSON-LD
-    body is parsed by rdflib (which fetches any remote ``@context`` it names) into a dataset
-    and read as an rdflib dataset is. Problems name the body ``<data>`` where they name a
-    file; a JSON-LD body rdflib cannot read raises :class:`~ldesfrag.RdfError`.
+    body is turned into N-Quads in Rust and read as those. A JSON-LD body is never a reason to
+    fetch anything: a remote ``@context`` must be given in ``contexts`` (URL → its document,
+    as bytes, str or parsed JSON), or the body raises :class:`~ldesfrag.RdfError`, as does a
+    body that is not JSON-LD. Problems name the body ``<data>`` where they name a file.
     """
 
     def __init__(
@@ -320,6 +344,7 @@ class MemberReader:
         versions: CreateVersions | None = None,
         format: RdfFormat | None = None,
         base_iri: str | None = None,
+        contexts: Mapping[str, object] | None = None,
         batch_size: int = 65_536,
         window: int = _DEFAULT_WINDOW,
         max_line_bytes: int = DEFAULT_MAX_BYTES,
@@ -340,7 +365,7 @@ class MemberReader:
             if int(value) < 1:
                 raise RdfError(f"{name} must be at least 1, not {value}")
         self._inner = _ldesfrag.MemberReader(
-            _source_inputs(source, data, format, base_iri),
+            _source_inputs(source, data, format, base_iri, contexts),
             member=member,
             member_type=member_type,
             version_of_path=version_of_path,
@@ -408,6 +433,7 @@ def read_members(
     versions: CreateVersions | None = None,
     format: RdfFormat | None = None,
     base_iri: str | None = None,
+    contexts: Mapping[str, object] | None = None,
     max_line_bytes: int = DEFAULT_MAX_BYTES,
     max_member_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Table:
@@ -427,6 +453,7 @@ def read_members(
         versions=versions,
         format=format,
         base_iri=base_iri,
+        contexts=contexts,
         max_line_bytes=max_line_bytes,
         max_member_bytes=max_member_bytes,
     )

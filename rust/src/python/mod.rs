@@ -634,6 +634,7 @@ fn _ldesfrag(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_gil_hold_below, m)?)?;
     m.add_class::<PyFragmenter>()?;
     m.add_class::<rdf::PyMemberReader>()?;
+    m.add_function(wrap_pyfunction!(rdf::jsonld_to_nquads, m)?)?;
     m.add_class::<PySeenIds>()?;
     m.add_function(wrap_pyfunction!(render::render_page, m)?)?;
     m.add_function(wrap_pyfunction!(render::render_pages, m)?)?;

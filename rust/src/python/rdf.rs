@@ -138,3 +138,20 @@ impl PyMemberReader {
         table_out(batch.schema(), vec![batch])
     }
 }
+
+/// A JSON-LD document as N-Quads (see `crate::rdf::jsonld`); `contexts`: remote context URL →
+/// document.
+#[pyfunction]
+#[pyo3(signature = (data, *, base_iri = None, contexts = std::collections::HashMap::new()))]
+pub(crate) fn jsonld_to_nquads<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    base_iri: Option<&str>,
+    contexts: std::collections::HashMap<String, Vec<u8>>,
+) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let nquads = run_sized(py, byte_units(data.len()), || {
+        rdf::jsonld::to_nquads(data, base_iri, contexts)
+    })?
+    .map_err(|e| RdfError::new_err(format!("not JSON-LD ldesfrag can read: {e}")))?;
+    Ok(pyo3::types::PyBytes::new(py, nquads.as_bytes()))
+}

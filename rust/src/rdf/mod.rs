@@ -7,6 +7,7 @@
 //! read in bounded windows and [`payload`] for the payload's canonical order.
 
 mod extract;
+pub mod jsonld;
 mod line;
 pub(crate) mod parse;
 pub(crate) mod payload;
