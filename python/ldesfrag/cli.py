@@ -6,7 +6,12 @@ file (and the members with a missing or invalid value to ``OUT`` with ``.invalid
 and prints a per-bucket summary. Memory is bounded by the batch size, not the file size.
 
 ``ldesfrag publish INPUT... --view VIEW --out DIR --base-url URL`` turns RDF dumps into a static
-LDES directory (see :func:`ldesfrag.publish`), or appends to one.
+LDES directory (see :func:`ldesfrag.publish`), or appends to one. With ``--store URL
+--collection NAME`` instead of ``--out``, it loads them into the live server's store
+(``ldesfrag.server.bulk``): no files, the pages ``ldesfrag server --store URL`` then serves.
+
+``ldesfrag export --store URL --collection NAME --out DIR --base-url URL`` writes a stored view
+as the static tree ``publish --out`` writes (``ldesfrag.server.bulk.export``).
 
 ``ldesfrag serve DIR [--host 127.0.0.1] [--port 8000] [--path PREFIX]`` serves a published LDES
 directory with RDF content types and its ``_headers`` cache headers at its base URL's path, or
@@ -258,6 +263,16 @@ def publish(args: argparse.Namespace) -> int:
     from ldesfrag._publish import print_progress
     from ldesfrag._publish import publish as run_publish
 
+    if (args.out is None) == (args.store is None):
+        raise LdesfragError("publish into a directory (--out DIR) or a store (--store URL)")
+    if args.store is not None:
+        return _publish_to_store(args)
+    for flag, value in (("--collection", args.collection), ("--config", args.config)):
+        if value is not None:
+            raise LdesfragError(f"{flag} goes with --store")
+    if not args.view or len(args.view) > 1:
+        raise LdesfragError("publish --out takes one view (--view VIEW)")
+    args.view = args.view[0]
     versions = None
     if args.create_versions:
         from ldesfrag import CreateVersions
@@ -270,7 +285,7 @@ def publish(args: argparse.Namespace) -> int:
         args.view,
         args.out,
         base_url=args.base_url,
-        format=args.format,
+        format=args.format or "turtle",
         stream=args.stream,
         member=args.member,
         member_type=args.member_type,
@@ -313,13 +328,121 @@ def publish(args: argparse.Namespace) -> int:
             print(f"{sum(counts.values()):,} {title}, by reason:")
             for reason, n in Counter(counts).most_common(10):
                 print(f"  {n:>8,}  {reason}")
-    rows = summary.problem_rows
+    _print_problems(summary.problem_rows)
+    return 0
+
+
+def _print_problems(rows: Sequence[Any]) -> None:
     if rows:
         print(f"problems this run, where ({len(rows):,}):")
         for row in rows[:_SHOWN_PROBLEMS]:
             print(f"  {row}")
         if len(rows) > _SHOWN_PROBLEMS:
             print(f"  … and {len(rows) - _SHOWN_PROBLEMS:,} more")
+
+
+def _publish_to_store(args: argparse.Namespace) -> int:
+    """``publish --store``: the dumps into a live server's store (``ldesfrag.server.bulk``)."""
+    from ldesfrag._publish import print_progress
+    from ldesfrag.server import open_store, parse_stream
+    from ldesfrag.server.bulk import IGNORED, bulk_load, stream_config
+
+    if args.collection is None:
+        raise LdesfragError("publish --store needs --collection NAME")
+    for flag, value in (
+        ("--format", args.format),
+        ("--stream", args.stream),
+        ("--member", args.member),
+        ("--member-type", args.member_type),
+        ("--close", args.close or None),
+        ("--restart-input", args.restart_input or None),
+    ):
+        if value is not None:
+            raise LdesfragError(
+                f"{flag} goes with --out: a store's pages follow its stream's configuration"
+            )
+    stream_flags = args.timestamp_path or args.version_of_path or args.create_versions
+    if args.config and (args.view or stream_flags or args.version_delimiter):
+        raise LdesfragError("--config says the stream and its views: no --view or stream options")
+    config = None
+    if args.config:
+        config = parse_stream(Path(args.config).read_bytes(), "text/turtle", args.base_url)
+    elif args.view:
+        views = []
+        for item in args.view:
+            name, sep, file = item.partition("=")
+            if not sep:  # a file alone: the view is named after it (by-tile.toml → by-tile)
+                name, file = Path(item).name.split(".")[0], item
+            views.append((name, View.load(file)))
+        config = stream_config(
+            args.collection,
+            args.base_url if args.base_url.endswith("/") else args.base_url + "/",
+            views,
+            timestamp_path=args.timestamp_path,
+            version_of_path=args.version_of_path,
+            create_versions=args.create_versions,
+            version_delimiter=args.version_delimiter,
+        )
+    elif stream_flags or args.version_delimiter:
+        raise LdesfragError("the stream options go with --view, for a new collection")
+    store = open_store(args.store)
+    try:
+        summary = bulk_load(
+            store,
+            args.base_url,
+            args.collection,
+            args.inputs,
+            config=config,
+            batch_size=args.batch_size,
+            max_line_bytes=args.max_line_bytes,
+            max_member_bytes=args.max_member_bytes,
+            progress=None if args.quiet else print_progress,
+        )
+    finally:
+        store.close()
+    if not args.quiet and summary.read:
+        print(file=sys.stderr)
+    rate = summary.read / max(summary.seconds, 1e-9)
+    print(
+        f"{summary.members:,} members stored in {summary.seconds:.2f} s ({rate:,.0f} members/s "
+        f"read), {summary.transactions:,} transactions; {summary.in_stream:,} in "
+        f"{args.collection!r}" + (" (created)" if summary.created else "")
+    )
+    if summary.ignored:
+        print(f"{summary.ignored:,} ignored: {IGNORED}")
+        for iri in summary.ignored_members[:_SHOWN_PROBLEMS]:
+            print(f"  <{iri}>")
+        if summary.ignored > _SHOWN_PROBLEMS:
+            print(f"  … and {summary.ignored - _SHOWN_PROBLEMS:,} more")
+    if summary.unknown:
+        print(f"{sum(summary.unknown.values()):,} members in an unknown bucket, by reason:")
+        for (view, path, reason), n in summary.unknown.most_common(10):
+            print(f"  {n:>8,}  {view}: {path}: {reason}")
+    _print_problems(summary.problems)
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from ldesfrag.server import open_store
+    from ldesfrag.server.bulk import export as run_export
+
+    store = open_store(args.store)
+    try:
+        summary = run_export(
+            store,
+            args.collection,
+            args.out,
+            base_url=args.base_url,
+            view=args.view,
+            stream=args.stream,
+        )
+    finally:
+        store.close()
+    print(
+        f"view {summary.view!r} of {args.collection!r}: {summary.nodes:,} nodes, "
+        f"{summary.members:,} members written to {args.out} "
+        f"(serve it: ldesfrag serve {args.out} --path {summary.path})"
+    )
     return 0
 
 
@@ -376,7 +499,11 @@ def server(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="ldesfrag", description=__doc__.splitlines()[0] if __doc__ else None
+        prog="ldesfrag",
+        description="Fragments Linked Data Event Streams. Static: `publish --out DIR` writes a "
+        "directory of files, `serve DIR` serves it. Live: `server` ingests and serves members "
+        "from a store, `publish --store URL` bulk-loads dumps into that store, `export` writes "
+        "a stored view as a static directory.",
     )
     parser.add_argument("--version", action="version", version=f"ldesfrag {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -389,16 +516,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("--batch-size", type=int, default=1 << 16)
     a.add_argument("--state", help="a state file: resumed from when it exists, written at the end")
     a.add_argument("--progress-threshold", type=int, default=1_000_000, help=argparse.SUPPRESS)
-    p = sub.add_parser("publish", help="publish RDF dumps as a static LDES directory (or append)")
+    p = sub.add_parser(
+        "publish",
+        help="RDF dumps → a static LDES directory (--out), or into a live server's store "
+        "(--store); appends",
+        description="Publishes RDF dumps as a static LDES directory (--out DIR, served by "
+        "`ldesfrag serve` or any static host), or loads them into the store of the live server "
+        "(--store URL --collection NAME, served by `ldesfrag server --store URL`), in large "
+        "transactions, with the pages the server would make. Either appends to what is there.",
+    )
     p.add_argument("inputs", nargs="+", help="N-Triples, N-Quads, Turtle or TriG files (or globs)")
-    p.add_argument("--view", required=True, help="a .toml, .json or RDF (.ttl) view description")
-    p.add_argument("--out", required=True, help="the directory to publish into")
-    p.add_argument("--base-url", required=True, help="the URL at which DIR is served")
+    p.add_argument(
+        "--view",
+        action="append",
+        help="a .toml, .json or RDF (.ttl) view description; with --store, [NAME=]FILE, "
+        "repeatable: the views of a new collection (NAME: the file's name without extension)",
+    )
+    where = p.add_argument_group("destination (one of)")
+    where.add_argument("--out", metavar="DIR", help="the directory to publish into")
+    where.add_argument("--store", metavar="URL", help="the live server's store: sqlite:///FILE.db")
+    p.add_argument(
+        "--base-url",
+        required=True,
+        help="the URL at which DIR is served; with --store, the live server's --base-url "
+        "(its stored pages name it)",
+    )
+    p.add_argument("--collection", help="with --store: the event stream to load into")
+    p.add_argument(
+        "--config",
+        help="with --store: the event stream configuration (Turtle, as the server's admin API "
+        "takes it) of a new collection, instead of --view",
+    )
     p.add_argument(
         "--format",
         choices=[*FORMATS, *FORMAT_ALIASES],
         metavar="{" + ",".join(FORMATS) + "}",
-        default="turtle",
         help="the pages' format, which names their extension (default: turtle, .ttl); "
         f"{', '.join(FORMAT_ALIASES)} are accepted for {', '.join(FORMAT_ALIASES.values())}",
     )
@@ -431,7 +583,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "skipped), or give it up",
     )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    s = sub.add_parser("serve", help="serve a published LDES directory over HTTP (local use)")
+    e = sub.add_parser(
+        "export",
+        help="write a live server's stored view as a static LDES directory (as publish --out)",
+    )
+    e.add_argument("--store", required=True, metavar="URL", help="sqlite:///FILE.db")
+    e.add_argument("--collection", required=True, help="the event stream")
+    e.add_argument("--view", help="the view to export (default: the stream's only view)")
+    e.add_argument("--out", required=True, metavar="DIR", help="a new (or empty) directory")
+    e.add_argument("--base-url", required=True, help="the URL at which DIR is served")
+    e.add_argument("--stream", help="the event stream IRI (default: BASE_URL#stream)")
+    s = sub.add_parser(
+        "serve",
+        help="serve a static LDES directory (publish --out, export) over HTTP (local use)",
+    )
     s.add_argument("directory", help="the directory to serve")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     s.add_argument("--port", type=int, default=8000)
@@ -441,7 +606,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the URL path to serve DIR at (default: its base URL's path, or / if unpublished)",
     )
     v = sub.add_parser(
-        "server", help="run the live LDES server (admin API, ingest, fetch; on a store)"
+        "server",
+        help="run the live LDES server (admin API, ingest, fetch; on a store); "
+        "publish --store bulk-loads its store",
     )
     v.add_argument("--store", help="sqlite:///FILE.db (default: ./ldesfrag-server.db)")
     v.add_argument("--config", help="an event stream configuration (Turtle) to create at start")
@@ -450,7 +617,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     v.add_argument("--base-url", help="the URL the pages name (default: http://HOST:PORT/)")
     v.add_argument("--max-body", type=int, default=16 << 20, help="largest request body, bytes")
     args = parser.parse_args(argv)
-    commands = {"assign": assign, "publish": publish, "serve": serve, "server": server}
+    commands = {
+        "assign": assign,
+        "publish": publish,
+        "export": export,
+        "serve": serve,
+        "server": server,
+    }
     try:
         return commands[args.command](args)
     except (LdesfragError, OSError) as e:

@@ -28,13 +28,26 @@ from ldesfrag._render import cache_control
 from ldesfrag._view import View
 from ldesfrag.exceptions import LdesfragError, StateError, StreamClosedError, ViewError
 
-__all__ = ["DUPLICATE", "PublishSummary", "Publisher"]
+__all__ = ["DUPLICATE", "PublishSummary", "Publisher", "headers_file"]
 
 #: The rejection reason of a member whose IRI the stream has already published.
 DUPLICATE = "id: a member with this IRI was published before (the first is kept)"
 _MAX_SEGMENTS = 32  # files per log in the state before it is compacted
 # Bytes of pages a batch may stage while the commit before is in flight (group commit).
 _MAX_STAGED = 256 << 20
+
+
+def headers_file(base_url: str, ext: str, headers: dict[str, tuple[str, str]]) -> bytes:
+    """``_headers``: the ``Cache-Control`` and ``ETag`` of each file, by URL path (a host reads
+    them from its site root: they start with the base URL's path)."""
+    prefix = base_path(base_url)
+    lines: list[str] = []
+    for path, (cache, etag) in sorted(headers.items()):
+        # The root is fetched by its folder URL (the base URL) too.
+        root = path == node_path("", None, ext)
+        urls = [prefix, prefix + path] if root else [prefix + path]
+        lines.extend(f"{u}\n  Cache-Control: {cache}\n  ETag: {etag}\n" for u in urls)
+    return "\n".join(lines).encode()
 
 
 class RdfProblem(NamedTuple):
@@ -692,15 +705,7 @@ class Publisher:
         )
 
     def _write_headers(self) -> None:
-        # A host reads these paths from its site root: they start with the base URL's path.
-        prefix = base_path(self.base)
-        lines: list[str] = []
-        for path, (cache, etag) in sorted(self.headers.items()):
-            # The root is fetched by its folder URL (the base URL) too.
-            root = path == node_path("", None, self.ext)
-            urls = [prefix, prefix + path] if root else [prefix + path]
-            lines.extend(f"{u}\n  Cache-Control: {cache}\n  ETag: {etag}\n" for u in urls)
-        data = "\n".join(lines).encode()
+        data = headers_file(self.base, self.ext, self.headers)
         target = self.out / "_headers"
         if not target.exists() or target.read_bytes() != data:
             self.writer.write_now(target, data)
