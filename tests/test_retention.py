@@ -5,6 +5,7 @@ oracle (docs/semantics.md, "Retention")."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -368,3 +369,16 @@ def test_point_in_time_retention(tmp_path):
         check_pass(
             c, "by-time", datetime(2100, 1, 1, tzinfo=UTC), lambda m, ts: ts is None or ts >= start
         )
+
+
+def test_the_app_runs_passes_on_its_interval(tmp_path):
+    """The lifespan's loop, on the real clock: the 2023 test members are long expired."""
+    with make_client(tmp_path, retention_interval=0.05) as c:
+        assert c.post(ADMIN, content=config(3, DAY), headers=TURTLE).status_code == 201
+        c.post("/observations", content=members_nt(0, 30), headers=NT)
+        # Day 10 has 4 pages of 3 (a pass may already have run: no walk before).
+        first = "/observations/by-time?year=2023&month=05&day=10&pageNumber=1"
+        deadline = time.monotonic() + 60
+        while c.get(first).status_code != 410:
+            assert time.monotonic() < deadline, "no retention pass ran"
+            time.sleep(0.02)
