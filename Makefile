@@ -1,13 +1,14 @@
 # Two entry points for a fresh checkout (see README): `make sample` and `make test`.
 # Everything is installed by these targets: the Python packages into .venv, the Rust crates
-# by cargo, the npm packages for interop tests by npm.
+# by cargo, the npm packages for interop tests by npm, the services the tests run for real
+# (Debian packages) by apt-get.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SAMPLE_OUT ?= out/sample-ldes
 
-.PHONY: venv build interop sample test rust-checks python-checks bench clean
+.PHONY: venv build interop services sample test rust-checks python-checks bench clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,22 @@ interop/node_modules/.package-lock.json: interop/package.json interop/package-lo
 
 interop: interop/node_modules/.package-lock.json
 
+# Debian packages of the services the tests start themselves: mosquitto (tests/test_mqtt.py).
+# Installed only when missing (an installed one is found by dpkg, on PATH or in /usr/sbin).
+SERVICE_PACKAGES := mosquitto
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+services:
+	@missing=""; for p in $(SERVICE_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" \
+			|| command -v $$p >/dev/null 2>&1 || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if command -v apt-get >/dev/null 2>&1; then \
+			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+		else echo "install these packages (the tests run them):$$missing" >&2; exit 1; fi; \
+	fi
+
 # The main job on the bundled sample: the N-Quads dump → a static LDES in $(SAMPLE_OUT)
 # (serve it with `.venv/bin/ldesfrag serve $(SAMPLE_OUT)`); a rerun appends nothing new.
 sample: build
@@ -38,7 +55,7 @@ rust-checks:
 	cargo clippy --all-targets --locked -- -D warnings
 	cargo test --locked
 
-python-checks: build interop
+python-checks: build interop services
 	$(VENV)/bin/ruff check python tests benches scripts
 	$(VENV)/bin/ruff format --check python tests benches scripts
 	$(VENV)/bin/mypy python/ldesfrag

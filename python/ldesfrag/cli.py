@@ -18,8 +18,9 @@ directory with RDF content types and its ``_headers`` cache headers at its base 
 at ``PREFIX`` (see ``ldesfrag._serve``).
 
 ``ldesfrag server [--store sqlite:///ldes.db] [--config STREAM.ttl] [--host 127.0.0.1]
-[--port 8080] [--base-url URL]`` runs the live LDES server (``ldesfrag.server``): the reference
-server's admin API, ingest and fetch URLs, on a store.
+[--port 8080] [--base-url URL] [--retention-interval S] [--mqtt-broker HOST:PORT
+--mqtt-topic TOPIC=COLLECTION… [--mqtt-format turtle]]`` runs the live LDES server
+(``ldesfrag.server``): the reference server's admin API, ingest and fetch URLs, on a store.
 """
 
 from __future__ import annotations
@@ -480,13 +481,29 @@ def server(args: argparse.Namespace) -> int:
             ".nt": "application/n-triples",
         }
         config = (path.read_bytes(), types.get(path.suffix.lower(), "text/turtle"))
+    mqtt = None
+    if args.mqtt_broker or args.mqtt_topic:
+        from ldesfrag.server.mqtt import MqttConfig, parse_broker, parse_topic
+
+        if not (args.mqtt_broker and args.mqtt_topic):
+            raise LdesfragError("--mqtt-broker and --mqtt-topic go together")
+        host, mqtt_port = parse_broker(args.mqtt_broker)
+        topics = dict(parse_topic(t) for t in args.mqtt_topic)
+        mqtt = MqttConfig(host, mqtt_port, topics, format=args.mqtt_format)
     store = open_store(args.store or "sqlite:///ldesfrag-server.db")
     # Bound first, so that port 0 names the port really served (for the base URL).
     sock = socket.create_server((args.host, args.port))
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     base_url = args.base_url or f"http://{shown}:{port}/"
-    app = create_app(store, base_url, config=config, max_body=args.max_body)
+    app = create_app(
+        store,
+        base_url,
+        config=config,
+        max_body=args.max_body,
+        retention_interval=args.retention_interval or None,
+        mqtt=mqtt,
+    )
     print(
         f"ldesfrag server: {base_url} on {shown}:{port} (Ctrl-C to stop)",
         file=sys.stderr,
@@ -616,6 +633,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     v.add_argument("--port", type=int, default=8080)
     v.add_argument("--base-url", help="the URL the pages name (default: http://HOST:PORT/)")
     v.add_argument("--max-body", type=int, default=16 << 20, help="largest request body, bytes")
+    v.add_argument(
+        "--retention-interval",
+        type=float,
+        default=3600.0,
+        metavar="S",
+        help="seconds between retention passes (default: 3600; 0: none)",
+    )
+    v.add_argument("--mqtt-broker", metavar="HOST:PORT", help="ingest from this MQTT broker")
+    v.add_argument(
+        "--mqtt-topic",
+        action="append",
+        metavar="TOPIC=COLLECTION",
+        help="a topic filter whose messages are members of COLLECTION (repeatable)",
+    )
+    v.add_argument("--mqtt-format", default="turtle", help="the messages' RDF format")
     args = parser.parse_args(argv)
     commands = {
         "assign": assign,

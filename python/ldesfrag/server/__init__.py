@@ -9,12 +9,18 @@ rendered in a store (``docs/architecture.md``, "The live server")::
     app = create_app(open_store("sqlite:///ldes.db"), "http://127.0.0.1:8080/")
     # uvicorn.run(app, host="127.0.0.1", port=8080), or `ldesfrag server`
 
-Needs the ``server`` extra (Starlette, uvicorn, rdflib, pyarrow).
+Retention (``ldesfrag.server.retention``) drops the expired pages of views with an
+``ldes:retentionPolicy``; ``create_app(…, mqtt=MqttConfig(…))`` also ingests from an MQTT broker
+(``ldesfrag.server.mqtt``).
+
+Needs the ``server`` extra (Starlette, uvicorn, rdflib, pyarrow, paho-mqtt).
 """
 
 from ldesfrag.server.app import DEFAULT_MAX_BODY, create_app, negotiate
 from ldesfrag.server.config import ConfigError, StreamConfig, ViewConfig, parse_stream, parse_view
 from ldesfrag.server.engine import Engine, IngestError
+from ldesfrag.server.mqtt import MqttConfig
+from ldesfrag.server.retention import run_retention
 from ldesfrag.server.sqlite import SQLiteStore
 from ldesfrag.server.store import Store, StoreError, Transaction, open_store
 
@@ -23,6 +29,7 @@ __all__ = [
     "ConfigError",
     "Engine",
     "IngestError",
+    "MqttConfig",
     "SQLiteStore",
     "Store",
     "StoreError",
@@ -34,4 +41,5 @@ __all__ = [
     "open_store",
     "parse_stream",
     "parse_view",
+    "run_retention",
 ]

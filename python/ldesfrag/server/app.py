@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -18,8 +19,10 @@ from ldesfrag._formats import CONTENT_TYPES, RdfFormat
 from ldesfrag._render import cache_control, etag, if_none_match, render_page
 from ldesfrag._urls import parse_node_url
 from ldesfrag.exceptions import NodeUrlError
-from ldesfrag.server.config import ConfigError, parse_stream, parse_view
+from ldesfrag.server.config import ConfigError, parse_stream, parse_view, retention_triples
 from ldesfrag.server.engine import Engine, IngestError, LiveStream
+from ldesfrag.server.mqtt import MqttConfig, MqttSubscriber
+from ldesfrag.server.retention import retention_loop
 from ldesfrag.server.store import Store, StoreError
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app", "negotiate"]
@@ -123,13 +126,17 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     formats: tuple[str, ...] = ("turtle",),
     config: tuple[bytes, str] | None = None,
+    retention_interval: float | None = 3600.0,
+    mqtt: MqttConfig | None = None,
 ) -> Starlette:
     """The live LDES server of ``store`` at ``base_url`` (the URL its pages name; the app
     serves that URL's path).
 
     ``config``: an event stream configuration (body, content type) created at startup unless
     a stream of its name exists. ``formats``: rendered and stored at each commit (see
-    :class:`~ldesfrag.server.engine.Engine`).
+    :class:`~ldesfrag.server.engine.Engine`). ``retention_interval``: seconds between retention
+    passes (``ldesfrag.server.retention``; None: none). ``mqtt``: a broker and topics whose
+    messages are ingested (``ldesfrag.server.mqtt``).
     """
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
@@ -319,6 +326,8 @@ def create_app(
             return _error(404, f"no such node: ?{query}")
         found = await run_in_threadpool(engine.fetch, s, v, bucket, page, fmt)
         if found is None:
+            if await run_in_threadpool(engine.store.dropped, v.id, bucket, page or 0):
+                return _error(410, f"dropped by the view's retention policy: ?{query}")
             return _error(404, f"no such node: ?{query}")
         body, tag, immutable = found
         return _rdf_response(request, body, fmt, immutable, tag)
@@ -341,13 +350,27 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await engine.start()
+        tasks: list[asyncio.Task[None]] = []
+        subscriber = None
         try:
             if config is not None:
                 cfg = parse_stream(config[0], config[1], base_url)
                 if cfg.name not in engine.streams:
                     await engine.write(engine.create_stream, cfg)
+            if retention_interval:
+                tasks.append(asyncio.create_task(retention_loop(engine, retention_interval)))
+            if mqtt is not None:
+                subscriber = MqttSubscriber(engine, mqtt)
+                app.state.mqtt = subscriber
+                await subscriber.start()
             yield
         finally:
+            if subscriber is not None:
+                await subscriber.stop()
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await engine.stop()
 
     prefix = parts.path.rstrip("/")
@@ -387,4 +410,5 @@ def _stream_document(s: LiveStream, fmt: RdfFormat) -> bytes:
             format="ntriples",
         )
         g.parse(data=root.body, format="nt")
+        g += retention_triples(v.config, v.url + "#description")
     return bytes(g.serialize(format=_RDFLIB[fmt], encoding="utf-8"))

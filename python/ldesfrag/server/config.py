@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ldesfrag._rdf import DCT_IS_VERSION_OF
@@ -34,7 +35,16 @@ if TYPE_CHECKING:
     from rdflib import Graph
     from rdflib.term import Node
 
-__all__ = ["ConfigError", "StreamConfig", "ViewConfig", "parse_stream", "parse_view"]
+__all__ = [
+    "ConfigError",
+    "Duration",
+    "RetentionPolicy",
+    "StreamConfig",
+    "ViewConfig",
+    "parse_stream",
+    "parse_view",
+    "retention_of",
+]
 
 LDES = "https://w3id.org/ldes#"
 TREE = "https://w3id.org/tree#"
@@ -56,12 +66,51 @@ class ConfigError(LdesfragError):
 
 
 @dataclass(frozen=True)
+class Duration:
+    """An ``xsd:duration``: calendar months apart (a month has no fixed length)."""
+
+    months: int
+    delta: timedelta
+
+    def before(self, t: datetime) -> datetime:
+        """``t`` minus this duration (the day of month clamped: 31 March - P1M = 28/29 Feb)."""
+        if self.months:
+            y, m = divmod(t.year * 12 + t.month - 1 - self.months, 12)
+            days = (datetime(y + (m == 11), (m + 1) % 12 + 1, 1) - datetime(y, m + 1, 1)).days
+            t = t.replace(year=y, month=m + 1, day=min(t.day, days))
+        return t - self.delta
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """One ``ldes:retentionPolicy`` in the LDES terms the legacy classes map to
+    (``docs/semantics.md``, "Retention"): ``ldes:DurationAgoPolicy``'s ``tree:value`` is
+    ``full_log``, ``ldes:LatestVersionSubset``'s ``ldes:amount`` is ``version_amount``,
+    ``ldes:PointInTimePolicy``'s ``ldes:pointInTime`` is ``starting_from``.
+
+    A member is kept when its timestamp is not before ``starting_from`` and it is either
+    within ``full_log`` of now, or one of the ``version_amount`` newest versions of its entity
+    (and, with ``version_duration``, within that of now); a policy without ``full_log`` and
+    ``version_amount`` keeps whatever ``starting_from`` keeps (everything when that is unset
+    too, unless ``nothing``: a policy with no statements keeps nothing). A member without a
+    timestamp is within every duration."""
+
+    full_log: Duration | None = None
+    version_amount: int | None = None
+    version_duration: Duration | None = None
+    starting_from: datetime | None = None
+    nothing: bool = False
+
+
+@dataclass(frozen=True)
 class ViewConfig:
-    """One view: its name, what it fragments by, and its description as Turtle."""
+    """One view: its name, what it fragments by, its description as Turtle and its retention
+    policies (a member is kept while any of them keeps it)."""
 
     name: str
     view: View
     turtle: str
+    retention: tuple[RetentionPolicy, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -159,6 +208,114 @@ def _iri(value: Node | None, what: str) -> str | None:
     raise ConfigError(f"{what}: expected an IRI, got {value.n3()}")
 
 
+_DURATION = re.compile(
+    r"P(?!$)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?"
+    r"(?:T(?!$)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def parse_duration(text: str, what: str) -> Duration:
+    """A non-negative ``xsd:duration`` (``P1D``, ``PT10M``, ``P1Y2M``, ``P2W``)."""
+    found = _DURATION.fullmatch(text.strip())
+    if found is None:
+        raise ConfigError(f"{what}: {text!r} is not an xsd:duration (e.g. P1D, PT10M, P1Y)")
+    y, mo, w, d, h, mi, sec = (float(x) if x else 0.0 for x in found.groups())
+    delta = timedelta(weeks=w, days=d, hours=h, minutes=mi, seconds=sec)
+    return Duration(int(y) * 12 + int(mo), delta)
+
+
+def parse_datetime(text: str, what: str) -> datetime:
+    """An ``xsd:dateTime``; one without a zone is taken as UTC."""
+    try:
+        t = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{what}: {text!r} is not an xsd:dateTime") from None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+#: Terms of a retention policy this server reads (anything else in ``ldes:`` is refused).
+_POLICY_TERMS = {
+    "DurationAgoPolicy",
+    "LatestVersionSubset",
+    "PointInTimePolicy",
+    "RetentionPolicy",
+    "amount",
+    "pointInTime",
+    "fullLogDuration",
+    "versionAmount",
+    "versionDuration",
+    "startingFrom",
+}
+
+
+def _policy(g: Graph, node: Node, what: str) -> RetentionPolicy:
+    """One retention policy, legacy classes mapped to the LDES terms (``RetentionPolicy``)."""
+    from rdflib import RDF, Literal
+
+    if not any(True for _ in g.predicate_objects(node)):
+        return RetentionPolicy(nothing=True)
+    types = {str(t) for t in g.objects(node, RDF.type)}
+    for p, o in g.predicate_objects(node):
+        for term in (str(p), str(o) if p == RDF.type else ""):
+            if term.startswith(LDES) and term[len(LDES) :] not in _POLICY_TERMS:
+                raise ConfigError(f"{what}: <{term}> is not supported in a retention policy")
+
+    def literal(p: str) -> str | None:
+        value = _one(g, node, p, what)
+        if value is None:
+            return None
+        if not isinstance(value, Literal):
+            raise ConfigError(f"{what}: <{p}> is a literal, not {value.n3()}")
+        return str(value)
+
+    def amount(p: str) -> int | None:
+        text = literal(p)
+        if text is None:
+            return None
+        if not text.strip().isdigit() or int(text) < 1:
+            raise ConfigError(f"{what}: <{p}> is an integer above 0, not {text!r}")
+        return int(text)
+
+    full_log = literal(LDES + "fullLogDuration")
+    starting = literal(LDES + "startingFrom")
+    versions = amount(LDES + "versionAmount")
+    if LDES + "DurationAgoPolicy" in types:
+        value = literal(TREE + "value")
+        if value is None:
+            raise ConfigError(f"{what}: an ldes:DurationAgoPolicy needs a tree:value duration")
+        full_log = full_log or value
+    if LDES + "LatestVersionSubset" in types:
+        versions = versions or amount(LDES + "amount")
+        if versions is None:
+            raise ConfigError(f"{what}: an ldes:LatestVersionSubset needs an ldes:amount")
+    if LDES + "PointInTimePolicy" in types:
+        starting = starting or literal(LDES + "pointInTime")
+        if starting is None:
+            raise ConfigError(f"{what}: an ldes:PointInTimePolicy needs an ldes:pointInTime")
+    version_duration = literal(LDES + "versionDuration")
+    if version_duration is not None and versions is None:
+        raise ConfigError(f"{what}: ldes:versionDuration needs ldes:versionAmount")
+    policy = RetentionPolicy(
+        full_log=None if full_log is None else parse_duration(full_log, what),
+        version_amount=versions,
+        version_duration=None
+        if version_duration is None
+        else parse_duration(version_duration, what),
+        starting_from=None if starting is None else parse_datetime(starting, what),
+    )
+    if policy == RetentionPolicy() and LDES + "RetentionPolicy" not in types:
+        raise ConfigError(f"{what}: a retention policy without a term this server reads")
+    return policy
+
+
+def _policies(g: Graph, node: Node, desc: Node, what: str) -> list[Node]:
+    """The retention policy nodes of a view (on its root node or its description)."""
+    from rdflib import URIRef
+
+    p = URIRef(LDES + "retentionPolicy")
+    return [*g.objects(node, p), *g.objects(desc, p)]
+
+
 def _view(g: Graph, node: Node) -> ViewConfig:
     import rdflib
     from rdflib import URIRef
@@ -176,7 +333,33 @@ def _view(g: Graph, node: Node) -> ViewConfig:
     out = rdflib.Graph()
     out.add((node, URIRef(TREE + "viewDescription"), desc))
     _cbd(g, desc, out)
-    return ViewConfig(name, view, out.serialize(format="turtle"))
+    nodes = _policies(g, node, desc, f"view {name}")
+    retention = tuple(_policy(g, p, f"view {name}: retention policy") for p in nodes)
+    for p in g.objects(node, URIRef(LDES + "retentionPolicy")):
+        out.add((node, URIRef(LDES + "retentionPolicy"), p))
+        _cbd(g, p, out)
+    return ViewConfig(name, view, out.serialize(format="turtle"), retention)
+
+
+def retention_of(turtle: str) -> tuple[RetentionPolicy, ...]:
+    """The retention policies of a view's stored description (``ViewConfig.turtle``)."""
+    return parse_view(turtle, "text/turtle", "http://localhost/").retention
+
+
+def retention_triples(turtle: str, subject: str) -> Graph:
+    """The retention policies of a view's stored description, as triples of ``subject``
+    (for the event stream document, which describes each view as ``subject``)."""
+    import rdflib
+    from rdflib import URIRef
+
+    g = _graph(turtle, "turtle", "http://localhost/")
+    out = rdflib.Graph()
+    for node in set(g.subjects(URIRef(TREE + "viewDescription"), None)):
+        for desc in g.objects(node, URIRef(TREE + "viewDescription")):
+            for p in _policies(g, node, desc, "view"):
+                out.add((URIRef(subject), URIRef(LDES + "retentionPolicy"), p))
+                _cbd(g, p, out)
+    return out
 
 
 def parse_view(body: bytes | str, content_type: str | None, base: str) -> ViewConfig:

@@ -402,6 +402,32 @@ class Engine:
             raise
         s.closed = True
 
+    def drop_pages(self, stream: str, through: dict[str, list[tuple[str, int]]]) -> int:
+        """Retention (``ldesfrag.server.retention``): drops, for each view, its pages through
+        each ``(bucket, page)`` (``Fragmenter.drop_pages``: immutable pages only, from the front
+        of a bucket's chain) in one transaction: their assignments and renderings go (they
+        answer 410), the bucket nodes are rendered again, the fragmenters saved, and the
+        members no view has any more are forgotten. How many pages were dropped."""
+        s = self._stream(stream)
+        count, seqs = 0, set[int]()
+        try:
+            with self.store.transaction() as tx:
+                for name, pairs in through.items():
+                    v = s.views[name]
+                    gone = pa.table(v.fragmenter.drop_pages(pairs)).to_pydict()
+                    pages = list(zip(gone["bucket"], gone["page"], strict=True))
+                    for bucket, page in pages:
+                        seqs.update(m.seq for m in tx.node_members(s.id, v.id, bucket, page))
+                    tx.drop_pages(v.id, pages)
+                    self._render_changes(tx, s, v)
+                    save_fragmenter(tx, v)
+                    count += len(pages)
+                tx.forget_members(s.id, sorted(seqs))
+        except BaseException:
+            self._reload(s)
+            raise
+        return count
+
     def add_view(self, stream: str, config: ViewConfig) -> LiveView:
         s = self._stream(stream)
         if config.name in s.views:

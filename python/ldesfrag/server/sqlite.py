@@ -81,6 +81,12 @@ CREATE TABLE IF NOT EXISTS rendered (
     immutable INTEGER NOT NULL,
     PRIMARY KEY (view_id, bucket, page, format)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dropped (
+    view_id INTEGER NOT NULL REFERENCES views(id) ON DELETE CASCADE,
+    bucket TEXT NOT NULL,
+    through INTEGER NOT NULL,
+    PRIMARY KEY (view_id, bucket)
+) WITHOUT ROWID;
 """
 #: Bound parameters per statement, below SQLite's smallest limit (999).
 _CHUNK = 900
@@ -167,6 +173,42 @@ class _Tx(Transaction):
 
     def node_members(self, stream_id: int, view_id: int, bucket: str, page: int) -> list[MemberRow]:
         return _node_members(self.c, stream_id, view_id, bucket, page)
+
+    def drop_pages(self, view_id: int, pages: Sequence[tuple[str, int]]) -> None:
+        through: dict[str, int] = {}
+        for bucket, page in pages:
+            for table in ("assignments", "nodes", "rendered"):
+                self.c.execute(
+                    f"DELETE FROM {table} WHERE view_id = ? AND bucket = ? AND page = ?",
+                    (view_id, bucket, page),
+                )
+            through[bucket] = max(page, through.get(bucket, 0))
+        self.c.executemany(
+            "INSERT INTO dropped (view_id, bucket, through) VALUES (?, ?, ?) "
+            "ON CONFLICT (view_id, bucket) DO UPDATE SET through = MAX(through, excluded.through)",
+            [(view_id, b, p) for b, p in through.items()],
+        )
+
+    def forget_members(self, stream_id: int, seqs: Sequence[int]) -> int:
+        if not seqs:
+            return 0
+        # One pass over the stream's views' assignments (no index by member: ingest stays lean).
+        self.c.execute("CREATE TEMP TABLE IF NOT EXISTS forget (seq INTEGER PRIMARY KEY)")
+        self.c.execute("DELETE FROM forget")
+        self.c.executemany("INSERT OR IGNORE INTO forget (seq) VALUES (?)", [(s,) for s in seqs])
+        self.c.execute(
+            "DELETE FROM forget WHERE seq IN (SELECT a.seq FROM assignments a "
+            "JOIN views v ON v.id = a.view_id WHERE v.stream_id = ? "
+            "AND a.seq IN (SELECT seq FROM forget))",
+            (stream_id,),
+        )
+        cur = self.c.execute(
+            "UPDATE members SET payload = '', timestamp = NULL "
+            "WHERE stream_id = ? AND seq IN (SELECT seq FROM forget) AND payload != ''",
+            (stream_id,),
+        )
+        self.c.execute("DELETE FROM forget")
+        return cur.rowcount
 
 
 def _node_members(
@@ -269,7 +311,7 @@ class SQLiteStore(Store):
     def members(self, stream_id: int, after_seq: int, limit: int) -> list[MemberRow]:
         rows = self._w().execute(
             "SELECT seq, iri, payload, timestamp FROM members WHERE stream_id = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?",
+            "AND payload != '' ORDER BY seq LIMIT ?",
             (stream_id, after_seq, limit),
         )
         return [MemberRow(*r) for r in rows]
@@ -316,6 +358,16 @@ class SQLiteStore(Store):
         finally:
             c.execute("COMMIT")
         return NodeRow(bucket, page, bool(row[0]), row[1]), members
+
+    def dropped(self, view_id: int, bucket: str, page: int) -> bool:
+        row = (
+            self._r()
+            .execute(
+                "SELECT through FROM dropped WHERE view_id = ? AND bucket = ?", (view_id, bucket)
+            )
+            .fetchone()
+        )
+        return row is not None and 0 < page <= row[0]
 
     def close(self) -> None:
         with self._lock:

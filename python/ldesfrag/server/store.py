@@ -8,7 +8,8 @@ What is stored (``docs/architecture.md``, "The live server"): event streams (nam
 configuration, settings, closed), views (stream, name, configuration, view JSON, the fragmenter's
 state and journal), members (stream, sequence number, IRI unique per stream, N-Triples payload,
 timestamp), assignments (view, bucket, page, member), nodes (view, bucket, page, immutable,
-relations as JSON) and rendered nodes (view, bucket, page, format, body, ETag, immutable).
+relations as JSON), rendered nodes (view, bucket, page, format, body, ETag, immutable) and the
+pages retention dropped (view, bucket, last page dropped: a bucket's pages go from its front).
 A page is 0 for a bucket's own (number-less) node.
 """
 
@@ -129,6 +130,17 @@ class Transaction(ABC):
     def node_members(self, stream_id: int, view_id: int, bucket: str, page: int) -> list[MemberRow]:
         """As :meth:`Store.node_members`, seeing this transaction's writes."""
 
+    @abstractmethod
+    def drop_pages(self, view_id: int, pages: Sequence[tuple[str, int]]) -> None:
+        """Retention: deletes the pages' assignments, node rows and renderings, and keeps
+        that each bucket's pages up to the highest one given are gone (:meth:`Store.dropped`)."""
+
+    @abstractmethod
+    def forget_members(self, stream_id: int, seqs: Sequence[int]) -> int:
+        """Retention: deletes the descriptions of those of ``seqs`` that no view of the stream
+        has in a page any more (their IRIs stay, so they are never admitted again; they are
+        left out of :meth:`Store.members`); how many."""
+
 
 class Store(ABC):
     """A backend. :meth:`transaction`, :meth:`streams`, :meth:`fragmenter`,
@@ -152,7 +164,8 @@ class Store(ABC):
 
     @abstractmethod
     def members(self, stream_id: int, after_seq: int, limit: int) -> list[MemberRow]:
-        """The stream's members in order, from ``after_seq`` (exclusive), at most ``limit``."""
+        """The stream's members in order, from ``after_seq`` (exclusive), at most ``limit``
+        (not those retention forgot)."""
 
     @abstractmethod
     def rendered(self, view_id: int, bucket: str, page: int, format: str) -> RenderedRow | None:
@@ -163,6 +176,10 @@ class Store(ABC):
         self, stream_id: int, view_id: int, bucket: str, page: int
     ) -> tuple[NodeRow, list[MemberRow]] | None:
         """A node and its members in page order, read together (one snapshot)."""
+
+    @abstractmethod
+    def dropped(self, view_id: int, bucket: str, page: int) -> bool:
+        """Whether retention dropped that page (any thread)."""
 
     @abstractmethod
     def close(self) -> None: ...
