@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SAMPLE_OUT ?= out/sample-ldes
 
-.PHONY: venv build interop sample test rust-checks python-checks bench clean
+.PHONY: venv build interop services sample test rust-checks python-checks bench clean
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,17 @@ interop/node_modules/.package-lock.json: interop/package.json interop/package-lo
 
 interop: interop/node_modules/.package-lock.json
 
+# PostgreSQL for the server tests on the PostgreSQL store (tests/pg.py starts a throwaway
+# cluster): installed from Debian's packages when no initdb is found and apt-get is there.
+services:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; then \
+		:; \
+	elif command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	else \
+		echo "make services: install PostgreSQL (initdb, pg_ctl) for the server tests" >&2; \
+	fi
+
 # The main job on the bundled sample: the N-Quads dump → a static LDES in $(SAMPLE_OUT)
 # (serve it with `.venv/bin/ldesfrag serve $(SAMPLE_OUT)`); a rerun appends nothing new.
 sample: build
@@ -38,7 +49,7 @@ rust-checks:
 	cargo clippy --all-targets --locked -- -D warnings
 	cargo test --locked
 
-python-checks: build interop
+python-checks: build interop services
 	$(VENV)/bin/ruff check python tests benches scripts
 	$(VENV)/bin/ruff format --check python tests benches scripts
 	$(VENV)/bin/mypy python/ldesfrag
