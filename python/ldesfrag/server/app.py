@@ -351,7 +351,10 @@ def create_app(
             if config is not None:
                 cfg = parse_stream(config[0], config[1], base_url)
                 if cfg.name not in engine.streams:
-                    await engine.write(engine.create_stream, cfg)
+                    try:
+                        await engine.write(engine.create_stream, cfg)
+                    except StoreError:  # another process made it meanwhile
+                        await engine.write(engine.refresh)
             yield
         finally:
             await engine.stop()
