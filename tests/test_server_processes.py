@@ -5,12 +5,14 @@ concurrent ingest to one stream from two processes neither loses nor repeats a m
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from urllib.parse import urlsplit
 
+import pytest
 from ldes_data import member_iri, members_nt
 from rdflib import URIRef
 from test_server import ADMIN, PREFIXES, TREE, stream_config
@@ -140,3 +142,56 @@ def test_concurrent_ingest_from_two_processes_loses_and_repeats_nothing(tmp_path
             members, nodes = walk(c, BASE, f"{BASE}observations/{view}")
             assert members == expected | {member_iri(2000 + k) for k in range(3)}
             check_pages(nodes)
+
+
+def test_a_stream_another_process_writes_answers_503_with_retry_after(pg_cluster):
+    import psycopg
+    from starlette.testclient import TestClient
+    from test_server import NT, TURTLE
+
+    from ldesfrag.server import create_app
+    from ldesfrag.server.postgres import PostgresStore
+
+    store = pg_cluster.database()
+    with TestClient(create_app(PostgresStore(store, lock_wait=0.2), BASE)) as c:
+        assert c.post(ADMIN, content=stream_config(), headers=TURTLE).status_code == 201
+        assert c.post("/observations", content=members_nt(0, 3), headers=NT).status_code == 201
+        # Another session holds the stream's lock, as a process in the middle of a commit.
+        with psycopg.connect(store, autocommit=True) as other:
+            sid = other.execute("SELECT id FROM streams").fetchone()[0]
+            other.execute("SELECT pg_advisory_lock(%s, %s)", (0x1DE5, sid))
+            r = c.post("/observations", content=members_nt(3, 2), headers=NT)
+            assert r.status_code == 503
+            assert r.headers["retry-after"] == "1"
+            assert "another server process" in r.json()["error"]
+            r = c.post(f"{ADMIN}/observations/close")
+            assert (r.status_code, r.headers["retry-after"]) == (503, "1")
+            # Reads go on.
+            assert walk_members(c) == {member_iri(i) for i in range(3)}
+            other.execute("SELECT pg_advisory_unlock(%s, %s)", (0x1DE5, sid))
+        assert c.post("/observations", content=members_nt(3, 2), headers=NT).status_code == 201
+        assert walk_members(c) == {member_iri(i) for i in range(5)}
+        assert c.post(f"{ADMIN}/observations/close").status_code == 200
+
+
+def walk_members(c) -> set[str]:
+    from test_server import walk as walk_client
+
+    return walk_client(c, f"{BASE}observations/by-time")[0]
+
+
+def test_postgres_store_urls(pg_cluster):
+    from ldesfrag.server import StoreError, open_store
+    from ldesfrag.server.postgres import PostgresStore
+
+    url = pg_cluster.database()
+    store = open_store(url)
+    assert isinstance(store, PostgresStore)
+    store.close()
+    assert isinstance(open_store(url.replace("postgresql://", "postgres://")), PostgresStore)
+    port = pg_cluster.port
+    with pytest.raises(StoreError, match=re.escape("store 'postgresql://postgres@127.0.0.1")) as e:
+        open_store(f"postgresql://postgres:secret@127.0.0.1:{port}/no_such_database")
+    assert "secret" not in str(e.value)
+    with pytest.raises(StoreError, match=re.escape("sqlite:///FILE.db or postgresql://")):
+        open_store("mysql://127.0.0.1/ldes")
