@@ -9,14 +9,16 @@ rendered in a store (``docs/architecture.md``, "The live server")::
     app = create_app(open_store("sqlite:///ldes.db"), "http://127.0.0.1:8080/")
     # uvicorn.run(app, host="127.0.0.1", port=8080), or `ldesfrag server`
 
-Needs the ``server`` extra (Starlette, uvicorn, rdflib, pyarrow).
+``open_store("postgresql://…")`` is the PostgreSQL store (``ldesfrag.server.postgres``), which
+several server processes may share. Needs the ``server`` extra (Starlette, uvicorn, rdflib,
+pyarrow, psycopg).
 """
 
 from ldesfrag.server.app import DEFAULT_MAX_BODY, create_app, negotiate
 from ldesfrag.server.config import ConfigError, StreamConfig, ViewConfig, parse_stream, parse_view
 from ldesfrag.server.engine import Engine, IngestError
 from ldesfrag.server.sqlite import SQLiteStore
-from ldesfrag.server.store import Store, StoreError, Transaction, open_store
+from ldesfrag.server.store import Store, StoreBusy, StoreError, Transaction, open_store
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -25,6 +27,7 @@ __all__ = [
     "IngestError",
     "SQLiteStore",
     "Store",
+    "StoreBusy",
     "StoreError",
     "StreamConfig",
     "Transaction",
