@@ -28,20 +28,20 @@ interop/node_modules/.package-lock.json: interop/package.json interop/package-lo
 
 interop: interop/node_modules/.package-lock.json
 
-# Debian packages of the services the tests start themselves: mosquitto (tests/test_mqtt.py).
-# Installed only when missing (an installed one is found by dpkg, on PATH or in /usr/sbin).
-SERVICE_PACKAGES := mosquitto
+# Debian packages of the services the tests start themselves: PostgreSQL (tests/pg.py starts a
+# throwaway cluster) and mosquitto (tests/test_mqtt.py). Installed only when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 services:
-	@missing=""; for p in $(SERVICE_PACKAGES); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" \
-			|| command -v $$p >/dev/null 2>&1 || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; \
-	done; \
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+		|| missing="$$missing postgresql"; \
+	[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || missing="$$missing mosquitto"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1; then \
-			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
-		else echo "install these packages (the tests run them):$$missing" >&2; exit 1; fi; \
+			$(SUDO) apt-get update -qq && \
+			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else echo "make services: install these Debian packages (the tests run them):$$missing" >&2; exit 1; fi; \
 	fi
 
 # The main job on the bundled sample: the N-Quads dump → a static LDES in $(SAMPLE_OUT)

@@ -109,7 +109,9 @@ def mqtt_client(tmp_path: Path, port: int, **kwargs):
         **kwargs,
     )
     config = (stream_config().encode(), "text/turtle")
-    return make_client(tmp_path, mqtt=mqtt, config=config, retention_interval=None)
+    return make_client(
+        f"sqlite:///{tmp_path}/ldes.db", mqtt=mqtt, config=config, retention_interval=None
+    )
 
 
 def test_every_message_becomes_members_and_bad_ones_are_counted(tmp_path, broker):

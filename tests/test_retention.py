@@ -4,7 +4,6 @@ oracle (docs/semantics.md, "Retention")."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -26,7 +25,7 @@ from test_server import (
     walk,
 )
 
-from ldesfrag.server import ConfigError, parse_view
+from ldesfrag.server import ConfigError, open_store, parse_view
 from ldesfrag.server.config import parse_duration
 from ldesfrag.server.retention import run_retention
 
@@ -154,14 +153,14 @@ def check_pass(c, view: str, now: datetime, kept) -> tuple[set[str], set[str]]:
     return dropped, after
 
 
-def test_time_based_retention_drops_whole_expired_immutable_pages(tmp_path):
+def test_time_based_retention_drops_whole_expired_immutable_pages(store_url):
     now = datetime(2023, 5, 12, 12, tzinfo=UTC)
     cutoff = now - timedelta(days=1)
 
     def kept(m, ts):
         return ts is None or ts >= cutoff
 
-    with make_client(tmp_path, retention_interval=None) as c:
+    with make_client(store_url, retention_interval=None) as c:
         assert c.post(ADMIN, content=config(3, DAY), headers=TURTLE).status_code == 201
         c.post("/observations", content=members_nt(0, 150), headers=NT)
         dropped, after = check_pass(c, "by-time", now, kept)
@@ -175,17 +174,17 @@ def test_time_based_retention_drops_whole_expired_immutable_pages(tmp_path):
         more, _ = walk(c, f"{BASE}observations/by-time")
         assert more == after | {member_iri(i) for i in range(150, 180)}
     # A restart keeps the drops.
-    with make_client(tmp_path, retention_interval=None) as c:
+    with make_client(store_url, retention_interval=None) as c:
         for url in dropped:
             assert c.get(path(url)).status_code == 410
         again, _ = walk(c, f"{BASE}observations/by-time")
         assert again == more
 
 
-def test_a_cut_page_with_one_kept_member_stays_whole(tmp_path):
+def test_a_cut_page_with_one_kept_member_stays_whole(store_url):
     """The cut falls inside a page: the earlier day's pages go, the page it falls in stays with
     its expired members, and so do the pages after it."""
-    with make_client(tmp_path, retention_interval=None) as c:
+    with make_client(store_url, retention_interval=None) as c:
         assert c.post(ADMIN, content=config(3, DAY), headers=TURTLE).status_code == 201
         c.post("/observations", content=members_nt(0, 150), headers=NT)
         _, nodes = walk(c, f"{BASE}observations/by-time")
@@ -209,9 +208,9 @@ def test_a_cut_page_with_one_kept_member_stays_whole(tmp_path):
         assert set(stale) <= after
 
 
-def test_mutable_last_pages_are_never_dropped_and_closing_lets_them_go(tmp_path):
+def test_mutable_last_pages_are_never_dropped_and_closing_lets_them_go(store_url):
     far = datetime(2100, 1, 1, tzinfo=UTC)
-    with make_client(tmp_path, retention_interval=None) as c:
+    with make_client(store_url, retention_interval=None) as c:
         assert c.post(ADMIN, content=config(3, DAY, DAY), headers=TURTLE).status_code == 201
         c.post("/observations", content=members_nt(0, 90), headers=NT)
         _, nodes = walk(c, f"{BASE}observations/by-time")
@@ -229,14 +228,18 @@ def test_mutable_last_pages_are_never_dropped_and_closing_lets_them_go(tmp_path)
         untimed = {member_iri(i) for i in range(90) if i % 30 == 7}
         assert members == untimed
     # Both views dropped them: their descriptions are forgotten, their IRIs stay.
-    db = sqlite3.connect(tmp_path / "ldes.db")
-    rows = dict(db.execute("SELECT iri, payload FROM members").fetchall())
-    assert len(rows) == 90
+    store = open_store(store_url)
+    sid = store.streams()[0].id
+    described = {m.iri for m in store.members(sid, -1, 1000)}
+    assert store.known_iris(sid, [member_iri(i) for i in range(90)]) == {
+        member_iri(i) for i in range(90)
+    }
+    store.close()
     tile_members = set()
-    with make_client(tmp_path, retention_interval=None) as c:
+    with make_client(store_url, retention_interval=None) as c:
         tile_members, _ = walk(c, f"{BASE}observations/by-tile")
     kept_anywhere = untimed | tile_members
-    assert {iri for iri, payload in rows.items() if payload} == kept_anywhere
+    assert described == kept_anywhere
     assert len(kept_anywhere) < 90
 
 
@@ -262,7 +265,7 @@ def versions_nt(rounds: range, entities: int = 5) -> str:
 
 
 @pytest.mark.parametrize("amount", [1, 2])
-def test_version_based_retention_keeps_the_newest_versions_per_entity(tmp_path, amount):
+def test_version_based_retention_keeps_the_newest_versions_per_entity(store_url, amount):
     stream = (
         PREFIXES
         + """server:things a ldes:EventStream ; ldes:timestampPath prov:generatedAtTime ;
@@ -271,7 +274,7 @@ def test_version_based_retention_keeps_the_newest_versions_per_entity(tmp_path, 
         + VERSIONED_VIEW.replace("AMOUNT", str(amount))
     )
     root = f"{BASE}things/latest"
-    with make_client(tmp_path, retention_interval=None) as c:
+    with make_client(store_url, retention_interval=None) as c:
         assert c.post(ADMIN, content=stream, headers=TURTLE).status_code == 201
         # Arrival order differs from timestamp order in round 3 (it comes before round 2).
         for rounds in (range(2), range(3, 4), range(2, 3), range(4, 5)):
@@ -298,9 +301,9 @@ def test_version_based_retention_keeps_the_newest_versions_per_entity(tmp_path, 
         assert r.json()["ignored"] == 5
 
 
-def test_policies_are_read_advertised_and_refused_when_bad(tmp_path):
+def test_policies_are_read_advertised_and_refused_when_bad(store_url):
     body = config(3, f"{DAY}, [ a ldes:LatestVersionSubset ; ldes:amount 2 ]")
-    with make_client(tmp_path, retention_interval=None) as c:
+    with make_client(store_url, retention_interval=None) as c:
         assert c.post(ADMIN, content=body, headers=TURTLE).status_code == 201
         policy_types = set()
         for url in ("/observations", f"{ADMIN}/observations"):
@@ -360,10 +363,10 @@ def test_legacy_policies_map_to_the_ldes_terms():
         view_with("[ a ldes:LatestVersionSubset ; ldes:amount 1 ; ldes:versionKey () ]")
 
 
-def test_point_in_time_retention(tmp_path):
+def test_point_in_time_retention(store_url):
     start = datetime(2023, 5, 11, 6, tzinfo=UTC)
     policy = f'[ a ldes:PointInTimePolicy ; ldes:pointInTime "{start.isoformat()}"^^xsd:dateTime ]'
-    with make_client(tmp_path, retention_interval=None) as c:
+    with make_client(store_url, retention_interval=None) as c:
         assert c.post(ADMIN, content=config(3, policy), headers=TURTLE).status_code == 201
         c.post("/observations", content=members_nt(0, 120), headers=NT)
         check_pass(
@@ -371,9 +374,9 @@ def test_point_in_time_retention(tmp_path):
         )
 
 
-def test_the_app_runs_passes_on_its_interval(tmp_path):
+def test_the_app_runs_passes_on_its_interval(store_url):
     """The lifespan's loop, on the real clock: the 2023 test members are long expired."""
-    with make_client(tmp_path, retention_interval=0.05) as c:
+    with make_client(store_url, retention_interval=0.05) as c:
         assert c.post(ADMIN, content=config(3, DAY), headers=TURTLE).status_code == 201
         c.post("/observations", content=members_nt(0, 30), headers=NT)
         # Day 10 has 4 pages of 3 (a pass may already have run: no walk before).

@@ -58,13 +58,15 @@ TURTLE = {"content-type": "text/turtle"}
 NT = {"content-type": "application/n-triples"}
 
 
-def make_client(tmp_path: Path, **kwargs) -> TestClient:
-    return TestClient(create_app(open_store(f"sqlite:///{tmp_path}/ldes.db"), BASE, **kwargs))
+def make_client(store_url: str, **kwargs) -> TestClient:
+    """The app on a store (the ``store_url`` fixture: each test runs on SQLite and on
+    PostgreSQL, tests/conftest.py)."""
+    return TestClient(create_app(open_store(store_url), BASE, **kwargs))
 
 
 @pytest.fixture
-def client(tmp_path):
-    with make_client(tmp_path) as c:
+def client(store_url):
+    with make_client(store_url) as c:
         r = c.post(ADMIN, content=stream_config(), headers=TURTLE)
         assert r.status_code == 201, r.text
         yield c
@@ -102,8 +104,8 @@ def post_members(c, start: int, count: int, collection: str = "observations"):
     return r.json()
 
 
-def test_admin_create_get_list_delete(tmp_path):
-    with make_client(tmp_path) as c:
+def test_admin_create_get_list_delete(store_url):
+    with make_client(store_url) as c:
         assert c.get(ADMIN).status_code == 200
         r = c.post(ADMIN, content=stream_config(), headers=TURTLE)
         assert r.status_code == 201, r.text
@@ -141,8 +143,8 @@ def test_admin_create_get_list_delete(tmp_path):
         (stream_config(), "text/plain", 415),
     ],
 )
-def test_admin_refuses_bad_configurations(tmp_path, body, content_type, status):
-    with make_client(tmp_path) as c:
+def test_admin_refuses_bad_configurations(store_url, body, content_type, status):
+    with make_client(store_url) as c:
         r = c.post(ADMIN, content=body, headers={"content-type": content_type})
         assert r.status_code == status, r.text
         assert r.json()["error"]
@@ -326,8 +328,8 @@ def test_one_bad_statement_refuses_the_whole_body(client):
     assert walk(client, f"{BASE}observations/by-time")[0] == set()
 
 
-def test_unknown_collection_huge_body_and_closed_stream(tmp_path):
-    with make_client(tmp_path, max_body=4096) as c:
+def test_unknown_collection_huge_body_and_closed_stream(store_url):
+    with make_client(store_url, max_body=4096) as c:
         assert c.post(ADMIN, content=stream_config(), headers=TURTLE).status_code == 201
         assert c.post("/nope", content=members_nt(0, 1), headers=NT).status_code == 404
         big = members_nt(0, 100)
@@ -410,9 +412,9 @@ def test_real_members_in_every_input_format(client):
     assert walk(client, f"{BASE}observations/by-tile")[0] == expected
 
 
-def test_state_objects_become_versions(tmp_path):
+def test_state_objects_become_versions(store_url):
     extra = ';\n    ldes:createVersions true ;\n    ldes:versionDelimiter "#"'
-    with make_client(tmp_path) as c:
+    with make_client(store_url) as c:
         r = c.post(ADMIN, content=stream_config(views=("by-time",), extra=extra), headers=TURTLE)
         assert r.status_code == 201, r.text
         data = (
@@ -453,13 +455,13 @@ def test_a_view_added_later_fragments_every_member(client):
     assert walk(client, f"{BASE}observations/by-time")[0] == expected
 
 
-def test_restart_serves_every_acknowledged_member_and_continues_pages(tmp_path):
-    with make_client(tmp_path) as c:
+def test_restart_serves_every_acknowledged_member_and_continues_pages(store_url):
+    with make_client(store_url) as c:
         assert c.post(ADMIN, content=stream_config(), headers=TURTLE).status_code == 201
         post_members(c, 0, 12)
         before, nodes = walk(c, f"{BASE}observations/by-time")
         pages_before = {u for u in nodes if "pageNumber" in u}
-    with make_client(tmp_path) as c:
+    with make_client(store_url) as c:
         members, nodes = walk(c, f"{BASE}observations/by-time")
         assert members == before == {member_iri(i) for i in range(12)}
         assert set(nodes) >= pages_before
@@ -478,10 +480,10 @@ def test_restart_serves_every_acknowledged_member_and_continues_pages(tmp_path):
         assert any(len(n) > 2 for n in by_bucket.values())
 
 
-def test_the_fragmenter_is_saved_as_a_journal_and_compacted(tmp_path, monkeypatch):
+def test_the_fragmenter_is_saved_as_a_journal_and_compacted(store_url, monkeypatch):
     import ldesfrag.server.engine as engine
 
-    store = open_store(f"sqlite:///{tmp_path}/ldes.db")
+    store = open_store(store_url)
     with TestClient(create_app(store, BASE)) as c:
         assert c.post(ADMIN, content=stream_config(), headers=TURTLE).status_code == 201
         view_ids = [v.id for s in store.streams() for v in s.views]
@@ -497,7 +499,7 @@ def test_the_fragmenter_is_saved_as_a_journal_and_compacted(tmp_path, monkeypatc
         members, _ = walk(c, f"{BASE}observations/by-tile")
     # Compaction: once the journal outweighs the base, the next save writes a new base.
     monkeypatch.setattr(engine, "_MIN_COMPACT_BYTES", 0)
-    with TestClient(create_app(open_store(f"sqlite:///{tmp_path}/ldes.db"), BASE)) as c:
+    with TestClient(create_app(open_store(store_url), BASE)) as c:
         assert walk(c, f"{BASE}observations/by-tile")[0] == members
         post_members(c, 6, 1)
         for vid in view_ids:

@@ -35,11 +35,12 @@ WAIT = 60.0  # seconds: the bound of every wait for a server
 
 
 @contextmanager
-def running(db: Path, base_url: str | None = None, **kwargs) -> Iterator[str]:
-    """A live server on 127.0.0.1 (port 0) in this process; yields its URL."""
+def running(store: str, base_url: str | None = None, **kwargs) -> Iterator[str]:
+    """A live server on the store at URL ``store``, on 127.0.0.1 (port 0) in this process;
+    yields its URL."""
     sock = socket.create_server(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    app = create_app(open_store(f"sqlite:///{db}"), base_url or url, **kwargs)
+    app = create_app(open_store(store), base_url or url, **kwargs)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -97,10 +98,10 @@ def create_stream(url: str, page: int = 20) -> None:
     assert status == 201, body
 
 
-def test_npm_client_replicates_every_member_of_both_views(tmp_path):
+def test_npm_client_replicates_every_member_of_both_views(tmp_path, store_url):
     assert CLIENT.exists(), f"{CLIENT} is missing: run `npm ci` in interop/ (make test does)"
     n = 400
-    with running(tmp_path / "ldes.db") as url:
+    with running(store_url) as url:
         create_stream(url)
         for start in range(0, n, 50):
             status, body = request(url + "observations", members_nt(start, 50).encode())
@@ -123,9 +124,9 @@ def test_npm_client_replicates_every_member_of_both_views(tmp_path):
             assert got == expected, (entry, sorted(got ^ expected)[:5])
 
 
-def test_concurrent_posts_lose_nothing(tmp_path):
+def test_concurrent_posts_lose_nothing(store_url):
     clients, each = 8, 25
-    with running(tmp_path / "ldes.db") as url:
+    with running(store_url) as url:
         create_stream(url, page=7)
 
         def post(c: int) -> list[int]:
@@ -154,7 +155,7 @@ def test_concurrent_posts_lose_nothing(tmp_path):
 
 
 def test_bad_requests_over_http_leave_the_server_serving(tmp_path):
-    with running(tmp_path / "ldes.db", max_body=10_000) as url:
+    with running(f"sqlite:///{tmp_path}/ldes.db", max_body=10_000) as url:
         create_stream(url)
         host = urlsplit(url)
         for path in (
@@ -182,17 +183,19 @@ def test_bad_requests_over_http_leave_the_server_serving(tmp_path):
 
 
 @contextmanager
-def server_process(db: Path, config: Path, base: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`ldesfrag server` on 127.0.0.1 port 0; yields its URL and the process."""
+def server_process(
+    store: str, config: Path | None, base: str, ready: str = "observations"
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`ldesfrag server --store STORE` on 127.0.0.1 port 0, ready once ``ready`` answers 200;
+    yields its URL and the process."""
     exe = Path(sys.executable).with_name("ldesfrag")
     proc = subprocess.Popen(
         [
             str(exe),
             "server",
             "--store",
-            f"sqlite:///{db}",
-            "--config",
-            str(config),
+            store,
+            *(["--config", str(config)] if config is not None else []),
             "--port",
             "0",
             "--base-url",
@@ -214,7 +217,7 @@ def server_process(db: Path, config: Path, base: str) -> Iterator[tuple[str, sub
         url = f"http://127.0.0.1:{port[1]}/"
         while True:  # bound: the lifespan (the store's loading) may take a moment
             try:
-                if request(url + "observations")[0] == 200:
+                if request(url + ready)[0] == 200:
                     break
             except OSError:
                 pass
@@ -228,10 +231,10 @@ def server_process(db: Path, config: Path, base: str) -> Iterator[tuple[str, sub
         proc.wait(WAIT)
 
 
-def test_a_killed_server_restarts_with_every_acknowledged_member(tmp_path):
+def test_a_killed_server_restarts_with_every_acknowledged_member(tmp_path, store_url):
     config = tmp_path / "stream.ttl"
     config.write_text(stream_config(page=6))
-    db, base = tmp_path / "ldes.db", "http://ldes.test/"
+    db, base = store_url, "http://ldes.test/"
     acknowledged: set[str] = set()
     with server_process(db, config, base) as (url, proc):
         for start in range(0, 40, 8):

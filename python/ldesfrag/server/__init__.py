@@ -11,9 +11,10 @@ rendered in a store (``docs/architecture.md``, "The live server")::
 
 Retention (``ldesfrag.server.retention``) drops the expired pages of views with an
 ``ldes:retentionPolicy``; ``create_app(…, mqtt=MqttConfig(…))`` also ingests from an MQTT broker
-(``ldesfrag.server.mqtt``).
+(``ldesfrag.server.mqtt``). ``open_store("postgresql://…")`` is the PostgreSQL store
+(``ldesfrag.server.postgres``), which several server processes may share.
 
-Needs the ``server`` extra (Starlette, uvicorn, rdflib, pyarrow, paho-mqtt).
+Needs the ``server`` extra (Starlette, uvicorn, rdflib, pyarrow, paho-mqtt, psycopg).
 """
 
 from ldesfrag.server.app import DEFAULT_MAX_BODY, create_app, negotiate
@@ -22,7 +23,7 @@ from ldesfrag.server.engine import Engine, IngestError
 from ldesfrag.server.mqtt import MqttConfig
 from ldesfrag.server.retention import run_retention
 from ldesfrag.server.sqlite import SQLiteStore
-from ldesfrag.server.store import Store, StoreError, Transaction, open_store
+from ldesfrag.server.store import Store, StoreBusy, StoreError, Transaction, open_store
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -32,6 +33,7 @@ __all__ = [
     "MqttConfig",
     "SQLiteStore",
     "Store",
+    "StoreBusy",
     "StoreError",
     "StreamConfig",
     "Transaction",

@@ -23,7 +23,7 @@ from ldesfrag.server.config import ConfigError, parse_stream, parse_view, retent
 from ldesfrag.server.engine import Engine, IngestError, LiveStream
 from ldesfrag.server.mqtt import MqttConfig, MqttSubscriber
 from ldesfrag.server.retention import retention_loop
-from ldesfrag.server.store import Store, StoreError
+from ldesfrag.server.store import Store, StoreBusy, StoreError
 
 __all__ = ["DEFAULT_MAX_BODY", "create_app", "negotiate"]
 
@@ -195,18 +195,23 @@ def create_app(
             return _error(409, str(e))
         return _graph_response(request, _stream_graph(s), 201)
 
-    def _found(request: Request) -> LiveStream | Response:
-        s = engine.streams.get(request.path_params["collection"])
+    async def _found(request: Request) -> LiveStream | Response:
+        name, view = request.path_params["collection"], request.path_params.get("view")
+        s = engine.streams.get(name)
+        if s is None or (view is not None and view not in s.views):
+            # Another process may have made it (docs/architecture.md, "Several processes").
+            await engine.write(engine.refresh)
+            s = engine.streams.get(name)
         if s is None:
             return _error(404, f"no event stream {request.path_params['collection']!r}")
         return s
 
     async def admin_get(request: Request) -> Response:
-        s = _found(request)
+        s = await _found(request)
         return s if isinstance(s, Response) else _graph_response(request, _stream_graph(s))
 
     async def admin_delete(request: Request) -> Response:
-        s = _found(request)
+        s = await _found(request)
         if isinstance(s, Response):
             return s
         with contextlib.suppress(KeyError):
@@ -214,7 +219,7 @@ def create_app(
         return Response(status_code=200)
 
     async def admin_close(request: Request) -> Response:
-        s = _found(request)
+        s = await _found(request)
         if isinstance(s, Response):
             return s
         await engine.write(engine.close_stream, s.name)
@@ -223,7 +228,7 @@ def create_app(
     async def views_list(request: Request) -> Response:
         import rdflib
 
-        s = _found(request)
+        s = await _found(request)
         if isinstance(s, Response):
             return s
         g = rdflib.Graph()
@@ -234,7 +239,7 @@ def create_app(
     async def views_create(request: Request) -> Response:
         import rdflib
 
-        s = _found(request)
+        s = await _found(request)
         if isinstance(s, Response):
             return s
         try:
@@ -256,7 +261,7 @@ def create_app(
     async def view_get(request: Request) -> Response:
         import rdflib
 
-        s = _found(request)
+        s = await _found(request)
         if isinstance(s, Response):
             return s
         v = s.views.get(request.path_params["view"])
@@ -265,7 +270,7 @@ def create_app(
         return _graph_response(request, rdflib.Graph().parse(data=v.config, format="turtle"))
 
     async def view_delete(request: Request) -> Response:
-        s = _found(request)
+        s = await _found(request)
         if isinstance(s, Response):
             return s
         try:
@@ -276,7 +281,7 @@ def create_app(
 
     # ---- ingest and fetch ------------------------------------------------------------------
     async def ingest(request: Request) -> Response:
-        s = _found(request)
+        s = await _found(request)
         if isinstance(s, Response):
             return s
         if s.closed:
@@ -297,10 +302,11 @@ def create_app(
         except IngestError as e:
             return JSONResponse(e.report, status_code=e.status)
         status, report = await engine.ingest(parsed)
-        return JSONResponse(report, status_code=status)
+        retry = {"Retry-After": str(StoreBusy.retry_after)} if status == 503 else None
+        return JSONResponse(report, status_code=status, headers=retry)
 
     async def event_stream(request: Request) -> Response:
-        s = _found(request)
+        s = await _found(request)
         if isinstance(s, Response):
             return s
         fmt = negotiate(request.headers.get("accept"))
@@ -310,7 +316,7 @@ def create_app(
         return _rdf_response(request, body, fmt, False)
 
     async def node(request: Request) -> Response:
-        s = _found(request)
+        s = await _found(request)
         if isinstance(s, Response):
             return s
         v = s.views.get(request.path_params["view"])
@@ -356,7 +362,10 @@ def create_app(
             if config is not None:
                 cfg = parse_stream(config[0], config[1], base_url)
                 if cfg.name not in engine.streams:
-                    await engine.write(engine.create_stream, cfg)
+                    try:
+                        await engine.write(engine.create_stream, cfg)
+                    except StoreError:  # another process made it meanwhile
+                        await engine.write(engine.refresh)
             if retention_interval:
                 tasks.append(asyncio.create_task(retention_loop(engine, retention_interval)))
             if mqtt is not None:
@@ -373,8 +382,17 @@ def create_app(
                     await task
             await engine.stop()
 
+    async def busy(request: Request, e: Exception) -> Response:  # an admin change: StoreBusy
+        return JSONResponse(
+            {"error": str(e)}, status_code=503, headers={"Retry-After": str(StoreBusy.retry_after)}
+        )
+
     prefix = parts.path.rstrip("/")
-    app = Starlette(routes=[Mount(prefix, routes=routes)] if prefix else routes, lifespan=lifespan)
+    app = Starlette(
+        routes=[Mount(prefix, routes=routes)] if prefix else routes,
+        lifespan=lifespan,
+        exception_handlers={StoreBusy: busy},
+    )
     app.state.engine = engine
     return app
 

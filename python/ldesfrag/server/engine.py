@@ -44,6 +44,7 @@ from ldesfrag.server.store import (
     NodeRow,
     RenderedRow,
     Store,
+    StoreBusy,
     StoreError,
     Transaction,
 )
@@ -334,9 +335,18 @@ class Engine:
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Runs ``fn`` in the writer thread, after the writes before it."""
         assert self._pool is not None, "the engine is not started"
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._run, fn, *args)
+
+    def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return fn(*args)
+        finally:
+            self.store.release()  # the streams claimed by fn (_claim)
 
     def _load(self) -> None:
+        """The streams as committed (at start; when another process changed them: _claim,
+        refresh)."""
+        old, streams = self.streams, {}
         for rec in self.store.streams():
             s = LiveStream(
                 rec.id,
@@ -353,8 +363,29 @@ class Engine:
                 s.views[vr.name] = LiveView(
                     vr.id, vr.name, vr.config, view, f, self._url(s, vr.name), base, journal
                 )
+            if rec.name in old:  # a body parsed for the views before is parsed again
+                s.generation = old[rec.name].generation + 1
             s.views_changed()
-            self.streams[s.name] = s
+            streams[s.name] = s
+        self.streams = streams
+
+    def refresh(self) -> None:
+        """Reloads the streams when another process made, deleted or closed one, or made or
+        deleted a view (writer thread; docs/architecture.md, "Several processes")."""
+        if self.store.catalog_changed():
+            self._load()
+
+    def _claim(self, s: LiveStream) -> LiveStream | None:
+        """The stream as committed, with this process its only writer until the writer call
+        ends (``Store.claim``; raises StoreBusy); None when it is gone."""
+        if not self.store.claim(s.id):
+            return s
+        self._load()  # another process wrote it
+        now = self.streams.get(s.name)
+        if now is None or now.id == s.id:
+            return now
+        self.store.release()  # deleted and made again: the new one
+        return self._claim(now)
 
     def _url(self, s: LiveStream, view: str) -> str:
         return f"{s.url}/{view}"
@@ -449,6 +480,8 @@ class Engine:
 
     def _stream(self, name: str) -> LiveStream:
         s = self.streams.get(name)
+        if s is not None:
+            s = self._claim(s)
         if s is None:
             raise KeyError(name)
         return s
@@ -566,8 +599,15 @@ class Engine:
         for i, p in enumerate(batch):
             by_stream.setdefault(p.stream, []).append(i)
         for name, indexes in by_stream.items():
+            self.store.release()  # one stream claimed at a time (the last: by _run)
             s = self.streams.get(name)
             items: list[tuple[int, Parsed]] = []
+            try:
+                s = None if s is None else self._claim(s)
+            except StoreBusy as e:
+                for i in indexes:
+                    results[i] = (503, {"error": str(e)})
+                continue
             for i in indexes:
                 p = batch[i]
                 if s is None:

@@ -1,4 +1,4 @@
-"""The live server's storage: one small interface, one class per backend (SQLite now).
+"""The live server's storage: one small interface, one class per backend (SQLite, PostgreSQL).
 
 Writes happen in one writer thread only, each through one :class:`Transaction` (a 2xx means
 its transaction committed); reads come from any thread, each on its own connection, and see
@@ -28,6 +28,7 @@ __all__ = [
     "NodeRow",
     "RenderedRow",
     "Store",
+    "StoreBusy",
     "StoreError",
     "StreamRecord",
     "Transaction",
@@ -38,6 +39,12 @@ __all__ = [
 
 class StoreError(LdesfragError):
     """A store URL that cannot be opened, or a name that is taken."""
+
+
+class StoreBusy(LdesfragError):
+    """Another process is writing the stream (answered 503 with ``Retry-After``)."""
+
+    retry_after = 1  # seconds
 
 
 @dataclass(frozen=True)
@@ -184,17 +191,40 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    # ---- several processes on one store (docs/architecture.md, "Several processes") ----------
+    # A store that one process only opens (SQLite) keeps these defaults.
+    def claim(self, stream_id: int) -> bool:
+        """Makes this process the stream's only writer until :meth:`release` (writer thread);
+        True when the stream changed since this process last read it with :meth:`streams` or
+        wrote it (or is gone): the caller reloads it. Raises :class:`StoreBusy` when another
+        process keeps it too long."""
+        return False
+
+    def release(self) -> None:
+        """Ends this process's claims (writer thread)."""
+        return None
+
+    def catalog_changed(self) -> bool:
+        """Whether another process made, deleted or closed a stream, or made or deleted a view,
+        since this process's last :meth:`streams` (writer thread)."""
+        return False
+
 
 def open_store(url: str) -> Store:
     """A store from its URL: ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or a plain
-    path (SQLite)."""
+    path (SQLite); ``postgresql://user@host:port/database`` (or ``postgres://``: PostgreSQL,
+    any libpq connection URL)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from ldesfrag.server.postgres import PostgresStore
+
+        return PostgresStore(url)
     if url.startswith("sqlite://"):
         path = url[len("sqlite://") :]
         if not path.startswith("/"):
             raise StoreError(f"store {url!r}: write sqlite:///file.db (three slashes)")
         path = path[1:]
     elif "://" in url:
-        raise StoreError(f"store {url!r}: only sqlite:/// stores are supported so far")
+        raise StoreError(f"store {url!r}: use sqlite:///FILE.db or postgresql://…")
     else:
         path = url
     if not path:
