@@ -14,7 +14,7 @@ from ldes_data import member_iri, members_nt
 from rdflib import RDF, Literal, URIRef
 from starlette.testclient import TestClient
 
-from ldesfrag.server import create_app, negotiate, open_store, parse_stream
+from ldesfrag.server import StoreError, create_app, negotiate, open_store, parse_stream
 
 TREE = "https://w3id.org/tree#"
 LDES = "https://w3id.org/ldes#"
@@ -507,3 +507,14 @@ def test_the_fragmenter_is_saved_as_a_journal_and_compacted(store_url, monkeypat
             assert state != bases[vid]
             assert journal == []
         assert walk(c, f"{BASE}observations/by-tile")[0] == members | {member_iri(6)}
+
+
+def test_a_store_is_served_only_under_the_base_url_its_pages_name(store_url):
+    with make_client(store_url) as c:
+        assert c.post(ADMIN, content=stream_config(), headers=TURTLE).status_code == 201
+        post_members(c, 0, 3)
+    other = TestClient(create_app(open_store(store_url), "http://elsewhere.test/"))
+    with pytest.raises(StoreError, match="another base URL"), other:
+        pass
+    with make_client(store_url) as c:  # the right one still serves
+        assert walk(c, f"{BASE}observations/by-time")[0] == {member_iri(i) for i in range(3)}

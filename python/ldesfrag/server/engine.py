@@ -320,6 +320,8 @@ class Engine:
     async def start(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldesfrag-writer")
         await self.write(self._load)
+        for s in self.streams.values():
+            self.check_base_url(s)
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._writer())
 
@@ -342,6 +344,17 @@ class Engine:
             return fn(*args)
         finally:
             self.store.release()  # the streams claimed by fn (_claim)
+
+    def check_base_url(self, s: LiveStream) -> None:
+        """Raises :class:`StoreError` when the stream's stored pages were rendered under another
+        base URL: serving (or loading) them under this one would mix two sets of IRIs."""
+        for v in s.views.values():
+            root = self.store.rendered(v.id, "", 0, self.formats[0])
+            if root is not None and f"<{v.url}>".encode() not in root.body:
+                raise StoreError(
+                    f"collection {s.name!r}: its pages were rendered for another base URL than "
+                    f"{self.base_url!r}: start with the base URL the store was made with"
+                )
 
     def _load(self) -> None:
         """The streams as committed (at start; when another process changed them: _claim,
