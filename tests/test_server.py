@@ -505,3 +505,47 @@ def test_the_fragmenter_is_saved_as_a_journal_and_compacted(tmp_path, monkeypatc
             assert state != bases[vid]
             assert journal == []
         assert walk(c, f"{BASE}observations/by-tile")[0] == members | {member_iri(6)}
+
+
+def assert_pages_as_stored(c) -> None:
+    """Every node served (rendered at commit, from the members held in memory) is the very
+    body rendered from the store's rows."""
+    import json
+
+    from ldesfrag import parse_node_url
+    from ldesfrag.server.engine import render_node
+
+    engine = c.app.state.engine
+    s = engine.streams["observations"]
+    for v in s.views.values():
+        _, nodes = walk(c, v.url)
+        for url, (_, r) in nodes.items():
+            bucket, page = parse_node_url(v.url, url, "query")
+            node, members = engine.store.node(s.id, v.id, bucket, page or 0)
+            again = render_node(
+                s, v, bucket, page, node.immutable, json.loads(node.relations), members, "turtle"
+            )
+            assert r.content == again.body, url
+            assert r.headers["etag"] == again.etag
+
+
+@pytest.mark.parametrize("open_rows", [None, 3])
+def test_pages_rendered_from_memory_are_the_pages_of_the_store(tmp_path, monkeypatch, open_rows):
+    import ldesfrag.server.engine as engine
+
+    if open_rows is not None:  # most changed pages are read back from the store
+        monkeypatch.setattr(engine, "OPEN_ROWS", open_rows)
+    with make_client(tmp_path) as c:
+        assert c.post(ADMIN, content=stream_config(page=7), headers=TURTLE).status_code == 201
+        start = 0
+        for n in (1, 1, 9, 2, 30, 1, 14):
+            post_members(c, start, n)
+            start += n
+        assert_pages_as_stored(c)
+    with make_client(tmp_path) as c:  # restarted: nothing held
+        for n in (3, 1, 20):
+            post_members(c, start, n)
+            start += n
+        assert_pages_as_stored(c)
+        assert c.post(f"{ADMIN}/observations/close").status_code == 200
+        assert_pages_as_stored(c)

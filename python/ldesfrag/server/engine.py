@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from arro3.core import Table
 
+from ldesfrag import _ldesfrag
 from ldesfrag._fragmenter import Fragmenter
 from ldesfrag._rdf import CreateVersions, MemberReader, describe_problem
 from ldesfrag._render import RenderedPage, render_page
@@ -68,6 +69,9 @@ _SHOWN = 100
 _BACKFILL_CHUNK = 5_000
 #: Journal bytes below which a view's fragmenter is never saved whole again.
 _MIN_COMPACT_BYTES = 1 << 20
+#: Members of mutable pages held in memory per view: beyond it, the pages changed least
+#: recently are let go (and read back from the store when they change again).
+OPEN_ROWS = 200_000
 
 
 # ---- the fragmenter's persistence: these two functions only ---------------------------------
@@ -113,6 +117,17 @@ class LiveView:
     #: Bytes of the fragmenter's saved base state and of the journal entries after it.
     base_bytes: int = 0
     journal_bytes: int = 0
+    open: OpenPages = field(default_factory=lambda: OpenPages(OPEN_ROWS))
+    #: Relation targets' IRIs by (bucket, page): most are linked to again and again.
+    iris: dict[tuple[str, int | None], str] = field(default_factory=dict)
+
+    def node_iri(self, bucket: str, page: int | None) -> str:
+        iri = self.iris.get((bucket, page))
+        if iri is None:
+            if len(self.iris) >= OPEN_ROWS:
+                self.iris.clear()
+            iri = self.iris[(bucket, page)] = node_url(self.url, bucket, page, "query")
+        return iri
 
 
 @dataclass
@@ -258,6 +273,72 @@ def render_node(
     )
 
 
+#: A page's members as held and rendered: ``key`` (bucket and page joined by a newline, the
+#: page 0 for a bucket's own node), ``seq`` (arrival), ``id``, ``payload`` and ``timestamp``
+#: (as stored).
+_ROWS = pa.schema(
+    [
+        ("key", pa.string()),
+        ("seq", pa.uint64()),
+        ("id", pa.string()),
+        ("payload", pa.string()),
+        ("timestamp", pa.string()),
+    ]
+)
+
+
+#: (A Python string argument costs pyarrow a failed import per call.)
+_NL = pa.scalar("\n")
+
+
+def _key(bucket: str, page: int | None) -> str:
+    return f"{bucket}\n{page or 0}"
+
+
+def _rows(key: str, members: list[MemberRow]) -> pa.Table:
+    return pa.table(
+        {
+            "key": pa.array([key] * len(members), pa.string()),
+            "seq": pa.array([m.seq for m in members], pa.uint64()),
+            "id": pa.array([m.iri for m in members], pa.string()),
+            "payload": pa.array([m.payload for m in members], pa.string()),
+            "timestamp": pa.array([m.timestamp for m in members], pa.string()),
+        },
+        schema=_ROWS,
+    )
+
+
+class OpenPages:
+    """The members of a view's mutable pages as committed, by page key (rows as ``_ROWS``, in
+    arrival order), so that a commit renders a changed page from memory and its new rows
+    instead of reading the page back. Filled as pages change (a page not held, or held with
+    another count than the fragmenter's, is read from the store once); a page is let go when
+    it becomes immutable, and the least recently changed ones when more than ``limit`` rows
+    are held. Changed only after a commit (:meth:`apply`), so a failed one leaves it as it was.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pages: OrderedDict[str, pa.Table] = OrderedDict()
+        self.rows = 0
+
+    def get(self, key: str, count: int) -> pa.Table | None:
+        held = self.pages.get(key)
+        return held if held is not None and held.num_rows == count else None
+
+    def apply(self, staged: dict[str, pa.Table | None]) -> None:
+        """Holds each staged page's rows (None: lets it go)."""
+        for key, table in staged.items():
+            old = self.pages.pop(key, None)
+            if old is not None:
+                self.rows -= old.num_rows
+            if table is not None:
+                self.pages[key] = table
+                self.rows += table.num_rows
+        while self.rows > self.limit and self.pages:
+            self.rows -= self.pages.popitem(last=False)[1].num_rows
+
+
 class _LazyCache:
     """Renderings in the formats not stored, by (view, node, format, stored ETag)."""
 
@@ -390,17 +471,20 @@ class Engine:
         s = self._stream(name)
         if s.closed:
             return
+        staged = {}
         try:
             with self.store.transaction() as tx:
                 tx.close_stream(s.id)
                 for v in s.views.values():
                     v.fragmenter.close()
-                    self._render_changes(tx, s, v)
+                    staged[v.name] = self._render_changes(tx, s, v)
                     save_fragmenter(tx, v)
         except BaseException:
             self._reload(s)
             raise
         s.closed = True
+        for v in s.views.values():
+            v.open.apply(staged[v.name])
 
     def add_view(self, stream: str, config: ViewConfig) -> LiveView:
         s = self._stream(stream)
@@ -435,6 +519,7 @@ class Engine:
             self._backfill(tx, s, v)
         if s.closed:
             f.close()
+        # Not held: the transaction may still fail (the pages are read when they next change).
         self._render_changes(tx, s, v)
         save_fragmenter(tx, v, whole=True)
         s.views[config.name] = v
@@ -613,12 +698,11 @@ class Engine:
         ids = table["id"].to_pylist()
         payloads = table["payload"].to_pylist()
         stamps = (
-            pc.cast(table["timestamp"], pa.string()).to_pylist()
+            pc.cast(table["timestamp"], pa.string())
             if "timestamp" in table.column_names
-            else [None] * len(ids)
+            else pa.nulls(table.num_rows, pa.string())
         )
-        # The request of each row, for its report.
-        owner = [i for i, n in enumerate(sizes) for _ in range(n)]
+        staged: dict[str, dict[str, pa.Table | None]] = {}
         try:
             with self.store.transaction() as tx:
                 tx.add_members(
@@ -626,70 +710,187 @@ class Engine:
                     [
                         MemberRow(base + i, iri, payload, ts)
                         for i, (iri, payload, ts) in enumerate(
-                            zip(ids, payloads, stamps, strict=True)
+                            zip(ids, payloads, stamps.to_pylist(), strict=True)
                         )
                     ],
                 )
                 for v in s.views.values():
                     got = v.fragmenter.assign_with_report(table)
-                    assigned = pa.table(got.assigned).to_pydict()
+                    assigned = pa.table(got.assigned)
+                    rows = assigned["row"]
+                    seqs = pc.add(rows, pa.scalar(base, pa.uint64()))
                     tx.add_assignments(
                         v.id,
-                        [
-                            (b, p, base + r)
-                            for r, b, p in zip(
-                                assigned["row"], assigned["bucket"], assigned["page"], strict=True
+                        list(
+                            zip(
+                                assigned["bucket"].to_pylist(),
+                                assigned["page"].to_pylist(),
+                                seqs.to_pylist(),
+                                strict=True,
                             )
-                        ],
+                        ),
                     )
-                    for row in pa.table(got.invalid).to_pylist():
-                        report = reports[owner[row["row"]]]
-                        unknown = report.setdefault("unknown_buckets", [])
-                        report["unknown_bucket_count"] = report.get("unknown_bucket_count", 0) + 1
-                        if len(unknown) < _SHOWN:
-                            unknown.append(
-                                {
-                                    "member": ids[row["row"]],
-                                    "view": v.name,
-                                    # The column is named "{kind} {path}" (extraction_view).
-                                    "path": row["column"].partition(" ")[2],
-                                    "reason": row["reason"],
-                                }
-                            )
-                    self._render_changes(tx, s, v)
+                    if got.invalid.num_rows:
+                        self._report_invalid(v, got.invalid, ids, reports, sizes)
+                    new = pa.table(
+                        {
+                            "key": pc.binary_join_element_wise(
+                                assigned["bucket"], pc.cast(assigned["page"], pa.string()), _NL
+                            ),
+                            "seq": seqs,
+                            "id": pc.take(table["id"], rows),
+                            "payload": pc.take(table["payload"], rows),
+                            "timestamp": pc.take(stamps, rows),
+                        },
+                        schema=_ROWS,
+                    )
+                    staged[v.name] = self._render_changes(tx, s, v, new)
                     save_fragmenter(tx, v)
         except BaseException:
             self._reload(s)
             raise
         s.next_seq = base + len(ids)
+        for v in s.views.values():
+            v.open.apply(staged[v.name])
 
-    def _render_changes(self, tx: Transaction, s: LiveStream, v: LiveView) -> None:
-        """Renders and stores the nodes the view's fragmenter changed."""
-        nodes, rels = (pa.table(t).to_pylist() for t in v.fragmenter.changes())
-        by_parent: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        for r in rels:
-            by_parent.setdefault((r["parent"], r["parent_page"] or 0), []).append(
+    @staticmethod
+    def _report_invalid(
+        v: LiveView, invalid: Any, ids: list[str], reports: list[dict[str, Any]], sizes: list[int]
+    ) -> None:
+        """Adds the members a view could not place to their requests' reports."""
+        owner = [i for i, n in enumerate(sizes) for _ in range(n)]  # the request of each row
+        for row in pa.table(invalid).to_pylist():
+            report = reports[owner[row["row"]]]
+            unknown = report.setdefault("unknown_buckets", [])
+            report["unknown_bucket_count"] = report.get("unknown_bucket_count", 0) + 1
+            if len(unknown) < _SHOWN:
+                unknown.append(
+                    {
+                        "member": ids[row["row"]],
+                        "view": v.name,
+                        # The column is named "{kind} {path}" (extraction_view).
+                        "path": row["column"].partition(" ")[2],
+                        "reason": row["reason"],
+                    }
+                )
+
+    def _render_changes(
+        self, tx: Transaction, s: LiveStream, v: LiveView, new: pa.Table | None = None
+    ) -> dict[str, pa.Table | None]:
+        """Renders and stores the nodes the view's fragmenter changed, all in one native call
+        per format; ``new``: the rows this commit assigned (``_ROWS``). Each changed page is
+        rendered from its rows held in memory and its new rows (read from the store when not
+        held). Returns the pages' rows to hold once the transaction commits."""
+        nodes, rels = (pa.table(t) for t in v.fragmenter.changes())
+        if not nodes.num_rows:
+            return {}
+        buckets = nodes["bucket"].to_pylist()
+        page_numbers = nodes["page"].to_pylist()
+        counts = nodes["members"].to_pylist()
+        frozen = nodes["immutable"].to_pylist()
+        keys = [_key(b, p) for b, p in zip(buckets, page_numbers, strict=True)]
+        new_rows = new if new is not None else _ROWS.empty_table()
+        fresh: dict[str, int] = {}
+        if new_rows.num_rows:
+            for k in pc.value_counts(new_rows["key"]).to_pylist():
+                fresh[k["values"]] = k["counts"]
+        sources = [new_rows]
+        for key, bucket, page, count in zip(keys, buckets, page_numbers, counts, strict=True):
+            before = count - fresh.get(key, 0)
+            if page is None or before <= 0:
+                continue
+            held = v.open.get(key, before)
+            if held is None:  # not held (or not as counted): read back, with the new rows
+                held = _rows(key, tx.node_members(s.id, v.id, bucket, page))
+                sources[0] = sources[0].filter(pc.not_equal(sources[0]["key"], key))
+            sources.append(held)
+        members = pa.concat_tables(sources)
+        want = pa.array(keys, pa.string())
+        order, starts, lengths = _ldesfrag.page_rows(members.select(["key", "seq"]), want)
+        order, starts, lengths = pa.array(order), pa.array(starts), pa.array(lengths)
+
+        # Relations: JSON per node (kept for the formats rendered later) and one table.
+        by_parent: dict[str, list[dict[str, Any]]] = {}
+        rel_page: list[int] = []
+        place = {k: i for i, k in enumerate(keys)}
+        rel_cols = [rels[c].to_pylist() for c in ("parent", "parent_page", "child", "child_page")]
+        targets = []
+        for parent, parent_page, child, child_page in zip(*rel_cols, strict=True):
+            key = _key(parent, parent_page)
+            rel_page.append(place[key])
+            targets.append(v.node_iri(child, child_page))
+        for key, r in zip(
+            (keys[i] for i in rel_page),
+            pa.table(
                 {
-                    "type": r["type"],
-                    "node": node_url(v.url, r["child"], r["child_page"], "query"),
-                    "path": r["path"],
-                    "value": r["value"],
-                    "datatype": r["datatype"],
+                    "type": rels["type"],
+                    "node": pa.array(targets, pa.string()),
+                    "path": rels["path"],
+                    "value": rels["value"],
+                    "datatype": rels["datatype"],
                 }
+            ).to_pylist(),
+            strict=True,
+        ):
+            by_parent.setdefault(key, []).append(r)
+        relations = pa.table(
+            {
+                "page": pa.array(rel_page, pa.uint32()),
+                "type": rels["type"],
+                "node": pa.array(targets, pa.string()),
+                "path": rels["path"],
+                "value": rels["value"],
+                "datatype": rels["datatype"],
+            }
+        )
+        roots = [b == "" and p is None for b, p in zip(buckets, page_numbers, strict=True)]
+        immutable = [bool(f) and not r for f, r in zip(frozen, roots, strict=True)]
+        pages = pa.table(
+            {
+                "node": pa.array(
+                    [v.node_iri(b, p) for b, p in zip(buckets, page_numbers, strict=True)],
+                    pa.string(),
+                ),
+                "start": starts,
+                "count": lengths,
+                "immutable": pa.array(immutable, pa.bool_()),
+                "root": pa.array(roots, pa.bool_()),
+            }
+        )
+        node_rows = [
+            NodeRow(b, p or 0, bool(f), json.dumps(by_parent.get(k, [])))
+            for k, b, p, f in zip(keys, buckets, page_numbers, frozen, strict=True)
+        ]
+        rendered = []
+        for fmt in self.formats:
+            bodies, etags = _ldesfrag.render_pages(
+                pages,
+                stream=s.url,
+                members=members.select(["id", "payload", "timestamp"]),
+                order=order,
+                relations=relations,
+                view_json=v.view.to_json(),
+                timestamp_path=s.timestamp_path,
+                version_of_path=s.settings["version_of_path"],
+                shape=s.settings["shape"],
+                format=fmt,
             )
-        node_rows, rendered = [], []
-        for n in nodes:
-            bucket, page = n["bucket"], n["page"]
-            key = page or 0
-            relations = by_parent.get((bucket, key), [])
-            immutable = bool(n["immutable"])
-            node_rows.append(NodeRow(bucket, key, immutable, json.dumps(relations)))
-            members = tx.node_members(s.id, v.id, bucket, key) if page is not None else []
-            for fmt in self.formats:
-                out = render_node(s, v, bucket, page, immutable, relations, members, fmt)
-                rendered.append(RenderedRow(bucket, key, fmt, out.body, out.etag, immutable))
+            rendered += [
+                RenderedRow(n.bucket, n.page, fmt, body, tag, n.immutable)
+                for n, body, tag in zip(node_rows, bodies, etags, strict=True)
+            ]
         tx.put_nodes(v.id, node_rows)
         tx.put_rendered(v.id, rendered)
+        staged: dict[str, pa.Table | None] = {}
+        for i, (key, page, f) in enumerate(zip(keys, page_numbers, frozen, strict=True)):
+            if page is None:
+                continue
+            if f:
+                staged[key] = None
+            else:
+                start = starts[i].as_py()
+                staged[key] = members.take(order.slice(start, lengths[i].as_py()))
+        return staged
 
     # ---- fetch (any thread) -----------------------------------------------------------------
     def fetch(
