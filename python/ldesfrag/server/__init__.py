@@ -12,7 +12,7 @@ rendered in a store (``docs/architecture.md``, "The live server")::
 Needs the ``server`` extra (Starlette, uvicorn, rdflib, pyarrow).
 """
 
-from ldesfrag.server.app import DEFAULT_MAX_BODY, create_app, negotiate
+from ldesfrag.server.app import DEFAULT_MAX_BODY, create_app, listen, negotiate
 from ldesfrag.server.config import ConfigError, StreamConfig, ViewConfig, parse_stream, parse_view
 from ldesfrag.server.engine import Engine, IngestError
 from ldesfrag.server.sqlite import SQLiteStore
@@ -30,6 +30,7 @@ __all__ = [
     "Transaction",
     "ViewConfig",
     "create_app",
+    "listen",
     "negotiate",
     "open_store",
     "parse_stream",
