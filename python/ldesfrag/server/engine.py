@@ -4,7 +4,8 @@ Every write runs in one writer thread (a one-thread pool): admin changes, and in
 Ingest bodies are parsed in the request's own thread; the parsed members wait in an asyncio
 queue, and the writer task takes everything queued at once — the requests that arrived while the
 previous commit ran — as one batch: one duplicate check, one ``assign`` per view, one rendering
-of the changed nodes and one transaction. So a commit's cost is shared by the requests it
+of the changed bucket nodes and newly immutable pages (mutable pages are held in memory and
+rendered when fetched) and one transaction. So a commit's cost is shared by the requests it
 carries, and throughput grows with concurrency. A request is answered once its transaction has
 committed (a 2xx is durable). When a batch's commit fails, its fragmenters are restored from the
 store and each request is committed alone, so one request cannot fail another.
@@ -287,6 +288,17 @@ _ROWS = pa.schema(
 )
 
 
+#: The relations of ``render_pages``: ``page``, the row of the node they start from.
+_RELATIONS = pa.schema(
+    [
+        ("page", pa.uint32()),
+        ("type", pa.string()),
+        ("node", pa.string()),
+        ("path", pa.string()),
+        ("value", pa.string()),
+        ("datatype", pa.string()),
+    ]
+)
 #: (A Python string argument costs pyarrow a failed import per call.)
 _NL = pa.scalar("\n")
 
@@ -308,35 +320,53 @@ def _rows(key: str, members: list[MemberRow]) -> pa.Table:
     )
 
 
+@dataclass(frozen=True)
+class OpenPage:
+    """A mutable page as last committed: its members (``_ROWS``, in arrival order) and its
+    relations (``{type, node, path, value, datatype}``)."""
+
+    rows: pa.Table
+    relations: list[dict[str, Any]]
+    #: Its renderings by format, made when first fetched (dropped with this version).
+    rendered: dict[str, RenderedPage] = field(default_factory=dict)
+
+
 class OpenPages:
-    """The members of a view's mutable pages as committed, by page key (rows as ``_ROWS``, in
-    arrival order), so that a commit renders a changed page from memory and its new rows
-    instead of reading the page back. Filled as pages change (a page not held, or held with
-    another count than the fragmenter's, is read from the store once); a page is let go when
-    it becomes immutable, and the least recently changed ones when more than ``limit`` rows
-    are held. Changed only after a commit (:meth:`apply`), so a failed one leaves it as it was.
+    """A view's mutable pages as committed, by page key. A commit renders a page only once it
+    is immutable (then stored); a mutable one is rendered when fetched, from here, once per
+    commit that changed it. So a member costs its commit O(change), not a rendering (and a
+    write) of its whole page.
+
+    Filled by commits and at start (from the store, up to ``limit`` rows); a page not held is
+    read from the store when it changes (or is fetched). Pages are let go when they become
+    immutable, and the least recently changed ones when more than ``limit`` rows are held.
+    Changed only after a commit (:meth:`apply`), so a failed one leaves it as it was; read by
+    fetches in other threads (each entry is replaced whole).
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.pages: OrderedDict[str, pa.Table] = OrderedDict()
+        self.pages: OrderedDict[str, OpenPage] = OrderedDict()
         self.rows = 0
 
-    def get(self, key: str, count: int) -> pa.Table | None:
+    def get(self, key: str, count: int | None = None) -> OpenPage | None:
+        """The page as held (and holding ``count`` members when given), or None."""
         held = self.pages.get(key)
-        return held if held is not None and held.num_rows == count else None
+        if held is None or (count is not None and held.rows.num_rows != count):
+            return None
+        return held
 
-    def apply(self, staged: dict[str, pa.Table | None]) -> None:
-        """Holds each staged page's rows (None: lets it go)."""
-        for key, table in staged.items():
+    def apply(self, staged: dict[str, OpenPage | None]) -> None:
+        """Holds each staged page (None: lets it go)."""
+        for key, page in staged.items():
             old = self.pages.pop(key, None)
             if old is not None:
-                self.rows -= old.num_rows
-            if table is not None:
-                self.pages[key] = table
-                self.rows += table.num_rows
+                self.rows -= old.rows.num_rows
+            if page is not None:
+                self.pages[key] = page
+                self.rows += page.rows.num_rows
         while self.rows > self.limit and self.pages:
-            self.rows -= self.pages.popitem(last=False)[1].num_rows
+            self.rows -= self.pages.popitem(last=False)[1].rows.num_rows
 
 
 class _LazyCache:
@@ -371,8 +401,10 @@ class _Pending:
 class Engine:
     """The live streams of one store, served under ``base_url``.
 
-    ``formats``: the formats rendered and stored at each commit (a GET in one of them is a key
-    lookup); the others are rendered on the first GET of each node version and kept in memory.
+    ``formats``: the formats the bucket nodes and immutable pages are rendered in and stored
+    at their commit (a GET in one of them is a key lookup); the others are rendered on the
+    first GET of each node version and kept in memory. Mutable pages are rendered on their
+    first GET after each change, from memory (:class:`OpenPages`).
     """
 
     def __init__(
@@ -431,11 +463,33 @@ class Engine:
             for vr in rec.views:
                 view = View.from_json(vr.view_json)
                 f, base, journal = load_fragmenter(self.store, vr.id, extraction_view(view))
-                s.views[vr.name] = LiveView(
+                v = LiveView(
                     vr.id, vr.name, vr.config, view, f, self._url(s, vr.name), base, journal
                 )
+                self._hold_open_pages(s, v)
+                s.views[vr.name] = v
             s.views_changed()
             self.streams[s.name] = s
+
+    def _hold_open_pages(self, s: LiveStream, v: LiveView) -> None:
+        """Holds the view's mutable pages as stored, up to the view's bound (the others are
+        read from the store when they change or are fetched)."""
+        pages = pa.table(v.fragmenter.pages())
+        pages = pages.filter(pc.invert(pages["immutable"]))
+        staged: dict[str, OpenPage | None] = {}
+        rows = 0
+        for bucket, page, count in zip(
+            *(pages[c].to_pylist() for c in ("bucket", "page", "members")), strict=True
+        ):
+            if rows + count > v.open.limit:
+                break
+            found = self.store.node(s.id, v.id, bucket, page)
+            if found is None or len(found[1]) != count:
+                continue
+            key = _key(bucket, page)
+            staged[key] = OpenPage(_rows(key, found[1]), json.loads(found[0].relations))
+            rows += count
+        v.open.apply(staged)
 
     def _url(self, s: LiveStream, view: str) -> str:
         return f"{s.url}/{view}"
@@ -519,8 +573,8 @@ class Engine:
             self._backfill(tx, s, v)
         if s.closed:
             f.close()
-        # Not held: the transaction may still fail (the pages are read when they next change).
-        self._render_changes(tx, s, v)
+        # Held at once: the view is new, so it is used only once this transaction commits.
+        v.open.apply(self._render_changes(tx, s, v))
         save_fragmenter(tx, v, whole=True)
         s.views[config.name] = v
         return v
@@ -702,7 +756,7 @@ class Engine:
             if "timestamp" in table.column_names
             else pa.nulls(table.num_rows, pa.string())
         )
-        staged: dict[str, dict[str, pa.Table | None]] = {}
+        staged: dict[str, dict[str, OpenPage | None]] = {}
         try:
             with self.store.transaction() as tx:
                 tx.add_members(
@@ -776,11 +830,13 @@ class Engine:
 
     def _render_changes(
         self, tx: Transaction, s: LiveStream, v: LiveView, new: pa.Table | None = None
-    ) -> dict[str, pa.Table | None]:
-        """Renders and stores the nodes the view's fragmenter changed, all in one native call
-        per format; ``new``: the rows this commit assigned (``_ROWS``). Each changed page is
-        rendered from its rows held in memory and its new rows (read from the store when not
-        held). Returns the pages' rows to hold once the transaction commits."""
+    ) -> dict[str, OpenPage | None]:
+        """Stores the nodes the view's fragmenter changed: each node's relations; the bodies of
+        the bucket nodes and of the pages that became immutable, rendered in one native call
+        per format. ``new``: the rows this commit assigned (``_ROWS``). A page is rendered
+        from its rows held in memory and its new ones (read from the store when not held).
+        Returns the mutable pages to hold once the transaction commits (rendered when
+        fetched) and the immutable ones to let go."""
         nodes, rels = (pa.table(t) for t in v.fragmenter.changes())
         if not nodes.num_rows:
             return {}
@@ -801,114 +857,130 @@ class Engine:
                 continue
             held = v.open.get(key, before)
             if held is None:  # not held (or not as counted): read back, with the new rows
-                held = _rows(key, tx.node_members(s.id, v.id, bucket, page))
+                rows = _rows(key, tx.node_members(s.id, v.id, bucket, page))
                 sources[0] = sources[0].filter(pc.not_equal(sources[0]["key"], key))
-            sources.append(held)
+            else:
+                rows = held.rows
+            sources.append(rows)
         members = pa.concat_tables(sources)
         want = pa.array(keys, pa.string())
-        order, starts, lengths = _ldesfrag.page_rows(members.select(["key", "seq"]), want)
-        order, starts, lengths = pa.array(order), pa.array(starts), pa.array(lengths)
+        order, starts, lengths = (
+            pa.array(a) for a in _ldesfrag.page_rows(members.select(["key", "seq"]), want)
+        )
 
-        # Relations: JSON per node (kept for the formats rendered later) and one table.
+        # Each node's relations, the targets named by their IRIs.
         by_parent: dict[str, list[dict[str, Any]]] = {}
-        rel_page: list[int] = []
-        place = {k: i for i, k in enumerate(keys)}
-        rel_cols = [rels[c].to_pylist() for c in ("parent", "parent_page", "child", "child_page")]
-        targets = []
-        for parent, parent_page, child, child_page in zip(*rel_cols, strict=True):
-            key = _key(parent, parent_page)
-            rel_page.append(place[key])
-            targets.append(v.node_iri(child, child_page))
-        for key, r in zip(
-            (keys[i] for i in rel_page),
-            pa.table(
+        if rels.num_rows:
+            parents = zip(rels["parent"].to_pylist(), rels["parent_page"].to_pylist(), strict=True)
+            children = zip(rels["child"].to_pylist(), rels["child_page"].to_pylist(), strict=True)
+            targets = pa.array([v.node_iri(*c) for c in children], pa.string())
+            rows_of = pa.table(
                 {
                     "type": rels["type"],
-                    "node": pa.array(targets, pa.string()),
+                    "node": targets,
                     "path": rels["path"],
                     "value": rels["value"],
                     "datatype": rels["datatype"],
                 }
-            ).to_pylist(),
-            strict=True,
-        ):
-            by_parent.setdefault(key, []).append(r)
-        relations = pa.table(
-            {
-                "page": pa.array(rel_page, pa.uint32()),
-                "type": rels["type"],
-                "node": pa.array(targets, pa.string()),
-                "path": rels["path"],
-                "value": rels["value"],
-                "datatype": rels["datatype"],
-            }
-        )
-        roots = [b == "" and p is None for b, p in zip(buckets, page_numbers, strict=True)]
-        immutable = [bool(f) and not r for f, r in zip(frozen, roots, strict=True)]
-        pages = pa.table(
-            {
-                "node": pa.array(
-                    [v.node_iri(b, p) for b, p in zip(buckets, page_numbers, strict=True)],
-                    pa.string(),
-                ),
-                "start": starts,
-                "count": lengths,
-                "immutable": pa.array(immutable, pa.bool_()),
-                "root": pa.array(roots, pa.bool_()),
-            }
-        )
+            ).to_pylist()
+            for parent, r in zip(parents, rows_of, strict=True):
+                by_parent.setdefault(_key(*parent), []).append(r)
         node_rows = [
             NodeRow(b, p or 0, bool(f), json.dumps(by_parent.get(k, [])))
             for k, b, p, f in zip(keys, buckets, page_numbers, frozen, strict=True)
         ]
-        rendered = []
-        for fmt in self.formats:
-            bodies, etags = _ldesfrag.render_pages(
-                pages,
-                stream=s.url,
-                members=members.select(["id", "payload", "timestamp"]),
-                order=order,
-                relations=relations,
-                view_json=v.view.to_json(),
-                timestamp_path=s.timestamp_path,
-                version_of_path=s.settings["version_of_path"],
-                shape=s.settings["shape"],
-                format=fmt,
-            )
-            rendered += [
-                RenderedRow(n.bucket, n.page, fmt, body, tag, n.immutable)
-                for n, body, tag in zip(node_rows, bodies, etags, strict=True)
-            ]
         tx.put_nodes(v.id, node_rows)
-        tx.put_rendered(v.id, rendered)
-        staged: dict[str, pa.Table | None] = {}
+
+        # Rendered now: the bucket nodes and the pages that will not change again.
+        now = [
+            i for i, (p, f) in enumerate(zip(page_numbers, frozen, strict=True)) if p is None or f
+        ]
+        if now:
+            roots = [buckets[i] == "" and page_numbers[i] is None for i in now]
+            pick = pa.array(now, pa.uint32())
+            relations = [(j, r) for j, i in enumerate(now) for r in by_parent.get(keys[i], [])]
+            pages = pa.table(
+                {
+                    "node": pa.array(
+                        [v.node_iri(buckets[i], page_numbers[i]) for i in now], pa.string()
+                    ),
+                    "start": starts.take(pick),
+                    "count": lengths.take(pick),
+                    "immutable": pa.array(
+                        [bool(frozen[i]) and not r for i, r in zip(now, roots, strict=True)],
+                        pa.bool_(),
+                    ),
+                    "root": pa.array(roots, pa.bool_()),
+                }
+            )
+            relation_table = pa.Table.from_pylist(
+                [{"page": j, **r} for j, r in relations], schema=_RELATIONS
+            )
+            rendered = []
+            for fmt in self.formats:
+                bodies, etags = _ldesfrag.render_pages(
+                    pages,
+                    stream=s.url,
+                    members=members.select(["id", "payload", "timestamp"]),
+                    order=order,
+                    relations=relation_table,
+                    view_json=v.view.to_json(),
+                    timestamp_path=s.timestamp_path,
+                    version_of_path=s.settings["version_of_path"],
+                    shape=s.settings["shape"],
+                    format=fmt,
+                )
+                rendered += [
+                    RenderedRow(n.bucket, n.page, fmt, body, tag, n.immutable)
+                    for n, body, tag in zip((node_rows[i] for i in now), bodies, etags, strict=True)
+                ]
+            tx.put_rendered(v.id, rendered)
+
+        staged: dict[str, OpenPage | None] = {}
         for i, (key, page, f) in enumerate(zip(keys, page_numbers, frozen, strict=True)):
             if page is None:
                 continue
             if f:
                 staged[key] = None
             else:
-                start = starts[i].as_py()
-                staged[key] = members.take(order.slice(start, lengths[i].as_py()))
+                rows = members.take(order.slice(starts[i].as_py(), lengths[i].as_py()))
+                staged[key] = OpenPage(rows, by_parent.get(key, []))
         return staged
 
     # ---- fetch (any thread) -----------------------------------------------------------------
     def fetch(
         self, s: LiveStream, v: LiveView, bucket: str, page: int | None, fmt: str
     ) -> tuple[bytes, str, bool] | None:
-        """A node's (body, ETag, immutable) in ``fmt``, or None when there is no such node."""
+        """A node's (body, ETag, immutable) in ``fmt``, or None when there is no such node.
+
+        A mutable page is rendered from memory once per version and format (or from the
+        store when not held); the other nodes were rendered and stored by their commit."""
         key = page or 0
+        if page is not None:
+            held = v.open.get(_key(bucket, page))
+            if held is not None:
+                hit = held.rendered.get(fmt)
+                if hit is None:
+                    hit = held.rendered[fmt] = render_page(
+                        v.node_iri(bucket, page),
+                        stream=s.url,
+                        members=held.rows.select(["id", "payload", "timestamp"]),
+                        relations=held.relations,
+                        format=fmt,  # type: ignore[arg-type]
+                    )
+                return hit.body, hit.etag, False
         stored = self.store.rendered(v.id, bucket, key, self.formats[0])
-        if stored is None:
-            return None
-        if fmt == stored.format:
-            return stored.body, stored.etag, stored.immutable
-        if fmt in self.formats:
-            other = self.store.rendered(v.id, bucket, key, fmt)
-            if other is not None:
-                return other.body, other.etag, other.immutable
-        cache_key = (v.id, bucket, key, fmt, stored.etag)
-        hit = self._lazy.get(cache_key)
+        if stored is not None and (stored.immutable or page is None):
+            if fmt == stored.format:
+                return stored.body, stored.etag, stored.immutable
+            if fmt in self.formats:
+                other = self.store.rendered(v.id, bucket, key, fmt)
+                if other is not None:
+                    return other.body, other.etag, other.immutable
+        # A format not stored, or a mutable page not held (the pages of a view added since
+        # the start, pages let go): rendered from the store.
+        cache_key = (v.id, bucket, key, fmt, stored.etag) if stored is not None else None
+        hit = self._lazy.get(cache_key) if cache_key is not None else None
         if hit is None:
             found = self.store.node(s.id, v.id, bucket, key)
             if found is None:
@@ -917,8 +989,10 @@ class Engine:
             hit = render_node(
                 s, v, bucket, page, node.immutable, json.loads(node.relations), members, fmt
             )
-            self._lazy.put(cache_key, hit)
-        return hit.body, hit.etag, stored.immutable
+            if cache_key is not None and (node.immutable or page is None):
+                self._lazy.put(cache_key, hit)
+            return hit.body, hit.etag, node.immutable
+        return hit.body, hit.etag, stored is not None and stored.immutable
 
 
 def _relabel(payload: str, n: int) -> str:
