@@ -862,7 +862,8 @@ class Engine:
             else:
                 rows = held.rows
             sources.append(rows)
-        members = pa.concat_tables(sources)
+        # One chunk: each held page is taken from it (a take from many chunks joins them first).
+        members = pa.concat_tables(sources).combine_chunks()
         want = pa.array(keys, pa.string())
         order, starts, lengths = (
             pa.array(a) for a in _ldesfrag.page_rows(members.select(["key", "seq"]), want)
