@@ -72,7 +72,7 @@ _BACKFILL_CHUNK = 5_000
 _MIN_COMPACT_BYTES = 1 << 20
 #: Members of mutable pages held in memory per view: beyond it, the pages changed least
 #: recently are let go (and read back from the store when they change again).
-OPEN_ROWS = 200_000
+OPEN_ROWS = 100_000
 
 
 # ---- the fragmenter's persistence: these two functions only ---------------------------------
