@@ -552,3 +552,30 @@ def test_pages_rendered_from_memory_are_the_pages_of_the_store(tmp_path, monkeyp
         assert_pages_as_stored(c)
         assert c.post(f"{ADMIN}/observations/close").status_code == 200
         assert_pages_as_stored(c)
+
+
+def test_a_failed_commit_leaves_the_open_pages_as_committed(tmp_path, monkeypatch):
+    import sqlite3
+
+    from ldesfrag.server import sqlite as backend
+
+    real = backend._Tx.put_nodes
+    calls = []
+
+    def flaky(self, view_id, rows):
+        calls.append(view_id)
+        if len(calls) == 2:  # the second view of one commit: the first view's pages are staged
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, view_id, rows)
+
+    with make_client(tmp_path) as c:
+        assert c.post(ADMIN, content=stream_config(page=7), headers=TURTLE).status_code == 201
+        post_members(c, 0, 10)
+        monkeypatch.setattr(backend._Tx, "put_nodes", flaky)
+        post_members(c, 10, 5)  # the batch fails, the request alone is committed again
+        assert len(calls) == 4
+        post_members(c, 15, 3)
+        for view in ("by-time", "by-tile"):
+            members, _ = walk(c, f"{BASE}observations/{view}")
+            assert members == {member_iri(i) for i in range(18)}
+        assert_pages_as_stored(c)
