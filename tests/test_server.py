@@ -518,3 +518,80 @@ def test_a_store_is_served_only_under_the_base_url_its_pages_name(store_url):
         pass
     with make_client(store_url) as c:  # the right one still serves
         assert walk(c, f"{BASE}observations/by-time")[0] == {member_iri(i) for i in range(3)}
+
+
+def assert_pages_as_stored(c) -> None:
+    """Every node served (rendered at commit, or from the members held in memory when fetched)
+    is the very body rendered from the store's rows."""
+    import json
+
+    from ldesfrag import parse_node_url
+    from ldesfrag.server.engine import render_node
+
+    engine = c.app.state.engine
+    s = engine.streams["observations"]
+    for v in s.views.values():
+        _, nodes = walk(c, v.url)
+        for url, (_, r) in nodes.items():
+            bucket, page = parse_node_url(v.url, url, "query")
+            node, members = engine.store.node(s.id, v.id, bucket, page or 0)
+            again = render_node(
+                s, v, bucket, page, node.immutable, json.loads(node.relations), members, "turtle"
+            )
+            assert r.content == again.body, url
+            assert r.headers["etag"] == again.etag
+
+
+@pytest.mark.parametrize("open_rows", [None, 3])
+def test_pages_rendered_from_memory_are_the_pages_of_the_store(store_url, monkeypatch, open_rows):
+    import ldesfrag.server.engine as engine
+
+    if open_rows is not None:  # most changed pages are read back from the store
+        monkeypatch.setattr(engine, "OPEN_ROWS", open_rows)
+    with make_client(store_url) as c:
+        assert c.post(ADMIN, content=stream_config(page=7), headers=TURTLE).status_code == 201
+        start = 0
+        for n in (1, 1, 9, 2, 30, 1, 14):
+            post_members(c, start, n)
+            start += n
+            assert_pages_as_stored(c)  # each commit's version of an open page, not a cached one
+    with make_client(store_url) as c:  # restarted: the open pages are read again
+        held = [v.open.rows for v in c.app.state.engine.streams["observations"].views.values()]
+        if store_url.startswith("postgresql"):  # shared: nothing held, all read back
+            assert held == [0, 0]
+        else:
+            assert all(held) if open_rows is None else max(held) <= 3
+        assert_pages_as_stored(c)
+        for n in (3, 1, 20):
+            post_members(c, start, n)
+            start += n
+        assert_pages_as_stored(c)
+        assert c.post(f"{ADMIN}/observations/close").status_code == 200
+        assert_pages_as_stored(c)
+
+
+def test_a_failed_commit_leaves_the_open_pages_as_committed(tmp_path, monkeypatch):
+    import sqlite3
+
+    from ldesfrag.server import sqlite as backend
+
+    real = backend._Tx.put_nodes
+    calls = []
+
+    def flaky(self, view_id, rows):
+        calls.append(view_id)
+        if len(calls) == 2:  # the second view of one commit: the first view's pages are staged
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, view_id, rows)
+
+    with make_client(f"sqlite:///{tmp_path}/ldes.db") as c:
+        assert c.post(ADMIN, content=stream_config(page=7), headers=TURTLE).status_code == 201
+        post_members(c, 0, 10)
+        monkeypatch.setattr(backend._Tx, "put_nodes", flaky)
+        post_members(c, 10, 5)  # the batch fails, the request alone is committed again
+        assert len(calls) == 4
+        post_members(c, 15, 3)
+        for view in ("by-time", "by-tile"):
+            members, _ = walk(c, f"{BASE}observations/{view}")
+            assert members == {member_iri(i) for i in range(18)}
+        assert_pages_as_stored(c)

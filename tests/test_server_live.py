@@ -29,7 +29,7 @@ from rdflib import URIRef
 from test_interop import CLIENT, block_members
 from test_server import ADMIN, TREE, stream_config
 
-from ldesfrag.server import create_app, open_store
+from ldesfrag.server import create_app, listen, open_store
 
 WAIT = 60.0  # seconds: the bound of every wait for a server
 
@@ -38,7 +38,7 @@ WAIT = 60.0  # seconds: the bound of every wait for a server
 def running(store: str, base_url: str | None = None, **kwargs) -> Iterator[str]:
     """A live server on the store at URL ``store``, on 127.0.0.1 (port 0) in this process;
     yields its URL."""
-    sock = socket.create_server(("127.0.0.1", 0))
+    sock = listen("127.0.0.1", 0)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
     app = create_app(open_store(store), base_url or url, **kwargs)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
@@ -257,3 +257,28 @@ def test_a_killed_server_restarts_with_every_acknowledged_member(tmp_path, store
         assert any(len(v) > 3 for v in numbers.values())
         for bucket, v in numbers.items():
             assert sorted(v) == list(range(1, len(v) + 1)), bucket
+
+
+def test_accepted_connections_send_without_delay():
+    """asyncio (so uvicorn) sets TCP_NODELAY on the connections of a `listen` socket: a
+    response written in two parts is not held back for the client's delayed ACK."""
+    import asyncio
+
+    async def accepted_nodelay() -> int:
+        got: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Protocol(asyncio.Protocol):
+            def connection_made(self, transport):
+                sock = transport.get_extra_info("socket")
+                got.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        sock = listen("127.0.0.1", 0)
+        server = await asyncio.get_running_loop().create_server(Protocol, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            value = await asyncio.wait_for(got, WAIT)
+            writer.close()
+        return value
+
+    assert asyncio.run(accepted_nodelay()) != 0

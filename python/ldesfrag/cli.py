@@ -460,12 +460,10 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def server(args: argparse.Namespace) -> int:
-    import socket
-
     try:
         import uvicorn
 
-        from ldesfrag.server import create_app, open_store
+        from ldesfrag.server import create_app, listen, open_store
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise SystemExit(
             f"ldesfrag server needs the server extra ({e.name} is missing): "
@@ -492,7 +490,7 @@ def server(args: argparse.Namespace) -> int:
         mqtt = MqttConfig(host, mqtt_port, topics, format=args.mqtt_format)
     store = open_store(args.store or "sqlite:///ldesfrag-server.db")
     # Bound first, so that port 0 names the port really served (for the base URL).
-    sock = socket.create_server((args.host, args.port))
+    sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     base_url = args.base_url or f"http://{shown}:{port}/"

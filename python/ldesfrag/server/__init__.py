@@ -17,7 +17,7 @@ Retention (``ldesfrag.server.retention``) drops the expired pages of views with 
 Needs the ``server`` extra (Starlette, uvicorn, rdflib, pyarrow, paho-mqtt, psycopg).
 """
 
-from ldesfrag.server.app import DEFAULT_MAX_BODY, create_app, negotiate
+from ldesfrag.server.app import DEFAULT_MAX_BODY, create_app, listen, negotiate
 from ldesfrag.server.config import ConfigError, StreamConfig, ViewConfig, parse_stream, parse_view
 from ldesfrag.server.engine import Engine, IngestError
 from ldesfrag.server.mqtt import MqttConfig
@@ -39,6 +39,7 @@ __all__ = [
     "Transaction",
     "ViewConfig",
     "create_app",
+    "listen",
     "negotiate",
     "open_store",
     "parse_stream",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +26,7 @@ from ldesfrag.server.mqtt import MqttConfig, MqttSubscriber
 from ldesfrag.server.retention import retention_loop
 from ldesfrag.server.store import Store, StoreBusy, StoreError
 
-__all__ = ["DEFAULT_MAX_BODY", "create_app", "negotiate"]
+__all__ = ["DEFAULT_MAX_BODY", "create_app", "listen", "negotiate"]
 
 log = logging.getLogger("ldesfrag.server")
 #: The largest request body taken (ingest and admin), in bytes; larger ones are answered 413.
@@ -74,6 +75,18 @@ def negotiate(accept: str | None) -> RdfFormat | None:
         if best is None or rank[:3] > best[:3]:
             best = rank
     return None if best is None else best[3]
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket for uvicorn (``Server.run(sockets=[…])``), bound before the app
+    is made so that port 0 names the port really served.
+
+    ``socket.create_server`` makes a socket of protocol 0, and asyncio sets ``TCP_NODELAY`` on
+    the connections it accepts only when the protocol is ``IPPROTO_TCP``: without it, every
+    keep-alive response (headers and body written apart) waits for the client's delayed ACK,
+    about 40 ms."""
+    sock = socket.create_server((host, port))
+    return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
 
 
 def _ingest_format(content_type: str | None) -> RdfFormat | None:

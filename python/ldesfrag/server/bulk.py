@@ -335,7 +335,7 @@ class _Loader:
         urls: dict[tuple[str, int | None], str],
     ) -> None:
         """The nodes the view's fragmenter changed, rendered at once: the same node rows and
-        bodies as ``Engine._render_changes`` writes one by one."""
+        stored bodies as ``Engine._render_changes`` writes."""
         s = self.s
         nodes, rels = (pa.table(t) for t in v.fragmenter.changes())
         keys = node_key(pa, pc, nodes["bucket"], nodes["page"]).to_pylist()
@@ -416,9 +416,12 @@ class _Loader:
                 shape=s.settings["shape"],
                 format=fmt,
             )
+            # As the server stores them: bucket nodes and immutable pages (a mutable page is
+            # rendered when fetched, from its rows).
             rendered += [
                 RenderedRow(r.bucket, r.page, fmt, body, tag, r.immutable)
                 for r, body, tag in zip(node_rows, bodies, etags, strict=True)
+                if r.immutable or r.page == 0
             ]
         tx.put_nodes(v.id, node_rows)
         tx.put_rendered(v.id, rendered)

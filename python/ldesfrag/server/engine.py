@@ -4,7 +4,8 @@ Every write runs in one writer thread (a one-thread pool): admin changes, and in
 Ingest bodies are parsed in the request's own thread; the parsed members wait in an asyncio
 queue, and the writer task takes everything queued at once — the requests that arrived while the
 previous commit ran — as one batch: one duplicate check, one ``assign`` per view, one rendering
-of the changed nodes and one transaction. So a commit's cost is shared by the requests it
+of the changed bucket nodes and newly immutable pages (mutable pages are held in memory and
+rendered when fetched) and one transaction. So a commit's cost is shared by the requests it
 carries, and throughput grows with concurrency. A request is answered once its transaction has
 committed (a 2xx is durable). When a batch's commit fails, its fragmenters are restored from the
 store and each request is committed alone, so one request cannot fail another.
@@ -27,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from arro3.core import Table
 
+from ldesfrag import _ldesfrag
 from ldesfrag._fragmenter import Fragmenter
 from ldesfrag._rdf import CreateVersions, MemberReader, describe_problem
 from ldesfrag._render import RenderedPage, render_page
@@ -69,6 +71,9 @@ _SHOWN = 100
 _BACKFILL_CHUNK = 5_000
 #: Journal bytes below which a view's fragmenter is never saved whole again.
 _MIN_COMPACT_BYTES = 1 << 20
+#: Members of mutable pages held in memory per view: beyond it, the pages changed least
+#: recently are let go (and read back from the store when they change again).
+OPEN_ROWS = 100_000
 
 
 # ---- the fragmenter's persistence: these two functions only ---------------------------------
@@ -114,6 +119,17 @@ class LiveView:
     #: Bytes of the fragmenter's saved base state and of the journal entries after it.
     base_bytes: int = 0
     journal_bytes: int = 0
+    open: OpenPages = field(default_factory=lambda: OpenPages(OPEN_ROWS))
+    #: Relation targets' IRIs by (bucket, page): most are linked to again and again.
+    iris: dict[tuple[str, int | None], str] = field(default_factory=dict)
+
+    def node_iri(self, bucket: str, page: int | None) -> str:
+        iri = self.iris.get((bucket, page))
+        if iri is None:
+            if len(self.iris) >= OPEN_ROWS:
+                self.iris.clear()
+            iri = self.iris[(bucket, page)] = node_url(self.url, bucket, page, "query")
+        return iri
 
 
 @dataclass
@@ -259,6 +275,101 @@ def render_node(
     )
 
 
+#: A page's members as held and rendered: ``key`` (bucket and page joined by a newline, the
+#: page 0 for a bucket's own node), ``seq`` (arrival), ``id``, ``payload`` and ``timestamp``
+#: (as stored).
+_ROWS = pa.schema(
+    [
+        ("key", pa.string()),
+        ("seq", pa.uint64()),
+        ("id", pa.string()),
+        ("payload", pa.string()),
+        ("timestamp", pa.string()),
+    ]
+)
+
+
+#: The relations of ``render_pages``: ``page``, the row of the node they start from.
+_RELATIONS = pa.schema(
+    [
+        ("page", pa.uint32()),
+        ("type", pa.string()),
+        ("node", pa.string()),
+        ("path", pa.string()),
+        ("value", pa.string()),
+        ("datatype", pa.string()),
+    ]
+)
+#: (A Python string argument costs pyarrow a failed import per call.)
+_NL = pa.scalar("\n")
+
+
+def _key(bucket: str, page: int | None) -> str:
+    return f"{bucket}\n{page or 0}"
+
+
+def _rows(key: str, members: list[MemberRow]) -> pa.Table:
+    return pa.table(
+        {
+            "key": pa.array([key] * len(members), pa.string()),
+            "seq": pa.array([m.seq for m in members], pa.uint64()),
+            "id": pa.array([m.iri for m in members], pa.string()),
+            "payload": pa.array([m.payload for m in members], pa.string()),
+            "timestamp": pa.array([m.timestamp for m in members], pa.string()),
+        },
+        schema=_ROWS,
+    )
+
+
+@dataclass(frozen=True)
+class OpenPage:
+    """A mutable page as last committed: its members (``_ROWS``, in arrival order) and its
+    relations (``{type, node, path, value, datatype}``)."""
+
+    rows: pa.Table
+    relations: list[dict[str, Any]]
+    #: Its renderings by format, made when first fetched (dropped with this version).
+    rendered: dict[str, RenderedPage] = field(default_factory=dict)
+
+
+class OpenPages:
+    """A view's mutable pages as committed, by page key. A commit renders a page only once it
+    is immutable (then stored); a mutable one is rendered when fetched, from here, once per
+    commit that changed it. So a member costs its commit O(change), not a rendering (and a
+    write) of its whole page.
+
+    Filled by commits and at start (from the store, up to ``limit`` rows); a page not held is
+    read from the store when it changes (or is fetched). Pages are let go when they become
+    immutable, and the least recently changed ones when more than ``limit`` rows are held.
+    Changed only after a commit (:meth:`apply`), so a failed one leaves it as it was; read by
+    fetches in other threads (each entry is replaced whole).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pages: OrderedDict[str, OpenPage] = OrderedDict()
+        self.rows = 0
+
+    def get(self, key: str, count: int | None = None) -> OpenPage | None:
+        """The page as held (and holding ``count`` members when given), or None."""
+        held = self.pages.get(key)
+        if held is None or (count is not None and held.rows.num_rows != count):
+            return None
+        return held
+
+    def apply(self, staged: dict[str, OpenPage | None]) -> None:
+        """Holds each staged page (None: lets it go)."""
+        for key, page in staged.items():
+            old = self.pages.pop(key, None)
+            if old is not None:
+                self.rows -= old.rows.num_rows
+            if page is not None:
+                self.pages[key] = page
+                self.rows += page.rows.num_rows
+        while self.rows > self.limit and self.pages:
+            self.rows -= self.pages.popitem(last=False)[1].rows.num_rows
+
+
 class _LazyCache:
     """Renderings in the formats not stored, by (view, node, format, stored ETag)."""
 
@@ -291,8 +402,10 @@ class _Pending:
 class Engine:
     """The live streams of one store, served under ``base_url``.
 
-    ``formats``: the formats rendered and stored at each commit (a GET in one of them is a key
-    lookup); the others are rendered on the first GET of each node version and kept in memory.
+    ``formats``: the formats the bucket nodes and immutable pages are rendered in and stored
+    at their commit (a GET in one of them is a key lookup); the others are rendered on the
+    first GET of each node version and kept in memory. Mutable pages are rendered on their
+    first GET after each change, from memory (:class:`OpenPages`).
     """
 
     def __init__(
@@ -373,9 +486,13 @@ class Engine:
             for vr in rec.views:
                 view = View.from_json(vr.view_json)
                 f, base, journal = load_fragmenter(self.store, vr.id, extraction_view(view))
-                s.views[vr.name] = LiveView(
+                v = LiveView(
                     vr.id, vr.name, vr.config, view, f, self._url(s, vr.name), base, journal
                 )
+                if self.store.shared:
+                    v.open.limit = 0
+                self._hold_open_pages(s, v)
+                s.views[vr.name] = v
             if rec.name in old:  # a body parsed for the views before is parsed again
                 s.generation = old[rec.name].generation + 1
             s.views_changed()
@@ -399,6 +516,26 @@ class Engine:
             return now
         self.store.release()  # deleted and made again: the new one
         return self._claim(now)
+
+    def _hold_open_pages(self, s: LiveStream, v: LiveView) -> None:
+        """Holds the view's mutable pages as stored, up to the view's bound (the others are
+        read from the store when they change or are fetched)."""
+        pages = pa.table(v.fragmenter.pages())
+        pages = pages.filter(pc.invert(pages["immutable"]))
+        staged: dict[str, OpenPage | None] = {}
+        rows = 0
+        for bucket, page, count in zip(
+            *(pages[c].to_pylist() for c in ("bucket", "page", "members")), strict=True
+        ):
+            if rows + count > v.open.limit:
+                break
+            found = self.store.node(s.id, v.id, bucket, page)
+            if found is None or len(found[1]) != count:
+                continue
+            key = _key(bucket, page)
+            staged[key] = OpenPage(_rows(key, found[1]), json.loads(found[0].relations))
+            rows += count
+        v.open.apply(staged)
 
     def _url(self, s: LiveStream, view: str) -> str:
         return f"{s.url}/{view}"
@@ -434,17 +571,20 @@ class Engine:
         s = self._stream(name)
         if s.closed:
             return
+        staged = {}
         try:
             with self.store.transaction() as tx:
                 tx.close_stream(s.id)
                 for v in s.views.values():
                     v.fragmenter.close()
-                    self._render_changes(tx, s, v)
+                    staged[v.name] = self._render_changes(tx, s, v)
                     save_fragmenter(tx, v)
         except BaseException:
             self._reload(s)
             raise
         s.closed = True
+        for v in s.views.values():
+            v.open.apply(staged[v.name])
 
     def drop_pages(self, stream: str, through: dict[str, list[tuple[str, int]]]) -> int:
         """Retention (``ldesfrag.server.retention``): drops, for each view, its pages through
@@ -503,11 +643,14 @@ class Engine:
         vid = tx.create_view(s.id, config.name, config.turtle, config.view.to_json())
         f = Fragmenter(extraction_view(config.view))
         v = LiveView(vid, config.name, config.turtle, config.view, f, self._url(s, config.name))
+        if self.store.shared:
+            v.open.limit = 0
         if s.next_seq:
             self._backfill(tx, s, v)
         if s.closed:
             f.close()
-        self._render_changes(tx, s, v)
+        # Held at once: the view is new, so it is used only once this transaction commits.
+        v.open.apply(self._render_changes(tx, s, v))
         save_fragmenter(tx, v, whole=True)
         s.views[config.name] = v
         return v
@@ -692,12 +835,11 @@ class Engine:
         ids = table["id"].to_pylist()
         payloads = table["payload"].to_pylist()
         stamps = (
-            pc.cast(table["timestamp"], pa.string()).to_pylist()
+            pc.cast(table["timestamp"], pa.string())
             if "timestamp" in table.column_names
-            else [None] * len(ids)
+            else pa.nulls(table.num_rows, pa.string())
         )
-        # The request of each row, for its report.
-        owner = [i for i, n in enumerate(sizes) for _ in range(n)]
+        staged: dict[str, dict[str, OpenPage | None]] = {}
         try:
             with self.store.transaction() as tx:
                 tx.add_members(
@@ -705,88 +847,224 @@ class Engine:
                     [
                         MemberRow(base + i, iri, payload, ts)
                         for i, (iri, payload, ts) in enumerate(
-                            zip(ids, payloads, stamps, strict=True)
+                            zip(ids, payloads, stamps.to_pylist(), strict=True)
                         )
                     ],
                 )
                 for v in s.views.values():
                     got = v.fragmenter.assign_with_report(table)
-                    assigned = pa.table(got.assigned).to_pydict()
+                    assigned = pa.table(got.assigned)
+                    rows = assigned["row"]
+                    seqs = pc.add(rows, pa.scalar(base, pa.uint64()))
                     tx.add_assignments(
                         v.id,
-                        [
-                            (b, p, base + r)
-                            for r, b, p in zip(
-                                assigned["row"], assigned["bucket"], assigned["page"], strict=True
+                        list(
+                            zip(
+                                assigned["bucket"].to_pylist(),
+                                assigned["page"].to_pylist(),
+                                seqs.to_pylist(),
+                                strict=True,
                             )
-                        ],
+                        ),
                     )
-                    for row in pa.table(got.invalid).to_pylist():
-                        report = reports[owner[row["row"]]]
-                        unknown = report.setdefault("unknown_buckets", [])
-                        report["unknown_bucket_count"] = report.get("unknown_bucket_count", 0) + 1
-                        if len(unknown) < _SHOWN:
-                            unknown.append(
-                                {
-                                    "member": ids[row["row"]],
-                                    "view": v.name,
-                                    # The column is named "{kind} {path}" (extraction_view).
-                                    "path": row["column"].partition(" ")[2],
-                                    "reason": row["reason"],
-                                }
-                            )
-                    self._render_changes(tx, s, v)
+                    if got.invalid.num_rows:
+                        self._report_invalid(v, got.invalid, ids, reports, sizes)
+                    new = pa.table(
+                        {
+                            "key": pc.binary_join_element_wise(
+                                assigned["bucket"], pc.cast(assigned["page"], pa.string()), _NL
+                            ),
+                            "seq": seqs,
+                            "id": pc.take(table["id"], rows),
+                            "payload": pc.take(table["payload"], rows),
+                            "timestamp": pc.take(stamps, rows),
+                        },
+                        schema=_ROWS,
+                    )
+                    staged[v.name] = self._render_changes(tx, s, v, new)
                     save_fragmenter(tx, v)
         except BaseException:
             self._reload(s)
             raise
         s.next_seq = base + len(ids)
+        for v in s.views.values():
+            v.open.apply(staged[v.name])
 
-    def _render_changes(self, tx: Transaction, s: LiveStream, v: LiveView) -> None:
-        """Renders and stores the nodes the view's fragmenter changed."""
-        nodes, rels = (pa.table(t).to_pylist() for t in v.fragmenter.changes())
-        by_parent: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        for r in rels:
-            by_parent.setdefault((r["parent"], r["parent_page"] or 0), []).append(
+    @staticmethod
+    def _report_invalid(
+        v: LiveView, invalid: Any, ids: list[str], reports: list[dict[str, Any]], sizes: list[int]
+    ) -> None:
+        """Adds the members a view could not place to their requests' reports."""
+        owner = [i for i, n in enumerate(sizes) for _ in range(n)]  # the request of each row
+        for row in pa.table(invalid).to_pylist():
+            report = reports[owner[row["row"]]]
+            unknown = report.setdefault("unknown_buckets", [])
+            report["unknown_bucket_count"] = report.get("unknown_bucket_count", 0) + 1
+            if len(unknown) < _SHOWN:
+                unknown.append(
+                    {
+                        "member": ids[row["row"]],
+                        "view": v.name,
+                        # The column is named "{kind} {path}" (extraction_view).
+                        "path": row["column"].partition(" ")[2],
+                        "reason": row["reason"],
+                    }
+                )
+
+    def _render_changes(
+        self, tx: Transaction, s: LiveStream, v: LiveView, new: pa.Table | None = None
+    ) -> dict[str, OpenPage | None]:
+        """Stores the nodes the view's fragmenter changed: each node's relations; the bodies of
+        the bucket nodes and of the pages that became immutable, rendered in one native call
+        per format. ``new``: the rows this commit assigned (``_ROWS``). A page is rendered
+        from its rows held in memory and its new ones (read from the store when not held).
+        Returns the mutable pages to hold once the transaction commits (rendered when
+        fetched) and the immutable ones to let go."""
+        nodes, rels = (pa.table(t) for t in v.fragmenter.changes())
+        if not nodes.num_rows:
+            return {}
+        buckets = nodes["bucket"].to_pylist()
+        page_numbers = nodes["page"].to_pylist()
+        counts = nodes["members"].to_pylist()
+        frozen = nodes["immutable"].to_pylist()
+        keys = [_key(b, p) for b, p in zip(buckets, page_numbers, strict=True)]
+        new_rows = new if new is not None else _ROWS.empty_table()
+        fresh: dict[str, int] = {}
+        if new_rows.num_rows:
+            for k in pc.value_counts(new_rows["key"]).to_pylist():
+                fresh[k["values"]] = k["counts"]
+        sources = [new_rows]
+        for key, bucket, page, count in zip(keys, buckets, page_numbers, counts, strict=True):
+            before = count - fresh.get(key, 0)
+            if page is None or before <= 0:
+                continue
+            held = v.open.get(key, before)
+            if held is None:  # not held (or not as counted): read back, with the new rows
+                rows = _rows(key, tx.node_members(s.id, v.id, bucket, page))
+                sources[0] = sources[0].filter(pc.not_equal(sources[0]["key"], key))
+            else:
+                rows = held.rows
+            sources.append(rows)
+        # One chunk: each held page is taken from it (a take from many chunks joins them first).
+        members = pa.concat_tables(sources).combine_chunks()
+        want = pa.array(keys, pa.string())
+        order, starts, lengths = (
+            pa.array(a) for a in _ldesfrag.page_rows(members.select(["key", "seq"]), want)
+        )
+
+        # Each node's relations, the targets named by their IRIs.
+        by_parent: dict[str, list[dict[str, Any]]] = {}
+        if rels.num_rows:
+            parents = zip(rels["parent"].to_pylist(), rels["parent_page"].to_pylist(), strict=True)
+            children = zip(rels["child"].to_pylist(), rels["child_page"].to_pylist(), strict=True)
+            targets = pa.array([v.node_iri(*c) for c in children], pa.string())
+            rows_of = pa.table(
                 {
-                    "type": r["type"],
-                    "node": node_url(v.url, r["child"], r["child_page"], "query"),
-                    "path": r["path"],
-                    "value": r["value"],
-                    "datatype": r["datatype"],
+                    "type": rels["type"],
+                    "node": targets,
+                    "path": rels["path"],
+                    "value": rels["value"],
+                    "datatype": rels["datatype"],
+                }
+            ).to_pylist()
+            for parent, r in zip(parents, rows_of, strict=True):
+                by_parent.setdefault(_key(*parent), []).append(r)
+        node_rows = [
+            NodeRow(b, p or 0, bool(f), json.dumps(by_parent.get(k, [])))
+            for k, b, p, f in zip(keys, buckets, page_numbers, frozen, strict=True)
+        ]
+        tx.put_nodes(v.id, node_rows)
+
+        # Rendered now: the bucket nodes and the pages that will not change again.
+        now = [
+            i for i, (p, f) in enumerate(zip(page_numbers, frozen, strict=True)) if p is None or f
+        ]
+        if now:
+            roots = [buckets[i] == "" and page_numbers[i] is None for i in now]
+            pick = pa.array(now, pa.uint32())
+            relations = [(j, r) for j, i in enumerate(now) for r in by_parent.get(keys[i], [])]
+            pages = pa.table(
+                {
+                    "node": pa.array(
+                        [v.node_iri(buckets[i], page_numbers[i]) for i in now], pa.string()
+                    ),
+                    "start": starts.take(pick),
+                    "count": lengths.take(pick),
+                    "immutable": pa.array(
+                        [bool(frozen[i]) and not r for i, r in zip(now, roots, strict=True)],
+                        pa.bool_(),
+                    ),
+                    "root": pa.array(roots, pa.bool_()),
                 }
             )
-        node_rows, rendered = [], []
-        for n in nodes:
-            bucket, page = n["bucket"], n["page"]
-            key = page or 0
-            relations = by_parent.get((bucket, key), [])
-            immutable = bool(n["immutable"])
-            node_rows.append(NodeRow(bucket, key, immutable, json.dumps(relations)))
-            members = tx.node_members(s.id, v.id, bucket, key) if page is not None else []
+            relation_table = pa.Table.from_pylist(
+                [{"page": j, **r} for j, r in relations], schema=_RELATIONS
+            )
+            rendered = []
             for fmt in self.formats:
-                out = render_node(s, v, bucket, page, immutable, relations, members, fmt)
-                rendered.append(RenderedRow(bucket, key, fmt, out.body, out.etag, immutable))
-        tx.put_nodes(v.id, node_rows)
-        tx.put_rendered(v.id, rendered)
+                bodies, etags = _ldesfrag.render_pages(
+                    pages,
+                    stream=s.url,
+                    members=members.select(["id", "payload", "timestamp"]),
+                    order=order,
+                    relations=relation_table,
+                    view_json=v.view.to_json(),
+                    timestamp_path=s.timestamp_path,
+                    version_of_path=s.settings["version_of_path"],
+                    shape=s.settings["shape"],
+                    format=fmt,
+                )
+                rendered += [
+                    RenderedRow(n.bucket, n.page, fmt, body, tag, n.immutable)
+                    for n, body, tag in zip((node_rows[i] for i in now), bodies, etags, strict=True)
+                ]
+            tx.put_rendered(v.id, rendered)
+
+        staged: dict[str, OpenPage | None] = {}
+        for i, (key, page, f) in enumerate(zip(keys, page_numbers, frozen, strict=True)):
+            if page is None:
+                continue
+            if f:
+                staged[key] = None
+            else:
+                rows = members.take(order.slice(starts[i].as_py(), lengths[i].as_py()))
+                staged[key] = OpenPage(rows, by_parent.get(key, []))
+        return staged
 
     # ---- fetch (any thread) -----------------------------------------------------------------
     def fetch(
         self, s: LiveStream, v: LiveView, bucket: str, page: int | None, fmt: str
     ) -> tuple[bytes, str, bool] | None:
-        """A node's (body, ETag, immutable) in ``fmt``, or None when there is no such node."""
+        """A node's (body, ETag, immutable) in ``fmt``, or None when there is no such node.
+
+        A mutable page is rendered from memory once per version and format (or from the
+        store when not held); the other nodes were rendered and stored by their commit."""
         key = page or 0
+        if page is not None:
+            held = v.open.get(_key(bucket, page))
+            if held is not None:
+                hit = held.rendered.get(fmt)
+                if hit is None:
+                    hit = held.rendered[fmt] = render_page(
+                        v.node_iri(bucket, page),
+                        stream=s.url,
+                        members=held.rows.select(["id", "payload", "timestamp"]),
+                        relations=held.relations,
+                        format=fmt,  # type: ignore[arg-type]
+                    )
+                return hit.body, hit.etag, False
         stored = self.store.rendered(v.id, bucket, key, self.formats[0])
-        if stored is None:
-            return None
-        if fmt == stored.format:
-            return stored.body, stored.etag, stored.immutable
-        if fmt in self.formats:
-            other = self.store.rendered(v.id, bucket, key, fmt)
-            if other is not None:
-                return other.body, other.etag, other.immutable
-        cache_key = (v.id, bucket, key, fmt, stored.etag)
-        hit = self._lazy.get(cache_key)
+        if stored is not None and (stored.immutable or page is None):
+            if fmt == stored.format:
+                return stored.body, stored.etag, stored.immutable
+            if fmt in self.formats:
+                other = self.store.rendered(v.id, bucket, key, fmt)
+                if other is not None:
+                    return other.body, other.etag, other.immutable
+        # A format not stored, or a mutable page not held (the pages of a view added since
+        # the start, pages let go): rendered from the store.
+        cache_key = (v.id, bucket, key, fmt, stored.etag) if stored is not None else None
+        hit = self._lazy.get(cache_key) if cache_key is not None else None
         if hit is None:
             found = self.store.node(s.id, v.id, bucket, key)
             if found is None:
@@ -795,8 +1073,10 @@ class Engine:
             hit = render_node(
                 s, v, bucket, page, node.immutable, json.loads(node.relations), members, fmt
             )
-            self._lazy.put(cache_key, hit)
-        return hit.body, hit.etag, stored.immutable
+            if cache_key is not None and (node.immutable or page is None):
+                self._lazy.put(cache_key, hit)
+            return hit.body, hit.etag, node.immutable
+        return hit.body, hit.etag, stored is not None and stored.immutable
 
 
 def _relabel(payload: str, n: int) -> str:

@@ -292,6 +292,8 @@ def _node_members(
 
 
 class PostgresStore(Store):
+    shared = True  # several server processes (docs/architecture.md, "Several processes")
+
     def __init__(self, url: str, *, lock_wait: float = LOCK_WAIT) -> None:
         self.url = url
         self.lock_wait = lock_wait

@@ -247,6 +247,8 @@ class SQLiteStore(Store):
         # Made by the first write; the engine writes from one thread only.
         if self._writer is None:
             self._writer = _connect(self.path)
+            # The unique index of the members' IRIs is probed and grown at random places.
+            self._writer.execute("PRAGMA cache_size = -65536")
         return self._writer
 
     @contextmanager

@@ -154,6 +154,10 @@ class Store(ABC):
     :meth:`known_iris` and :meth:`members` are called from the writer thread only;
     :meth:`rendered` and :meth:`node` from any thread."""
 
+    #: Whether other server processes may write to the store too: then a process holds no
+    #: open page in memory (another may change it) and reads every mutable page from the store.
+    shared = False
+
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Transaction]:
         """Commits when the block ends, rolls back when it raises."""
