@@ -33,6 +33,25 @@ def block_members(stdout: str) -> list[str]:
     return found
 
 
+def replicate(url: str, cwd: Path) -> list[str]:
+    """One run of the npm client from ``url`` to the end: the member IRIs it printed. One page
+    at a time: at its default concurrency ldes-client 0.3.0 loses members in about half of all
+    runs, exit 0 (a race in its page queue; docs/interop.md), on any server."""
+    if not CLIENT.exists():
+        pytest.fail(f"{CLIENT} is missing: run `npm ci` in interop/ (make test does)")
+    run = subprocess.run(
+        ["node", str(CLIENT), "--concurrent", "1", url],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "error" not in run.stderr.lower(), run.stderr[-3000:]
+    return block_members(run.stdout)
+
+
 def test_ldes_client_replicates_every_member(tmp_path):
     if not CLIENT.exists():
         pytest.fail(f"{CLIENT} is missing: run `npm ci` in interop/ (make test does)")
@@ -48,19 +67,7 @@ def test_ldes_client_replicates_every_member(tmp_path):
         assert summary.immutable_pages > 0
         assert summary.pages > 2 * summary.buckets  # several pages per bucket
         assert any(k.startswith("tile=unknown") for k in _buckets(site))
-        # One page at a time: at its default concurrency ldes-client 0.3.0 loses members in about
-        # half of all runs, exit 0 (a race in its page queue; docs/interop.md), on any server.
-        run = subprocess.run(
-            ["node", str(CLIENT), "--concurrent", "1", url],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            cwd=tmp_path,
-            check=False,
-        )
-        assert run.returncode == 0, run.stderr[-3000:]
-        assert "error" not in run.stderr.lower(), run.stderr[-3000:]
-        got = set(block_members(run.stdout))
+        got = set(replicate(url, tmp_path))
         assert got == expected, (sorted(got - expected)[:5], len(expected - got))
 
 

@@ -8,35 +8,17 @@ never ends.)"""
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ldes_data import member_iri, members_nt
-from test_interop import CLIENT, block_members
+from test_interop import replicate
 from test_server_live import create_stream, request, running
 
 CLIENTS, POSTS, EACH = 4, 20, 5
 
 
-def replicate(url: str, cwd) -> list[str]:
-    """One run of the npm client from the stream's first view, one page at a time
-    (docs/interop.md): the member IRIs it printed."""
-    run = subprocess.run(
-        ["node", str(CLIENT), "--concurrent", "1", url + "observations"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=cwd,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "error" not in run.stderr.lower(), run.stderr[-3000:]
-    return block_members(run.stdout)
-
-
 def test_concurrent_ingest_while_a_client_replicates(tmp_path, store_url):
-    assert CLIENT.exists(), f"{CLIENT} is missing: run `npm ci` in interop/ (make test does)"
     acknowledged: set[str] = set()
     lock = threading.Lock()
     with running(store_url) as url:
@@ -54,11 +36,11 @@ def test_concurrent_ingest_while_a_client_replicates(tmp_path, store_url):
 
         with ThreadPoolExecutor(CLIENTS + 1) as pool:
             posts = [pool.submit(post, c) for c in range(CLIENTS)]
-            during = pool.submit(replicate, url, tmp_path)
+            during = pool.submit(replicate, url + "observations", tmp_path)
             for p in posts:
                 p.result(timeout=600)
             during_load = during.result(timeout=600)
-        after_load = replicate(url, tmp_path)
+        after_load = replicate(url + "observations", tmp_path)
 
     assert len(acknowledged) == 30 + CLIENTS * POSTS * EACH
     for replica in (during_load, after_load):

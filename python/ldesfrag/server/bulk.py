@@ -38,8 +38,8 @@ from ldesfrag._urls import node_url
 from ldesfrag._view import PROV_GENERATED_AT_TIME, HierarchicalTime, View
 from ldesfrag.exceptions import LdesfragError
 from ldesfrag.server.config import StreamConfig, parse_stream
-from ldesfrag.server.engine import Engine, LiveStream, LiveView, save_fragmenter
-from ldesfrag.server.store import MemberRow, NodeRow, RenderedRow, Store, Transaction
+from ldesfrag.server.engine import Engine, LiveStream, LiveView, render_rows, save_fragmenter
+from ldesfrag.server.store import MemberRow, NodeRow, Store, Transaction
 
 __all__ = ["IGNORED", "BulkSummary", "bulk_load", "stream_config"]
 
@@ -402,27 +402,15 @@ class _Loader:
             NodeRow(b, p or 0, bool(f), json.dumps(by_parent.get(k, [])))
             for k, b, p, f in zip(keys, buckets, pages, flags, strict=True)
         ]
-        rendered: list[RenderedRow] = []
-        for fmt in self.engine.formats:
-            bodies, etags = _ldesfrag.render_pages(
-                page_table,
-                stream=s.url,
-                members=table.select(["id", "payload", "timestamp"]),
-                order=order,
-                relations=relations,
-                view_json=v.view.to_json(),
-                timestamp_path=s.timestamp_path,
-                version_of_path=s.settings["version_of_path"],
-                shape=s.settings["shape"],
-                format=fmt,
+        # As the server stores them: bucket nodes and immutable pages (a mutable page is
+        # rendered when fetched, from its rows).
+        rendered = [
+            r
+            for r in render_rows(
+                s, v, self.engine.formats, page_table, table, order, relations, node_rows
             )
-            # As the server stores them: bucket nodes and immutable pages (a mutable page is
-            # rendered when fetched, from its rows).
-            rendered += [
-                RenderedRow(r.bucket, r.page, fmt, body, tag, r.immutable)
-                for r, body, tag in zip(node_rows, bodies, etags, strict=True)
-                if r.immutable or r.page == 0
-            ]
+            if r.immutable or r.page == 0
+        ]
         tx.put_nodes(v.id, node_rows)
         tx.put_rendered(v.id, rendered)
         # Rows of immutable pages are dead; dropped from memory once they are the majority.

@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -240,6 +240,39 @@ def _read(
 
 
 # ---- rendering ----------------------------------------------------------------------------
+def render_rows(
+    s: LiveStream,
+    v: LiveView,
+    formats: Sequence[str],
+    pages: pa.Table,
+    members: pa.Table,
+    order: Any,
+    relations: pa.Table,
+    rows: Sequence[NodeRow],
+) -> list[RenderedRow]:
+    """The stored renderings of ``rows`` (one per row of ``pages``, as ``render_pages`` takes
+    them: each node's members by ``order``, its relations by ``page``), in every format."""
+    out: list[RenderedRow] = []
+    for fmt in formats:
+        bodies, etags = _ldesfrag.render_pages(
+            pages,
+            stream=s.url,
+            members=members.select(["id", "payload", "timestamp"]),
+            order=order,
+            relations=relations,
+            view_json=v.view.to_json(),
+            timestamp_path=s.timestamp_path,
+            version_of_path=s.settings["version_of_path"],
+            shape=s.settings["shape"],
+            format=fmt,
+        )
+        out += [
+            RenderedRow(n.bucket, n.page, fmt, body, tag, n.immutable)
+            for n, body, tag in zip(rows, bodies, etags, strict=True)
+        ]
+    return out
+
+
 def render_node(
     s: LiveStream,
     v: LiveView,
@@ -1000,24 +1033,8 @@ class Engine:
             relation_table = pa.Table.from_pylist(
                 [{"page": j, **r} for j, r in relations], schema=_RELATIONS
             )
-            rendered = []
-            for fmt in self.formats:
-                bodies, etags = _ldesfrag.render_pages(
-                    pages,
-                    stream=s.url,
-                    members=members.select(["id", "payload", "timestamp"]),
-                    order=order,
-                    relations=relation_table,
-                    view_json=v.view.to_json(),
-                    timestamp_path=s.timestamp_path,
-                    version_of_path=s.settings["version_of_path"],
-                    shape=s.settings["shape"],
-                    format=fmt,
-                )
-                rendered += [
-                    RenderedRow(n.bucket, n.page, fmt, body, tag, n.immutable)
-                    for n, body, tag in zip((node_rows[i] for i in now), bodies, etags, strict=True)
-                ]
+            rows = [node_rows[i] for i in now]
+            rendered = render_rows(s, v, self.formats, pages, members, order, relation_table, rows)
             tx.put_rendered(v.id, rendered)
 
         staged: dict[str, OpenPage | None] = {}
