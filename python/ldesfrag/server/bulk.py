@@ -38,7 +38,14 @@ from ldesfrag._urls import node_url
 from ldesfrag._view import PROV_GENERATED_AT_TIME, HierarchicalTime, View
 from ldesfrag.exceptions import LdesfragError
 from ldesfrag.server.config import StreamConfig, parse_stream
-from ldesfrag.server.engine import Engine, LiveStream, LiveView, render_rows, save_fragmenter
+from ldesfrag.server.engine import (
+    Engine,
+    LiveStream,
+    LiveView,
+    assign_batch,
+    render_rows,
+    save_fragmenter,
+)
 from ldesfrag.server.store import MemberRow, NodeRow, Store, Transaction
 
 __all__ = ["IGNORED", "BulkSummary", "bulk_load", "stream_config"]
@@ -294,21 +301,8 @@ class _Loader:
                     ],
                 )
                 for name, v in s.views.items():
-                    got = v.fragmenter.assign_with_report(table)
-                    assigned = pa.table(got.assigned)
+                    got, assigned, _ = assign_batch(tx, v, table, base)
                     rows = assigned["row"]
-                    seqs = pc.add(rows, pa.scalar(base, pa.uint64()))
-                    tx.add_assignments(
-                        v.id,
-                        list(
-                            zip(
-                                assigned["bucket"].to_pylist(),
-                                assigned["page"].to_pylist(),
-                                seqs.to_pylist(),
-                                strict=True,
-                            )
-                        ),
-                    )
                     invalid = pa.table(got.invalid)
                     for column, reason in zip(
                         invalid["column"].to_pylist(), invalid["reason"].to_pylist(), strict=True

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from arro3.core import Table
 
 from ldesfrag import _ldesfrag
-from ldesfrag._fragmenter import Fragmenter
+from ldesfrag._fragmenter import Assignment, Fragmenter
 from ldesfrag._rdf import CreateVersions, MemberReader, describe_problem
 from ldesfrag._render import RenderedPage, render_page
 from ldesfrag._urls import node_url
@@ -237,6 +237,29 @@ def _read(
                 table = table.append_column(name, got[name])
     assert table is not None
     return table, warnings
+
+
+def assign_batch(
+    tx: Transaction, v: LiveView, table: pa.Table, base: int
+) -> tuple[Assignment, pa.Table, pa.ChunkedArray]:
+    """Assigns a batch of members, the stream's numbers ``base`` on, in view ``v`` and adds the
+    assignment rows to ``tx``: the call's report, its assignments, and each one's member
+    number (ingest and the bulk load)."""
+    got = v.fragmenter.assign_with_report(table)
+    assigned = pa.table(got.assigned)
+    seqs = pc.add(assigned["row"], pa.scalar(base, pa.uint64()))
+    tx.add_assignments(
+        v.id,
+        list(
+            zip(
+                assigned["bucket"].to_pylist(),
+                assigned["page"].to_pylist(),
+                seqs.to_pylist(),
+                strict=True,
+            )
+        ),
+    )
+    return got, assigned, seqs
 
 
 # ---- rendering ----------------------------------------------------------------------------
@@ -885,21 +908,8 @@ class Engine:
                     ],
                 )
                 for v in s.views.values():
-                    got = v.fragmenter.assign_with_report(table)
-                    assigned = pa.table(got.assigned)
+                    got, assigned, seqs = assign_batch(tx, v, table, base)
                     rows = assigned["row"]
-                    seqs = pc.add(rows, pa.scalar(base, pa.uint64()))
-                    tx.add_assignments(
-                        v.id,
-                        list(
-                            zip(
-                                assigned["bucket"].to_pylist(),
-                                assigned["page"].to_pylist(),
-                                seqs.to_pylist(),
-                                strict=True,
-                            )
-                        ),
-                    )
                     if got.invalid.num_rows:
                         self._report_invalid(v, got.invalid, ids, reports, sizes)
                     new = pa.table(
