@@ -21,7 +21,7 @@ from ldesfrag._render import cache_control, etag, if_none_match, render_page
 from ldesfrag._urls import parse_node_url
 from ldesfrag.exceptions import NodeUrlError
 from ldesfrag.server.config import ConfigError, parse_stream, parse_view, retention_triples
-from ldesfrag.server.engine import Engine, IngestError, LiveStream
+from ldesfrag.server.engine import Engine, IngestError, LiveStream, LiveView
 from ldesfrag.server.mqtt import MqttConfig, MqttSubscriber
 from ldesfrag.server.retention import retention_loop
 from ldesfrag.server.store import Store, StoreBusy, StoreError
@@ -219,6 +219,15 @@ def create_app(
             return _error(404, f"no event stream {request.path_params['collection']!r}")
         return s
 
+    async def _found_view(request: Request) -> tuple[LiveStream, LiveView] | Response:
+        s = await _found(request)
+        if isinstance(s, Response):
+            return s
+        v = s.views.get(request.path_params["view"])
+        if v is None:
+            return _error(404, f"no view {request.path_params['view']!r} in {s.name!r}")
+        return s, v
+
     async def admin_get(request: Request) -> Response:
         s = await _found(request)
         return s if isinstance(s, Response) else _graph_response(request, _stream_graph(s))
@@ -274,12 +283,10 @@ def create_app(
     async def view_get(request: Request) -> Response:
         import rdflib
 
-        s = await _found(request)
-        if isinstance(s, Response):
-            return s
-        v = s.views.get(request.path_params["view"])
-        if v is None:
-            return _error(404, f"no view {request.path_params['view']!r} in {s.name!r}")
+        sv = await _found_view(request)
+        if isinstance(sv, Response):
+            return sv
+        _, v = sv
         return _graph_response(request, rdflib.Graph().parse(data=v.config, format="turtle"))
 
     async def view_delete(request: Request) -> Response:
@@ -329,12 +336,10 @@ def create_app(
         return _rdf_response(request, body, fmt, False)
 
     async def node(request: Request) -> Response:
-        s = await _found(request)
-        if isinstance(s, Response):
-            return s
-        v = s.views.get(request.path_params["view"])
-        if v is None:
-            return _error(404, f"no view {request.path_params['view']!r} in {s.name!r}")
+        sv = await _found_view(request)
+        if isinstance(sv, Response):
+            return sv
+        s, v = sv
         fmt = negotiate(request.headers.get("accept"))
         if fmt is None:
             return _error(406, "acceptable: " + ", ".join(_MEDIA))
