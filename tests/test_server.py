@@ -509,6 +509,29 @@ def test_the_fragmenter_is_saved_as_a_journal_and_compacted(store_url, monkeypat
         assert walk(c, f"{BASE}observations/by-tile")[0] == members | {member_iri(6)}
 
 
+@pytest.mark.parametrize(
+    ("query", "pragma"), [("", 2), ("?synchronous=full", 2), ("?synchronous=NORMAL", 1)]
+)
+def test_sqlite_durability_is_named_in_the_store_url(tmp_path, query, pragma):
+    store = open_store(f"sqlite:///{tmp_path / 'ldes.db'}{query}")
+    with TestClient(create_app(store, BASE)) as c:
+        assert c.post(ADMIN, content=stream_config(), headers=TURTLE).status_code == 201
+        post_members(c, 0, 3)
+        # The writer connection's PRAGMA synchronous: 2 = FULL, 1 = NORMAL.
+        assert store._w().execute("PRAGMA synchronous").fetchone()[0] == pragma
+        members, _ = walk(c, f"{BASE}observations/by-tile")
+        assert len(members) == 3
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [("?synchronous=off", "synchronous must be one of"), ("?journal=delete", "unknown option")],
+)
+def test_sqlite_store_options_are_checked(tmp_path, query, error):
+    with pytest.raises(StoreError, match=error):
+        open_store(f"sqlite:///{tmp_path / 'ldes.db'}{query}")
+
+
 def test_a_store_is_served_only_under_the_base_url_its_pages_name(store_url):
     with make_client(store_url) as c:
         assert c.post(ADMIN, content=stream_config(), headers=TURTLE).status_code == 201

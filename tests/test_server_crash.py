@@ -11,6 +11,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
+import pytest
 import rdflib
 from ldes_data import member_iri, members_nt
 from rdflib import URIRef
@@ -31,10 +32,15 @@ def immutable_pages(url: str, nodes: dict[str, rdflib.Graph]) -> dict[str, bytes
     return out
 
 
-def test_a_server_killed_during_concurrent_ingest_keeps_what_it_acknowledged(tmp_path):
+# Both durability settings (docs/architecture.md, "Durability"): a crash of the process loses
+# nothing acknowledged with either.
+@pytest.mark.parametrize("synchronous", ["full", "normal"])
+def test_a_server_killed_during_concurrent_ingest_keeps_what_it_acknowledged(
+    tmp_path, synchronous
+):
     config = tmp_path / "stream.ttl"
     config.write_text(stream_config(page=4))
-    db = tmp_path / "ldes.db"
+    db = f"sqlite:///{tmp_path / 'ldes.db'}?synchronous={synchronous}"
     acknowledged: set[str] = set()
     lock = threading.Lock()
     with server_process(db, config, BASE) as (url, proc):

@@ -1,5 +1,7 @@
 """The SQLite store: one file, WAL, one writer connection (the writer thread's), a reader
-connection per reading thread. ``synchronous=FULL``: a commit is on disk when it returns."""
+connection per reading thread. ``synchronous="full"`` (the default): a commit is on disk when
+it returns; ``"normal"``: a commit survives a crash of the process at once and a power loss once
+the next checkpoint synced it (docs/architecture.md, "Durability")."""
 
 from __future__ import annotations
 
@@ -92,12 +94,16 @@ CREATE TABLE IF NOT EXISTS dropped (
 _CHUNK = 900
 
 
-def _connect(path: str) -> sqlite3.Connection:
+#: The values of the store's ``synchronous`` option (SQLite's PRAGMA of that name).
+SYNCHRONOUS = ("full", "normal")
+
+
+def _connect(path: str, synchronous: str = "full") -> sqlite3.Connection:
     # Each connection is used by one thread at a time (the writer's by the writer thread only),
     # but may be closed from another at shutdown.
     conn = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
     return conn
 
 
@@ -224,8 +230,14 @@ def _node_members(
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, synchronous: str = "full") -> None:
         self.path = str(path)
+        if synchronous not in SYNCHRONOUS:
+            raise StoreError(
+                f"store {self.path!r}: synchronous must be one of {', '.join(SYNCHRONOUS)}, "
+                f"not {synchronous!r}"
+            )
+        self.synchronous = synchronous
         if self.path != ":memory:" and not Path(self.path).parent.is_dir():
             raise StoreError(f"store {self.path!r}: no such directory")
         try:
@@ -246,7 +258,7 @@ class SQLiteStore(Store):
     def _w(self) -> sqlite3.Connection:
         # Made by the first write; the engine writes from one thread only.
         if self._writer is None:
-            self._writer = _connect(self.path)
+            self._writer = _connect(self.path, self.synchronous)
             # The unique index of the members' IRIs is probed and grown at random places.
             self._writer.execute("PRAGMA cache_size = -65536")
         return self._writer

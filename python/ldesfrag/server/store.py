@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 from ldesfrag.exceptions import LdesfragError
 
@@ -217,22 +218,31 @@ class Store(ABC):
 def open_store(url: str) -> Store:
     """A store from its URL: ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or a plain
     path (SQLite); ``postgresql://user@host:port/database`` (or ``postgres://``: PostgreSQL,
-    any libpq connection URL)."""
+    any libpq connection URL).
+
+    Durability (docs/architecture.md, "Durability"): ``sqlite:///ldes.db?synchronous=normal`` (SQLite;
+    the default is ``full``), ``postgresql://…?options=-c%20synchronous_commit%3Doff``
+    (PostgreSQL's own setting, passed to the server by libpq)."""
     if url.startswith(("postgresql://", "postgres://")):
         from ldesfrag.server.postgres import PostgresStore
 
         return PostgresStore(url)
+    options: dict[str, list[str]] = {}
     if url.startswith("sqlite://"):
-        path = url[len("sqlite://") :]
+        path, _, query = url[len("sqlite://") :].partition("?")
         if not path.startswith("/"):
             raise StoreError(f"store {url!r}: write sqlite:///file.db (three slashes)")
         path = path[1:]
+        options = parse_qs(query, keep_blank_values=True, strict_parsing=False)
     elif "://" in url:
         raise StoreError(f"store {url!r}: use sqlite:///FILE.db or postgresql://…")
     else:
         path = url
     if not path:
         raise StoreError(f"store {url!r}: no file name")
+    unknown = sorted(set(options) - {"synchronous"})
+    if unknown:
+        raise StoreError(f"store {url!r}: unknown option {unknown[0]!r} (known: synchronous)")
     from ldesfrag.server.sqlite import SQLiteStore
 
-    return SQLiteStore(path)
+    return SQLiteStore(path, synchronous=options.get("synchronous", ["full"])[-1].lower())
