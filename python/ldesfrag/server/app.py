@@ -348,7 +348,9 @@ def create_app(
             bucket, page = parse_node_url(v.url, v.url + ("?" + query if query else ""), "query")
         except NodeUrlError:
             return _error(404, f"no such node: ?{query}")
-        found = await run_in_threadpool(engine.fetch, s, v, bucket, page, fmt)
+        found = engine.fetch_held(v, bucket, page, fmt)
+        if found is None:
+            found = await run_in_threadpool(engine.fetch, s, v, bucket, page, fmt)
         if found is None:
             if await run_in_threadpool(engine.store.dropped, v.id, bucket, page or 0):
                 return _error(410, f"dropped by the view's retention policy: ?{query}")

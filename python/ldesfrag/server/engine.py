@@ -448,6 +448,46 @@ class _LazyCache:
                 self.items.popitem(last=False)
 
 
+class _ImmutablePages:
+    """Immutable pages' bodies by (view, bucket, page, format), up to ``max_bytes`` of bodies,
+    least recently fetched first out: their GET is answered on the event loop, without a worker
+    thread or the store. An immutable page never changes; it only goes (retention, a deleted
+    view), and then the view's entries go too. A fetch that read the store before such a drop
+    does not put what it read (``epoch``). Not used on a shared store, where another process's
+    retention can drop a page."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.items: OrderedDict[tuple[int, str, int, str], tuple[bytes, str]] = OrderedDict()
+        self.bytes = 0
+        self.epoch = 0
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[int, str, int, str]) -> tuple[bytes, str] | None:
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[int, str, int, str], body: bytes, tag: str, epoch: int) -> None:
+        if len(body) > self.max_bytes // 8:
+            return
+        with self.lock:
+            if epoch != self.epoch or key in self.items:
+                return
+            self.items[key] = (body, tag)
+            self.bytes += len(body)
+            while self.bytes > self.max_bytes:
+                self.bytes -= len(self.items.popitem(last=False)[1][0])
+
+    def forget_view(self, view_id: int) -> None:
+        with self.lock:
+            self.epoch += 1
+            for key in [k for k in self.items if k[0] == view_id]:
+                self.bytes -= len(self.items.pop(key)[0])
+
+
 # ---- the engine ---------------------------------------------------------------------------
 @dataclass
 class _Pending:
@@ -461,7 +501,8 @@ class Engine:
     ``formats``: the formats the bucket nodes and immutable pages are rendered in and stored
     at their commit (a GET in one of them is a key lookup); the others are rendered on the
     first GET of each node version and kept in memory. Mutable pages are rendered on their
-    first GET after each change, from memory (:class:`OpenPages`).
+    first GET after each change, from memory (:class:`OpenPages`). ``page_cache``: the bytes
+    of immutable pages' bodies held in memory (:meth:`fetch_held`).
     """
 
     def __init__(
@@ -471,6 +512,7 @@ class Engine:
         *,
         formats: tuple[str, ...] = ("turtle",),
         lazy_cache: int = 1024,
+        page_cache: int = 64 << 20,
     ) -> None:
         if not base_url.endswith("/"):
             base_url += "/"
@@ -484,6 +526,7 @@ class Engine:
         self._queue: asyncio.Queue[_Pending | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._lazy = _LazyCache(lazy_cache)
+        self._immutable = _ImmutablePages(0 if store.shared else page_cache)
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -622,6 +665,8 @@ class Engine:
         with self.store.transaction() as tx:
             tx.delete_stream(s.id)
         del self.streams[name]
+        for v in s.views.values():
+            self._immutable.forget_view(v.id)
 
     def close_stream(self, name: str) -> None:
         s = self._stream(name)
@@ -666,6 +711,8 @@ class Engine:
         except BaseException:
             self._reload(s)
             raise
+        for name in through:
+            self._immutable.forget_view(s.views[name].id)
         return count
 
     def add_view(self, stream: str, config: ViewConfig) -> LiveView:
@@ -685,6 +732,7 @@ class Engine:
         with self.store.transaction() as tx:
             tx.delete_view(v.id)
         del s.views[name]
+        self._immutable.forget_view(v.id)
         s.views_changed()
 
     def _stream(self, name: str) -> LiveStream:
@@ -1059,13 +1107,38 @@ class Engine:
         return staged
 
     # ---- fetch (any thread) -----------------------------------------------------------------
+    def fetch_held(
+        self, v: LiveView, bucket: str, page: int | None, fmt: str
+    ) -> tuple[bytes, str, bool] | None:
+        """A page's (body, ETag, immutable) when this process holds its rendering in memory
+        (an immutable page fetched before, a mutable page rendered since its last change), else
+        None: no I/O and no rendering, so the event loop can answer it at once."""
+        if page is None:
+            return None
+        hit = self._immutable.get((v.id, bucket, page, fmt))
+        if hit is not None:
+            return hit[0], hit[1], True
+        held = v.open.get(_key(bucket, page))
+        rendered = None if held is None else held.rendered.get(fmt)
+        return None if rendered is None else (rendered.body, rendered.etag, False)
+
     def fetch(
         self, s: LiveStream, v: LiveView, bucket: str, page: int | None, fmt: str
     ) -> tuple[bytes, str, bool] | None:
         """A node's (body, ETag, immutable) in ``fmt``, or None when there is no such node.
 
         A mutable page is rendered from memory once per version and format (or from the
-        store when not held); the other nodes were rendered and stored by their commit."""
+        store when not held); the other nodes were rendered and stored by their commit.
+        Immutable pages are then held for :meth:`fetch_held`."""
+        epoch = self._immutable.epoch
+        found = self._fetch(s, v, bucket, page, fmt)
+        if found is not None and found[2] and page is not None:
+            self._immutable.put((v.id, bucket, page, fmt), found[0], found[1], epoch)
+        return found
+
+    def _fetch(
+        self, s: LiveStream, v: LiveView, bucket: str, page: int | None, fmt: str
+    ) -> tuple[bytes, str, bool] | None:
         key = page or 0
         if page is not None:
             held = v.open.get(_key(bucket, page))

@@ -220,8 +220,8 @@ def open_store(url: str) -> Store:
     path (SQLite); ``postgresql://user@host:port/database`` (or ``postgres://``: PostgreSQL,
     any libpq connection URL).
 
-    Durability (docs/architecture.md, "Durability"): ``sqlite:///ldes.db?synchronous=normal`` (SQLite;
-    the default is ``full``), ``postgresql://…?options=-c%20synchronous_commit%3Doff``
+    Durability (docs/architecture.md, "Durability"): ``sqlite:///ldes.db?synchronous=normal``
+    (SQLite; the default is ``full``), ``postgresql://…?options=-c%20synchronous_commit%3Doff``
     (PostgreSQL's own setting, passed to the server by libpq)."""
     if url.startswith(("postgresql://", "postgres://")):
         from ldesfrag.server.postgres import PostgresStore
