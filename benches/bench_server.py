@@ -8,7 +8,10 @@ from the server's, as in a deployment.
 
 - ``ldesfrag``: ``python -m ldesfrag.cli server`` on a fresh SQLite store, one event stream
   with two views (day, and tile z14 → month; pages of 250), version objects with a time and a
-  point. Every member is new (fresh IRIs each round).
+  point. Every member is new (fresh IRIs each round). ``ldesfrag synchronous=normal``: the same
+  on a store whose commits are not flushed before the answer (docs/architecture.md,
+  "Durability"); the fixture prints the disk's flush latency, the bound of the others: N
+  clients that wait for their answers put at most N members in one flushed commit.
 - ``ref:floor``: the same stack doing the least an ingest server must do: a Starlette app on
   uvicorn that stores each POST body as one row of SQLite (WAL, ``synchronous=FULL``, one
   transaction per request, in one writer thread) and answers 201; its GET answers a fixed
@@ -26,6 +29,7 @@ starts; PAGE: the file of the body its GET answers).
 from __future__ import annotations
 
 import http.client
+import os
 import random
 import select
 import signal
@@ -141,6 +145,7 @@ def call(
 @dataclass
 class Setup:
     ours: int  # ports
+    normal: int
     floor: int
     pages: list[str]  # paths of immutable pages of ldesfrag's
     #: Requests per client and round (fewer with --benchmark-disable: each test runs once).
@@ -149,40 +154,69 @@ class Setup:
     gets: int
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory, request):
-    """The two servers, the stream created, two immutable pages to GET (the floor serves a
-    copy of the first)."""
-    tmp = tmp_path_factory.mktemp("server")
-    store = f"sqlite:///{tmp / 'ldes.db'}"
+def flush_latency(directory: Path) -> float:
+    """The median seconds of a 4 KiB write + fsync in ``directory``: one flushed commit."""
+    times = []
+    path = directory / "flush.probe"
+    with path.open("wb") as f:
+        for _ in range(20):
+            t = time.perf_counter()
+            f.write(b"x" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+            times.append(time.perf_counter() - t)
+    path.unlink()
+    return sorted(times)[len(times) // 2]
+
+
+def start_ldesfrag(store: str) -> tuple[Server, list[str]]:
+    """``ldesfrag server`` on ``store`` with the stream made and two immutable pages (pages 1
+    and 2 of one day's bucket); the server and the pages' paths."""
     cli = [sys.executable, "-m", "ldesfrag.cli", "server", "--host", "127.0.0.1"]
-    ours = Server([*cli, "--port", "0", "--store", store], " on ")
-    floor = None
+    server = Server([*cli, "--port", "0", "--store", store], " on ")
     try:
-        c = connect(ours.port)
+        c = connect(server.port)
         status, body, _ = call(c, "POST", ADMIN, STREAM.encode(), "text/turtle")
         assert status == 201, body
-        # Two full pages of one day: pages 1 and 2 of the day's bucket are immutable.
         status, body, _ = call(c, "POST", "/bench", members(2 * PAGE + 1, day=20))
         assert status == 201, body
         pages = [f"/bench/by-time?year=2023&month=05&day=20&pageNumber={n}" for n in (1, 2)]
-        bodies = []
         for path in pages:
             status, body, r = call(c, "GET", path)
             assert status == 200, path
             assert "immutable" in r.getheader("cache-control", ""), path
-            bodies.append(body)
         c.close()
-        (tmp / "page.ttl").write_bytes(bodies[0])
+    except BaseException:
+        server.stop()
+        raise
+    return server, pages
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, request):
+    """The servers, the stream created, two immutable pages to GET (the floor serves a copy of
+    the first)."""
+    tmp = tmp_path_factory.mktemp("server")
+    print(f"\nflush (write + fsync) latency: {flush_latency(tmp) * 1e3:.2f} ms", file=sys.stderr)
+    started: list[Server] = []
+    try:
+        ours, pages = start_ldesfrag(f"sqlite:///{tmp / 'ldes.db'}")
+        started.append(ours)
+        normal, _ = start_ldesfrag(f"sqlite:///{tmp / 'normal.db'}?synchronous=normal")
+        started.append(normal)
+        c = connect(ours.port)
+        (tmp / "page.ttl").write_bytes(call(c, "GET", pages[0])[1])
+        c.close()
         floor = Server(
             [sys.executable, __file__, str(tmp / "floor.db"), str(tmp / "page.ttl")], "floor on "
         )
+        started.append(floor)
         quick = request.config.getoption("benchmark_disable")
-        yield Setup(ours.port, floor.port, pages, *((2, 1, 5) if quick else (50, 4, 250)))
+        counts = (2, 1, 5) if quick else (50, 4, 250)
+        yield Setup(ours.port, normal.port, floor.port, pages, *counts)
     finally:
-        ours.stop()
-        if floor is not None:
-            floor.stop()
+        for server in started:
+            server.stop()
 
 
 def run_clients(port: int, work) -> None:
@@ -230,6 +264,12 @@ def test_ingest_one_member_per_request(benchmark, measure, servers):
     n = CLIENTS * servers.single
     args = (servers.ours, "/bench", 1, servers.single)
     measure(benchmark, "server 1 member/POST", "ldesfrag", n, ingest, *args)
+
+
+def test_ingest_one_member_per_request_unflushed(benchmark, measure, servers):
+    n = CLIENTS * servers.single
+    args = (servers.normal, "/bench", 1, servers.single)
+    measure(benchmark, "server 1 member/POST", "ldesfrag synchronous=normal", n, ingest, *args)
 
 
 def test_floor_one_member_per_request(benchmark, measure, servers):
