@@ -32,6 +32,9 @@ log = logging.getLogger("ldesfrag.server")
 #: The largest request body taken (ingest and admin), in bytes; larger ones are answered 413.
 DEFAULT_MAX_BODY = 16 << 20
 ADMIN = "/admin/api/v1/eventstreams"
+#: Bodies up to this many bytes are parsed on the event loop: a worker thread's round trip
+#: costs more than reading a few members (the reader keeps the GIL for small inputs anyway).
+_INLINE_PARSE = 8 << 10
 
 _MEDIA: dict[str, RdfFormat] = {media: fmt for fmt, media in CONTENT_TYPES.items()}
 #: What a wildcard gets: Turtle, the reference server's default.
@@ -318,7 +321,10 @@ def create_app(
         except _TooLarge:
             return _error(413, f"the body is over {max_body} bytes")
         try:
-            parsed = await run_in_threadpool(engine.parse, s.name, body, fmt)
+            if len(body) <= _INLINE_PARSE:
+                parsed = engine.parse(s.name, body, fmt)
+            else:
+                parsed = await run_in_threadpool(engine.parse, s.name, body, fmt)
         except IngestError as e:
             return JSONResponse(e.report, status_code=e.status)
         status, report = await engine.ingest(parsed)
