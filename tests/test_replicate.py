@@ -438,3 +438,138 @@ def test_a_bad_page_raises_with_its_url(status, body, reason):
     assert e.value.url == host + "/bad"
     assert reason in e.value.reason
     assert str(e.value).startswith(host + "/bad: ")
+
+
+# ---- the reference server's shape: query-style URLs, zone-less time bounds --------------
+
+XSD_DT = "<http://www.w3.org/2001/XMLSchema#dateTime>"
+
+
+def reference_shaped(host: str) -> tuple[dict[str, tuple[int, str, bytes]], dict[str, str]]:
+    """A by-time view as the reference server renders it (ldes-semantics §6): query-style
+    URLs, year → month buckets linked by GreaterThanOrEqualTo/LessThan with zone-less
+    values, pages linked by plain relations. Members carry zoned timestamps, some an hour
+    before a month's zone-less start in UTC: a server that buckets by local time puts them
+    in the later month, which only ±14 h widening keeps reachable."""
+    es = f"{host}/observations"
+    members = {
+        "http://ex.org/m/a": ("2023-05-10T12:00:00Z", "05"),
+        "http://ex.org/m/b": ("2023-06-01T01:00:00+02:00", "06"),  # 2023-05-31T23:00Z
+        "http://ex.org/m/c": ("2023-06-15T00:00:00Z", "06"),
+        "http://ex.org/m/d": ("2023-07-02T00:00:00Z", "07"),
+        "http://ex.org/m/e": ("2023-05-20T08:00:00+02:00", "05"),
+    }
+    view = f"{es}/by-time"
+    prefix = PREFIX + "@prefix prov: <http://www.w3.org/ns/prov#> .\n"
+
+    pages: dict[str, tuple[int, str, bytes]] = {}
+    stream = (
+        f"<{es}> a ldes:EventStream ; ldes:timestampPath prov:generatedAtTime ;\n"
+        f"  tree:view <{view}> .\n"
+    )
+    year = f"{view}?year=2023"
+    root = stream + f"<{view}> a tree:Node .\n"
+    for kind, value in (
+        ("GreaterThanOrEqualToRelation", "2023-01-01T00:00"),
+        ("LessThanRelation", "2024-01-01T00:00"),
+    ):
+        root += (
+            f"<{view}> tree:relation [ a tree:{kind} ; tree:node <{year}> ;\n"
+            f'  tree:path prov:generatedAtTime ; tree:value "{value}"^^{XSD_DT} ] .\n'
+        )
+    pages["/observations"] = (200, TTL, (prefix + stream).encode())
+    pages["/observations/by-time"] = (200, TTL, (prefix + root).encode())
+    year_page = f"<{year}> a tree:Node ; <http://purl.org/dc/terms/isPartOf> <{es}> .\n"
+    for month in ("05", "06", "07"):
+        bucket = f"{year}&month={month}"
+        nxt = "2024-01" if month == "12" else f"2023-{int(month) + 1:02d}"
+        for kind, value in (
+            ("GreaterThanOrEqualToRelation", f"2023-{month}-01T00:00"),
+            ("LessThanRelation", f"{nxt}-01T00:00"),
+        ):
+            year_page += (
+                f"<{year}> tree:relation [ a tree:{kind} ; tree:node <{bucket}> ;\n"
+                f'  tree:path prov:generatedAtTime ; tree:value "{value}"^^{XSD_DT} ] .\n'
+            )
+        page = f"{bucket}&pageNumber=1"
+        pages[f"/observations/by-time?year=2023&month={month}"] = (
+            200,
+            TTL,
+            (
+                prefix + f"<{bucket}> a tree:Node ; tree:relation [ a tree:Relation ; "
+                f"tree:node <{page}> ] .\n"
+            ).encode(),
+        )
+        body = prefix + f"<{page}> a tree:Node .\n"
+        for iri, (stamp, m) in members.items():
+            if m == month:
+                body += (
+                    f"<{es}> tree:member <{iri}> .\n"
+                    f'<{iri}> prov:generatedAtTime "{stamp}"^^{XSD_DT} .\n'
+                )
+        pages[f"/observations/by-time?year=2023&month={month}&pageNumber=1"] = (
+            200,
+            TTL,
+            body.encode(),
+        )
+    pages["/observations/by-time?year=2023"] = (200, TTL, (prefix + year_page).encode())
+    return pages, {k: v[0] for k, v in members.items()}
+
+
+def instant(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize(
+    ("after", "before", "pruned"),
+    [
+        (None, None, False),
+        # m/b (23:00Z on 31 May) sits in June's bucket; July's is pruned
+        (None, "2023-06-01T00:00:00Z", True),
+        ("2023-05-31T22:00:00Z", "2023-06-01T00:00:00Z", True),
+        # May ends at a zone-less 2023-06-01T00:00: it could hold members until 14:00Z
+        ("2023-06-01T00:00:00Z", None, False),
+        ("2023-06-20T00:00:00+02:00", None, True),
+    ],
+)
+def test_reference_shaped_stream_zone_less_bounds_are_widened(after, before, pruned):
+    table: dict[str, tuple[int, str, bytes]] = {}
+    with pages(table) as host:  # the pages name the host they are served from
+        made, members = reference_shaped(host)
+        table.update(made)
+        expected = {
+            m
+            for m, s in members.items()
+            if (after is None or instant(s) > instant(after))
+            and (before is None or instant(s) < instant(before))
+        }
+        for entry in ("/observations", "/observations/by-time"):
+            rep = ldesfrag.replicate(host + entry, after=after, before=before)
+            ids, _ = collect(rep)
+            assert sorted(ids) == sorted(expected), entry
+            assert (rep.stats.pruned > 0) == pruned
+
+
+# ---- the live server (uvicorn on 127.0.0.1 port 0) -------------------------------------
+
+
+def test_live_server_both_views_and_the_stream(tmp_path):
+    from test_server_live import create_stream, request, running
+
+    n = 120
+    with running(f"sqlite:///{tmp_path}/ldes.db") as url:
+        create_stream(url, page=15)
+        for start in range(0, n, 40):
+            status, body = request(url + "observations", members_nt(start, 40).encode())
+            assert status == 201, body
+        for entry in ("observations", "observations/by-time", "observations/by-tile"):
+            rep = ldesfrag.replicate(url + entry, concurrency=4)
+            ids, payloads = collect(rep)
+            assert_same_members(ids, payloads, 0, n)
+            assert rep.timestamp_path == PROV_TIME
+        # A second pass with a state polls the mutable pages once: 304s, nothing new.
+        state = str(tmp_path / "state")
+        assert len(collect(ldesfrag.replicate(url + "observations", state=state))[0]) == n
+        again = ldesfrag.replicate(url + "observations", state=state)
+        assert collect(again)[0] == []
+        assert again.stats.not_modified > 0
