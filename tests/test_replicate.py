@@ -322,6 +322,30 @@ def test_cli_directory_resume_continues_numbering(site, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == parts  # nothing new, nothing twice
 
 
+def test_cli_follow_stops_cleanly_on_sigterm(site, tmp_path):
+    import signal
+
+    out = tmp_path / "parts"
+    cmd = [sys.executable, "-m", "ldesfrag.cli", "replicate", site, "--out", str(out)]
+    cmd += ["--follow", "--poll-interval", "0.2", "--state", str(tmp_path / "state")]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + WAIT
+        while not list(out.glob("part-*.nq.gz")):  # the crawl is done and flushed
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "no batch written"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(WAIT) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    text = "".join(gzip.decompress(f.read_bytes()).decode() for f in sorted(out.iterdir()))
+    g = rdflib.Graph().parse(data=text, format="nt")
+    subjects = {str(s) for s in g.subjects() if isinstance(s, rdflib.URIRef)}
+    assert subjects == {member_iri(i) for i in range(N)}
+
+
 def test_cli_fails_loudly_on_a_404(site, tmp_path):
     r = cli("replicate", site + "nothing-here.ttl", "--out", str(tmp_path / "x.nq"))
     assert r.returncode != 0

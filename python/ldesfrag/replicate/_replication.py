@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urldefrag
 
-from arro3.core import Array, ChunkedArray, DataType, Table
+from arro3.core import Array, ChunkedArray, DataType, Field, Schema, Table
 
 from ldesfrag._kernels import parse_datetime
 from ldesfrag._member_ids import MemberIds
@@ -39,6 +39,15 @@ from ldesfrag.replicate._state import StateDir
 
 __all__ = ["Replication", "ReplicationStats", "replicate"]
 
+#: The columns of every batch.
+SCHEMA = Schema(
+    [
+        Field("id", DataType.string(), nullable=False),
+        Field("timestamp", DataType.timestamp("us", tz="UTC"), nullable=True),
+        Field("payload", DataType.string(), nullable=False),
+        Field("page", DataType.string(), nullable=False),
+    ]
+)
 #: How long a mutable page is fresh without ``Cache-Control: max-age`` or ``poll_interval``.
 DEFAULT_MAX_AGE = 60.0
 _INF = float("inf")
@@ -525,22 +534,13 @@ class Replication:
         else:
             if not self._buffer:
                 return None
-            ids: list[str] = []
-            stamps: list[str | None] = []
-            payloads: list[str] = []
-            pages: list[str] = []
-            for members, url in self._buffer:
-                k = members.num_rows
-                ids.extend(members["id"].to_pylist())
-                payloads.extend(members["payload"].to_pylist())
-                if "timestamp" in members.column_names:
-                    stamps.extend(members["timestamp"].to_pylist())
-                else:
-                    stamps.extend([None] * k)
-                pages.extend([url] * k)
+            # Each page's rows as they are (no copy of the payloads): one batch per slice.
+            parts = [
+                b for members, url in self._buffer for b in _output_table(members, url).to_batches()
+            ]
             self._buffer.clear()
             self._buffered = 0
-            table = _table(ids, stamps, payloads, pages)
+            table = Table.from_batches(parts, schema=parts[0].schema)
         self.stats.members += table.num_rows
         self._pending_commit = table["id"]
         return table
@@ -578,16 +578,34 @@ def _take(members: Table, idx: list[int]) -> Table:
     return Table.from_pydict(cols)
 
 
+def _output_table(members: Table, url: str) -> Table:
+    """A page's member rows (``id``, ``payload``, maybe ``timestamp`` as text) in the output
+    schema."""
+    n = members.num_rows
+    stamps = (
+        members["timestamp"]
+        if "timestamp" in members.column_names
+        else Array([None] * n, DataType.string())
+    )
+    arrays = [
+        members["id"],
+        parse_datetime(stamps),
+        members["payload"],
+        Array([url] * n, DataType.string()),
+    ]
+    return Table.from_arrays(arrays, schema=SCHEMA)
+
+
 def _table(
     ids: list[str], stamps: list[str | None], payloads: list[str], pages: list[str]
 ) -> Table:
-    cols: dict[str, Any] = {
-        "id": Array(ids, DataType.string()),
-        "timestamp": parse_datetime(Array(stamps, DataType.string())),
-        "payload": Array(payloads, DataType.string()),
-        "page": Array(pages, DataType.string()),
-    }
-    return Table.from_pydict(cols)
+    arrays = [
+        Array(ids, DataType.string()),
+        parse_datetime(Array(stamps, DataType.string())),
+        Array(payloads, DataType.string()),
+        Array(pages, DataType.string()),
+    ]
+    return Table.from_arrays(arrays, schema=SCHEMA)
 
 
 def replicate(
