@@ -587,7 +587,7 @@ def _output_table(members: Table, url: str) -> Table:
         if "timestamp" in members.column_names
         else Array([None] * n, DataType.string())
     )
-    arrays = [
+    arrays: list[Any] = [
         members["id"],
         parse_datetime(stamps),
         members["payload"],
