@@ -14,6 +14,7 @@ import heapq
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -174,7 +175,7 @@ class Replication:
         self._stop = threading.Event()
         self._closed = False
         self._nodes: dict[str, _Node] = {}
-        self._queue: list[_Node] = []
+        self._queue: deque[_Node] = deque()
         self._inflight: dict[Future[_Result], _Node] = {}
         self._seen = MemberIds()  # every member read (admitted)
         self._timestamp_path: str | None = None
@@ -228,12 +229,14 @@ class Replication:
         self._stop.set()
 
     def close(self) -> None:
-        """Ends at once: fetches in flight are abandoned (the saved state does not count them
-        as read)."""
+        """Ends at once, from the consuming thread (another thread calls :meth:`stop`):
+        fetches in flight are abandoned, and a batch handed out since the last commit is
+        not committed (a resumed run emits it again)."""
         if self._closed:
             return
         self._closed = True
         self._stop.set()
+        self._pending_commit = None
         self._iter.close()
         for f in self._inflight:
             f.cancel()
@@ -315,7 +318,7 @@ class Replication:
                 while self._queue and len(self._inflight) < self.concurrency:
                     if self._stop.is_set():
                         break
-                    self._submit(self._queue.pop(0))
+                    self._submit(self._queue.popleft())
                 if not self._inflight:
                     if self._queue and not self._stop.is_set():
                         continue
@@ -419,7 +422,7 @@ class Replication:
                 if u not in self._nodes and u not in self._meta_tried:
                     self._meta_tried.add(u)
                     meta = _Node(u, Bounds(), meta=True)
-                    self._queue.insert(0, meta)
+                    self._queue.appendleft(meta)
         self._take_members(page, final)
 
     def _follow_relations(self, parent: _Node, relations: list[Relation]) -> None:
