@@ -597,3 +597,77 @@ def test_live_server_both_views_and_the_stream(tmp_path):
         again = ldesfrag.replicate(url + "observations", state=state)
         assert collect(again)[0] == []
         assert again.stats.not_modified > 0
+
+
+def test_transient_failures_are_retried():
+    root = PREFIX + "<> tree:relation [ a tree:Relation ; tree:node </p> ] .\n"
+    page = (
+        PREFIX
+        + "</s> tree:member <http://ex.org/m/1> .\n<http://ex.org/m/1> <http://ex.org/p> 1 .\n"
+    )
+    answers = [(500, TTL, b""), (503, TTL, b""), (200, TTL, page.encode())]
+
+    class Flaky(Pages):
+        pages: ClassVar[dict[str, tuple[int, str, bytes]]] = {"/": (200, TTL, root.encode())}
+
+        def do_GET(self) -> None:
+            if self.path == "/p":  # two failures, then the page
+                self.pages = {"/p": answers.pop(0) if len(answers) > 1 else answers[0]}
+            super().do_GET()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host = f"http://127.0.0.1:{httpd.server_address[1]}"
+        rep = ldesfrag.replicate(host + "/", retries=3, backoff=0.001)
+        ids, _ = collect(rep)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert ids == ["http://ex.org/m/1"]
+    assert rep.stats.retries == 2
+
+
+def test_members_in_named_graphs_and_members_without_a_description():
+    trig = (
+        PREFIX
+        + "<> tree:relation [ a tree:Relation ; tree:node <next> ] .\n"
+        + "<http://ex.org/s> tree:member <http://ex.org/m/g>, <http://ex.org/m/bare> .\n"
+        + "<http://ex.org/m/g> { <http://ex.org/m/g> <http://ex.org/p> [ <http://ex.org/q> 2 ] }\n"
+    )
+    nxt = "<http://ex.org/s> <https://w3id.org/tree#member> <http://ex.org/m/bare> .\n"
+    table = {
+        "/": (200, "application/trig", trig.encode()),
+        "/next": (200, "application/n-quads", nxt.encode()),
+    }
+    with pages(table) as host:
+        ids, payloads = collect(ldesfrag.replicate(host + "/"))
+    assert sorted(ids) == ["http://ex.org/m/bare", "http://ex.org/m/g"]
+    got = rdflib.Graph().parse(data=payloads["http://ex.org/m/g"], format="nt")
+    assert len(got) == 2
+    # Named by tree:member but described nowhere: emitted, with an empty description.
+    assert payloads["http://ex.org/m/bare"] == ""
+
+
+def test_only_the_server_replicated_from_is_asked():
+    hits: list[str] = []
+
+    class Counting(Pages):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            super().do_GET()
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    try:
+        stream = f"http://127.0.0.1:{other.server_address[1]}/stream"
+        page = f"<{stream}> <https://w3id.org/tree#member> <http://ex.org/m/1> .\n"
+        with pages({"/": (200, "application/n-triples", page.encode())}) as host:
+            ids, _ = collect(ldesfrag.replicate(host + "/"))
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert ids == ["http://ex.org/m/1"]
+    assert hits == []  # the stream's IRI on another host is not fetched for its description

@@ -20,7 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import urldefrag
+from urllib.parse import urldefrag, urlsplit
 
 from arro3.core import Array, ChunkedArray, DataType, Field, Schema, Table
 
@@ -359,7 +359,8 @@ class Replication:
         self._inflight[self._pool.submit(self._fetch, node, etag, tp)] = node
 
     def _fetch(self, node: _Node, etag: str | None, tp: str | None) -> _Result:
-        resp = self._fetcher.get(node.url, etag)
+        # The stream's description is only a hint: one attempt.
+        resp = self._fetcher.get(node.url, etag, retries=0 if node.meta else None)
         if resp.status == 304:
             return _Result(node, resp, None, tp)
         page = parse_page(resp.body, resp.url, resp.headers.get("content-type"), tp)
@@ -417,8 +418,11 @@ class Replication:
             if others:
                 self._add(urldefrag(others[0])[0], node.bounds)
         if self._timestamp_path is None:
+            origin = urlsplit(self.url)[:2]
             for s in page.streams:
                 u = urldefrag(s)[0]
+                if urlsplit(u)[:2] != origin:
+                    continue  # only the server replicated from is asked
                 if u not in self._nodes and u not in self._meta_tried:
                     self._meta_tried.add(u)
                     meta = _Node(u, Bounds(), meta=True)
