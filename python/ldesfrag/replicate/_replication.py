@@ -229,17 +229,19 @@ class Replication:
         self._stop.set()
 
     def close(self) -> None:
-        """Ends at once, from the consuming thread (another thread calls :meth:`stop`):
-        fetches in flight are abandoned, and a batch handed out since the last commit is
-        not committed (a resumed run emits it again)."""
+        """Ends at once, from any thread: fetches in flight are abandoned, nothing more is
+        emitted, and a batch handed out since the last commit is not committed (a resumed
+        run emits it again). An iteration running in another thread ends (its next batch is
+        the end) within about half a second."""
         if self._closed:
             return
         self._closed = True
         self._stop.set()
         self._pending_commit = None
-        self._iter.close()
-        for f in self._inflight:
-            f.cancel()
+        try:
+            self._iter.close()
+        except ValueError:  # running in another thread: it sees _closed and returns
+            return
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._fetcher.close()
 
@@ -314,7 +316,7 @@ class Replication:
             self._nodes[self.url] = node = _Node(self.url, Bounds())
             self._queue.append(node)
         try:
-            while True:
+            while not self._closed:
                 while self._queue and len(self._inflight) < self.concurrency:
                     if self._stop.is_set():
                         break
@@ -331,6 +333,8 @@ class Replication:
                     self._wait_for_polls()
                     continue
                 done, _ = wait(list(self._inflight), timeout=0.5, return_when=FIRST_COMPLETED)
+                if self._closed:
+                    return
                 for fut in done:
                     node = self._inflight.pop(fut)
                     try:
@@ -346,7 +350,8 @@ class Replication:
                     if batch is not None:
                         yield batch
                         self.commit()
-            self.commit()
+            if not self._closed:
+                self.commit()
         finally:
             self._show_progress(done=True)
             self._pool.shutdown(wait=False, cancel_futures=True)
