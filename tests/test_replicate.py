@@ -671,3 +671,17 @@ def test_only_the_server_replicated_from_is_asked():
         other.server_close()
     assert ids == ["http://ex.org/m/1"]
     assert hits == []  # the stream's IRI on another host is not fetched for its description
+
+
+def test_members_apart_on_a_page():
+    # Other subjects between members: the members' rows are several slices of the page.
+    lines = []
+    for i in range(6):
+        lines.append(f"<http://ex.org/s> <https://w3id.org/tree#member> <http://ex.org/m/{i}> .")
+        lines.append(f"<http://ex.org/m/{i}> <http://ex.org/at> <http://ex.org/place/{i}> .")
+        lines.append(f'<http://ex.org/place/{i}> <http://ex.org/name> "place {i}" .')
+    body = "\n".join(lines) + "\n"
+    with pages({"/": (200, "application/n-triples", body.encode())}) as host:
+        ids, payloads = collect(ldesfrag.replicate(host + "/"))
+    assert sorted(ids) == [f"http://ex.org/m/{i}" for i in range(6)]
+    assert all("place" in payloads[i] and "name" not in payloads[i] for i in ids)

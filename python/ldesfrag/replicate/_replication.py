@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urldefrag, urlsplit
 
-from arro3.core import Array, ChunkedArray, DataType, Field, Schema, Table
+from arro3.core import Array, ChunkedArray, DataType, Field, RecordBatch, Schema, Table
 
 from ldesfrag._kernels import parse_datetime
 from ldesfrag._member_ids import MemberIds
@@ -547,12 +547,10 @@ class Replication:
             if not self._buffer:
                 return None
             # Each page's rows as they are (no copy of the payloads): one batch per slice.
-            parts = [
-                b for members, url in self._buffer for b in _output_table(members, url).to_batches()
-            ]
+            parts = [b for members, url in self._buffer for b in _output_batches(members, url)]
             self._buffer.clear()
             self._buffered = 0
-            table = Table.from_batches(parts, schema=parts[0].schema)
+            table = Table.from_batches(parts, schema=SCHEMA)
         self.stats.members += table.num_rows
         self._pending_commit = table["id"]
         return table
@@ -590,22 +588,25 @@ def _take(members: Table, idx: list[int]) -> Table:
     return Table.from_pydict(cols)
 
 
-def _output_table(members: Table, url: str) -> Table:
+def _output_batches(members: Table, url: str) -> list[RecordBatch]:
     """A page's member rows (``id``, ``payload``, maybe ``timestamp`` as text) in the output
-    schema."""
-    n = members.num_rows
-    stamps = (
-        members["timestamp"]
-        if "timestamp" in members.column_names
-        else Array([None] * n, DataType.string())
-    )
-    arrays: list[Any] = [
-        members["id"],
-        parse_datetime(stamps),
-        members["payload"],
-        Array([url] * n, DataType.string()),
-    ]
-    return Table.from_arrays(arrays, schema=SCHEMA)
+    schema, batch by batch (a page's rows may be several slices)."""
+    out = []
+    for b in members.to_batches():
+        n = b.num_rows
+        stamps = (
+            b["timestamp"]
+            if "timestamp" in members.column_names
+            else Array([None] * n, DataType.string())
+        )
+        arrays: list[Any] = [
+            b["id"],
+            parse_datetime(stamps),
+            b["payload"],
+            Array([url] * n, DataType.string()),
+        ]
+        out.append(RecordBatch.from_arrays(arrays, schema=SCHEMA))
+    return out
 
 
 def _table(
