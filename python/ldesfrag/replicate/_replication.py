@@ -186,6 +186,7 @@ class Replication:
         self._heap: list[_Pending] = []  # order "ascending"
         self._started = time.monotonic()
         self._pending_commit: ChunkedArray | None = None
+        self._abandon = False
         self._last_progress = 0.0
         #: Set by the CLI: called with each batch's commit extras before the state is saved.
         self.output_state: dict[str, Any] = {}
@@ -220,7 +221,10 @@ class Replication:
     def __enter__(self) -> Replication:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:  # the batch in hand was not handled: a resume gives it again
+            self._pending_commit = None
+            self._abandon = True
         self.close()
 
     def stop(self) -> None:
@@ -229,19 +233,21 @@ class Replication:
         self._stop.set()
 
     def close(self) -> None:
-        """Ends at once, from any thread: fetches in flight are abandoned, nothing more is
-        emitted, and a batch handed out since the last commit is not committed (a resumed
-        run emits it again). An iteration running in another thread ends (its next batch is
-        the end) within about half a second."""
+        """Ends at once, from any thread: fetches in flight are abandoned and nothing more is
+        emitted. The batches handed out count as handled (their commit is saved), unless the
+        ``with`` block ends with an exception: then the last one is given again on resume.
+        An iteration running in another thread ends (its next batch is the end) within about
+        half a second."""
         if self._closed:
             return
         self._closed = True
         self._stop.set()
-        self._pending_commit = None
         try:
             self._iter.close()
         except ValueError:  # running in another thread: it sees _closed and returns
             return
+        if not self._abandon and self._pending_commit is not None:
+            self.commit()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._fetcher.close()
 
