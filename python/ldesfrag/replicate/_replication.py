@@ -333,7 +333,8 @@ class Replication:
                     batch = self._flush()
                     if batch is not None:
                         yield batch
-                        self.commit()
+                        if self._pending_commit is not None:  # not committed by the caller
+                            self.commit()
                     if not self.follow or self._stop.is_set():
                         break
                     self._wait_for_polls()
@@ -355,7 +356,8 @@ class Replication:
                     batch = self._flush()
                     if batch is not None:
                         yield batch
-                        self.commit()
+                        if self._pending_commit is not None:  # not committed by the caller
+                            self.commit()
             if not self._closed:
                 self.commit()
         finally:
