@@ -690,3 +690,47 @@ def test_members_apart_on_a_page():
         ids, payloads = collect(ldesfrag.replicate(host + "/"))
     assert sorted(ids) == [f"http://ex.org/m/{i}" for i in range(6)]
     assert all("place" in payloads[i] and "name" not in payloads[i] for i in ids)
+
+
+def test_follow_a_page_removed_since_is_dropped_not_fatal():
+    root = PREFIX + "<> tree:relation [ a tree:Relation ; tree:node </old> ] .\n"
+    old = (
+        PREFIX
+        + "</s> tree:member <http://ex.org/m/1> .\n<http://ex.org/m/1> <http://ex.org/p> 1 .\n"
+    )
+    table = {"/": (200, TTL, root.encode()), "/old": (200, TTL, old.encode())}
+    hits: list[str] = []
+
+    class Counting(Pages):
+        pages = table
+
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            super().do_GET()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    got: list[str] = []
+    try:
+        host = f"http://127.0.0.1:{httpd.server_address[1]}"
+        rep = ldesfrag.replicate(host + "/", follow=True, poll_interval=0.05)
+
+        def stop_once_polled_again(polled: int) -> None:
+            deadline = time.monotonic() + WAIT
+            while hits.count("/old") <= polled and time.monotonic() < deadline:
+                time.sleep(0.02)
+            rep.stop()  # the fetch in flight is still read: the 404 with it
+
+        for batch in rep:  # the iteration polls; the 404 must not end it with an error
+            got += batch["id"].to_pylist()
+            del table["/old"]  # retention removed the page: polls of it now get 404
+            threading.Thread(
+                target=stop_once_polled_again, args=(hits.count("/old"),), daemon=True
+            ).start()
+        rep.close()
+        assert hits.count("/old") >= 2
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert got == ["http://ex.org/m/1"]

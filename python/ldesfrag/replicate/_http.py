@@ -41,6 +41,10 @@ class Response:
     retries: int
 
 
+class Gone(ReplicationError):
+    """A 404 or 410: the page is not there (any more)."""
+
+
 class _Retry(Exception):
     """A transient failure (5xx, 429, timeout, reset): try again after a backoff."""
 
@@ -154,6 +158,8 @@ class Fetcher:
                 return Response(current, 304, hdrs, b"", attempt)
             if status >= 500 or status == 429 or status == 408:
                 raise _Retry(f"HTTP {status} {resp.reason}")
+            if status in (404, 410):
+                raise Gone(current, f"HTTP {status} {resp.reason}")
             if status != 200:
                 raise ReplicationError(current, f"HTTP {status} {resp.reason}")
             if hdrs.get("content-encoding", "").lower() == "gzip":

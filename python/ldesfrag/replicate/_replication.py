@@ -34,7 +34,7 @@ from ldesfrag.replicate._bounds import (
     parse_instant,
     relation_bounds,
 )
-from ldesfrag.replicate._http import Fetcher, Response
+from ldesfrag.replicate._http import Fetcher, Gone, Response
 from ldesfrag.replicate._page import Page, Relation, parse_page
 from ldesfrag.replicate._state import StateDir
 
@@ -72,7 +72,7 @@ class ReplicationStats:
 class _Node:
     url: str
     bounds: Bounds
-    state: str = "queued"  # queued | inflight | visited
+    state: str = "queued"  # queued | inflight | visited | gone
     etag: str | None = None
     immutable: bool = False
     expires: float = 0.0  # wall clock: when a mutable node may be polled again
@@ -346,6 +346,15 @@ class Replication:
                     node = self._inflight.pop(fut)
                     try:
                         result = fut.result()
+                    except Gone:
+                        if node.meta:
+                            continue
+                        if node.expires == 0.0:  # never read: a broken link
+                            raise
+                        # A page read before and removed since (retention): its members
+                        # were emitted; it is not polled any more.
+                        node.state = "gone"
+                        continue
                     except ReplicationError:
                         if node.meta:  # only a hint; the crawl does not need it
                             continue
