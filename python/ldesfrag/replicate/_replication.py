@@ -591,7 +591,7 @@ class Replication:
         rate = members / max(now - self._started, 1e-9)
         sys.stderr.write(
             f"\r{members:,} members, {self.stats.pages:,} pages "
-            f"({self.stats.not_modified:,} not modified), {rate:,.0f} members/s"
+            f"({self.stats.not_modified:,} not modified), {rate:,.0f} members/s\x1b[K"
             + ("\n" if done else "")
         )
         sys.stderr.flush()
