@@ -734,3 +734,16 @@ def test_follow_a_page_removed_since_is_dropped_not_fatal():
         httpd.shutdown()
         httpd.server_close()
     assert got == ["http://ex.org/m/1"]
+
+
+def test_tree_member_statements_inside_a_named_graph():
+    quads = (
+        "<http://ex.org/s> <https://w3id.org/tree#member> <http://ex.org/m/1> <http://ex.org/g> .\n"
+        '<http://ex.org/m/1> <http://ex.org/p> "1" <http://ex.org/m/1> .\n'
+        "<http://ex.org/s> <https://w3id.org/tree#member> <http://ex.org/m/2> .\n"
+        '<http://ex.org/m/2> <http://ex.org/p> "2" .\n'
+    )
+    with pages({"/": (200, "application/n-quads", quads.encode())}) as host:
+        ids, payloads = collect(ldesfrag.replicate(host + "/"))
+    assert sorted(ids) == ["http://ex.org/m/1", "http://ex.org/m/2"]
+    assert '"1"' in payloads["http://ex.org/m/1"]

@@ -43,6 +43,8 @@ MEDIA_FORMATS = {
     "application/ld+json": "jsonld",
     "application/json": "jsonld",
 }
+#: Formats with named graphs: members may be named and described inside them.
+QUAD_FORMATS = ("nquads", "trig", "jsonld")
 EXTENSION_FORMATS = {
     ".ttl": "turtle",
     ".nt": "ntriples",
@@ -206,7 +208,14 @@ def parse_page(body: bytes, url: str, content_type: str | None, timestamp_path: 
                 tpath = tpath or o.value
             elif p == RDF_TYPE and o.value == EVENT_STREAM:
                 streams.append(s.value)
-    members = _members(table, rows, member_ids, body, fmt, url, timestamp_path)
+    named = None
+    if fmt in QUAD_FORMATS:
+        # tree:member statements may sit in named graphs, which subject mode does not read.
+        named = _read(body, fmt, url, "tree-member", timestamp_path)
+        more = [m for m in named["id"].to_pylist() if m not in member_set]
+        if more:
+            member_ids += list(dict.fromkeys(more))
+    members = _members(table, rows, member_ids, body, fmt, url, timestamp_path, named)
     return Page(
         url=url,
         members=members,
@@ -244,6 +253,7 @@ def _members(
     fmt: str,
     url: str,
     timestamp_path: str | None,
+    named: Table | None,
 ) -> Table:
     """The members' rows, in ``member_ids`` order. A member described only in its named
     graph comes from a ``tree-member`` read; one described nowhere on the page gets an empty
@@ -253,7 +263,8 @@ def _members(
     missing = [m for m in member_ids if m not in rows]
     extra: dict[str, tuple[str, str | None]] = {}
     if missing:
-        named = _read(body, fmt, url, "tree-member", timestamp_path)
+        if named is None:
+            named = _read(body, fmt, url, "tree-member", timestamp_path)
         ts_col = named["timestamp"].to_pylist() if timestamp_path else None
         for k, (iri, payload) in enumerate(
             zip(named["id"].to_pylist(), named["payload"].to_pylist(), strict=True)
