@@ -60,10 +60,12 @@ from ldesfrag.exceptions import (
     LdesfragError,
     NodeUrlError,
     RdfError,
+    ReplicationError,
     StateError,
     StreamClosedError,
     ViewError,
 )
+from ldesfrag.replicate import Replication, ReplicationStats, replicate
 
 __all__ = [
     "CONTENT_TYPES",
@@ -106,6 +108,9 @@ __all__ = [
     "Reference",
     "RelationsLike",
     "RenderedPage",
+    "Replication",
+    "ReplicationError",
+    "ReplicationStats",
     "StateError",
     "StreamClosedError",
     "Tile",
@@ -124,6 +129,7 @@ __all__ = [
     "publish",
     "read_members",
     "render_page",
+    "replicate",
     "serve",
     "tile",
     "tiles_for_points",

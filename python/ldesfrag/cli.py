@@ -38,7 +38,7 @@ from ldesfrag._formats import FORMAT_ALIASES, FORMATS
 from ldesfrag._fragmenter import Fragmenter
 from ldesfrag._rdf import DEFAULT_MAX_BYTES
 from ldesfrag._view import View
-from ldesfrag.exceptions import InputError, LdesfragError
+from ldesfrag.exceptions import InputError, LdesfragError, ReplicationError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -274,6 +274,11 @@ def publish(args: argparse.Namespace) -> int:
     if not args.view or len(args.view) > 1:
         raise LdesfragError("publish --out takes one view (--view VIEW)")
     args.view = args.view[0]
+    urls = [i for i in args.inputs if i.startswith(("http://", "https://"))]
+    if urls:
+        if len(args.inputs) != 1:
+            raise LdesfragError("publish takes one LDES URL as INPUT, or files")
+        return _publish_from_url(args, urls[0])
     versions = None
     if args.create_versions:
         from ldesfrag import CreateVersions
@@ -331,6 +336,113 @@ def publish(args: argparse.Namespace) -> int:
                 print(f"  {n:>8,}  {reason}")
     _print_problems(summary.problem_rows)
     return 0
+
+
+def _replication_args(args: argparse.Namespace) -> dict[str, Any]:
+    bbox = None
+    if args.bbox is not None:
+        bbox = args.bbox.split(",")
+        if len(bbox) != 4:
+            raise LdesfragError(f"--bbox: W,S,E,N, not {args.bbox!r}")
+    return {
+        "follow": args.follow,
+        "poll_interval": args.poll_interval,
+        "after": args.after,
+        "before": args.before,
+        "bbox": bbox,
+        "order": args.order,
+        "concurrency": args.concurrency,
+        "timeout": args.timeout,
+        "retries": args.retries,
+        "batch_size": args.batch_size,
+        "backoff": args.backoff,
+    }
+
+
+def replicate(args: argparse.Namespace) -> int:
+    import signal
+
+    from ldesfrag.replicate import Replication
+    from ldesfrag.replicate._output import Output
+
+    try:
+        rep = Replication(
+            args.url,
+            state=args.state,
+            progress=not args.quiet and sys.stderr.isatty(),
+            **_replication_args(args),
+        )
+    except LdesfragError:
+        raise
+    except (ValueError, TypeError) as e:  # a bad option value
+        raise LdesfragError(str(e)) from e
+    if args.follow and args.out.lower().endswith(".parquet"):
+        raise LdesfragError("--follow never ends: write to a directory, .nq or .nq.gz")
+    out = Output(args.out, args.part_format, rep.output_state, resumed=args.state is not None)
+    interrupted = []
+
+    def stop(signum: int, frame: object) -> None:
+        interrupted.append(signum)
+        rep.stop()
+
+    old = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with rep:
+            for batch in rep:
+                out.write(batch)
+                rep.commit()
+    except ReplicationError as e:
+        print(f"{e.url}: {e.reason}", file=sys.stderr)
+        return 1
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    st = rep.stats
+    if interrupted and not args.follow:
+        print(
+            f"interrupted after {st.members:,} members"
+            + ("; rerun with the same --state to continue" if args.state else ""),
+            file=sys.stderr,
+        )
+        return 130
+    out.finish()
+    if not args.quiet:
+        print(
+            f"{st.members:,} members from {st.pages:,} pages ({st.not_modified:,} not modified, "
+            f"{st.retries:,} retries, {st.bytes:,} bytes) to {args.out}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _publish_from_url(args: argparse.Namespace, url: str) -> int:
+    """publish with an LDES URL as INPUT: replicate it into a temporary N-Quads dump (its
+    members named by tree:member), then publish that."""
+    import tempfile
+
+    from ldesfrag.replicate import Replication
+    from ldesfrag.replicate._output import nquads
+
+    stream = "urn:ldesfrag:replicated"
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=Path(args.out).parent) as tmp:
+        dump = Path(tmp) / "members.nq"
+        n = 0
+        with Replication(url, progress=not args.quiet and sys.stderr.isatty()) as rep:
+            with open(dump, "wb") as f:
+                for batch in rep:
+                    f.write(nquads(batch, n, stream=stream))
+                    n += batch.num_rows
+            tpath = rep.timestamp_path
+        if not args.quiet:
+            print(f"{n:,} members replicated from {url}", file=sys.stderr)
+        args.inputs = [str(dump)]
+        if args.member is None:
+            args.member = "tree-member"
+        if args.timestamp_path is None and tpath is not None:
+            args.timestamp_path = tpath
+        args.view = [args.view]
+        return publish(args)
 
 
 def _print_problems(rows: Sequence[Any]) -> None:
@@ -540,7 +652,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(--store URL --collection NAME, served by `ldesfrag server --store URL`), in large "
         "transactions, with the pages the server would make. Either appends to what is there.",
     )
-    p.add_argument("inputs", nargs="+", help="N-Triples, N-Quads, Turtle or TriG files (or globs)")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        help="N-Triples, N-Quads, Turtle or TriG files (or globs), or one LDES URL "
+        "(http(s)://…: replicated, then published)",
+    )
     p.add_argument(
         "--view",
         action="append",
@@ -598,6 +715,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         "skipped), or give it up",
     )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    r = sub.add_parser(
+        "replicate",
+        help="replicate an LDES over HTTP: every member once, into N-Quads, Parquet or a "
+        "directory of parts; resumable (--state), synchronising (--follow)",
+    )
+    r.add_argument("url", help="the event stream, a view, or any node of it")
+    r.add_argument(
+        "--out",
+        required=True,
+        help="a .nq, .nq.gz or .parquet file, or a directory (one file per batch)",
+    )
+    r.add_argument("--state", metavar="DIR", help="keep the state here: stop any time, rerun")
+    r.add_argument("--follow", action="store_true", help="keep polling mutable pages")
+    r.add_argument("--poll-interval", type=float, metavar="S", help="instead of max-age")
+    r.add_argument("--after", metavar="T", help="only members with a timestamp after T")
+    r.add_argument("--before", metavar="T", help="only members with a timestamp before T")
+    r.add_argument("--bbox", metavar="W,S,E,N", help="only members whose geometry touches it")
+    r.add_argument("--order", choices=["none", "ascending"], default="none")
+    r.add_argument("--concurrency", type=int, default=8, help="fetches at once (default 8)")
+    r.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    r.add_argument("--retries", type=int, default=5, help="per page, on 5xx/timeouts/resets")
+    r.add_argument("--backoff", type=float, default=0.5, help=argparse.SUPPRESS)
+    r.add_argument("--batch-size", type=int, default=10_000, help="members per batch")
+    r.add_argument(
+        "--part-format",
+        choices=["nq.gz", "nq", "parquet"],
+        default="nq.gz",
+        help="the part files of a directory OUT (default nq.gz)",
+    )
+    r.add_argument("--quiet", action="store_true", help="no summary on stderr")
     e = sub.add_parser(
         "export",
         help="write a live server's stored view as a static LDES directory (as publish --out)",
@@ -650,6 +797,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "assign": assign,
         "publish": publish,
+        "replicate": replicate,
         "export": export,
         "serve": serve,
         "server": server,

@@ -10,6 +10,7 @@ __all__ = [
     "LdesfragError",
     "NodeUrlError",
     "RdfError",
+    "ReplicationError",
     "StateError",
     "StreamClosedError",
     "ViewError",
@@ -66,3 +67,14 @@ class RdfError(LdesfragError):
 class NodeUrlError(LdesfragError):
     """A URL that names no node under the given base (a foreign or malformed node URL), or
     arguments no node URL can be made of."""
+
+
+class ReplicationError(LdesfragError):
+    """A stream that could not be replicated whole: a page answered 4xx, could not be parsed, or
+    kept failing after the retries. ``url`` is the page, ``reason`` says why; the message is
+    ``URL: reason``. A replication never ends short without raising this."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
