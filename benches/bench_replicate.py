@@ -15,7 +15,7 @@ process's wall time, start-up included) and its peak RSS (``wait4``'s ``ru_maxrs
   half of its runs (docs/interop.md); its count is reported as it is.
 
 With ``--benchmark-disable`` (the CI smoke run) the LDES has 2,000 members and every client
-runs once, unreported. The figures are in benches/RESULTS.md.
+runs once, unreported.
 """
 
 from __future__ import annotations
