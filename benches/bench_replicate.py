@@ -125,15 +125,24 @@ def sites(tmp_path_factory, request):
 _report: list[str] = []
 
 
-@pytest.fixture(scope="module", autouse=True)
-def report(request):
-    """Members/s and peak RSS of every run, printed after the module's benchmarks."""
-    yield
-    if _report and not request.config.getoption("benchmark_disable"):
-        tr = request.config.pluginmanager.get_plugin("terminalreporter")
+class _Summary:
+    """Prints the runs' members/s and peak RSS at the end of the session (a fixture's own
+    output would be captured)."""
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not _report:
+            return
+        tr = terminalreporter
         tr.section("replication: members/s (one run, start-up included) and peak RSS")
         for line in _report:
             tr.write_line(line)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report(request):
+    manager = request.config.pluginmanager
+    if not request.config.getoption("benchmark_disable") and not manager.has_plugin(__name__):
+        manager.register(_Summary(), __name__)
 
 
 def run(argv: list[str], stdout: Path | None) -> tuple[float, int]:
