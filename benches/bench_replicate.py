@@ -6,7 +6,8 @@ members, each served by `ldesfrag serve` in its own process on 127.0.0.1 (port 0
 
 Each client runs in its own process, from the view's root to the end, and is measured once
 (one round: a run is seconds to minutes long): members/s (distinct members emitted over the
-process's wall time, start-up included) and its peak RSS (``wait4``'s ``ru_maxrss``).
+process's wall time, start-up included) and its peak RSS (``wait4``'s ``ru_maxrss``, taken by
+a small launcher process).
 
 - ``ldesfrag``: ``ldesfrag.replicate(url)`` at its default concurrency (8), counting rows.
 - ``ldesfrag c1``: the same with ``concurrency=1``.
@@ -20,7 +21,6 @@ runs once, unreported.
 
 from __future__ import annotations
 
-import os
 import select
 import signal
 import subprocess
@@ -145,28 +145,38 @@ def report(request):
         manager.register(_Summary(), __name__)
 
 
-def run(argv: list[str], stdout: Path | None) -> tuple[float, int]:
-    """Runs ``argv`` to its end: (seconds, peak RSS in bytes)."""
-    with open(stdout if stdout is not None else os.devnull, "wb") as out:
+#: Runs its arguments and writes their peak RSS (KiB) to the file named first. The peak a
+#: direct child of this (large) pytest process reports is at least this process's own RSS:
+#: Linux carries the high-water mark of the memory a child was forked with through exec. A
+#: small launcher's child carries only the launcher's.
+LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run(argv: list[str], stdout: Path) -> tuple[float, int]:
+    """Runs ``argv`` to its end, its output to ``stdout``: (seconds, peak RSS in bytes)."""
+    rss = stdout.with_suffix(".rss")
+    with open(stdout, "wb") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.PIPE, cwd=stdout.parent if stdout else None
+        proc = subprocess.run(
+            [sys.executable, "-c", LAUNCHER, str(rss), *argv],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            cwd=stdout.parent,
+            timeout=RUN_TIMEOUT,
+            check=False,
         )
-        assert proc.stderr is not None
-        err: list[bytes] = []
-        reader = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
-        reader.start()
-        timer = threading.Timer(RUN_TIMEOUT, proc.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
         seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        reader.join(WAIT)
-    assert proc.returncode == 0, b"".join(err)[-3000:].decode(errors="replace")
-    return seconds, usage.ru_maxrss * 1024
+    assert proc.returncode == 0, proc.stderr[-3000:].decode(errors="replace")
+    return seconds, int(rss.read_text()) * 1024
 
 
 CLIENTS = {
