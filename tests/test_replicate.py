@@ -226,8 +226,7 @@ def test_state_resume_equals_one_run(site, tmp_path):
             rep.close()
             break
         seen += batch["id"].to_pylist()
-        rep.commit()
-        rep.close()
+        rep.close()  # a clean end: the batch in hand counts as handled
     assert len(seen) == len(set(seen))
     assert set(seen) == {member_iri(i) for i in range(N)}
     # A rerun only polls the mutable pages again (304) and emits nothing.
@@ -237,11 +236,17 @@ def test_state_resume_equals_one_run(site, tmp_path):
     assert rep.stats.not_modified > 0
 
 
-def test_an_uncommitted_batch_is_emitted_again(site, tmp_path):
+def test_an_unhandled_batch_is_emitted_again(site, tmp_path):
     state = str(tmp_path / "state")
-    rep = ldesfrag.replicate(site, state=state, batch_size=N // 3)
-    lost = next(rep)["id"].to_pylist()  # handed out, never committed (a kill -9)
-    rep.close()
+    lost: list[str] = []
+
+    def fail_in_the_loop_body() -> None:
+        with ldesfrag.replicate(site, state=state, batch_size=N // 3) as rep:
+            lost.extend(next(rep)["id"].to_pylist())
+            raise RuntimeError("the loop body failed: this batch was not handled")
+
+    with pytest.raises(RuntimeError):
+        fail_in_the_loop_body()
     ids, _ = collect(ldesfrag.replicate(site, state=state))
     assert set(lost) <= set(ids)
     assert sorted(ids) == sorted(member_iri(i) for i in range(N))
@@ -320,6 +325,30 @@ def test_cli_directory_resume_continues_numbering(site, tmp_path):
     again = cli("replicate", site, "--out", str(out), "--state", str(state))
     assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in out.iterdir()) == parts  # nothing new, nothing twice
+
+
+def test_cli_follow_stops_cleanly_on_sigterm(site, tmp_path):
+    import signal
+
+    out = tmp_path / "parts"
+    cmd = [sys.executable, "-m", "ldesfrag.cli", "replicate", site, "--out", str(out)]
+    cmd += ["--follow", "--poll-interval", "0.2", "--state", str(tmp_path / "state")]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + WAIT
+        while not list(out.glob("part-*.nq.gz")):  # the crawl is done and flushed
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "no batch written"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(WAIT) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    text = "".join(gzip.decompress(f.read_bytes()).decode() for f in sorted(out.iterdir()))
+    g = rdflib.Graph().parse(data=text, format="nt")
+    subjects = {str(s) for s in g.subjects() if isinstance(s, rdflib.URIRef)}
+    assert subjects == {member_iri(i) for i in range(N)}
 
 
 def test_cli_fails_loudly_on_a_404(site, tmp_path):
@@ -438,3 +467,226 @@ def test_a_bad_page_raises_with_its_url(status, body, reason):
     assert e.value.url == host + "/bad"
     assert reason in e.value.reason
     assert str(e.value).startswith(host + "/bad: ")
+
+
+# ---- the reference server's shape: query-style URLs, zone-less time bounds --------------
+
+XSD_DT = "<http://www.w3.org/2001/XMLSchema#dateTime>"
+
+
+def reference_shaped(host: str) -> tuple[dict[str, tuple[int, str, bytes]], dict[str, str]]:
+    """A by-time view as the reference server renders it (ldes-semantics §6): query-style
+    URLs, year → month buckets linked by GreaterThanOrEqualTo/LessThan with zone-less
+    values, pages linked by plain relations. Members carry zoned timestamps, some an hour
+    before a month's zone-less start in UTC: a server that buckets by local time puts them
+    in the later month, which only ±14 h widening keeps reachable."""
+    es = f"{host}/observations"
+    members = {
+        "http://ex.org/m/a": ("2023-05-10T12:00:00Z", "05"),
+        "http://ex.org/m/b": ("2023-06-01T01:00:00+02:00", "06"),  # 2023-05-31T23:00Z
+        "http://ex.org/m/c": ("2023-06-15T00:00:00Z", "06"),
+        "http://ex.org/m/d": ("2023-07-02T00:00:00Z", "07"),
+        "http://ex.org/m/e": ("2023-05-20T08:00:00+02:00", "05"),
+    }
+    view = f"{es}/by-time"
+    prefix = PREFIX + "@prefix prov: <http://www.w3.org/ns/prov#> .\n"
+
+    pages: dict[str, tuple[int, str, bytes]] = {}
+    stream = (
+        f"<{es}> a ldes:EventStream ; ldes:timestampPath prov:generatedAtTime ;\n"
+        f"  tree:view <{view}> .\n"
+    )
+    year = f"{view}?year=2023"
+    root = stream + f"<{view}> a tree:Node .\n"
+    for kind, value in (
+        ("GreaterThanOrEqualToRelation", "2023-01-01T00:00"),
+        ("LessThanRelation", "2024-01-01T00:00"),
+    ):
+        root += (
+            f"<{view}> tree:relation [ a tree:{kind} ; tree:node <{year}> ;\n"
+            f'  tree:path prov:generatedAtTime ; tree:value "{value}"^^{XSD_DT} ] .\n'
+        )
+    pages["/observations"] = (200, TTL, (prefix + stream).encode())
+    pages["/observations/by-time"] = (200, TTL, (prefix + root).encode())
+    year_page = f"<{year}> a tree:Node ; <http://purl.org/dc/terms/isPartOf> <{es}> .\n"
+    for month in ("05", "06", "07"):
+        bucket = f"{year}&month={month}"
+        nxt = "2024-01" if month == "12" else f"2023-{int(month) + 1:02d}"
+        for kind, value in (
+            ("GreaterThanOrEqualToRelation", f"2023-{month}-01T00:00"),
+            ("LessThanRelation", f"{nxt}-01T00:00"),
+        ):
+            year_page += (
+                f"<{year}> tree:relation [ a tree:{kind} ; tree:node <{bucket}> ;\n"
+                f'  tree:path prov:generatedAtTime ; tree:value "{value}"^^{XSD_DT} ] .\n'
+            )
+        page = f"{bucket}&pageNumber=1"
+        pages[f"/observations/by-time?year=2023&month={month}"] = (
+            200,
+            TTL,
+            (
+                prefix + f"<{bucket}> a tree:Node ; tree:relation [ a tree:Relation ; "
+                f"tree:node <{page}> ] .\n"
+            ).encode(),
+        )
+        body = prefix + f"<{page}> a tree:Node .\n"
+        for iri, (stamp, m) in members.items():
+            if m == month:
+                body += (
+                    f"<{es}> tree:member <{iri}> .\n"
+                    f'<{iri}> prov:generatedAtTime "{stamp}"^^{XSD_DT} .\n'
+                )
+        pages[f"/observations/by-time?year=2023&month={month}&pageNumber=1"] = (
+            200,
+            TTL,
+            body.encode(),
+        )
+    pages["/observations/by-time?year=2023"] = (200, TTL, (prefix + year_page).encode())
+    return pages, {k: v[0] for k, v in members.items()}
+
+
+def instant(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize(
+    ("after", "before", "pruned"),
+    [
+        (None, None, False),
+        # m/b (23:00Z on 31 May) sits in June's bucket; July's is pruned
+        (None, "2023-06-01T00:00:00Z", True),
+        ("2023-05-31T22:00:00Z", "2023-06-01T00:00:00Z", True),
+        # May ends at a zone-less 2023-06-01T00:00: it could hold members until 14:00Z
+        ("2023-06-01T00:00:00Z", None, False),
+        ("2023-06-20T00:00:00+02:00", None, True),
+    ],
+)
+def test_reference_shaped_stream_zone_less_bounds_are_widened(after, before, pruned):
+    table: dict[str, tuple[int, str, bytes]] = {}
+    with pages(table) as host:  # the pages name the host they are served from
+        made, members = reference_shaped(host)
+        table.update(made)
+        expected = {
+            m
+            for m, s in members.items()
+            if (after is None or instant(s) > instant(after))
+            and (before is None or instant(s) < instant(before))
+        }
+        for entry in ("/observations", "/observations/by-time"):
+            rep = ldesfrag.replicate(host + entry, after=after, before=before)
+            ids, _ = collect(rep)
+            assert sorted(ids) == sorted(expected), entry
+            assert (rep.stats.pruned > 0) == pruned
+
+
+# ---- the live server (uvicorn on 127.0.0.1 port 0) -------------------------------------
+
+
+def test_live_server_both_views_and_the_stream(tmp_path):
+    from test_server_live import create_stream, request, running
+
+    n = 120
+    with running(f"sqlite:///{tmp_path}/ldes.db") as url:
+        create_stream(url, page=15)
+        for start in range(0, n, 40):
+            status, body = request(url + "observations", members_nt(start, 40).encode())
+            assert status == 201, body
+        for entry in ("observations", "observations/by-time", "observations/by-tile"):
+            rep = ldesfrag.replicate(url + entry, concurrency=4)
+            ids, payloads = collect(rep)
+            assert_same_members(ids, payloads, 0, n)
+            assert rep.timestamp_path == PROV_TIME
+        # A second pass with a state polls the mutable pages once: 304s, nothing new.
+        state = str(tmp_path / "state")
+        assert len(collect(ldesfrag.replicate(url + "observations", state=state))[0]) == n
+        again = ldesfrag.replicate(url + "observations", state=state)
+        assert collect(again)[0] == []
+        assert again.stats.not_modified > 0
+
+
+def test_transient_failures_are_retried():
+    root = PREFIX + "<> tree:relation [ a tree:Relation ; tree:node </p> ] .\n"
+    page = (
+        PREFIX
+        + "</s> tree:member <http://ex.org/m/1> .\n<http://ex.org/m/1> <http://ex.org/p> 1 .\n"
+    )
+    answers = [(500, TTL, b""), (503, TTL, b""), (200, TTL, page.encode())]
+
+    class Flaky(Pages):
+        pages: ClassVar[dict[str, tuple[int, str, bytes]]] = {"/": (200, TTL, root.encode())}
+
+        def do_GET(self) -> None:
+            if self.path == "/p":  # two failures, then the page
+                self.pages = {"/p": answers.pop(0) if len(answers) > 1 else answers[0]}
+            super().do_GET()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        host = f"http://127.0.0.1:{httpd.server_address[1]}"
+        rep = ldesfrag.replicate(host + "/", retries=3, backoff=0.001)
+        ids, _ = collect(rep)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert ids == ["http://ex.org/m/1"]
+    assert rep.stats.retries == 2
+
+
+def test_members_in_named_graphs_and_members_without_a_description():
+    trig = (
+        PREFIX
+        + "<> tree:relation [ a tree:Relation ; tree:node <next> ] .\n"
+        + "<http://ex.org/s> tree:member <http://ex.org/m/g>, <http://ex.org/m/bare> .\n"
+        + "<http://ex.org/m/g> { <http://ex.org/m/g> <http://ex.org/p> [ <http://ex.org/q> 2 ] }\n"
+    )
+    nxt = "<http://ex.org/s> <https://w3id.org/tree#member> <http://ex.org/m/bare> .\n"
+    table = {
+        "/": (200, "application/trig", trig.encode()),
+        "/next": (200, "application/n-quads", nxt.encode()),
+    }
+    with pages(table) as host:
+        ids, payloads = collect(ldesfrag.replicate(host + "/"))
+    assert sorted(ids) == ["http://ex.org/m/bare", "http://ex.org/m/g"]
+    got = rdflib.Graph().parse(data=payloads["http://ex.org/m/g"], format="nt")
+    assert len(got) == 2
+    # Named by tree:member but described nowhere: emitted, with an empty description.
+    assert payloads["http://ex.org/m/bare"] == ""
+
+
+def test_only_the_server_replicated_from_is_asked():
+    hits: list[str] = []
+
+    class Counting(Pages):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            super().do_GET()
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    try:
+        stream = f"http://127.0.0.1:{other.server_address[1]}/stream"
+        page = f"<{stream}> <https://w3id.org/tree#member> <http://ex.org/m/1> .\n"
+        with pages({"/": (200, "application/n-triples", page.encode())}) as host:
+            ids, _ = collect(ldesfrag.replicate(host + "/"))
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert ids == ["http://ex.org/m/1"]
+    assert hits == []  # the stream's IRI on another host is not fetched for its description
+
+
+def test_members_apart_on_a_page():
+    # Other subjects between members: the members' rows are several slices of the page.
+    lines = []
+    for i in range(6):
+        lines.append(f"<http://ex.org/s> <https://w3id.org/tree#member> <http://ex.org/m/{i}> .")
+        lines.append(f"<http://ex.org/m/{i}> <http://ex.org/at> <http://ex.org/place/{i}> .")
+        lines.append(f'<http://ex.org/place/{i}> <http://ex.org/name> "place {i}" .')
+    body = "\n".join(lines) + "\n"
+    with pages({"/": (200, "application/n-triples", body.encode())}) as host:
+        ids, payloads = collect(ldesfrag.replicate(host + "/"))
+    assert sorted(ids) == [f"http://ex.org/m/{i}" for i in range(6)]
+    assert all("place" in payloads[i] and "name" not in payloads[i] for i in ids)

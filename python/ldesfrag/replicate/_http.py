@@ -95,11 +95,12 @@ class Fetcher:
         for c in conns:
             c.close()
 
-    def get(self, url: str, etag: str | None = None) -> Response:
+    def get(self, url: str, etag: str | None = None, retries: int | None = None) -> Response:
         """The page at ``url`` (following redirects), or ``status=304`` when ``etag`` still
         matches. Raises :class:`ReplicationError` on a 4xx, a redirect loop, or when the
         retries are exhausted."""
         attempt = 0
+        retries = self.retries if retries is None else retries
         while True:
             try:
                 return self._get_once(url, etag, attempt)
@@ -107,7 +108,7 @@ class Fetcher:
                 reason = str(e)
             except _TRANSIENT as e:
                 reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-            if attempt >= self.retries:
+            if attempt >= retries:
                 raise ReplicationError(url, f"failed after {attempt + 1} attempts; last: {reason}")
             # Exponential backoff with full jitter, capped at 60 backoff units.
             delay = self.backoff * min(2**attempt, 60) * (0.5 + random.random() / 2)

@@ -53,6 +53,7 @@ EXTENSION_FORMATS = {
 }
 
 _TERM = re.compile(r'<[^>]*>|_:\S+|"(?:[^"\\]|\\.)*"(?:@[A-Za-z0-9-]+|\^\^<[^>]*>)?')
+_MEMBER_LINE = re.compile(r"^\S+ <https://w3id\.org/tree#member> <([^>]*)> \.$", re.M)
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)")
 _ESCAPES = {"t": "\t", "b": "\b", "n": "\n", "r": "\r", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
 
@@ -111,6 +112,8 @@ def triples(payload: str) -> list[tuple[Term, str, Term]]:
     """The triples of a canonical N-Triples payload (one statement a line)."""
     out = []
     for line in payload.splitlines():
+        if TREE_MEMBER in line:  # read by parse_page, and the bulk of a stream's lines
+            continue
         terms = _TERM.findall(line)
         if len(terms) >= 3 and terms[1].startswith("<"):
             out.append((_term(terms[0]), terms[1][1:-1], _term(terms[2])))
@@ -164,30 +167,27 @@ def parse_page(body: bytes, url: str, content_type: str | None, timestamp_path: 
     rows: dict[str, int] = {}
     for i, iri in enumerate(ids):
         rows.setdefault(iri, i)
-    # The hypermedia sits on the subjects that are not members; members come from tree:member.
+    # Members are the objects of tree:member; the hypermedia sits on the other subjects.
     member_ids: list[str] = []
-    member_set: set[str] = set()
-    candidates = [i for i, p in enumerate(payloads) if TREE_MEMBER in p]
-    for i in candidates:
-        for line in payloads[i].splitlines():
-            if TREE_MEMBER in line:
-                terms = _TERM.findall(line)
-                if len(terms) >= 3 and terms[1] == f"<{TREE_MEMBER}>" and terms[2][0] == "<":
-                    m = terms[2][1:-1]
-                    if m not in member_set:
-                        member_set.add(m)
-                        member_ids.append(m)
+    for p in payloads:
+        if TREE_MEMBER in p:
+            member_ids += _MEMBER_LINE.findall(p)
+    member_ids = list(dict.fromkeys(member_ids))
+    member_set = set(member_ids)
     relations: list[Relation] = []
     views: list[str] = []
     descriptions: list[str] = []
     streams: list[str] = []
     tpath: str | None = None
     for i, iri in enumerate(ids):
-        if iri in member_set or not any(
-            k in payloads[i] for k in (TREE, EVENT_STREAM, TIMESTAMP_PATH)
-        ):
+        if iri in member_set:
             continue
-        ts = triples(payloads[i])
+        payload = payloads[i]
+        if TREE_MEMBER in payload:
+            streams.append(iri)
+        if not (TREE in payload or EVENT_STREAM in payload or TIMESTAMP_PATH in payload):
+            continue
+        ts = triples(payload)
         blanks: dict[str, list[tuple[str, Term]]] = {}
         for s, p, o in ts:
             if s.kind == "blank":
@@ -204,7 +204,7 @@ def parse_page(body: bytes, url: str, content_type: str | None, timestamp_path: 
                 descriptions.append(o.value)
             elif p == TIMESTAMP_PATH and o.kind == "iri":
                 tpath = tpath or o.value
-            elif (p == RDF_TYPE and o.value == EVENT_STREAM) or p == TREE_MEMBER:
+            elif p == RDF_TYPE and o.value == EVENT_STREAM:
                 streams.append(s.value)
     members = _members(table, rows, member_ids, body, fmt, url, timestamp_path)
     return Page(
@@ -260,17 +260,29 @@ def _members(
         ):
             if iri not in rows and iri not in extra:
                 extra[iri] = (payload, ts_col[k] if ts_col is not None else None)
-    if not missing and len(rows) == len(member_ids) and table.num_rows == len(member_ids):
-        return table.select(["id", "payload", *(["timestamp"] if timestamp_path else [])])
+    if not missing:
+        # The members' rows as zero-copy slices of the table (runs of consecutive rows).
+        idx = sorted(rows[m] for m in member_ids)
+        slices = []
+        start = prev = idx[0] if idx else 0
+        for i in idx[1:]:
+            if i != prev + 1:
+                slices.append((start, prev + 1 - start))
+                start = i
+            prev = i
+        if idx:
+            slices.append((start, prev + 1 - start))
+        batches = [b for off, n in slices for b in table.slice(off, n).to_batches()]
+        return Table.from_batches(batches, schema=table.schema)
     payloads = table["payload"].to_pylist()
     stamps = table["timestamp"].to_pylist() if timestamp_path else None
     out_p: list[str] = []
     out_t: list[str | None] = []
     for m in member_ids:
-        i = rows.get(m)
-        if i is not None:
-            out_p.append(payloads[i])
-            out_t.append(stamps[i] if stamps is not None else None)
+        row = rows.get(m)
+        if row is not None:
+            out_p.append(payloads[row])
+            out_t.append(stamps[row] if stamps is not None else None)
         else:
             p, t = extra.get(m, ("", None))
             out_p.append(p)

@@ -14,14 +14,15 @@ import heapq
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Generator, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import urldefrag
+from urllib.parse import urldefrag, urlsplit
 
-from arro3.core import Array, ChunkedArray, DataType, Table
+from arro3.core import Array, ChunkedArray, DataType, Field, RecordBatch, Schema, Table
 
 from ldesfrag._kernels import parse_datetime
 from ldesfrag._member_ids import MemberIds
@@ -39,6 +40,15 @@ from ldesfrag.replicate._state import StateDir
 
 __all__ = ["Replication", "ReplicationStats", "replicate"]
 
+#: The columns of every batch.
+SCHEMA = Schema(
+    [
+        Field("id", DataType.string(), nullable=False),
+        Field("timestamp", DataType.timestamp("us", tz="UTC"), nullable=True),
+        Field("payload", DataType.string(), nullable=False),
+        Field("page", DataType.string(), nullable=False),
+    ]
+)
 #: How long a mutable page is fresh without ``Cache-Control: max-age`` or ``poll_interval``.
 DEFAULT_MAX_AGE = 60.0
 _INF = float("inf")
@@ -165,7 +175,7 @@ class Replication:
         self._stop = threading.Event()
         self._closed = False
         self._nodes: dict[str, _Node] = {}
-        self._queue: list[_Node] = []
+        self._queue: deque[_Node] = deque()
         self._inflight: dict[Future[_Result], _Node] = {}
         self._seen = MemberIds()  # every member read (admitted)
         self._timestamp_path: str | None = None
@@ -176,6 +186,7 @@ class Replication:
         self._heap: list[_Pending] = []  # order "ascending"
         self._started = time.monotonic()
         self._pending_commit: ChunkedArray | None = None
+        self._abandon = False
         self._last_progress = 0.0
         #: Set by the CLI: called with each batch's commit extras before the state is saved.
         self.output_state: dict[str, Any] = {}
@@ -210,7 +221,10 @@ class Replication:
     def __enter__(self) -> Replication:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:  # the batch in hand was not handled: a resume gives it again
+            self._pending_commit = None
+            self._abandon = True
         self.close()
 
     def stop(self) -> None:
@@ -219,15 +233,21 @@ class Replication:
         self._stop.set()
 
     def close(self) -> None:
-        """Ends at once: fetches in flight are abandoned (the saved state does not count them
-        as read)."""
+        """Ends at once, from any thread: fetches in flight are abandoned and nothing more is
+        emitted. The batches handed out count as handled (their commit is saved), unless the
+        ``with`` block ends with an exception: then the last one is given again on resume.
+        An iteration running in another thread ends (its next batch is the end) within about
+        half a second."""
         if self._closed:
             return
         self._closed = True
         self._stop.set()
-        self._iter.close()
-        for f in self._inflight:
-            f.cancel()
+        try:
+            self._iter.close()
+        except ValueError:  # running in another thread: it sees _closed and returns
+            return
+        if not self._abandon and self._pending_commit is not None:
+            self.commit()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._fetcher.close()
 
@@ -302,23 +322,26 @@ class Replication:
             self._nodes[self.url] = node = _Node(self.url, Bounds())
             self._queue.append(node)
         try:
-            while True:
+            while not self._closed:
                 while self._queue and len(self._inflight) < self.concurrency:
                     if self._stop.is_set():
                         break
-                    self._submit(self._queue.pop(0))
+                    self._submit(self._queue.popleft())
                 if not self._inflight:
                     if self._queue and not self._stop.is_set():
                         continue
                     batch = self._flush()
                     if batch is not None:
                         yield batch
-                        self.commit()
+                        if self._pending_commit is not None:  # not committed by the caller
+                            self.commit()
                     if not self.follow or self._stop.is_set():
                         break
                     self._wait_for_polls()
                     continue
                 done, _ = wait(list(self._inflight), timeout=0.5, return_when=FIRST_COMPLETED)
+                if self._closed:
+                    return
                 for fut in done:
                     node = self._inflight.pop(fut)
                     try:
@@ -333,8 +356,10 @@ class Replication:
                     batch = self._flush()
                     if batch is not None:
                         yield batch
-                        self.commit()
-            self.commit()
+                        if self._pending_commit is not None:  # not committed by the caller
+                            self.commit()
+            if not self._closed:
+                self.commit()
         finally:
             self._show_progress(done=True)
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -347,7 +372,8 @@ class Replication:
         self._inflight[self._pool.submit(self._fetch, node, etag, tp)] = node
 
     def _fetch(self, node: _Node, etag: str | None, tp: str | None) -> _Result:
-        resp = self._fetcher.get(node.url, etag)
+        # The stream's description is only a hint: one attempt.
+        resp = self._fetcher.get(node.url, etag, retries=0 if node.meta else None)
         if resp.status == 304:
             return _Result(node, resp, None, tp)
         page = parse_page(resp.body, resp.url, resp.headers.get("content-type"), tp)
@@ -405,12 +431,15 @@ class Replication:
             if others:
                 self._add(urldefrag(others[0])[0], node.bounds)
         if self._timestamp_path is None:
+            origin = urlsplit(self.url)[:2]
             for s in page.streams:
                 u = urldefrag(s)[0]
+                if urlsplit(u)[:2] != origin:
+                    continue  # only the server replicated from is asked
                 if u not in self._nodes and u not in self._meta_tried:
                     self._meta_tried.add(u)
                     meta = _Node(u, Bounds(), meta=True)
-                    self._queue.insert(0, meta)
+                    self._queue.appendleft(meta)
         self._take_members(page, final)
 
     def _follow_relations(self, parent: _Node, relations: list[Relation]) -> None:
@@ -525,22 +554,11 @@ class Replication:
         else:
             if not self._buffer:
                 return None
-            ids: list[str] = []
-            stamps: list[str | None] = []
-            payloads: list[str] = []
-            pages: list[str] = []
-            for members, url in self._buffer:
-                k = members.num_rows
-                ids.extend(members["id"].to_pylist())
-                payloads.extend(members["payload"].to_pylist())
-                if "timestamp" in members.column_names:
-                    stamps.extend(members["timestamp"].to_pylist())
-                else:
-                    stamps.extend([None] * k)
-                pages.extend([url] * k)
+            # Each page's rows as they are (no copy of the payloads): one batch per slice.
+            parts = [b for members, url in self._buffer for b in _output_batches(members, url)]
             self._buffer.clear()
             self._buffered = 0
-            table = _table(ids, stamps, payloads, pages)
+            table = Table.from_batches(parts, schema=SCHEMA)
         self.stats.members += table.num_rows
         self._pending_commit = table["id"]
         return table
@@ -578,16 +596,37 @@ def _take(members: Table, idx: list[int]) -> Table:
     return Table.from_pydict(cols)
 
 
+def _output_batches(members: Table, url: str) -> list[RecordBatch]:
+    """A page's member rows (``id``, ``payload``, maybe ``timestamp`` as text) in the output
+    schema, batch by batch (a page's rows may be several slices)."""
+    out = []
+    for b in members.to_batches():
+        n = b.num_rows
+        stamps = (
+            b["timestamp"]
+            if "timestamp" in members.column_names
+            else Array([None] * n, DataType.string())
+        )
+        arrays: list[Any] = [
+            b["id"],
+            parse_datetime(stamps),
+            b["payload"],
+            Array([url] * n, DataType.string()),
+        ]
+        out.append(RecordBatch.from_arrays(arrays, schema=SCHEMA))
+    return out
+
+
 def _table(
     ids: list[str], stamps: list[str | None], payloads: list[str], pages: list[str]
 ) -> Table:
-    cols: dict[str, Any] = {
-        "id": Array(ids, DataType.string()),
-        "timestamp": parse_datetime(Array(stamps, DataType.string())),
-        "payload": Array(payloads, DataType.string()),
-        "page": Array(pages, DataType.string()),
-    }
-    return Table.from_pydict(cols)
+    arrays = [
+        Array(ids, DataType.string()),
+        parse_datetime(Array(stamps, DataType.string())),
+        Array(payloads, DataType.string()),
+        Array(pages, DataType.string()),
+    ]
+    return Table.from_arrays(arrays, schema=SCHEMA)
 
 
 def replicate(

@@ -29,6 +29,9 @@ fn format_arg(s: &str) -> PyResult<Format> {
     })
 }
 
+/// How many array-kernel work units one unit of RDF text is worth to the reader.
+const RDF_UNIT_WEIGHT: usize = 16;
+
 /// (delimiter, timestamp_property, timestamp, version_of_path, timestamp_path)
 type VersionsArg = (String, Option<String>, String, String, String);
 
@@ -93,9 +96,13 @@ impl PyMemberReader {
         cfg.base_iri = base_iri;
         cfg.max_line_bytes = max_line_bytes;
         cfg.max_member_bytes = max_member_bytes;
+        // A byte of RDF costs the reader far more than a unit of the array kernels (it
+        // tokenises, validates and canonicalises it): a body of a few KB is already worth
+        // releasing the GIL for, so that pages fetched by several threads (the LDES client)
+        // are parsed at once.
         let work = inputs.iter().try_fold(0, |sum: usize, (_, _, data)| {
             data.as_ref()
-                .map(|d| sum.saturating_add(byte_units(d.len())))
+                .map(|d| sum.saturating_add(byte_units(d.len()).saturating_mul(RDF_UNIT_WEIGHT)))
         });
         let inputs = inputs
             .into_iter()
