@@ -266,20 +266,33 @@ def _structure(
     the page chains and page states follow from each leaf's member count."""
     import pyarrow as pa
     from pyspark.sql import functions as F
+    from pyspark.sql.types import StructType
 
     view = plan.view
-    firsts = plan.entries.groupBy(_BUCKET).agg(
-        F.count(F.lit(1)).alias("n"), F.min(F.struct(*plan.order)).alias("first")
+    # One job: each leaf's member count and first member (O(leaves) rows to the driver).
+    firsts = (
+        plan.entries.groupBy(_BUCKET)
+        .agg(F.count(F.lit(1)).alias("n"), F.min(F.struct(*plan.order)).alias("first"))
+        .collect()
     )
-    counts = {r[_BUCKET]: r["n"] for r in firsts.select(_BUCKET, "n").collect()}
-    keys = firsts.select("first.*").distinct()
+    counts = {r[_BUCKET]: r["n"] for r in firsts}
+    keys = sorted({tuple(r["first"]) for r in firsts})  # in the members' order
     needed = _needed(view, df.columns)
-    reps = (
-        df.select(*dict.fromkeys([*arrival, *needed]))
-        .join(F.broadcast(keys), on=arrival, how="inner")
-        .orderBy(*plan.order)
-    )
-    members = reps.select(*needed).toArrow()
+    width = len(plan.order) - len(arrival)  # (_t, _id) first in timestamp order
+    members = pa.table({c: [] for c in needed})
+    if keys:
+        spark = df.sparkSession
+        arrival_schema = StructType([df.schema[c] for c in arrival])
+        wanted = spark.createDataFrame([k[width:] for k in keys], arrival_schema)
+        got = (
+            df.select(*dict.fromkeys([*arrival, *needed]))
+            .join(F.broadcast(wanted), on=arrival, how="left_semi")
+            .toArrow()
+        )
+        # In the members' order (keys are sorted so), by the arrival columns.
+        where = {k[width:]: i for i, k in enumerate(keys)}
+        at = zip(*(got[c].to_pylist() for c in arrival), strict=True)
+        members = got.select(needed).take(pa.array(_argsort([where[tuple(a)] for a in at])))
     members = members.cast(
         pa.schema(pa.field(f.name, _small(pa, f.type), f.nullable) for f in members.schema)
     )
@@ -329,6 +342,10 @@ def _structure(
 
 
 _RELATION = "https://w3id.org/tree#Relation"
+
+
+def _argsort(values: list[int]) -> list[int]:
+    return sorted(range(len(values)), key=values.__getitem__)
 
 
 def assign_with_report(
