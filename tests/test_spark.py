@@ -8,13 +8,11 @@ from pathlib import Path
 import pytest
 from ldes_data import PROV_TIME, member_iri, members_nt, write_members
 
-pytest.importorskip("pyspark", reason="pyspark is pinned in requirements-dev.txt (make venv)")
+import pyarrow as pa
+from test_interop import replicate
 
-import pyarrow as pa  # noqa: E402
-from test_interop import replicate  # noqa: E402
-
-import ldesfrag  # noqa: E402
-from ldesfrag import (  # noqa: E402
+import ldesfrag
+from ldesfrag import (
     Fragmenter,
     Geospatial,
     HierarchicalTime,
@@ -24,8 +22,8 @@ from ldesfrag import (  # noqa: E402
     View,
     serve,
 )
-from ldesfrag.spark import assign, assign_with_report, read_members  # noqa: E402
-from ldesfrag.spark import publish as spark_publish  # noqa: E402
+from ldesfrag.spark import assign, assign_with_report, read_members
+from ldesfrag.spark import publish as spark_publish
 
 VIEW = View([Geospatial(max_zoom=14), HierarchicalTime("day")], page_size=7)
 BASE = "http://example.org/ldes/"
@@ -215,3 +213,17 @@ def test_ldes_client_replicates_a_spark_published_directory(spark, tmp_path):
         assert summary.immutable_pages > 0
         got = set(replicate(server.url, tmp_path))
     assert got == {member_iri(i) for i in range(1_500)}
+
+
+def test_cli_spark_publish(spark, tmp_path, capsys):
+    from ldesfrag.cli import main
+
+    dump = write_members(tmp_path / "m.nt", 0, 200)
+    view_file = tmp_path / "view.json"
+    view = View([Geospatial(max_zoom=14), HierarchicalTime("day")], page_size=20)
+    view_file.write_text(view.to_json(), encoding="utf-8")
+    ldesfrag.publish([dump], view, tmp_path / "one", base_url=BASE)
+    argv = ["spark-publish", str(dump), "--view", str(view_file), "--out", str(tmp_path / "two")]
+    assert main([*argv, "--base-url", BASE, "--split-bytes", "0", "--master", "local[2]"]) == 0
+    assert "200 members published" in capsys.readouterr().out
+    assert dump_tree(tmp_path / "two") == dump_tree(tmp_path / "one")

@@ -136,9 +136,7 @@ def _keys_function(
             members = pa.table(batch.select(needed))
             # Large string types (Spark's option) as the core reads them.
             members = members.cast(
-                pa.schema(
-                    pa.field(f.name, _small(pa, f.type), f.nullable) for f in members.schema
-                )
+                pa.schema(pa.field(f.name, _small(pa, f.type), f.nullable) for f in members.schema)
             )
             frag = _ldesfrag.Fragmenter(view_json, on_invalid=on_invalid, max_tiles=max_tiles)
             out = pa.table(frag.assign(members))

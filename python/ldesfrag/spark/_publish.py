@@ -74,7 +74,7 @@ def _render_function(
         columns = ["id", "payload", "timestamp"] if with_ts else ["id", "payload"]
 
         def iri(bucket: str, page: int) -> str:
-            return base + node_path(bucket, page, ext)
+            return f"{base}{node_path(bucket, page, ext)}"
 
         def pages_of(table: Any) -> Iterator[Any]:
             if table.num_rows == 0:
@@ -103,7 +103,9 @@ def _render_function(
                 {
                     "node": pa.array(nodes, pa.string()),
                     "start": pa.array(starts, pa.uint64()),
-                    "count": pa.array([e - s for s, e in zip(starts, ends, strict=True)], pa.uint64()),
+                    "count": pa.array(
+                        [e - s for s, e in zip(starts, ends, strict=True)], pa.uint64()
+                    ),
                     "immutable": pa.array(immutable, pa.bool_()),
                     "root": pa.array([False] * len(nodes), pa.bool_()),
                 }
@@ -218,7 +220,7 @@ def publish(
         timestamp_path = times[0].path if times else None
     if version_of_path is None and member in (None, "version-of"):
         version_of_path = DCT_IS_VERSION_OF
-    settings = {
+    settings: dict[str, Any] = {
         "base_url": base_url,
         "format": fmt,
         "ext": FILE_EXTENSIONS[fmt][1:],
@@ -264,9 +266,7 @@ def publish(
     carry = ["id", "payload", *(["timestamp"] if with_ts else [])]
     # A member IRI is published once: the first in arrival order.
     first = Window.partitionBy("id").orderBy(*cols)
-    ranked = df.withColumn(
-        "_repeat", F.col("id").isNotNull() & (F.row_number().over(first) > 1)
-    )
+    ranked = df.withColumn("_repeat", F.col("id").isNotNull() & (F.row_number().over(first) > 1))
     repeats = ranked.where("_repeat").count()
     admitted = ranked.where(~F.col("_repeat")).drop("_repeat")
     result, plan = _assign(
@@ -322,9 +322,7 @@ def publish(
     return PublishSummary(
         members=members,
         rejected=dict(rejected),
-        problems=dict(
-            Counter(("dropped: " if p.dropped else "") + p.reason for p in problems)
-        ),
+        problems=dict(Counter(("dropped: " if p.dropped else "") + p.reason for p in problems)),
         buckets=len(counts),
         pages=pages.num_rows,
         immutable_pages=frozen,
@@ -360,7 +358,7 @@ def _own_nodes(
     index = {b: i for i, b in enumerate(buckets)}
 
     def iri(bucket: str, page: int | None) -> str:
-        return base + node_path(bucket, page, ext) if bucket or page else base
+        return f"{base}{node_path(bucket, page, ext)}" if bucket or page else str(base)
 
     children = zip(own["child"].to_pylist(), own["child_page"].to_pylist(), strict=True)
     rel = pa.table(

@@ -58,7 +58,7 @@ def seam(f: Any, at: int, size: int) -> int:
     while True:
         back = max(0, back - _BLOCK)
         f.seek(back)
-        head = f.read(at - back)
+        head: bytes = f.read(at - back)
         nl = head.rfind(b"\n", 0, len(head) - 1) if head.endswith(b"\n") else head.rfind(b"\n")
         if nl >= 0 or back == 0:
             line_start = back + nl + 1
@@ -68,7 +68,7 @@ def seam(f: Any, at: int, size: int) -> int:
     previous = None
     first = True
     while True:
-        line = f.readline()
+        line: bytes = f.readline()
         if not line:
             return size
         subject = _subject(line)
