@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from ldes_data import PROV_TIME, member_iri, members_nt, write_members
-
-import pyarrow as pa
 from test_interop import replicate
 
 import ldesfrag

@@ -22,7 +22,7 @@ from ldesfrag._rdf import DCT_IS_VERSION_OF, MemberMode
 from ldesfrag._render import cache_control
 from ldesfrag._view import HierarchicalTime, View
 from ldesfrag.exceptions import ColumnError, LdesfragError
-from ldesfrag.spark._assign import _BUCKET, _assign, _arrival
+from ldesfrag.spark._assign import _BUCKET, _arrival, _assign
 from ldesfrag.spark._read import ARRIVAL, read_members
 
 __all__ = ["publish"]
