@@ -226,3 +226,30 @@ def test_cli_spark_publish(spark, tmp_path, capsys):
     assert main([*argv, "--base-url", BASE, "--split-bytes", "0", "--master", "local[2]"]) == 0
     assert "200 members published" in capsys.readouterr().out
     assert dump_tree(tmp_path / "two") == dump_tree(tmp_path / "one")
+
+
+@pytest.mark.parametrize("kind", ["naive", "zoned", "date", "string"])
+def test_order_instants_follow_the_core(kind):
+    """The (instant, id) order the Spark keys pass sorts by is the core's, for every time type
+    (zone-less values are wall-clock in the level's zone, across a DST change)."""
+    import datetime as dt
+
+    import pyarrow.compute as pc
+
+    from ldesfrag.spark._assign import order_instants
+
+    view = View([HierarchicalTime("hour", timezone="Europe/Brussels")], page_size=1)
+    view = View(view.fragmentations, page_size=1, order="timestamp")
+    start = dt.datetime(2023, 3, 26, 1, 30)
+    naive = [start + dt.timedelta(minutes=17 * i) for i in range(12)] + [None]
+    column = {
+        "naive": lambda: pa.array(naive, pa.timestamp("us")),
+        "zoned": lambda: pa.array(naive, pa.timestamp("us", "Asia/Tokyo")),
+        "date": lambda: pa.array([d.date() if d else None for d in naive], pa.date32()),
+        "string": lambda: pc.strftime(pa.array(naive, pa.timestamp("us")), "%Y-%m-%dT%H:%M"),
+    }[kind]()
+    ids = [f"m{(i * 5) % 13:02d}" for i in range(13)]
+    table = pa.table({"id": ids, "timestamp": column})
+    instants = order_instants(table.to_batches()[0], view).to_pylist()
+    ours = sorted(range(13), key=lambda i: (instants[i], ids[i], i))
+    assert ours == pa.table(Fragmenter(view).assign(table))["row"].to_pylist()
