@@ -206,6 +206,7 @@ def publish(
     options as in :func:`ldesfrag.publish`. A member IRI is published once: later members with
     the same IRI are rejected as there (the first in arrival order is kept).
     """
+    from pyspark import StorageLevel
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -266,8 +267,11 @@ def publish(
     carry = ["id", "payload", *(["timestamp"] if with_ts else [])]
     # A member IRI is published once: the first in arrival order.
     first = Window.partitionBy("id").orderBy(*cols)
-    ranked = df.withColumn("_repeat", F.col("id").isNotNull() & (F.row_number().over(first) > 1))
-    repeats = ranked.where("_repeat").count()
+    ranked = df.withColumn(
+        "_repeat", F.col("id").isNotNull() & (F.row_number().over(first) > 1)
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+    tally = {r["_repeat"]: r["count"] for r in ranked.groupBy("_repeat").count().collect()}
+    repeats, members = tally.get(True, 0), tally.get(False, 0)
     admitted = ranked.where(~F.col("_repeat")).drop("_repeat")
     result, plan = _assign(
         admitted, view, cols, None, "unknown", DEFAULT_MAX_TILES, carry=carry, closed=close
@@ -300,8 +304,8 @@ def publish(
         ]
     )
     written = (
-        result.assigned.repartition(_BUCKET)
-        .sortWithinPartitions(_BUCKET, "page", *cols)
+        # The window numbering pages has put each bucket's rows in one partition.
+        result.assigned.sortWithinPartitions(_BUCKET, "page", *cols)
         .mapInArrow(fn, schema)
         .collect()
     )
@@ -315,9 +319,9 @@ def publish(
         rejected[DUPLICATE] = repeats
     for r in result.rejected.groupBy("reason").count().collect():
         rejected[r["reason"]] += r["count"]
-    members = admitted.count()
     read_total = members + repeats
     plan.entries.unpersist()
+    ranked.unpersist()
     frozen = sum(pages["immutable"].to_pylist())
     return PublishSummary(
         members=members,
