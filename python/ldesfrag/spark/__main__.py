@@ -1,4 +1,4 @@
-"""``python -m ldesfrag.spark ARGS`` (``spark-submit -m``-style entry): ``ldesfrag
+"""``python -m ldesfrag.spark ARGS``, or this file under ``spark-submit``: ``ldesfrag
 spark-publish ARGS``."""
 
 import sys

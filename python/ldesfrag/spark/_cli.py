@@ -1,4 +1,4 @@
-"""``ldesfrag spark-publish`` (and ``python -m ldesfrag.spark``, e.g. under ``spark-submit``):
+"""``ldesfrag spark-publish`` (and ``python -m ldesfrag.spark``, or its file under ``spark-submit``):
 RDF dumps → the static LDES ``ldesfrag publish`` writes, on Spark. pyspark is imported only
 when the command runs."""
 

@@ -13,8 +13,8 @@ __all__ = ["session"]
 
 
 def session(master: str | None = None, config: Mapping[str, str] | None = None) -> Any:
-    """The active SparkSession, or a new one on ``master`` (e.g. ``local[2]``; default: what
-    ``spark-submit`` or ``SPARK_MASTER`` says, else ``local[*]``) with ``config``.
+    """The active SparkSession, or a new one on ``master`` (e.g. ``local[2]``; default:
+    ``SPARK_MASTER``, else what ``spark-submit`` says, else ``local[*]``) with ``config``.
 
     Python workers run this interpreter unless ``PYSPARK_PYTHON`` says otherwise (on a
     cluster, set it to the executors' Python with ldesfrag installed)."""
@@ -27,8 +27,9 @@ def session(master: str | None = None, config: Mapping[str, str] | None = None) 
     master = master or os.environ.get("SPARK_MASTER")
     if master:
         builder = builder.master(master)
-    elif "spark.master" not in (config or {}):
-        builder = builder.config("spark.master", os.environ.get("MASTER", "local[*]"))
+    elif "spark.master" not in (config or {}) and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        # Not under spark-submit (which says the master through its gateway): local mode.
+        builder = builder.config("spark.master", "local[*]")
     settings = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
     settings.update(config or {})
     for key, value in settings.items():
