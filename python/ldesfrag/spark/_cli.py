@@ -1,6 +1,6 @@
-"""``ldesfrag spark-publish`` (and ``python -m ldesfrag.spark``, or its file under ``spark-submit``):
-RDF dumps → the static LDES ``ldesfrag publish`` writes, on Spark. pyspark is imported only
-when the command runs."""
+"""``ldesfrag spark-publish`` (and ``python -m ldesfrag.spark``, or its file under
+``spark-submit``): RDF dumps → the static LDES ``ldesfrag publish`` writes, on Spark. pyspark
+is imported only when the command runs."""
 
 from __future__ import annotations
 
