@@ -184,7 +184,8 @@ def _small(pa: Any, t: Any) -> Any:
 
 
 class _Plan(NamedTuple):
-    entries: Any  # persisted: (arrival, carry, bucket[, _t, _id]) per (member, leaf)
+    cached: Any  # the keys pass, persisted: what `entries` and `invalid` read
+    entries: Any  # (arrival, carry, bucket[, _t, _id]) per (member, leaf)
     invalid: Any
     rejected: Any
     order: list[str]  # the columns of the members' total order
@@ -245,7 +246,7 @@ def _plan(
             row = ", ".join(f"{c}={r[c]!r}" for c in arrival)
             rows.unpersist()
             raise InvalidMemberError(f"row {row}: {r['column']}: {r['reason']}")
-    return _Plan(entries, bad, rejected, cols, view)
+    return _Plan(rows, entries, bad, rejected, cols, view)
 
 
 def _structure(

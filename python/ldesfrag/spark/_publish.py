@@ -320,7 +320,7 @@ def publish(
     for r in result.rejected.groupBy("reason").count().collect():
         rejected[r["reason"]] += r["count"]
     read_total = members + repeats
-    plan.entries.unpersist()
+    plan.cached.unpersist()
     ranked.unpersist()
     frozen = sum(pages["immutable"].to_pylist())
     return PublishSummary(
