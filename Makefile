@@ -29,7 +29,8 @@ interop/node_modules/.package-lock.json: interop/package.json interop/package-lo
 interop: interop/node_modules/.package-lock.json
 
 # Debian packages of the services the tests start themselves: PostgreSQL (tests/pg.py starts a
-# throwaway cluster) and mosquitto (tests/test_mqtt.py). Installed only when missing.
+# throwaway cluster), mosquitto (tests/test_mqtt.py) and Java 17 for Spark (tests/test_spark.py,
+# ldesfrag.spark). Installed only when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 services:
@@ -37,6 +38,7 @@ services:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
 		|| missing="$$missing postgresql"; \
 	[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || missing="$$missing mosquitto"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 		if command -v apt-get >/dev/null 2>&1; then \
 			$(SUDO) apt-get update -qq && \

@@ -10,6 +10,9 @@ LDES directory (see :func:`ldesfrag.publish`), or appends to one. With ``--store
 --collection NAME`` instead of ``--out``, it loads them into the live server's store
 (``ldesfrag.server.bulk``): no files, the pages ``ldesfrag server --store URL`` then serves.
 
+``ldesfrag spark-publish INPUT... --view VIEW --out DIR --base-url URL [--master URL]`` writes the
+same directory on Apache Spark (``ldesfrag.spark``; docs/spark.md).
+
 ``ldesfrag export --store URL --collection NAME --out DIR --base-url URL`` writes a stored view
 as the static tree ``publish --out`` writes (``ldesfrag.server.bulk.export``).
 
@@ -745,6 +748,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the part files of a directory OUT (default nq.gz)",
     )
     r.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    from ldesfrag.spark._cli import add_parser as add_spark_publish
+    from ldesfrag.spark._cli import run as spark_publish
+
+    add_spark_publish(sub)
     e = sub.add_parser(
         "export",
         help="write a live server's stored view as a static LDES directory (as publish --out)",
@@ -798,6 +805,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "assign": assign,
         "publish": publish,
         "replicate": replicate,
+        "spark-publish": spark_publish,
         "export": export,
         "serve": serve,
         "server": server,
