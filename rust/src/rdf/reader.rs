@@ -16,9 +16,15 @@
 //! input-scoped). In `tree-member` mode the names of members not yet described are kept for
 //! the whole input. `Mode::Document` reads each input whole (up to `max_member_bytes`).
 //!
+//! N-Triples and N-Quads are read in blocks of bytes whose lines are found and parsed on every
+//! core, and the next window's lines are parsed while the current window is extracted
+//! (`StatementSource::prefetch`). A window is still made of the same units of lines as when
+//! lines were read one at a time (see `parse::Unit`), so where the blocks end changes nothing.
+//!
 //! A read error ends its input: the members before the cut come out, the ones held back are
 //! reported as incomplete. Memory: a window holds about `window` statements plus at most
-//! `max_member_bytes` held back, and one line is at most `max_line_bytes`.
+//! `max_member_bytes` held back, about `window` more statements are read ahead, and one line
+//! is at most `max_line_bytes`.
 
 use std::collections::VecDeque;
 use std::io::{BufReader, Cursor};
