@@ -1265,6 +1265,9 @@ mod tests {
         }
     }
 
+    /// A statement as text, its line and its note.
+    type Seen = (String, u64, Option<String>);
+
     /// The statements (as text, with their line and note) of each `read` of `room` lines, the
     /// input read in blocks of `block` bytes, `ahead` lines prefetched between reads; and the
     /// read error, if any.
@@ -1275,7 +1278,7 @@ mod tests {
         block: usize,
         room: usize,
         ahead: usize,
-    ) -> (Vec<Vec<(String, u64, Option<String>)>>, Option<Problem>) {
+    ) -> (Vec<Vec<Seen>>, Option<Problem>) {
         let limits = Limits {
             max_line,
             budget: 1 << 30,
