@@ -488,28 +488,25 @@ fn parse_common(b: &[u8], naive_utc: bool) -> Option<i64> {
     const TIME: [u64; 2] = template(b"dd:dd:dd");
     const DIGITS: [u64; 2] = template(b"dddddddd");
     const OFFSET: [u64; 2] = template(b"+dd:dd\0\0");
+    const ZEROS: u64 = u64::from_le_bytes(*b"00000000");
     /// The day count of 1970-01-01 on the scale used below (years shifted by one era).
     const EPOCH: u32 = shifted_days(1969 + 400, 306) as u32 + 1;
-    // Up to 8 bytes as a little-endian word, the missing ones `pad`.
-    let load = |s: &[u8], pad: u8| {
-        let mut w = [pad; 8];
-        w[..s.len()].copy_from_slice(s);
+    let load = |s: &[u8]| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(s);
         u64::from_le_bytes(w)
     };
     // The fields are read here rather than through `common_prefix`: no `Fields` to build, so
     // everything stays in registers.
     let head: &[u8; 19] = b.first_chunk()?;
-    let (a, d, t) = (
-        load(&head[..8], 0),
-        load(&head[8..16], 0),
-        load(&head[11..19], 0),
-    );
+    let (a, d, t) = (load(&head[..8]), load(&head[8..16]), load(&head[11..19]));
     if (mismatch(a, DATE) | mismatch(d, DAY_HOUR_MINUTE) | mismatch(t, TIME)) != 0 {
         return None;
     }
     // The zone, from the end: `Z`, `±hh:mm` or none.
     let n = b.len();
-    let tail = load(&b[n - 6..], 0);
+    // The last 6 bytes, from one 8-byte load (the input has at least 19).
+    let tail = u64::from_le_bytes(*b[n - 8..].first_chunk()?) >> 16;
     // The sign is checked apart: the template holds `+` in its place.
     let offset_ok = n >= 25
         && mismatch((tail & !0xFF) | u64::from(b'+'), OFFSET) == 0
@@ -532,20 +529,24 @@ fn parse_common(b: &[u8], naive_utc: bool) -> Option<i64> {
     let offset_in_range = !offset_ok || (om <= 59 && oh * 60 + om <= 14 * 60);
     // The fraction: `.` and at least one digit; digits past the sixth are only checked
     // (truncation toward the past).
-    let fraction = &b[19..n - zone_len];
-    let micros = match fraction {
-        [] => 0,
-        [b'.', digits @ ..] if !digits.is_empty() => {
-            let first = &digits[..digits.len().min(8)];
-            // Padded with '0's: the missing digits count as zeros.
-            let w = load(first, b'0');
-            if mismatch(w, DIGITS) != 0 || !digits[first.len()..].iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            let q = pairs(w);
-            i64::from(lane(q, 0)) * 10_000 + i64::from(lane(q, 2)) * 100 + i64::from(lane(q, 4))
+    let end = n - zone_len;
+    let micros = if end == 19 {
+        0
+    } else {
+        if b[19] != b'.' || end == 20 {
+            return None;
         }
-        _ => return None,
+        // The first (up to) 8 digits from one load of the 8 bytes they end: shifted down to
+        // the low lanes, the lanes above them '0's (missing digits count as zeros). Loading
+        // them byte by byte into a padded word stalled on the store.
+        let k = (end - 20).min(8);
+        let x = u64::from_le_bytes(*b[12 + k..].first_chunk()?);
+        let w = (x >> (8 * (8 - k))) | ZEROS.checked_shl(8 * k as u32).unwrap_or(0);
+        if mismatch(w, DIGITS) != 0 || !b[end.min(28)..end].iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let q = pairs(w);
+        i64::from(lane(q, 0)) * 10_000 + i64::from(lane(q, 2)) * 100 + i64::from(lane(q, 4))
     };
     let (a, d, t) = (pairs(a), pairs(d), pairs(t));
     let year = u32::from(lane(a, 0)) * 100 + u32::from(lane(a, 2));
