@@ -45,11 +45,13 @@ CALLS = 64
 
 
 @pytest.fixture(scope="module")
-def mixed():
-    """Arrays of random instants with random fraction lengths and zones."""
+def mixed(request):
+    """Arrays of random instants with random fraction lengths and zones (4 with
+    --benchmark-disable)."""
+    calls = 4 if request.config.getoption("benchmark_disable") else CALLS
     rng = np.random.default_rng(11)
     start = dt.datetime(2023, 1, 1, tzinfo=dt.UTC).timestamp()
-    secs = (start + rng.integers(0, 365 * 86400, ONE_CORE * CALLS)).tolist()
+    secs = (start + rng.integers(0, 365 * 86400, ONE_CORE * calls)).tolist()
     digits = rng.integers(0, 7, len(secs)).tolist()
     fractions = rng.integers(0, 10**6, len(secs)).tolist()
     zones = rng.integers(-14 * 4, 14 * 4 + 1, len(secs)).tolist()
@@ -67,7 +69,7 @@ def mixed():
             sign = "-" if minutes < 0 else "+"
             text += f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
         out.append(text)
-    return [pa.array(out[k * ONE_CORE : (k + 1) * ONE_CORE]) for k in range(CALLS)]
+    return [pa.array(out[k * ONE_CORE : (k + 1) * ONE_CORE]) for k in range(calls)]
 
 
 def each(fn, arrays):
@@ -76,14 +78,14 @@ def each(fn, arrays):
 
 
 def test_ldesfrag_parse_one_core(benchmark, measure, mixed):
-    n = ONE_CORE * CALLS
+    n = ONE_CORE * len(mixed)
     measure(
         benchmark, "parse, one core, mixed", "ldesfrag", n, each, ldesfrag.parse_datetime, mixed
     )
 
 
 def test_arrow_parse_one_core(benchmark, measure, mixed):
-    n = ONE_CORE * CALLS
+    n = ONE_CORE * len(mixed)
     measure(benchmark, "parse, one core, mixed", "ref:pyarrow.compute", n, each, arrow_parse, mixed)
 
 
