@@ -507,47 +507,53 @@ fn parse_common(b: &[u8], naive_utc: bool) -> Option<i64> {
     let n = b.len();
     // The last 6 bytes, from one 8-byte load (the input has at least 19).
     let tail = u64::from_le_bytes(*b[n - 8..].first_chunk()?) >> 16;
-    // The sign is checked apart: the template holds `+` in its place.
-    let offset_ok = n >= 25
-        && mismatch((tail & !0xFF) | u64::from(b'+'), OFFSET) == 0
-        && matches!(b[n - 6], b'+' | b'-');
+    // The sign is checked apart: the template holds `+` in its place. `&`, not `&&`: the
+    // zone changes from value to value, and each of these tests would be a branch missed.
+    let sign = tail as u8;
+    let offset_ok = (n >= 25)
+        & (mismatch((tail & !0xFF) | u64::from(b'+'), OFFSET) == 0)
+        & ((sign == b'+') | (sign == b'-'));
     let z = b[n - 1] == b'Z';
-    let zone_len = if offset_ok { 6 } else { usize::from(z) };
+    let zone_len = 6 * usize::from(offset_ok) + usize::from(z & !offset_ok);
     if zone_len == 0 && !naive_utc {
         return None;
     }
     let p = pairs(tail);
     let (oh, om) = (i64::from(lane(p, 1)), i64::from(lane(p, 4)));
     let magnitude = oh * 3600 + om * 60;
-    let offset = if !offset_ok {
-        0
-    } else if b[n - 6] == b'-' {
-        -magnitude
-    } else {
-        magnitude
-    };
-    let offset_in_range = !offset_ok || (om <= 59 && oh * 60 + om <= 14 * 60);
+    let signed = if sign == b'-' { -magnitude } else { magnitude };
+    let offset = signed & -i64::from(offset_ok);
+    let offset_in_range = !offset_ok | ((om <= 59) & (oh * 60 + om <= 14 * 60));
     // The fraction: `.` and at least one digit; digits past the sixth are only checked
-    // (truncation toward the past).
+    // (truncation toward the past). The first (up to) 8 digits come from one load of the 8
+    // bytes they end, shifted down to the low lanes, the lanes above them '0's (missing digits
+    // count as zeros); loading them byte by byte into a padded word stalled on the store.
+    // Without a fraction the load is made anyway (when the bytes are there) and not used.
     let end = n - zone_len;
-    let micros = if end == 19 {
-        0
+    let has_fraction = end > 19;
+    let k = end.saturating_sub(20).min(8);
+    let w = if n >= 21 {
+        let x = u64::from_le_bytes(*b[12 + k.max(1)..].first_chunk()?);
+        let w = (x >> (8 * (8 - k.max(1)))) | ZEROS.checked_shl(8 * k as u32).unwrap_or(0);
+        if has_fraction {
+            w
+        } else {
+            ZEROS
+        }
     } else {
-        if b[19] != b'.' || end == 20 {
-            return None;
-        }
-        // The first (up to) 8 digits from one load of the 8 bytes they end: shifted down to
-        // the low lanes, the lanes above them '0's (missing digits count as zeros). Loading
-        // them byte by byte into a padded word stalled on the store.
-        let k = (end - 20).min(8);
-        let x = u64::from_le_bytes(*b[12 + k..].first_chunk()?);
-        let w = (x >> (8 * (8 - k))) | ZEROS.checked_shl(8 * k as u32).unwrap_or(0);
-        if mismatch(w, DIGITS) != 0 || !b[end.min(28)..end].iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let q = pairs(w);
-        i64::from(lane(q, 0)) * 10_000 + i64::from(lane(q, 2)) * 100 + i64::from(lane(q, 4))
+        ZEROS
     };
+    let fraction_ok = !has_fraction
+        | ((b.get(19) == Some(&b'.'))
+            & (end > 20)
+            & (mismatch(w, DIGITS) == 0)
+            & b[end.clamp(19, 28)..end].iter().all(u8::is_ascii_digit));
+    if !fraction_ok {
+        return None;
+    }
+    let q = pairs(w);
+    let micros =
+        i64::from(lane(q, 0)) * 10_000 + i64::from(lane(q, 2)) * 100 + i64::from(lane(q, 4));
     let (a, d, t) = (pairs(a), pairs(d), pairs(t));
     let year = u32::from(lane(a, 0)) * 100 + u32::from(lane(a, 2));
     let (month, day) = (lane(a, 5), lane(d, 0));
