@@ -177,6 +177,9 @@ pub struct Config {
     /// bytes of N-Triples text than this is reported and not published; statements that belong
     /// to no member are held back at most this many bytes. Bounds the reader's memory.
     pub max_member_bytes: usize,
+    /// Bytes a line-format input is read in at a time (none: from `window`); the output does
+    /// not depend on it (tests cut inputs at every byte with it).
+    pub(crate) read_block: Option<usize>,
 }
 
 /// The default of `Config::max_line_bytes` and `Config::max_member_bytes`: 64 MiB, several
@@ -195,6 +198,7 @@ impl Config {
             base_iri: None,
             max_line_bytes: DEFAULT_MAX_BYTES,
             max_member_bytes: DEFAULT_MAX_BYTES,
+            read_block: None,
         }
     }
 }

@@ -15,11 +15,12 @@
 //!
 //! [`broken`]: StatementSource::take_broken
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use memchr::{memchr, memchr2};
+use memchr::{memchr, memchr2, memrchr};
 use oxrdf::vocab::{rdf, xsd};
 use oxrdf::{BlankNode, GraphName, Literal, NamedNode, NamedOrBlankNode, Quad, Term};
 use oxttl::trig::LowLevelTriGParser;
@@ -51,7 +52,7 @@ impl Format {
     }
 }
 
-/// Lines of N-Triples/N-Quads parsed in one go on the fast path (fewer when they are long).
+/// Lines of N-Triples/N-Quads in a unit (fewer when they are long): what a `read` takes whole.
 const LINE_CHUNK: usize = 512;
 const CHUNK_BYTES: usize = 1 << 22;
 /// Bytes kept of a line longer than the limit: enough to tell its subject.
@@ -437,6 +438,8 @@ pub(crate) struct StatementSource {
     /// The sum of `pending` over the polls: the most the parser can have rescanned (a test hook
     /// for the linear time of long strings).
     rescanned: u64,
+    /// N-Triples/N-Quads: what is read ahead.
+    ahead: Ahead,
 }
 
 impl std::fmt::Debug for StatementSource {
@@ -521,6 +524,7 @@ impl StatementSource {
             pending: 0,
             next_poll: 0,
             rescanned: 0,
+            ahead: Ahead::default(),
         })
     }
 
@@ -704,73 +708,182 @@ impl StatementSource {
         Some(NamedNode::new_unchecked(format!("{ns}{local}")).into())
     }
 
-    /// Line formats: reads chunks of up to LINE_CHUNK lines (about `room` lines and
-    /// `Limits::budget` bytes in all), then parses the chunks in parallel; statements are
-    /// appended in input order.
+    /// Line formats: takes whole units of parsed lines (see [`Ahead`]) until about `room`
+    /// lines and `Limits::budget` bytes; statements are appended in input order. A unit is
+    /// what one chunk of lines was when lines were read one by one, so the windows, and with
+    /// them the output, do not depend on how the bytes were read or split.
     fn read_lines(&mut self, room: usize, out: &mut Vec<Stmt>) {
-        let mut chunks: Vec<Chunk> = Vec::new();
         let mut lines = 0;
         let mut bytes = 0;
         while lines < room && bytes < self.limits.budget && !self.done {
-            let chunk = self.read_chunk();
-            lines += chunk.kinds.len();
-            bytes += chunk.buf.len();
-            chunks.push(chunk);
-        }
-        out.reserve(lines);
-        let ntriples = matches!(self.parser, Low::NTriples);
-        let max_line = self.limits.max_line;
-        let parsed: Vec<Vec<Stmt>> = chunks
-            .par_iter()
-            .map(|c| parse_chunk(ntriples, c, max_line))
-            .collect();
-        for stmts in parsed {
-            out.extend(stmts);
+            while self.ahead.units.is_empty() && !self.ahead.eof {
+                self.fill_block();
+            }
+            let Some(unit) = self.ahead.units.pop_front() else {
+                self.done = true;
+                break;
+            };
+            self.ahead.queued -= unit.lines;
+            self.ahead.queued_bytes -= unit.bytes;
+            lines += unit.lines;
+            bytes += unit.bytes;
+            out.extend(unit.stmts);
+            if unit.last {
+                self.done = true;
+                self.broken = unit.broken;
+            }
         }
     }
 
-    /// Up to LINE_CHUNK lines, unparsed.
-    fn read_chunk(&mut self) -> Chunk {
-        let mut chunk = Chunk {
-            buf: Vec::with_capacity(LINE_CHUNK * 160),
-            first_line: self.line + 1,
-            kinds: Vec::with_capacity(LINE_CHUNK),
-        };
-        while chunk.kinds.len() < LINE_CHUNK && chunk.buf.len() < CHUNK_BYTES {
-            let start = chunk.buf.len();
-            match read_line(&mut *self.input, &mut chunk.buf, self.limits.max_line) {
-                Ok((0, _)) => {
-                    self.done = true;
+    /// Line formats: reads and parses ahead until about `lines` lines (or `Limits::budget`
+    /// bytes) wait in units, so that the next `read` finds them ready (the reader calls this
+    /// while it extracts the current window).
+    pub(crate) fn prefetch(&mut self, lines: usize) {
+        if !matches!(self.parser, Low::NTriples | Low::NQuads) {
+            return;
+        }
+        while !self.ahead.eof
+            && self.ahead.queued < lines
+            && self.ahead.queued_bytes < self.limits.budget
+        {
+            self.fill_block();
+        }
+    }
+
+    /// Bytes read from a line-format input in one go (tests cut inputs everywhere with it).
+    pub(crate) fn set_block(&mut self, bytes: usize) {
+        self.ahead.block = bytes.max(1);
+    }
+
+    /// Line formats: reads a block of bytes (and the rest of its last line), finds its line
+    /// ends in parallel byte ranges, groups the lines into units and parses the units in
+    /// parallel. Lines of no complete unit wait in `Ahead::text` for the next block.
+    fn fill_block(&mut self) {
+        let max_line = self.limits.max_line;
+        let a = &mut self.ahead;
+        let from = a.text.len();
+        let mut error = None;
+        while a.text.len() - from < a.block {
+            let avail = match self.input.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    error = Some(e);
                     break;
                 }
+            };
+            if avail.is_empty() {
+                a.eof = true;
+                break;
+            }
+            let take = avail.len().min(a.block - (a.text.len() - from));
+            a.text.extend_from_slice(&avail[..take]);
+            self.input.consume(take);
+        }
+        // The rest of the block's last line; at most `max_line` bytes of a line are kept.
+        let mut cut_len = None;
+        if error.is_none() && !a.eof && a.text.len() > from && a.text.last() != Some(&b'\n') {
+            let start = memrchr(b'\n', &a.text[from..]).map_or(from, |i| from + i + 1);
+            let so_far = a.text.len() - start;
+            let keep = max_line.saturating_sub(so_far);
+            match read_line(&mut *self.input, &mut a.text, keep) {
                 Ok((len, cut)) => {
-                    self.line += 1;
-                    if cut {
-                        // Only its start is kept: enough to tell its subject.
-                        chunk
-                            .buf
-                            .truncate(start + OVERLONG_KEPT.min(self.limits.max_line));
-                        chunk.buf.push(b'\n');
-                        chunk.kinds.push(LineKind::Overlong(len));
-                        continue;
+                    if len == 0 {
+                        a.eof = true;
                     }
-                    let text = chunk.buf[start..].trim_ascii_start();
-                    chunk
-                        .kinds
-                        .push(if text.is_empty() || text.starts_with(b"#") {
-                            LineKind::Empty
-                        } else {
-                            LineKind::Statement
-                        });
+                    if cut || so_far > max_line {
+                        cut_len = Some(so_far + len);
+                    }
                 }
                 Err(e) => {
-                    chunk.buf.truncate(start);
-                    self.fail(e);
-                    break;
+                    a.text.truncate(start);
+                    error = Some(e);
                 }
             }
         }
-        chunk
+        if error.is_some() {
+            // What was read of the line in progress is dropped with it.
+            let end = memrchr(b'\n', &a.text[from..]).map_or(from, |i| from + i + 1);
+            a.text.truncate(end);
+            a.eof = true;
+        }
+        // Line ends: found in parallel ranges, then laid end to end.
+        let scan = (a.block / 8).clamp(1, SCAN_BYTES);
+        let ends: Vec<Vec<usize>> = a.text[from..]
+            .par_chunks(scan)
+            .enumerate()
+            .map(|(k, part)| {
+                let base = from + k * scan;
+                memchr::memchr_iter(b'\n', part)
+                    .map(|i| base + i + 1)
+                    .collect()
+            })
+            .collect();
+        let mut prev = from;
+        for end in ends.into_iter().flatten() {
+            a.lines.push((end, end - prev));
+            prev = end;
+        }
+        if prev < a.text.len() {
+            // The input's last line without a line end, or a line cut at `max_line`.
+            let kept = a.text.len() - prev;
+            a.lines.push((a.text.len(), cut_len.unwrap_or(kept)));
+        }
+        let broken = error.map(|e| Problem {
+            file: self.name.clone(),
+            line: Some(a.line + a.lines.len() as u64 + 1),
+            member: None,
+            reason: format!("read error, rest of the input skipped: {e}"),
+            dropped: true,
+        });
+        // Units as chunks were cut: LINE_CHUNK lines, or CHUNK_BYTES kept bytes.
+        let mut groups: Vec<(usize, usize, usize)> = Vec::new();
+        let (mut first, mut kept) = (0, 0);
+        for (i, &(_, len)) in a.lines.iter().enumerate() {
+            kept += if len > max_line {
+                OVERLONG_KEPT.min(max_line) + 1
+            } else {
+                len
+            };
+            if i + 1 - first == LINE_CHUNK || kept >= CHUNK_BYTES {
+                groups.push((first, i + 1, kept));
+                (first, kept) = (i + 1, 0);
+            }
+        }
+        if a.eof {
+            groups.push((first, a.lines.len(), kept));
+        }
+        let Some(&(_, used, _)) = groups.last() else {
+            return;
+        };
+        let ntriples = matches!(self.parser, Low::NTriples);
+        let (text, lines, line) = (&a.text, &a.lines, a.line);
+        let parsed: Vec<Vec<Stmt>> = groups
+            .par_iter()
+            .map(|&(s, e, _)| parse_lines(ntriples, text, lines, s..e, line, max_line))
+            .collect();
+        let n = groups.len();
+        let mut broken = broken;
+        for (k, (stmts, (s, e, bytes))) in parsed.into_iter().zip(groups).enumerate() {
+            let last = a.eof && k + 1 == n;
+            a.queued += e - s;
+            a.queued_bytes += bytes;
+            a.units.push_back(Unit {
+                stmts,
+                lines: e - s,
+                bytes,
+                last,
+                broken: if last { broken.take() } else { None },
+            });
+        }
+        // The lines of no unit yet move to the front.
+        let offset = if used == 0 { 0 } else { a.lines[used - 1].0 };
+        a.text.drain(..offset);
+        a.lines.drain(..used);
+        for l in &mut a.lines {
+            l.0 -= offset;
+        }
+        a.line += used as u64;
     }
 
     fn restart(&mut self) {
@@ -839,20 +952,108 @@ impl StatementSource {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum LineKind {
-    /// Blank or a comment.
-    Empty,
-    Statement,
-    /// Longer than the limit (its length): only its start was kept.
-    Overlong(usize),
+/// Bytes read from a line-format input in one go, at most (see `StatementSource::fill_block`).
+pub(crate) const BLOCK_BYTES: usize = 1 << 22;
+/// Bytes per task of the parallel search for line ends, at most (an eighth of a block).
+const SCAN_BYTES: usize = 1 << 16;
+
+/// Lines of N-Triples/N-Quads parsed ahead: the statements of up to LINE_CHUNK lines (and
+/// CHUNK_BYTES kept bytes), which a `read` takes whole.
+struct Unit {
+    stmts: Vec<Stmt>,
+    lines: usize,
+    bytes: usize,
+    /// The input ends with this unit (`broken`: at this read error).
+    last: bool,
+    broken: Option<Problem>,
 }
 
-/// Lines of N-Triples/N-Quads read but not parsed yet.
-struct Chunk {
-    buf: Vec<u8>,
-    first_line: u64,
-    kinds: Vec<LineKind>,
+/// A line-format input read ahead of the windows.
+struct Ahead {
+    /// Whole lines not in a unit yet (a line longer than `max_line` only in part).
+    text: Vec<u8>,
+    /// Each line of `text`: where it ends in `text`, and its length in the input.
+    lines: Vec<(usize, usize)>,
+    units: VecDeque<Unit>,
+    /// Lines and kept bytes in `units`.
+    queued: usize,
+    queued_bytes: usize,
+    /// Lines before the first of `text`.
+    line: u64,
+    eof: bool,
+    block: usize,
+}
+
+impl Default for Ahead {
+    fn default() -> Self {
+        Ahead {
+            text: Vec::new(),
+            lines: Vec::new(),
+            units: VecDeque::new(),
+            queued: 0,
+            queued_bytes: 0,
+            line: 0,
+            eof: false,
+            block: BLOCK_BYTES,
+        }
+    }
+}
+
+/// The lines `range` of `text` (ends and lengths in `lines`; `before` lines precede the
+/// first of `text`) parsed line by line: the common forms by [`line::parse`] (which reads only
+/// valid terms), every other line by oxttl, so errors stay on their line and every statement
+/// knows its line. A line with an error gives no statement at all, only its stand-in: N-Triples
+/// and N-Quads put one statement on a line, and whatever oxttl read before the error (`<s> <p>
+/// <o>` of a line with a fourth term in N-Triples) is not the statement that was meant.
+fn parse_lines(
+    ntriples: bool,
+    text: &[u8],
+    lines: &[(usize, usize)],
+    range: std::ops::Range<usize>,
+    before: u64,
+    max_line: usize,
+) -> Vec<Stmt> {
+    let mut out = Vec::with_capacity(range.len());
+    for k in range {
+        let start = if k == 0 { 0 } else { lines[k - 1].0 };
+        let (end, len) = lines[k];
+        let text = &text[start..end];
+        let line = before + k as u64 + 1;
+        if len > max_line {
+            // Only its start is kept: enough to tell its subject.
+            let head = &text[..text.len().min(OVERLONG_KEPT.min(max_line))];
+            out.push(Stmt::unreadable(
+                line_subject(head),
+                line,
+                format!("line of {len} bytes, longer than max_line_bytes ({max_line})"),
+            ));
+            continue;
+        }
+        let trimmed = text.trim_ascii_start();
+        if trimmed.is_empty() || trimmed.starts_with(b"#") {
+            continue;
+        }
+        if let Some(quad) = line::parse(text, !ntriples) {
+            out.push(repaired(quad, line));
+            continue;
+        }
+        let results = parse_line_format(ntriples, text);
+        match results.iter().find_map(|r| r.as_ref().err()) {
+            Some(e) => {
+                let subject = match results.first() {
+                    Some(Ok(q)) => Some(q.subject.clone()),
+                    _ => line_subject(text),
+                };
+                out.push(Stmt::unreadable(
+                    subject,
+                    line,
+                    format!("syntax error: {}", e.message()),
+                ));
+            }
+            None => out.extend(results.into_iter().flatten().map(|q| checked(q, line))),
+        }
+    }
+    out
 }
 
 fn parse_line_format(ntriples: bool, text: &[u8]) -> Vec<Result<Quad, oxttl::TurtleSyntaxError>> {
@@ -888,51 +1089,6 @@ fn line_subject(text: &[u8]) -> Option<NamedOrBlankNode> {
         .unwrap_or(label.len());
     let label = label[..end].trim_end_matches('.');
     (!label.is_empty()).then(|| BlankNode::new_unchecked(label).into())
-}
-
-/// A chunk parsed line by line: the common forms by [`line::parse`] (which reads only valid
-/// terms), every other line by oxttl, so errors stay on their line and every statement knows
-/// its line. A line with an error gives no statement at all, only its stand-in: N-Triples and
-/// N-Quads put one statement on a line, and whatever oxttl read before the error (`<s> <p> <o>`
-/// of a line with a fourth term in N-Triples) is not the statement that was meant.
-fn parse_chunk(ntriples: bool, chunk: &Chunk, max_line: usize) -> Vec<Stmt> {
-    let mut out = Vec::with_capacity(chunk.kinds.len());
-    let lines = chunk.buf.split_inclusive(|&b| b == b'\n');
-    for ((k, text), &kind) in lines.enumerate().zip(&chunk.kinds) {
-        let line = chunk.first_line + k as u64;
-        match kind {
-            LineKind::Empty => continue,
-            LineKind::Overlong(len) => {
-                out.push(Stmt::unreadable(
-                    line_subject(text),
-                    line,
-                    format!("line of {len} bytes, longer than max_line_bytes ({max_line})"),
-                ));
-                continue;
-            }
-            LineKind::Statement => {}
-        }
-        if let Some(quad) = line::parse(text, !ntriples) {
-            out.push(repaired(quad, line));
-            continue;
-        }
-        let results = parse_line_format(ntriples, text);
-        match results.iter().find_map(|r| r.as_ref().err()) {
-            Some(e) => {
-                let subject = match results.first() {
-                    Some(Ok(q)) => Some(q.subject.clone()),
-                    _ => line_subject(text),
-                };
-                out.push(Stmt::unreadable(
-                    subject,
-                    line,
-                    format!("syntax error: {}", e.message()),
-                ));
-            }
-            None => out.extend(results.into_iter().flatten().map(|q| checked(q, line))),
-        }
-    }
-    out
 }
 
 /// The first token of a line that starts a statement; nothing when a `{` follows it (a TriG
@@ -1105,6 +1261,150 @@ mod tests {
                     assert_eq!(stmts[0].note.as_ref().map(|n| n.kind), want, "{line}");
                 }
                 assert_eq!(stmts[0].quad.subject.to_string(), "<http://e/s>", "{line}");
+            }
+        }
+    }
+
+    /// A statement as text, its line and its note.
+    type Seen = (String, u64, Option<String>);
+
+    /// The statements (as text, with their line and note) of each `read` of `room` lines, the
+    /// input read in blocks of `block` bytes, `ahead` lines prefetched between reads; and the
+    /// read error, if any.
+    fn reads(
+        input: Box<dyn BufRead + Send>,
+        format: Format,
+        max_line: usize,
+        block: usize,
+        room: usize,
+        ahead: usize,
+    ) -> (Vec<Vec<Seen>>, Option<Problem>) {
+        let limits = Limits {
+            max_line,
+            budget: 1 << 30,
+        };
+        let mut src = StatementSource::from_reader("t".into(), input, format, None, limits)
+            .expect("a source");
+        src.set_block(block);
+        let mut out = Vec::new();
+        loop {
+            let mut stmts = Vec::new();
+            let more = src.read(room, &mut stmts);
+            out.push(
+                stmts
+                    .iter()
+                    .map(|s| {
+                        let note = s
+                            .note
+                            .as_ref()
+                            .map(|n| format!("{:?}: {}", n.kind, n.reason));
+                        (s.quad.to_string(), s.line, note)
+                    })
+                    .collect(),
+            );
+            if !more {
+                break;
+            }
+            src.prefetch(ahead);
+        }
+        (out, src.take_broken())
+    }
+
+    fn text_input(text: &[u8]) -> Box<dyn BufRead + Send> {
+        Box::new(io::Cursor::new(text.to_vec()))
+    }
+
+    /// Lines of every kind a seam can fall in or next to: a member over several lines with its
+    /// blank nodes, a comment, blank lines, CRLF, a line longer than the small line limit, a
+    /// Unicode value, an invalid IRI, a syntax error, an escape (oxttl's path), a quad (a syntax
+    /// error in N-Triples), and a last line without a line end.
+    const SEAM_LINES: [&str; 12] = [
+        "<http://e/m1> <http://purl.org/dc/terms/isVersionOf> <http://e/x> .\n",
+        "# a comment with <http://e/iri> .\n",
+        "\n",
+        "<http://e/m1> <http://e/p> _:b1 .\r\n",
+        "_:b1 <http://e/q> \"a long value, longer than the small line limit of the test\" .\n",
+        "_:b1 <http://e/r> \"é ∀\"@nl .\n",
+        "<http://e/m2> <http://e/p> <http://e/bad iri> .\n",
+        "<http://e/m2> <http://e/p> \"unterminated .\n",
+        "   \t\r\n",
+        "<http://e/m2> <http://purl.org/dc/terms/isVersionOf> <http://e/y> <http://e/g> .\n",
+        "<http://e/m3> <http://e/p> \"a\\\"b\" .\n",
+        "<http://e/m3> <http://purl.org/dc/terms/isVersionOf> <http://e/z> .",
+    ];
+
+    /// Every block size (so every cut of the input into reads), every read size and prefetch:
+    /// the same statements, lines, notes and reads as reading the whole input in one block.
+    #[test]
+    fn cuts_between_reads_change_nothing() {
+        let text = SEAM_LINES.concat().into_bytes();
+        for format in [Format::NTriples, Format::NQuads] {
+            for max_line in [1 << 20, 64] {
+                for (room, ahead) in [(1, 0), (3, 2), (1000, 1000)] {
+                    let want = reads(text_input(&text), format, max_line, usize::MAX, room, 0);
+                    assert!(want.0.iter().flatten().count() > 8);
+                    for block in 1..=text.len() + 1 {
+                        let got = reads(text_input(&text), format, max_line, block, room, ahead);
+                        assert_eq!(got, want, "{format:?}, block {block}, room {room}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads take whole units of LINE_CHUNK lines however the bytes were cut, so the windows
+    /// are the same.
+    #[test]
+    fn reads_take_whole_units_of_lines_wherever_blocks_end() {
+        let text: Vec<u8> = (0..1300)
+            .map(|i| SEAM_LINES[i % 11].replace("m1", &format!("m{i}")))
+            .collect::<String>()
+            .into_bytes();
+        let want = reads(text_input(&text), Format::NQuads, 64, usize::MAX, 1, 0);
+        // Every line but the blank ones and the comment has a statement (or a stand-in).
+        let first: Vec<u64> = want.0.iter().filter_map(|r| Some(r.first()?.1)).collect();
+        assert_eq!(first[..2], [1, 513]);
+        assert_eq!(want.0[0].last().map(|s| s.1), Some(512));
+        for block in [1, 2, 3, 61, 64, 97, 512, 4096, 65536] {
+            for ahead in [0, 1, 700, 5000] {
+                let got = reads(text_input(&text), Format::NQuads, 64, block, 1, ahead);
+                assert_eq!(got, want, "block {block}, ahead {ahead}");
+                let got = reads(text_input(&text), Format::NQuads, 64, block, 700, ahead);
+                let whole = reads(text_input(&text), Format::NQuads, 64, usize::MAX, 700, 0);
+                assert_eq!(got, whole, "block {block}, ahead {ahead}");
+            }
+        }
+    }
+
+    /// A read error at any byte: the same statements before it and the same problem, wherever
+    /// the blocks end.
+    #[test]
+    fn a_read_error_anywhere_is_the_same_in_any_blocks() {
+        struct Failing(io::Cursor<Vec<u8>>);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(7);
+                match self.0.read(&mut buf[..n])? {
+                    0 => Err(io::Error::other("broken")),
+                    n => Ok(n),
+                }
+            }
+        }
+        let text = SEAM_LINES.concat().into_bytes();
+        let failing = |upto: usize| -> Box<dyn BufRead + Send> {
+            Box::new(BufReader::with_capacity(
+                5,
+                Failing(io::Cursor::new(text[..upto].to_vec())),
+            ))
+        };
+        for upto in (1..=text.len()).step_by(5) {
+            let want = reads(failing(upto), Format::NQuads, 1 << 20, usize::MAX, 2, 0);
+            let p = want.1.as_ref().expect("the read error");
+            let complete = text[..upto].iter().filter(|&&b| b == b'\n').count() as u64;
+            assert_eq!(p.line, Some(complete + 1), "error after {upto} bytes");
+            for block in [1, 2, 5, 13, 40, 200] {
+                let got = reads(failing(upto), Format::NQuads, 1 << 20, block, 2, 3);
+                assert_eq!(got, want, "error after {upto} bytes, block {block}");
             }
         }
     }
