@@ -144,3 +144,18 @@ def test_cli_budget_is_mib_or_none(tmp_path, capsys, bad):
     for ok in ("none", "0.5", "64"):
         assert main([*args, "--out", str(tmp_path / ok), "--open-pages-budget", ok]) == 0
     assert tree(tmp_path / "none") == tree(tmp_path / "64") == tree(tmp_path / "0.5")
+
+
+@pytest.mark.parametrize("name", ["open-7-0.arrow", "open-7-12.arrow", "ids-7-1.bin"])
+def test_a_state_naming_a_compacted_logs_segments_loads(tmp_path, name):
+    """A compaction names its segments within its generation (``open-7-2.arrow``, and the id
+    log's ``ids-7-1.bin``): a state listing them is read back (it was refused as a bad name)."""
+    from ldesfrag._publish.state import FileSum, PublishState
+
+    state = PublishState(view={}, settings={}, generation=7)
+    log = "open" if name.startswith("open") else "ids"
+    setattr(state.logs, log, [name])
+    state.files = {name: FileSum.of(b"x"), state.fragmenter_file: FileSum.of(b"y")}
+    again = PublishState.from_bytes(state.to_bytes(), tmp_path / "state.json")
+    assert getattr(again.logs, log) == [name]
+    assert again.listed() == {name, "fragmenter-7.bin"}

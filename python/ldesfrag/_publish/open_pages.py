@@ -150,15 +150,15 @@ class OpenPages:
             ks.sort()
             want = pa.array(ks, pa.string())
             parts = []
-            with pa.memory_map(str(self._path(seg))) as f:
-                reader = pa.ipc.open_file(f)
-                for i, (first, last) in enumerate(self.segments[seg]):
-                    j = bisect.bisect_left(ks, first)
-                    if j < len(ks) and ks[j] <= last:
-                        b = reader.get_batch(i)
-                        b = b.filter(pc.is_in(b["key"], value_set=want))
-                        if b.num_rows:
-                            parts.append(b)
+            # Not closed here: a buffer taken without a copy keeps the mapping alive.
+            reader = pa.ipc.open_file(pa.memory_map(str(self._path(seg))))
+            for i, (first, last) in enumerate(self.segments[seg]):
+                j = bisect.bisect_left(ks, first)
+                if j < len(ks) and ks[j] <= last:
+                    b = reader.get_batch(i)
+                    b = b.filter(pc.is_in(b["key"], value_set=want))
+                    if b.num_rows:
+                        parts.append(b)
             if parts:
                 self._hold(pa.Table.from_batches(parts), seg)
 
@@ -349,9 +349,8 @@ class OpenPages:
         def make() -> bytes:
             parts = []
             for path, want in wanted_:
-                with pa.memory_map(str(path)) as f:
-                    t = pa.ipc.open_file(f).read_all()
-                    parts.append(t.filter(pc.is_in(t["key"], value_set=want)))
+                t = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+                parts.append(t.filter(pc.is_in(t["key"], value_set=want)))
             table = pa.concat_tables(parts)
             batches, landing.ranges[name] = self._sorted_batches(table)
             return ipc(pa, table.schema, batches)
