@@ -159,3 +159,25 @@ def test_a_state_naming_a_compacted_logs_segments_loads(tmp_path, name):
     again = PublishState.from_bytes(state.to_bytes(), tmp_path / "state.json")
     assert getattr(again.logs, log) == [name]
     assert again.listed() == {name, "fragmenter-7.bin"}
+
+
+def test_a_compacted_id_log_still_refuses_every_published_iri(tmp_path):
+    """Forty inputs commit forty id segments: the id log is compacted (its segments joined)
+    and, read back by the next run, still knows every member published."""
+    import json
+
+    from ldesfrag._publish import DUPLICATE, STATE_DIR
+
+    files = [write_members(tmp_path / f"{i:02}.nt", 5 * i, 5) for i in range(40)]
+    out = tmp_path / "site"
+    first = run(files, out, VIEW, batch_size=5)
+    assert first.members == 200
+    state = json.loads((out / STATE_DIR / "state.json").read_bytes())
+    assert any("-" in n[len("ids-") :] for n in state["logs"]["ids"]), state["logs"]["ids"]
+    repeats = write_members(tmp_path / "again.nt", 150, 80)  # 50 published, 30 new
+    again = run([*files, repeats], out, VIEW, batch_size=7)
+    assert again.members_this_run == 30
+    assert again.rejected[DUPLICATE] == 50
+    whole = write_members(tmp_path / "whole.nt", 0, 230)
+    run([whole], tmp_path / "one", VIEW)
+    assert tree(out) == tree(tmp_path / "one")

@@ -23,8 +23,8 @@ DEFAULT_OPEN_PAGES_BUDGET = 256 << 20
 
 #: Rows per record batch of a log segment: what reading back one page reads at least.
 BATCH_ROWS = 2048
-#: A compacted log: at most this many bytes of old segments are filtered into one new one,
-#: beyond a quarter of the budget (so compacting reads and writes a bounded amount at a time).
+#: A compacted log: about this many bytes of old segments (or an eighth of the budget) are
+#: filtered into one new one.
 _GROUP_BYTES = 8 << 20
 
 
@@ -192,13 +192,10 @@ class OpenPages:
 
     # ---- memory ---------------------------------------------------------------------------
     def compact_if_mostly_dead(self, batch_size: int) -> None:
-        """Without a budget: keeps in memory only the rows of mutable pages, as one chunk, once
-        most rows held are dead."""
+        """Without a budget: drops the rows of pages no longer mutable once most rows held are
+        dead (each chunk filtered on its own: its rows stay those of its log segment)."""
         if sum(c.table.num_rows for c in self.chunks) > 2 * self.rows + batch_size:
-            table = self.pa.concat_tables([c.table for c in self.chunks])
-            table = table.filter(self.pc.is_in(table["key"], value_set=self.mutable_keys()))
-            self.chunks = []
-            self._hold(table.combine_chunks(), None)
+            self._drop(self.mutable, set())
 
     def shrink(self, batch_size: int, pending: frozenset[str] = frozenset()) -> None:
         """Drops dead rows once they are the majority, and past the budget drops the least
@@ -211,7 +208,7 @@ class OpenPages:
         nbytes = self.held_bytes()
         if nbytes <= self.budget and held <= 2 * self.rows + batch_size:
             return
-        pa, pc = self.pa, self.pc
+        pc = self.pc
         mutable: Any = self.mutable.keys() | pending if pending else self.mutable
         evict: set[str] = set()
         if nbytes > self.budget:
@@ -236,9 +233,20 @@ class OpenPages:
                     break
                 evict.add(k)
                 excess -= counts[k] * per_row
+        self._drop(mutable, evict)
+        self.evicted += len(evict)
+        for k in [k for k in self.cold if k not in mutable]:
+            del self.cold[k]
+        if len(self.used) > 2 * len(self.mutable) + 1000:
+            self.used = {k: t for k, t in self.used.items() if k in self.mutable}
+
+    def _drop(self, live: Any, evict: set[str]) -> None:
+        """Drops from memory the rows of pages not ``live`` and of the pages ``evict`` (whose
+        segments are then remembered, to read them back)."""
+        pa, pc = self.pa, self.pc
         chunks = []
         for c in self.chunks:
-            drop = {k for k in c.keys if k not in mutable} | (c.keys & evict)
+            drop = {k for k in c.keys if k not in live} | (c.keys & evict)
             for k in c.keys & evict:
                 self.cold.setdefault(k, set()).add(c.seg)  # type: ignore[arg-type]
             if not drop:
@@ -249,11 +257,6 @@ class OpenPages:
                 c.keys -= drop
                 chunks.append(c)
         self.chunks = chunks
-        self.evicted += len(evict)
-        for k in [k for k in self.cold if k not in mutable]:
-            del self.cold[k]
-        if len(self.used) > 2 * len(self.mutable) + 1000:
-            self.used = {k: t for k, t in self.used.items() if k in self.mutable}
 
     # ---- the log --------------------------------------------------------------------------
     def compaction_due(self, batch_size: int, max_segments: int) -> bool:
@@ -284,30 +287,37 @@ class OpenPages:
             self.names = [*self.names, name]
             batches, landing.ranges[name] = self._sorted_batches(table)
             return [(name, encode(table.schema, batches))], landing
-        # Compaction: the live rows held → one segment; the live rows read back from the old
-        # segments, a group of them at a time → one segment per group.
+        # Compaction: the live rows not logged yet → one segment; the live rows of the old
+        # segments (held in memory or not), filtered a group of segments at a time → one
+        # segment per group. Rows held stay held, without a copy: they are read from disk.
         pa, pc = self.pa, self.pc
-        keys = self.mutable_keys()
-        held = [c.table for c in self.chunks]
+        live = self.mutable
         outputs: list[tuple[str, Callable[[], bytes]]] = []
         names: list[str] = []
-        self.chunks, self.new = [], []
-        if held:
-            table = pa.concat_tables(held)
-            table = table.filter(pc.is_in(table["key"], value_set=keys)).combine_chunks()
-            del held
+        refs: dict[str, set[str]] = {}
+        for k, segs in self.cold.items():
+            if k in live:
+                for seg in segs:
+                    refs.setdefault(seg, set()).add(k)
+        unlogged: list[_Chunk] = []
+        for c in self.chunks:
+            if c.seg is None or c.seg not in self.segments:
+                unlogged.append(c)
+            else:
+                refs.setdefault(c.seg, set()).update(k for k in c.keys if k in live)
+        self.new = []
+        if unlogged:
+            table = pa.concat_tables([c.table for c in unlogged])
+            table = table.filter(pc.is_in(table["key"], value_set=self.mutable_keys()))
             if table.num_rows:
                 name = f"open-{gen}-0.arrow"
-                self._hold(table, name)
+                for c in unlogged:
+                    c.seg = name
                 batches, landing.ranges[name] = self._sorted_batches(table)
                 outputs.append((name, encode(table.schema, batches)))
                 names.append(name)
-        refs: dict[str, set[str]] = {}
-        for k, segs in self.cold.items():
-            if k in self.mutable:
-                for seg in segs:
-                    refs.setdefault(seg, set()).add(k)
-        limit = max(_GROUP_BYTES, (self.budget or 0) // 4)
+        refs = {seg: keys for seg, keys in refs.items() if keys}
+        limit = max(_GROUP_BYTES, (self.budget or 0) // 8)
         groups: list[list[str]] = []
         group, size = [], 0
         ordered = [s for s in self.names if s in refs]
@@ -319,7 +329,7 @@ class OpenPages:
                 group, size = [], 0
         for i, olds in enumerate(groups, start=1):
             name = f"open-{gen}-{i}.arrow"
-            # Each old segment filtered to its own pages: a page's other rows may be held.
+            # Each old segment filtered to the live pages whose rows it holds.
             wanted = [(s, sorted(refs[s])) for s in olds]
             outputs.append((name, self._filtered(wanted, name, landing)))
             names.append(name)
@@ -342,18 +352,40 @@ class OpenPages:
         self, wanted: list[tuple[str, list[str]]], name: str, landing: Landing
     ) -> Callable[[], bytes]:
         """A function making the segment ``name``: of each old segment, the rows of its pages
-        ``wanted`` (run in the committing thread, which reads them before it removes any)."""
+        ``wanted`` (run in the committing thread, which reads them before it removes any).
+        One record batch in memory at a time: each old batch is filtered and written as it is
+        read (a few filtered batches of one segment joined), so its rows stay sorted by key
+        within each new batch, and the new batch's key range is within the old ones'."""
         pa, pc = self.pa, self.pc
         wanted_ = [(self._path(s), pa.array(keys, pa.string())) for s, keys in wanted]
 
         def make() -> bytes:
-            parts = []
+            sink = pa.BufferOutputStream()
+            options = pa.ipc.IpcWriteOptions(compression="lz4")
+            ranges: list[tuple[str, str]] = []
+            writer = None
             for path, want in wanted_:
-                t = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
-                parts.append(t.filter(pc.is_in(t["key"], value_set=want)))
-            table = pa.concat_tables(parts)
-            batches, landing.ranges[name] = self._sorted_batches(table)
-            return ipc(pa, table.schema, batches)
+                reader = pa.ipc.open_file(pa.memory_map(str(path)))
+                if writer is None:
+                    writer = pa.ipc.new_file(sink, reader.schema, options=options)
+                parts: list[Any] = []
+                rows = 0
+                for i in range(reader.num_record_batches):
+                    b = reader.get_batch(i)
+                    b = b.filter(pc.is_in(b["key"], value_set=want))
+                    if b.num_rows:
+                        parts.append(b)
+                        rows += b.num_rows
+                    if parts and (rows >= BATCH_ROWS or i == reader.num_record_batches - 1):
+                        joined = pa.Table.from_batches(parts).combine_chunks()
+                        for out in joined.to_batches():
+                            ranges.append(_range(pc, out["key"]))
+                            writer.write_batch(out)
+                        parts, rows = [], 0
+            assert writer is not None, "a compacted segment has old segments"
+            writer.close()
+            landing.ranges[name] = ranges
+            return bytes(sink.getvalue().to_pybytes())
 
         return make
 

@@ -39,8 +39,9 @@ __all__ = ["DUPLICATE", "PublishSummary", "Publisher", "headers_file"]
 #: The rejection reason of a member whose IRI the stream has already published.
 DUPLICATE = "id: a member with this IRI was published before (the first is kept)"
 _MAX_SEGMENTS = 32  # files per log in the state before it is compacted
+_ID_SEGMENT = b"LDESSEEN"  # how a segment of the id log starts (rust/src/ids.rs)
 # Bytes of pages a batch may stage while the commit before is in flight (group commit).
-_MAX_STAGED = 256 << 20
+_MAX_STAGED = 128 << 20
 
 
 def headers_file(base_url: str, ext: str, headers: dict[str, tuple[str, str]]) -> bytes:
@@ -320,17 +321,25 @@ class Publisher:
         return self.encoder.submit(ipc, self.pa, schema, batches).result
 
     def _merge_ids(self, names: list[str], extra: bytes) -> bytes:
-        """One id segment holding the digests of the segments ``names`` and of ``extra``
-        (committing thread: the files are checked against the committed sums)."""
-        merged = _ldesfrag.SeenIds()
+        """One id log holding the digests of the segments ``names`` and of ``extra``
+        (committing thread: the files are checked against the committed sums). Segments are
+        concatenated, as a log may be (each digest is admitted once, and loading a log makes a
+        set anyway): no second digest set in memory. A log of bare digests (written before
+        segments) is merged through a set."""
+        parts = []
         for name in names:
             path = self.state_dir / name
             expected = self.sums[name]
             data = path.read_bytes()
             if FileSum.of(data) != expected:
                 raise StateError(f"{path}: changed since it was committed")
+            parts.append(data)
+        parts.append(extra)
+        if all(p.startswith(_ID_SEGMENT) for p in parts if p):
+            return b"".join(parts)
+        merged = _ldesfrag.SeenIds()
+        for data in parts:
             merged.load(data)
-        merged.load(extra)
         return merged.records()
 
     def _commit(self, force: bool = True) -> None:
