@@ -144,6 +144,18 @@ def test_same_members(dumps):
     assert found == rdflib_members(dumps / "ref.nt")
 
 
+def _lazy_free() -> int | None:
+    """KiB of this process's memory freed with ``MADV_FREE`` and not yet reclaimed (Linux)."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("LazyFree:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def main(n: int, dump: Path | None, out: Path | None, shape: str, reference: bool, **kw) -> None:
     """One measured run in this process: members/s, CPU (user, system), peak RSS (the
     process's VmHWM, ``ru_maxrss``), state and output size. ``dump``: a dump of ``n`` members
@@ -178,6 +190,9 @@ def main(n: int, dump: Path | None, out: Path | None, shape: str, reference: boo
             f"sys {system * per:.2f} s"
         )
         print(f"  peak RSS {peak / 1024:,.0f} MiB (before publish: {rss_before / 1024:,.0f} MiB)")
+        lazy = _lazy_free()
+        if lazy is not None:  # freed memory the kernel has not taken back: counted in RSS
+            print(f"  at the end: {lazy / 1024:,.0f} MiB of RSS freed, not yet reclaimed")
         print(f"  state {state / 1e6:,.1f} MB, spare files {spares / 1e6:,.1f} MB")
         print(
             f"  output {size / 1e6:,.0f} MB, {files:,} files ({files / n:.3f} per member), "
