@@ -1,13 +1,15 @@
 """`publish` end to end (N-Triples dump → static LDES directory) vs rdflib parsing the same dump.
 
-Two shapes of dump and view (``LDESFRAG_BENCH_PUBLISH_SHAPE``, or ``--shape``):
+Three shapes of dump and view (``LDESFRAG_BENCH_PUBLISH_SHAPE``, or ``--shape``):
 
 - ``sites`` (default): version objects of 500 traffic-counting sites observed in turn over
   January 2023 (a point geometry on a blank node, a timestamp, a label), fragmented geo(z14) →
   day → pages of 250: few, large buckets;
 - ``scattered``: observations at random positions over about ``n / 120`` z12 tiles, in time
   order over three days, fragmented geo(z12) → day → pages of 250: about 40 members per bucket,
-  so a run is mostly creating directories and small files.
+  so a run is mostly creating directories and small files;
+- ``week``: version objects of 1,000 sites observed in turn over a week, fragmented geo(z14) →
+  day → pages of 40: pages fill and chains grow (about 140 members a bucket at 1 M).
 
 Its size is ``LDESFRAG_BENCH_PUBLISH_MEMBERS`` (default 20 000: the smoke run stays small). The
 reference is rdflib parsing the first 20 000 members of the same dump (the reference server, which
@@ -43,9 +45,12 @@ N = int(os.environ.get("LDESFRAG_BENCH_PUBLISH_MEMBERS", "20000"))
 SHAPE = os.environ.get("LDESFRAG_BENCH_PUBLISH_SHAPE", "sites")
 REF_N = min(N, 20_000)
 VIEWS = {
-    shape: ldesfrag.View([ldesfrag.Geospatial(zoom), ldesfrag.HierarchicalTime("day")])
-    for shape, zoom in (("sites", 14), ("scattered", 12))
+    shape: ldesfrag.View(
+        [ldesfrag.Geospatial(zoom), ldesfrag.HierarchicalTime("day")], page_size=page_size
+    )
+    for shape, zoom, page_size in (("sites", 14, 250), ("scattered", 12, 250), ("week", 14, 40))
 }
+SITES = {"sites": 500, "week": 1000}
 BASE = "http://localhost:8000/counts/"
 PROV = "http://www.w3.org/ns/prov#generatedAtTime"
 DCT = "http://purl.org/dc/terms/isVersionOf"
@@ -54,18 +59,20 @@ DCT = "http://purl.org/dc/terms/isVersionOf"
 def write_dump(path: Path, n: int, shape: str = "sites") -> None:
     rng = random.Random(7)
     start = 1_672_531_200  # 2023-01-01T00:00:00Z
-    if shape == "sites":
-        sites = [(2.6 + rng.random() * 3.3, 50.7 + rng.random() * 0.65) for _ in range(500)]
-        span = 2_678_400  # January
+    if shape in SITES:
+        sites = [
+            (2.6 + rng.random() * 3.3, 50.7 + rng.random() * 0.65) for _ in range(SITES[shape])
+        ]
+        span = 2_678_400 if shape == "sites" else 7 * 86_400  # January, or its first week
     elif shape == "scattered":
         side = max(1, math.isqrt(n // 120))  # side² z12 tiles, from (2040, 1340) on
         span = 3 * 86_400
     else:
-        raise ValueError(f"shape {shape!r}: sites or scattered")
+        raise ValueError(f"shape {shape!r}: sites, scattered or week")
     with path.open("w", encoding="utf-8") as f:
         for i in range(n):
-            if shape == "sites":
-                site = i % 500
+            if shape in SITES:
+                site = i % len(sites)
                 lon, lat = sites[site]
             else:
                 site = i % 5000
@@ -93,9 +100,9 @@ def dumps(tmp_path_factory):
     return d
 
 
-def run_publish(dump: Path, out: Path, shape: str = SHAPE) -> ldesfrag.PublishSummary:
+def run_publish(dump: Path, out: Path, shape: str = SHAPE, **kw) -> ldesfrag.PublishSummary:
     shutil.rmtree(out, ignore_errors=True)
-    return ldesfrag.publish([dump], VIEWS[shape], out, base_url=BASE)
+    return ldesfrag.publish([dump], VIEWS[shape], out, base_url=BASE, **kw)
 
 
 def rdflib_members(dump: Path) -> set[str]:
@@ -137,10 +144,23 @@ def test_same_members(dumps):
     assert found == rdflib_members(dumps / "ref.nt")
 
 
-def main(n: int, dump: Path | None, out: Path | None, shape: str, reference: bool) -> None:
-    """One measured run in this process: members/s, CPU (user, system), peak RSS, state and
-    output size. ``dump``: a dump of ``n`` members (made by :func:`write_dump` with ``shape``;
-    written there when missing); ``out``: a new directory to publish into and keep."""
+def _lazy_free() -> int | None:
+    """KiB of this process's memory freed with ``MADV_FREE`` and not yet reclaimed (Linux)."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("LazyFree:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def main(n: int, dump: Path | None, out: Path | None, shape: str, reference: bool, **kw) -> None:
+    """One measured run in this process: members/s, CPU (user, system), peak RSS (the
+    process's VmHWM, ``ru_maxrss``), state and output size. ``dump``: a dump of ``n`` members
+    (made by :func:`write_dump` with ``shape``; written there when missing); ``out``: a new
+    directory to publish into and keep; ``kw``: more publish options."""
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as d:
         if dump is None:
             dump = Path(d) / "dump.nt"
@@ -153,7 +173,7 @@ def main(n: int, dump: Path | None, out: Path | None, shape: str, reference: boo
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
         cpu = os.times()
-        summary = run_publish(dump, out, shape)
+        summary = run_publish(dump, out, shape, **kw)
         seconds = time.perf_counter() - started
         after = os.times()
         user, system = after.user - cpu.user, after.system - cpu.system
@@ -170,12 +190,19 @@ def main(n: int, dump: Path | None, out: Path | None, shape: str, reference: boo
             f"sys {system * per:.2f} s"
         )
         print(f"  peak RSS {peak / 1024:,.0f} MiB (before publish: {rss_before / 1024:,.0f} MiB)")
+        lazy = _lazy_free()
+        if lazy is not None:  # freed memory the kernel has not taken back: counted in RSS
+            print(f"  at the end: {lazy / 1024:,.0f} MiB of RSS freed, not yet reclaimed")
         print(f"  state {state / 1e6:,.1f} MB, spare files {spares / 1e6:,.1f} MB")
         print(
             f"  output {size / 1e6:,.0f} MB, {files:,} files ({files / n:.3f} per member), "
             f"{summary.files_written:,} written ({summary.files_written / n:.3f} per member)"
         )
-        print(f"  {summary}")
+        print(
+            f"  {summary.buckets:,} leaf buckets, {summary.pages:,} pages "
+            f"({summary.immutable_pages:,} immutable); open pages dropped from memory "
+            f"{summary.open_pages_dropped:,} times, read back {summary.open_pages_read_back:,}"
+        )
         if not reference:
             return
         ref = Path(d) / "ref.nt"
@@ -194,5 +221,12 @@ if __name__ == "__main__":
     parser.add_argument("out", type=Path, nargs="?", help="a new directory to publish into")
     parser.add_argument("--shape", choices=sorted(VIEWS), default=SHAPE)
     parser.add_argument("--no-reference", action="store_true", help="skip the rdflib reference")
+    parser.add_argument(
+        "--open-pages-budget", type=float, metavar="MIB", help="default: publish's; 0: no limit"
+    )
     args = parser.parse_args()
-    main(args.n, args.dump, args.out, args.shape, not args.no_reference)
+    kw = {}
+    if args.open_pages_budget is not None:
+        budget = args.open_pages_budget
+        kw["open_pages_budget"] = max(1, int(budget * (1 << 20))) if budget > 0 else None
+    main(args.n, args.dump, args.out, args.shape, not args.no_reference, **kw)

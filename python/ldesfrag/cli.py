@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from ldesfrag import __version__
 from ldesfrag._formats import FORMAT_ALIASES, FORMATS
 from ldesfrag._fragmenter import Fragmenter
+from ldesfrag._publish.open_pages import DEFAULT_OPEN_PAGES_BUDGET
 from ldesfrag._rdf import DEFAULT_MAX_BYTES
 from ldesfrag._view import View
 from ldesfrag.exceptions import InputError, LdesfragError, ReplicationError
@@ -307,6 +308,7 @@ def publish(args: argparse.Namespace) -> int:
         max_line_bytes=args.max_line_bytes,
         max_member_bytes=args.max_member_bytes,
         progress=None if args.quiet else print_progress,
+        open_pages_budget=args.open_pages_budget,
     )
     if not args.quiet and summary.members_read:
         print(file=sys.stderr)
@@ -446,6 +448,17 @@ def _publish_from_url(args: argparse.Namespace, url: str) -> int:
             args.timestamp_path = tpath
         args.view = [args.view]
         return publish(args)
+def _mib(text: str) -> int | None:
+    """``--open-pages-budget``: MiB (a positive number) or 'none', in bytes."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        mib = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: MiB (a number) or 'none'") from None
+    if not mib > 0 or mib == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: more than 0 MiB, or 'none'")
+    return max(1, int(mib * (1 << 20)))
 
 
 def _print_problems(rows: Sequence[Any]) -> None:
@@ -710,6 +723,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             help=f"a longer {what} is left out and reported (default %(default)s)",
         )
     p.add_argument("--close", action="store_true", help="close the stream: all pages immutable")
+    p.add_argument(
+        "--open-pages-budget",
+        type=_mib,
+        default=DEFAULT_OPEN_PAGES_BUDGET,
+        metavar="MIB",
+        help="MiB of open pages' members held in memory; pages past it are read back from the "
+        f"state when they change (default {DEFAULT_OPEN_PAGES_BUDGET >> 20}; 'none': no limit)",
+    )
     p.add_argument(
         "--restart-input",
         action="store_true",

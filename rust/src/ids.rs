@@ -23,7 +23,6 @@
 use arrow_array::{Array, BooleanArray};
 use arrow_schema::DataType;
 use rayon::prelude::*;
-use rustc_hash::FxHashSet;
 
 use crate::columns::Strings;
 
@@ -92,7 +91,94 @@ fn segments(mut log: &[u8]) -> Result<Vec<&[u8]>, LogError> {
 
 #[derive(Debug, Default)]
 pub struct SeenIds {
-    seen: FxHashSet<u128>,
+    seen: DigestSet,
+}
+
+/// Digests sorted within buckets by their top bits (digests are uniform): 16 bytes a member
+/// and a few percent, with no rehash of the whole set as it grows — a hash set holds up to
+/// twice that, and three times while it doubles, which is what made a publish run's memory
+/// grow with the stream (docs/architecture.md, "Memory"). A bucket is split in two when the
+/// average bucket passes [`DigestSet::SPLIT_AT`], one bucket at a time.
+#[derive(Debug)]
+struct DigestSet {
+    /// `buckets.len() == 1 << bits`; bucket `d >> (128 - bits)` holds `d`, sorted.
+    buckets: Vec<Vec<u128>>,
+    bits: u32,
+    len: usize,
+}
+
+impl Default for DigestSet {
+    fn default() -> Self {
+        Self {
+            buckets: vec![Vec::new(); 1 << Self::FIRST_BITS],
+            bits: Self::FIRST_BITS,
+            len: 0,
+        }
+    }
+}
+
+impl DigestSet {
+    const FIRST_BITS: u32 = 8;
+    /// Average digests a bucket before the buckets split: a lookup is a binary search and an
+    /// insertion moves half a bucket (a few kB).
+    const SPLIT_AT: usize = 192;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn bucket(&self, d: u128) -> usize {
+        (d >> (128 - self.bits)) as usize
+    }
+
+    fn contains(&self, d: &u128) -> bool {
+        self.buckets[self.bucket(*d)].binary_search(d).is_ok()
+    }
+
+    /// Whether `d` was new (and is now in).
+    fn insert(&mut self, d: u128) -> bool {
+        let b = self.bucket(d);
+        let bucket = &mut self.buckets[b];
+        let Err(at) = bucket.binary_search(&d) else {
+            return false;
+        };
+        if bucket.len() == bucket.capacity() {
+            // Grows by an eighth, not doubling: little spare room in the whole set.
+            bucket.reserve_exact((bucket.len() / 8).max(4));
+        }
+        bucket.insert(at, d);
+        self.len += 1;
+        if self.len > self.buckets.len() * Self::SPLIT_AT && self.bits < 32 {
+            self.split();
+        }
+        true
+    }
+
+    /// Doubles the buckets: each one's lower and upper part (by the next bit) become two.
+    fn split(&mut self) {
+        let bit = 127 - self.bits;
+        let old = std::mem::take(&mut self.buckets);
+        let mut buckets = Vec::with_capacity(old.len() * 2);
+        for mut lower in old {
+            let at = lower.partition_point(|d| (d >> bit) & 1 == 0);
+            let upper = lower[at..].to_vec();
+            lower.truncate(at);
+            lower.shrink_to_fit();
+            buckets.push(lower);
+            buckets.push(upper);
+        }
+        self.buckets = buckets;
+        self.bits += 1;
+    }
+
+    /// Every digest, in ascending order.
+    fn iter(&self) -> impl Iterator<Item = u128> + '_ {
+        self.buckets.iter().flatten().copied()
+    }
 }
 
 fn digest(id: &str) -> u128 {
@@ -145,8 +231,6 @@ impl SeenIds {
     }
 
     fn insert(&mut self, parts: &[&[u8]]) {
-        self.seen
-            .reserve(parts.iter().map(|p| p.len() / RECORD).sum());
         for r in parts.iter().flat_map(|p| p.chunks_exact(RECORD)) {
             let mut d = [0u8; RECORD];
             d.copy_from_slice(r);
@@ -157,9 +241,7 @@ impl SeenIds {
     /// Every digest, sorted (so that a compacted log does not depend on hashing order), as one
     /// segment.
     pub fn records(&self) -> Vec<u8> {
-        let mut all: Vec<u128> = self.seen.iter().copied().collect();
-        all.par_sort_unstable();
-        segment(all.into_iter())
+        segment(ExactLen(self.seen.iter(), self.seen.len()))
     }
 
     /// Admits the ids of one batch in order: per row, whether it is the first occurrence of
@@ -172,7 +254,6 @@ impl SeenIds {
     ) -> (Vec<bool>, Vec<u8>) {
         let digests: Vec<Option<u128>> =
             (0..n).into_par_iter().map(|i| id(i).map(digest)).collect();
-        self.seen.reserve(n);
         let mut admitted = Vec::with_capacity(n);
         let first = (digests.into_iter())
             .map(|d| match d {
@@ -195,6 +276,23 @@ impl SeenIds {
         Ok((BooleanArray::from(first), segment))
     }
 }
+
+/// An iterator of a known length (the set's digests, for [`segment`]).
+struct ExactLen<I>(I, usize);
+
+impl<I: Iterator<Item = u128>> Iterator for ExactLen<I> {
+    type Item = u128;
+    fn next(&mut self) -> Option<u128> {
+        let next = self.0.next();
+        self.1 -= usize::from(next.is_some());
+        next
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+impl<I: Iterator<Item = u128>> ExactSizeIterator for ExactLen<I> {}
 
 /// Why [`SeenIds::admit_array`] refuses its ids.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -322,6 +420,34 @@ mod tests {
         let mut huge = log.clone();
         huge[MAGIC.len()..HEAD].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
         assert!(refused(&huge));
+    }
+
+    #[test]
+    fn the_digest_set_splits_its_buckets_and_stays_sorted_and_exact() {
+        let mut set = DigestSet::default();
+        let mut oracle = std::collections::BTreeSet::new();
+        let mut x = 0x9E37_79B9_7F4A_7C15_u128;
+        for i in 0..200_000u128 {
+            // A multiplicative sequence spreads over the top bits; every fifth is a repeat.
+            x = x
+                .wrapping_mul(0x2545_F491_4F6C_DD1D_u128 | 1)
+                .wrapping_add(i % 7);
+            let d = if i % 5 == 0 && i > 0 {
+                *oracle
+                    .iter()
+                    .nth((i as usize) % oracle.len().min(64))
+                    .expect("some")
+            } else {
+                x
+            };
+            assert_eq!(set.insert(d), oracle.insert(d));
+        }
+        assert!(set.bits > DigestSet::FIRST_BITS);
+        assert_eq!(set.len(), oracle.len());
+        assert!(!set.is_empty());
+        assert!(set.iter().eq(oracle.iter().copied()));
+        assert!(oracle.iter().all(|d| set.contains(d)));
+        assert!(!set.contains(&0) || oracle.contains(&0));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 Each batch of members goes through extract (:class:`MemberReader`) → assign (:class:`Fragmenter`) →
 render (as :func:`render_page` does, many pages at once, in parallel); only the pages a batch
 changed (new members, a new relation, newly immutable) are rendered and written. Between batches
-only the members of the mutable pages are kept, so memory follows the batch size and the number of
-open pages.
+only the members of the mutable pages are kept, up to a budget (``open_pages_budget``; past it
+they are read back from the state when their page changes), so memory follows the batch size and
+the budget, not the stream (docs/architecture.md, "Memory").
 
 Layout under DIR (one file per node; path-style URLs, no query strings; see ``paths``):
 
@@ -35,6 +36,7 @@ from typing import Any
 
 from ldesfrag._formats import RdfFormat, rdf_format
 from ldesfrag._publish.inputs import expand
+from ldesfrag._publish.open_pages import DEFAULT_OPEN_PAGES_BUDGET
 from ldesfrag._publish.paths import STATE_DIR, base_path, bucket_path, check_base_url, node_path
 from ldesfrag._publish.publisher import DUPLICATE, Publisher, PublishSummary, RdfProblem
 from ldesfrag._rdf import DCT_IS_VERSION_OF, DEFAULT_MAX_BYTES, CreateVersions, MemberMode
@@ -42,6 +44,7 @@ from ldesfrag._view import HierarchicalTime, View
 from ldesfrag.exceptions import LdesfragError, ViewError
 
 __all__ = [
+    "DEFAULT_OPEN_PAGES_BUDGET",
     "DUPLICATE",
     "STATE_DIR",
     "PublishSummary",
@@ -104,6 +107,7 @@ def publish(
     max_line_bytes: int = DEFAULT_MAX_BYTES,
     max_member_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[int, float], None] | None = None,
+    open_pages_budget: int | None = DEFAULT_OPEN_PAGES_BUDGET,
 ) -> PublishSummary:
     """Publishes the members of RDF files (N-Triples, N-Quads, Turtle, TriG; globs) as a static
     LDES in ``out``, or appends them to the one already there.
@@ -130,10 +134,23 @@ def publish(
     ``max_line_bytes`` and ``max_member_bytes`` bound the reader's memory (as in
     :class:`MemberReader`): a longer line or a larger member is left out and reported. Every RDF
     problem of the run is in the summary's ``problem_rows``, with its input file, line and member.
+
+    ``open_pages_budget`` bounds, in bytes, the members of open (mutable) pages held in memory
+    between batches (default 256 MiB; None: no limit): past it, the least recently changed pages
+    are dropped from memory and read back from the state's log when they change again, so
+    memory does not grow with the number of open pages. The output does not depend on it.
     """
     format = rdf_format(format)
     if batch_size < 1:
         raise LdesfragError(f"batch size {batch_size}: at least 1")
+    if open_pages_budget is not None and (
+        isinstance(open_pages_budget, bool)
+        or not isinstance(open_pages_budget, int)
+        or open_pages_budget < 1
+    ):
+        raise LdesfragError(
+            f"open_pages_budget {open_pages_budget!r}: bytes (an int, at least 1) or None"
+        )
     for name, limit in (("max_line_bytes", max_line_bytes), ("max_member_bytes", max_member_bytes)):
         if limit < 1:
             raise LdesfragError(f"{name} {limit}: at least 1")
@@ -170,7 +187,9 @@ def publish(
         raise LdesfragError(f"{root}: not empty and not a publish directory")
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root):
-        publisher = Publisher(root, view, settings, options, versions, batch_size, progress)
+        publisher = Publisher(
+            root, view, settings, options, versions, batch_size, progress, open_pages_budget
+        )
         try:
             return publisher.run(files, close, restart_input)
         finally:

@@ -9,7 +9,7 @@ import functools
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +19,13 @@ from ldesfrag import _ldesfrag
 from ldesfrag._formats import FILE_EXTENSIONS, FORMAT_ALIASES, rdf_format
 from ldesfrag._fragmenter import Fragmenter
 from ldesfrag._publish.inputs import plan, prefetched
-from ldesfrag._publish.open_pages import OpenPages, node_key
+from ldesfrag._publish.open_pages import (
+    DEFAULT_OPEN_PAGES_BUDGET,
+    Landing,
+    OpenPages,
+    ipc,
+    node_key,
+)
 from ldesfrag._publish.paths import STATE_DIR, base_path, node_path
 from ldesfrag._publish.state import STATE_FILE, FileSum, InputRecord, PublishState
 from ldesfrag._publish.writer import STATE_TMP, Writer, finish_swaps, pending_file
@@ -33,8 +39,9 @@ __all__ = ["DUPLICATE", "PublishSummary", "Publisher", "headers_file"]
 #: The rejection reason of a member whose IRI the stream has already published.
 DUPLICATE = "id: a member with this IRI was published before (the first is kept)"
 _MAX_SEGMENTS = 32  # files per log in the state before it is compacted
+_ID_SEGMENT = b"LDESSEEN"  # how a segment of the id log starts (rust/src/ids.rs)
 # Bytes of pages a batch may stage while the commit before is in flight (group commit).
-_MAX_STAGED = 256 << 20
+_MAX_STAGED = 128 << 20
 
 
 def headers_file(base_url: str, ext: str, headers: dict[str, tuple[str, str]]) -> bytes:
@@ -88,6 +95,9 @@ class PublishSummary:
     #: This run's RDF problems, each with its file, line and member (``problems`` counts them by
     #: reason over the stream).
     problem_rows: list[RdfProblem] = field(default_factory=list)
+    #: Open pages dropped from memory past ``open_pages_budget``, and read back (this run).
+    open_pages_dropped: int = 0
+    open_pages_read_back: int = 0
 
 
 class Publisher:
@@ -100,6 +110,7 @@ class Publisher:
         versions: CreateVersions | None,
         batch_size: int,
         progress: Callable[[int, float], None] | None,
+        open_pages_budget: int | None = DEFAULT_OPEN_PAGES_BUDGET,
     ) -> None:
         try:
             import pyarrow as pa
@@ -114,6 +125,7 @@ class Publisher:
         self.versions = versions
         self.batch_size = batch_size
         self.progress = progress
+        self.open_pages_budget = open_pages_budget
         self.format = rdf_format(settings["format"])
         self.ext = FILE_EXTENSIONS[self.format][1:]
         self.base: str = settings["base_url"]
@@ -124,6 +136,7 @@ class Publisher:
         # Log segments are encoded (LZ4) beside the commit's file writes, not before them.
         self.encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ldesfrag-encode")
         self.committing: Future[list[tuple[int, str]]] | None = None
+        self.landing: Landing | None = None  # what the commit in flight logs of the open pages
         self.members_read = 0
         self.already_published = 0
         self.started = time.perf_counter()
@@ -211,8 +224,10 @@ class Publisher:
             pa,
             pc,
             dict(zip(mutable["key"].to_pylist(), mutable["members"].to_pylist(), strict=True)),
+            self.open_pages_budget,
+            self.state_dir,
         )
-        self.open.load([self._read_table(n) for n in state.logs.open])
+        self.open.load(state.logs.open, self._read_table)
         self.headers: dict[str, tuple[str, str]] = {}
         self.logged_headers = 0
         for name in state.logs.headers:
@@ -299,26 +314,32 @@ class Publisher:
 
     def _ipc(self, table: Any) -> bytes:
         """One segment of a log (a segment is never rewritten, only dropped)."""
-        pa = self.pa
-        sink = pa.BufferOutputStream()
-        # LZ4: payloads are N-Triples text, a fraction of their size compressed, at GB/s.
-        options = pa.ipc.IpcWriteOptions(compression="lz4")
-        with pa.ipc.new_file(sink, table.schema, options=options) as w:
-            w.write_table(table)
-        return bytes(sink.getvalue().to_pybytes())
+        return ipc(self.pa, table.schema, table.to_batches())
+
+    def _encode(self, schema: Any, batches: list[Any]) -> Callable[[], bytes]:
+        """A segment of the open members' log, encoded beside the commit's file writes."""
+        return self.encoder.submit(ipc, self.pa, schema, batches).result
 
     def _merge_ids(self, names: list[str], extra: bytes) -> bytes:
-        """One id segment holding the digests of the segments ``names`` and of ``extra``
-        (committing thread: the files are checked against the committed sums)."""
-        merged = _ldesfrag.SeenIds()
+        """One id log holding the digests of the segments ``names`` and of ``extra``
+        (committing thread: the files are checked against the committed sums). Segments are
+        concatenated, as a log may be (each digest is admitted once, and loading a log makes a
+        set anyway): no second digest set in memory. A log of bare digests (written before
+        segments) is merged through a set."""
+        parts = []
         for name in names:
             path = self.state_dir / name
             expected = self.sums[name]
             data = path.read_bytes()
             if FileSum.of(data) != expected:
                 raise StateError(f"{path}: changed since it was committed")
+            parts.append(data)
+        parts.append(extra)
+        if all(p.startswith(_ID_SEGMENT) for p in parts if p):
+            return b"".join(parts)
+        merged = _ldesfrag.SeenIds()
+        for data in parts:
             merged.load(data)
-        merged.load(extra)
         return merged.records()
 
     def _commit(self, force: bool = True) -> None:
@@ -338,6 +359,9 @@ class Publisher:
         busy = self.committing is not None and not self.committing.done()
         if not force and busy and self.writer.staged_bytes < _MAX_STAGED:
             return
+        compact = self.open.compaction_due(self.batch_size, _MAX_SEGMENTS)
+        if compact:  # it reads the log as the commit before leaves it
+            self.wait()
         pa = self.pa
         state = self.state
         logs = state.logs
@@ -347,11 +371,9 @@ class Publisher:
         outputs: list[tuple[str, Callable[[], bytes]]] = [
             (f"fragmenter-{gen}.bin", lambda: fragmenter)
         ]
-        table, replace = self.open.segment(self.batch_size, _MAX_SEGMENTS, len(logs.open))
-        if table is not None:
-            name = f"open-{gen}.arrow"
-            outputs.append((name, self.encoder.submit(self._ipc, table).result))
-            logs.open = [name] if replace else [*logs.open, name]
+        segments, landing = self.open.log(gen, compact, self._encode)
+        outputs += segments
+        logs.open = list(self.open.names)
         if (
             self.logged_headers + len(self.new_headers) > 2 * len(self.headers) + 1000
             or len(logs.headers) >= _MAX_SEGMENTS
@@ -383,11 +405,20 @@ class Publisher:
         listed = snapshot.listed()
 
         def commit() -> list[tuple[int, str]]:
-            produced = [(name, make()) for name, make in outputs]
             sums = {n: s for n, s in self.sums.items() if n in listed}
-            sums.update((name, FileSum.of(data)) for name, data in produced)
-            assert set(sums) == listed, (sorted(sums), sorted(listed))
-            snapshot.files = sums
+
+            def produced() -> Iterator[tuple[str, bytes]]:
+                # One state file in memory at a time (a compacted log may be large).
+                for name, make in outputs:
+                    data = make()
+                    sums[name] = FileSum.of(data)
+                    yield name, data
+
+            def state_bytes() -> bytes:
+                assert set(sums) == listed, (sorted(sums), sorted(listed))
+                snapshot.files = sums
+                return snapshot.to_bytes()
+
             before = self.committed
             # Once the commit before is durable, the files only its predecessors listed go.
             keep = before | listed | {STATE_FILE, STATE_TMP, "lock", pending_file(gen)}
@@ -395,8 +426,8 @@ class Publisher:
                 staged,
                 self.state_dir,
                 gen,
-                produced,
-                snapshot.to_bytes(),
+                produced(),
+                state_bytes,
                 durable=lambda: self._remove_unlisted(keep),
             )
             self.sums = sums
@@ -405,6 +436,7 @@ class Publisher:
 
         self.wait()
         self.committing = self.committer.submit(commit)
+        self.landing = landing
 
     def _ids_segments(self, gen: int) -> list[tuple[str, Callable[[], bytes]]]:
         """The id log's new segment (the digests admitted since the last commit), or its
@@ -447,6 +479,9 @@ class Publisher:
         if self.committing is not None:
             committing, self.committing = self.committing, None
             self.writer.give_back(committing.result())
+            if self.landing is not None:
+                self.open.land(self.landing)
+                self.landing = None
 
     # ---- structure -------------------------------------------------------------------------
     def _pages(self) -> Any:
@@ -533,9 +568,11 @@ class Publisher:
             elif page:
                 mutable[key] = n
         rel = rel.append_column("key", node_key(pa, self.pc, rel["parent"], rel["parent_page"]))
-        self._render(keys, immutable, rel)
-        # Rows of immutable pages are dead; dropped from memory once they are the majority.
-        self.open.compact_if_mostly_dead(self.batch_size)
+        self._render(keys, immutable, rel, sizes=dict(zip(keys, members, strict=True)))
+        if self.committing is not None and self.committing.done():
+            self.wait()  # its log segments are on disk: pages in them can be dropped
+        # Rows of immutable pages are dead, and pages past the budget are dropped from memory.
+        self.open.shrink(self.batch_size)
 
     def _summary_counts(self) -> tuple[int, int, int]:
         """(buckets with pages, pages, immutable pages)."""
@@ -547,13 +584,35 @@ class Publisher:
         return pc.count_distinct(pages["bucket"]).as_py(), pages.num_rows, frozen
 
     def _render(
-        self, keys: list[str], immutable: set[str], rel: Any, force: set[str] | None = None
+        self,
+        keys: list[str],
+        immutable: set[str],
+        rel: Any,
+        force: set[str] | None = None,
+        sizes: dict[str, int] | None = None,
     ) -> None:
         """Renders the nodes ``keys`` (in parallel, in Rust) and stages those that changed (and
-        those whose paths are in ``force``)."""
+        those whose paths are in ``force``); ``sizes``: members of each, where known. With a
+        budget for open pages, in groups whose members fit it."""
+        pa, pc = self.pa, self.pc
+        groups = self.open.groups(keys, sizes or {})
+        if len(groups) == 1:
+            self._render_group(keys, immutable, rel, force)
+            return
+        pending = set(keys)
+        for group in groups:
+            mine = pc.is_in(rel["key"], value_set=pa.array(group, pa.string()))
+            self._render_group(group, immutable, rel.filter(mine), force)
+            pending.difference_update(group)
+            self.open.shrink(self.batch_size, frozenset(pending))
+
+    def _render_group(
+        self, keys: list[str], immutable: set[str], rel: Any, force: set[str] | None
+    ) -> None:
         pa, pc = self.pa, self.pc
         want = pa.array(keys, pa.string())
         table = self.open.members(set(keys))
+        self.open.touch(keys)
         # The rows of each page's members, by arrival (only row numbers: render_pages reads the
         # members through them).
         order, starts, counts = _ldesfrag.page_rows(table.select(["key", "seq"]), want)
@@ -702,6 +761,8 @@ class Publisher:
             already_published=self.already_published,
             rejected_this_run=sum(rejected.values()) - rejected_before,
             problem_rows=problem_rows,
+            open_pages_dropped=self.open.evicted,
+            open_pages_read_back=self.open.read_back,
         )
 
     def _write_headers(self) -> None:

@@ -24,7 +24,8 @@ STATE_FILE = "state.json"
 _VERSION = 2
 _DIGEST_SIZE = 16
 # The names of the files a state lists: made by publish, never a path elsewhere.
-_NAME = re.compile(r"(fragmenter|ids|earlier)-\d+\.bin|(open|headers)-\d+\.arrow")
+# (A compacted log's segments are numbered within their generation: ``open-7-2.arrow``.)
+_NAME = re.compile(r"(fragmenter|ids|earlier)-\d+(-\d+)?\.bin|(open|headers)-\d+(-\d+)?\.arrow")
 
 
 def digest(data: bytes) -> str:

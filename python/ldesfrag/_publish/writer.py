@@ -32,7 +32,7 @@ import bisect
 import json
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -127,12 +127,13 @@ class Writer:
         staged: Staged,
         state_dir: Path,
         gen: int,
-        state_files: list[tuple[str, bytes]],
-        state: bytes,
+        state_files: Iterable[tuple[str, bytes]],
+        state: bytes | Callable[[], bytes],
         durable: Callable[[], None],
     ) -> list[tuple[int, str]]:
         """Commits generation ``gen``: its pages, its new state files (names no committed state
-        lists) and ``state.json`` (see the module docs). ``durable`` is called once everything
+        lists; made one at a time as they are written) and ``state.json`` (``state``, or made by
+        it once they are; see the module docs). ``durable`` is called once everything
         before this commit is durable. Returns the spares that now hold old versions, for
         :meth:`give_back`. Runs in the committing thread: it touches no state but the files
         named."""
@@ -160,6 +161,8 @@ class Writer:
         for name, data in state_files:
             self._checkpoint()
             files.write([state_dir / name], [data], truncate=True)
+        if callable(state):
+            state = state()
         files.write([state_dir / STATE_TMP], [state], truncate=True)
         files.sync()  # the barrier: this commit's content, the commit before's swaps
         durable()
