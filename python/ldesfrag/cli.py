@@ -448,6 +448,8 @@ def _publish_from_url(args: argparse.Namespace, url: str) -> int:
             args.timestamp_path = tpath
         args.view = [args.view]
         return publish(args)
+
+
 def _mib(text: str) -> int | None:
     """``--open-pages-budget``: MiB (a positive number) or 'none', in bytes."""
     if text.strip().lower() == "none":
