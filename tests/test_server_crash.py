@@ -35,9 +35,7 @@ def immutable_pages(url: str, nodes: dict[str, rdflib.Graph]) -> dict[str, bytes
 # Both durability settings (docs/architecture.md, "Durability"): a crash of the process loses
 # nothing acknowledged with either.
 @pytest.mark.parametrize("synchronous", ["full", "normal"])
-def test_a_server_killed_during_concurrent_ingest_keeps_what_it_acknowledged(
-    tmp_path, synchronous
-):
+def test_a_server_killed_during_concurrent_ingest_keeps_what_it_acknowledged(tmp_path, synchronous):
     config = tmp_path / "stream.ttl"
     config.write_text(stream_config(page=4))
     db = f"sqlite:///{tmp_path / 'ldes.db'}?synchronous={synchronous}"
