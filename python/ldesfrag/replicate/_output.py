@@ -13,7 +13,7 @@ from typing import Any
 from arro3.core import Table
 
 from ldesfrag.exceptions import LdesfragError
-from ldesfrag.replicate._state import _fsync_dir
+from ldesfrag.replicate._state import fsync_dir, write_atomic
 
 PART_FORMATS = ("nq.gz", "nq", "parquet")
 _SUBJECT_BLANK = re.compile(r"^_:", re.M)
@@ -45,16 +45,6 @@ def _parquet(batch: Table) -> Any:
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise LdesfragError("Parquet output needs pyarrow: pip install 'ldesfrag[cli]'") from e
     return pa.table(batch)
-
-
-def _write_file_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class Output:
@@ -133,10 +123,10 @@ class Output:
                 tmp = target.with_name(f".{target.name}.tmp")
                 pq.write_table(_parquet(batch), tmp)
                 os.replace(tmp, target)
-                _fsync_dir(folder)
+                fsync_dir(folder)
             else:
                 data = nquads(batch, first)
-                _write_file_atomic(target, gzip.compress(data, 6) if fmt == "nq.gz" else data)
+                write_atomic(target, gzip.compress(data, 6) if fmt == "nq.gz" else data)
             self.state["next_part"] = n + 1
         else:
             data = nquads(batch, first)
@@ -175,4 +165,4 @@ class Output:
             if writer is not None:
                 writer.close()
         os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
