@@ -103,14 +103,10 @@ class Bounds:
 def _wkt_box(t: Term) -> tuple[float, float, float, float] | None:
     if t.kind != "literal":
         return None
-    text = t.value.strip()
-    swap = False
-    if text.startswith("<"):
-        crs, _, text = text[1:].partition(">")
-        if crs.rstrip("/").endswith("EPSG/0/4326"):
-            swap = True
-        elif crs != CRS84:
-            return None  # another CRS: no pruning on it
+    split = _without_crs(t.value)
+    if split is None:
+        return None  # another CRS: no pruning on it
+    text, swap = split
     pairs = [(float(a), float(b)) for a, b in _PAIR.findall(text)]
     if not pairs:
         return None
@@ -225,17 +221,25 @@ def _in_ring(x: float, y: float, ring: list[tuple[float, float]]) -> bool:
     return inside
 
 
+def _without_crs(wkt: str) -> tuple[str, bool] | None:
+    """A WKT literal without its CRS IRI, and whether its axes are (lat, lon) (EPSG:4326);
+    None for a CRS other than CRS84 and EPSG:4326."""
+    text = wkt.strip()
+    if not text.startswith("<"):
+        return text, False
+    crs, _, text = text[1:].partition(">")
+    if crs.rstrip("/").endswith("EPSG/0/4326"):
+        return text, True
+    return (text, False) if crs == CRS84 else None
+
+
 def wkt_hits_box(wkt: str, box: tuple[float, float, float, float]) -> bool | None:
     """Whether a WKT geometry (CRS84 or EPSG:4326; other CRSs: None) touches the box: a
     vertex inside it, an edge crossing it, or a polygon ring holding its corner."""
-    text = wkt.strip()
-    swap = False
-    if text.startswith("<"):
-        crs, _, text = text[1:].partition(">")
-        if crs.rstrip("/").endswith("EPSG/0/4326"):
-            swap = True
-        elif crs != CRS84:
-            return None
+    split = _without_crs(wkt)
+    if split is None:
+        return None
+    text, swap = split
     polygon = "POLYGON" in text.upper()
     for ring_text in _RING.findall(text):
         pts = [(float(a), float(b)) for a, b in _PAIR.findall(ring_text)]
